@@ -1,0 +1,19 @@
+// The boot menu every front end shows (isolinux, GRUB EFI, iPXE): the normal node, a debug
+// entry and a serial-console entry, with their kernel command lines.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "recipe.h"
+
+namespace grappe {
+
+struct BootEntry {
+  std::string id;       // node | debug | serial
+  std::string title;
+  std::string cmdline;  // without initrd= and the network-boot parameters
+};
+
+std::vector<BootEntry> boot_entries(const Recipe& r, const std::string& build_id);
+
+}  // namespace grappe

@@ -1,0 +1,36 @@
+// All state of one image build, shared by the stages (mold-style: one context, passes in order).
+#pragma once
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "process.h"
+#include "progress.h"
+#include "recipe.h"
+
+namespace grappe {
+
+struct BuildContext {
+  Recipe recipe;
+  std::filesystem::path repo;     // source tree: overlay/, userland/, iso/, kernel/, initramfs/
+  std::filesystem::path out;      // final artifacts
+  std::filesystem::path cache;    // stage cache
+  std::filesystem::path logdir;   // out/log
+  std::filesystem::path init_binary;  // host-built static grappe-init
+  std::string mirror;
+  std::vector<std::filesystem::path> extra_overlays;
+  ProcessRunner* runner = nullptr;
+  Progress* progress = nullptr;
+  int jobs = 2;
+
+  // Filled in as stages run.
+  std::map<std::string, std::string> keys;              // stage -> cache key
+  std::map<std::string, std::filesystem::path> outputs;  // stage -> its output path
+  std::map<std::string, bool> rebuilt;                    // stage -> built this run
+  std::string kernel_version;
+  std::string build_id;       // identifies the image's content; baked into initramfs + ISO
+  std::string cluster_key;    // hex
+};
+
+}  // namespace grappe

@@ -1,0 +1,154 @@
+// grappe-build: recipe -> stages -> out/. Reads as the list of what it does: parse the command
+// line, load the recipe, settle the mirror and cluster key, run the stages, report.
+#include <sodium.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "error.h"
+#include "fsutil.h"
+#include "mirror.h"
+#include "pipeline.h"
+#include "qemu.h"
+#include "recipe.h"
+#include "stages.h"
+
+namespace fs = std::filesystem;
+using namespace grappe;
+
+namespace {
+
+// The source tree holding a recipe: the nearest ancestor with kernel/requirements.
+fs::path find_repo(const fs::path& recipe) {
+  for (fs::path p = fs::absolute(recipe).parent_path(); !p.empty(); p = p.parent_path()) {
+    if (fs::exists(p / "kernel/requirements") && fs::is_directory(p / "overlay")) return p;
+    if (p == p.root_path()) break;
+  }
+  if (fs::exists("kernel/requirements")) return fs::current_path();
+  throw Error("cannot find the Grappe source tree for " + recipe.string(), "",
+              "keep the recipe inside the tree (recipes/) or run from the tree's root");
+}
+
+fs::path self_dir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
+
+std::string cluster_key(const Recipe& r, const fs::path& out) {
+  if (!r.cluster_key.empty()) return r.cluster_key;
+  fs::path f = out / "cluster.key";
+  if (fs::exists(f)) {
+    auto k = read_file(f);
+    k = k.substr(0, k.find('\n'));
+    if (k.size() == 64) return k;
+    throw Error("bad cluster key file", f.string(), "delete it to create a new key (nodes of old images will no longer join)");
+  }
+  unsigned char key[32];
+  randombytes_buf(key, sizeof key);
+  char hex[65];
+  sodium_bin2hex(hex, sizeof hex, key, sizeof key);
+  write_file_atomic(f, std::string(hex) + "\n", 0600);
+  std::printf("created a new cluster key: %s (keep it: images built with it form one cluster)\n", f.c_str());
+  return hex;
+}
+
+int cmd_build(const std::string& recipe_path, const fs::path& out, const std::string& cache, const std::string& mirror,
+              const std::vector<std::string>& extra, int jobs) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (::geteuid() != 0)
+    throw Error("grappe-build build needs root (mmdebstrap, chroot and device nodes)", "", "run it as root (sudo ./build.sh)");
+  BuildContext ctx;
+  ctx.recipe = load_recipe(recipe_path);
+  ctx.repo = find_repo(recipe_path);
+  ctx.out = fs::absolute(out);
+  const char* env_cache = std::getenv("GRAPPE_CACHE");
+  ctx.cache = fs::absolute(!cache.empty() ? fs::path(cache) : env_cache && *env_cache ? fs::path(env_cache) : ctx.out / "cache");
+  ctx.logdir = ctx.out / "log";
+  ctx.init_binary = self_dir() / "../initramfs/grappe-init";
+  if (!fs::exists(ctx.init_binary))
+    throw Error("grappe-init is not built", ctx.init_binary.string(), "build the tools first: ./build.sh tools");
+  ctx.mirror = choose_mirror(mirror, ctx.recipe.mirror);
+  for (const auto& e : extra) {
+    if (!fs::is_directory(e)) throw Error("--extra-overlay is not a directory", e, "give a directory of files to add to the image");
+    ctx.extra_overlays.push_back(fs::absolute(e));
+  }
+  ctx.jobs = jobs > 0 ? jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  fs::create_directories(ctx.out);
+  ctx.cluster_key = cluster_key(ctx.recipe, ctx.out);
+  RealProcessRunner runner;
+  Progress progress(::isatty(1) != 0);
+  ctx.runner = &runner;
+  ctx.progress = &progress;
+  std::printf("grappe-build: %s (suite %s) -> %s\n", recipe_path.c_str(), ctx.recipe.suite.c_str(), ctx.out.c_str());
+
+  Pipeline pipeline(all_stages());
+  auto reports = pipeline.run(ctx);
+
+  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::json j = {{"recipe", recipe_path}, {"build_id", ctx.build_id}, {"kernel", ctx.kernel_version},
+                      {"seconds", total}, {"iso", (ctx.out / "grappe-amd64.iso").string()},
+                      {"iso_bytes", fs::file_size(ctx.out / "grappe-amd64.iso")}};
+  for (const auto& r : reports) j["stages"].push_back({{"name", r.name}, {"cached", r.cached}, {"seconds", r.seconds}});
+  write_file_atomic(ctx.out / "build.json", j.dump(2) + "\n");
+  std::printf("grappe-build: done in %.1f s, build %s\n  %s\n  %s/\n", total, ctx.build_id.c_str(),
+              (ctx.out / "grappe-amd64.iso").c_str(), (ctx.out / "pxe").c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"grappe-build: builds the Grappe cluster image (hybrid ISO + PXE bundle) from a recipe"};
+  app.require_subcommand(1);
+
+  auto* build = app.add_subcommand("build", "build an image from a recipe into the output directory");
+  std::string recipe = "recipes/default.toml", out = "out", cache, mirror;
+  std::vector<std::string> extra;
+  int jobs = 0;
+  build->add_option("recipe", recipe, "recipe file (TOML)")->capture_default_str();
+  build->add_option("-o,--out", out, "output directory")->capture_default_str();
+  build->add_option("--cache", cache, "stage cache directory (default: OUT/cache, or $GRAPPE_CACHE)");
+  build->add_option("--mirror", mirror, "Debian mirror URL (default: $GRAPPE_MIRROR, the recipe's, or this host's apt sources)");
+  build->add_option("--extra-overlay", extra, "directory of extra files laid over the image (repeatable)");
+  build->add_option("-j,--jobs", jobs, "parallel jobs for compilers and mksquashfs (default: all cores)");
+
+  auto* check = app.add_subcommand("check-recipe", "validate a recipe and print what it resolves to");
+  check->add_option("recipe", recipe, "recipe file (TOML)")->required();
+
+  QemuOptions q;
+  auto* qemu = app.add_subcommand("qemu", "start N VMs from the built image on one private virtual network");
+  qemu->add_option("-n,--nodes", q.nodes, "number of VMs")->capture_default_str();
+  qemu->add_option("--boot", q.boot, "cd (BIOS CD), uefi (UEFI CD), usb (BIOS USB stick), pxe (BIOS network boot)")
+      ->capture_default_str();
+  qemu->add_flag_callback("--uefi", [&] { q.boot = "uefi"; }, "same as --boot uefi");
+  qemu->add_flag_callback("--pxe", [&] { q.boot = "pxe"; }, "same as --boot pxe");
+  qemu->add_flag_callback("--usb", [&] { q.boot = "usb"; }, "same as --boot usb");
+  qemu->add_option("--accel", q.accel, "auto (KVM if it works, else TCG), kvm or tcg")->capture_default_str();
+  qemu->add_option("-m,--memory", q.memory_mb, "MiB of RAM per VM")->capture_default_str();
+  qemu->add_option("--cpus", q.cpus, "virtual CPUs per VM")->capture_default_str();
+  qemu->add_option("--port", q.port, "UDP multicast port of the virtual segment (default: derived from --out)");
+  qemu->add_option("-o,--out", q.out, "output directory holding the image")->capture_default_str();
+  qemu->add_flag("--gui", q.gui, "show each VM's screen");
+  qemu->add_option("--until", q.until, "stop all VMs once each serial log contains this text (tests)");
+  qemu->add_option("--timeout", q.timeout_s, "with --until: seconds before giving up (default 900 under TCG)");
+
+  CLI11_PARSE(app, argc, argv);
+  forward_termination_signals();
+  try {
+    if (*build) return cmd_build(recipe, out, cache, mirror, extra, jobs);
+    if (*check) {
+      auto r = load_recipe(recipe);
+      std::printf("%s: ok (suite %s, %zu packages, kernel %s, default entry %s)\n", recipe.c_str(), r.suite.c_str(),
+                  r.packages.size(), r.kernel_package.c_str(), r.default_entry.c_str());
+      return 0;
+    }
+    if (*qemu) return run_qemu_cluster(q);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "grappe-build: %s\n", e.what());
+    return termination_requested() ? 130 : 1;
+  }
+  return 0;
+}

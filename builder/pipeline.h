@@ -1,0 +1,49 @@
+// Runs the stages in their fixed order. Each stage has a content key over all its inputs; its
+// output lives at a path derived from that key, is produced under a temporary name and renamed
+// into place only when complete, so an interrupted build is resumed, never trusted half-done.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "context.h"
+
+namespace grappe {
+
+struct Stage {
+  std::string name;
+  // The cache key: a hash of every input (may use keys of earlier stages).
+  std::function<std::string(BuildContext&)> key;
+  // Where the output lives for a given key. Default: <cache>/<name>-<key[0:16]>.
+  std::function<std::filesystem::path(BuildContext&, const std::string&)> output;
+  // Produces the output at `tmp` (a path that does not exist yet); `log` is the stage log.
+  std::function<void(BuildContext&, const std::filesystem::path& tmp, const std::string& log)> build;
+  // Reads what later stages need from the finished output (also when it was cached) and
+  // returns a one-line summary for the build log (may be empty).
+  std::function<std::string(BuildContext&, const std::filesystem::path& out)> adopt;
+};
+
+struct StageReport {
+  std::string name;
+  bool cached = false;
+  double seconds = 0;
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(std::vector<Stage> stages) : stages_(std::move(stages)) {}
+  // Runs every stage; on failure prints the stage name and the last lines of its log and
+  // rethrows. Returns one report per stage.
+  std::vector<StageReport> run(BuildContext& ctx);
+
+ private:
+  std::vector<Stage> stages_;
+};
+
+// Lines at the end of a log file, for failure messages.
+std::string log_tail(const std::string& path, int lines);
+// Deletes temporary outputs left by an interrupted earlier build (".*.tmp-<pid>" of dead pids).
+void clean_stale_temporaries(const std::filesystem::path& dir);
+
+}  // namespace grappe

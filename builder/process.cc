@@ -1,0 +1,151 @@
+#include "process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "error.h"
+
+namespace grappe {
+
+std::string join_argv(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) {
+    if (!s.empty()) s += ' ';
+    bool plain = !a.empty() && a.find_first_of(" \t\"'$\\;&|<>*?()") == std::string::npos;
+    s += plain ? a : "'" + a + "'";
+  }
+  return s;
+}
+
+namespace {
+
+volatile sig_atomic_t g_child = 0;
+volatile sig_atomic_t g_terminate = 0;
+
+void on_signal(int) {
+  g_terminate = 1;
+  if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGTERM);
+}
+
+int open_or_die(const std::string& p, int flags) {
+  int fd = ::open(p.c_str(), flags | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error("cannot open " + p, std::strerror(errno));
+  return fd;
+}
+
+int wait_status(pid_t pid) {
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return 127;
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 127;
+}
+
+}  // namespace
+
+void forward_termination_signals() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+bool termination_requested() { return g_terminate != 0; }
+
+int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOptions& opt) {
+  if (argv.empty()) throw Error("empty command");
+  int logfd = opt.log_path.empty() ? open_or_die("/dev/null", O_WRONLY)
+                                   : open_or_die(opt.log_path, O_WRONLY | O_CREAT | O_APPEND);
+  if (!opt.log_path.empty()) {
+    std::string head = "$ " + join_argv(argv) + "\n";
+    (void)!::write(logfd, head.data(), head.size());
+  }
+  int inf = open_or_die(opt.stdin_path.empty() ? "/dev/null" : opt.stdin_path, O_RDONLY);
+  int outf = opt.stdout_path.empty() ? -1 : open_or_die(opt.stdout_path, O_WRONLY | O_CREAT | O_TRUNC);
+  int pfd[2];
+  if (::pipe2(pfd, O_CLOEXEC) < 0) throw Error("pipe failed", std::strerror(errno));
+
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  pid_t pid = ::fork();
+  if (pid < 0) throw Error("fork failed", std::strerror(errno));
+  if (pid == 0) {
+    ::dup2(inf, 0);
+    ::dup2(outf >= 0 ? outf : pfd[1], 1);
+    ::dup2(pfd[1], 2);
+    if (!opt.cwd.empty() && ::chdir(opt.cwd.c_str()) < 0) _exit(126);
+    for (const auto& [k, v] : opt.env) ::setenv(k.c_str(), v.c_str(), 1);
+    ::execvp(cargv[0], cargv.data());
+    std::string msg = "exec " + argv[0] + ": " + std::strerror(errno) + "\n";
+    (void)!::write(2, msg.data(), msg.size());
+    _exit(127);
+  }
+  g_child = pid;
+  if (g_terminate) ::kill(pid, SIGTERM);
+  ::close(pfd[1]);
+  ::close(inf);
+  if (outf >= 0) ::close(outf);
+  std::string line;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(pfd[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    (void)!::write(logfd, buf, static_cast<size_t>(n));
+    if (!opt.on_line) continue;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] == '\n' || buf[i] == '\r') {
+        if (!line.empty()) opt.on_line(line);
+        line.clear();
+      } else if (line.size() < 4096) {
+        line += buf[i];
+      }
+    }
+  }
+  if (opt.on_line && !line.empty()) opt.on_line(line);
+  ::close(pfd[0]);
+  ::close(logfd);
+  int rc = wait_status(pid);
+  g_child = 0;
+  if (g_terminate) throw Error("interrupted", join_argv(argv), "run the same command again to resume");
+  return rc;
+}
+
+std::string RealProcessRunner::capture(const std::vector<std::string>& argv) {
+  char tmpl[] = "/tmp/grappe-capture-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  if (fd < 0) throw Error("mkstemp failed", std::strerror(errno));
+  ::close(fd);
+  std::string errlog = std::string(tmpl) + ".err";
+  RunOptions o;
+  o.stdout_path = tmpl;
+  o.log_path = errlog;
+  int rc = run(argv, o);
+  std::string out, err;
+  auto slurp = [](const char* p, std::string& s) {
+    int f = ::open(p, O_RDONLY | O_CLOEXEC);
+    if (f < 0) return;
+    char b[8192];
+    ssize_t n;
+    while ((n = ::read(f, b, sizeof b)) > 0) s.append(b, static_cast<size_t>(n));
+    ::close(f);
+  };
+  slurp(tmpl, out);
+  slurp(errlog.c_str(), err);
+  ::unlink(tmpl);
+  ::unlink(errlog.c_str());
+  if (rc != 0)
+    throw Error("command failed with status " + std::to_string(rc), join_argv(argv),
+                err.size() > 2000 ? err.substr(err.size() - 2000) : err);
+  return out;
+}
+
+}  // namespace grappe

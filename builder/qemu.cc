@@ -1,0 +1,234 @@
+#include "qemu.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include <httplib.h>
+
+#include "error.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "pipeline.h"
+#include "process.h"
+
+namespace fs = std::filesystem;
+
+namespace grappe {
+namespace {
+
+const char* kOvmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+const char* kOvmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error("cannot write", log.string());
+  std::vector<char*> a;
+  for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+  a.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int nul = ::open("/dev/null", O_RDWR);
+    ::dup2(nul, 0);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execvp(a[0], a.data());
+    _exit(127);
+  }
+  ::close(fd);
+  if (pid < 0) throw Error("fork failed for qemu");
+  return pid;
+}
+
+// Kills every VM it holds, by PID, however the runner exits.
+struct VmGuard {
+  std::vector<pid_t> pids;
+  ~VmGuard() {
+    for (pid_t p : pids) ::kill(p, SIGTERM);
+    for (int i = 0; i < 50; ++i) {
+      bool alive = false;
+      for (pid_t p : pids) alive |= ::waitpid(p, nullptr, WNOHANG) == 0;
+      if (!alive) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (pid_t p : pids) {
+      ::kill(p, SIGKILL);
+      ::waitpid(p, nullptr, 0);
+    }
+  }
+};
+
+// KVM can open fine and still kill guests ("KVM internal error"), so try a short guest.
+bool kvm_works(const fs::path& dir, std::string& why) {
+  if (::access("/dev/kvm", R_OK | W_OK) != 0) {
+    why = "/dev/kvm is not usable";
+    return false;
+  }
+  fs::path log = dir / "kvm-probe.log";
+  pid_t pid = spawn({"qemu-system-x86_64", "-accel", "kvm", "-m", "64", "-display", "none", "-nodefaults", "-no-reboot",
+                     "-serial", "none", "-monitor", "none"},
+                    log);
+  for (int i = 0; i < 40; ++i) {
+    int st = 0;
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      auto txt = read_file(log);
+      why = "KVM probe guest died: " + txt.substr(0, txt.find('\n'));
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return true;
+}
+
+volatile sig_atomic_t g_stop = 0;
+void on_stop(int) { g_stop = 1; }
+
+}  // namespace
+
+std::string node_mac(int index, bool boot_nic) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "52:54:00:67:%02x:%02x", boot_nic ? 0x71 : 0x72, index & 0xff);
+  return buf;
+}
+
+std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::string& accel, const fs::path& vars_copy,
+                                      int http_port) {
+  const fs::path iso = o.out / "grappe-amd64.iso";
+  const fs::path dir = o.out / "qemu";
+  std::vector<std::string> a = {"qemu-system-x86_64", "-name", "grappe-node" + std::to_string(i), "-accel", accel,
+                                "-m", std::to_string(o.memory_mb), "-smp", std::to_string(o.cpus), "-no-user-config",
+                                "-serial", "file:" + (dir / ("node" + std::to_string(i) + ".log")).string(),
+                                "-monitor", "none"};
+  if (!o.gui) a.insert(a.end(), {"-display", "none"});
+  if (o.boot == "uefi") {
+    a.insert(a.end(), {"-machine", "q35", "-drive", std::string("if=pflash,format=raw,readonly=on,file=") + kOvmfCode,
+                       "-drive", "if=pflash,format=raw,file=" + vars_copy.string()});
+  } else {
+    a.insert(a.end(), {"-machine", "pc"});
+  }
+  if (o.boot == "cd" || o.boot == "uefi") {
+    a.insert(a.end(), {"-drive", "file=" + iso.string() + ",media=cdrom,readonly=on", "-boot", "order=d"});
+  } else if (o.boot == "usb") {
+    a.insert(a.end(), {"-device", "qemu-xhci,id=xhci", "-drive",
+                       "if=none,id=stick,format=raw,readonly=on,file=" + iso.string(), "-device",
+                       "usb-storage,bus=xhci.0,drive=stick,bootindex=0"});
+  } else if (o.boot == "pxe") {
+    a.insert(a.end(), {"-netdev",
+                       "user,id=boot,tftp=" + (dir / "tftp").string() + ",bootfile=grappe.ipxe,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:busybox nc 127.0.0.1 " +
+                           std::to_string(http_port),
+                       "-device", "virtio-net-pci,netdev=boot,mac=" + node_mac(i, true) + ",bootindex=0"});
+  }
+  a.insert(a.end(), {"-netdev",
+                     "socket,id=cluster,mcast=230.0.0.1:" + std::to_string(o.port) + ",localaddr=127.0.0.1", "-device",
+                     "virtio-net-pci,netdev=cluster,mac=" + node_mac(i) + ",romfile="});
+  return a;
+}
+
+int run_qemu_cluster(QemuOptions o) {
+  const fs::path iso = o.out / "grappe-amd64.iso";
+  const fs::path dir = o.out / "qemu";
+  if (o.nodes < 1 || o.nodes > 64) throw Error("--nodes must be between 1 and 64", std::to_string(o.nodes));
+  if (o.boot != "cd" && o.boot != "uefi" && o.boot != "usb" && o.boot != "pxe")
+    throw Error("unknown --boot '" + o.boot + "'", "", "use cd, uefi, usb or pxe");
+  if (o.boot == "pxe" ? !fs::exists(o.out / "pxe/boot.ipxe") : !fs::exists(iso))
+    throw Error("no built image in " + o.out.string(), iso.string(), "build one first: ./build.sh (or grappe-build build RECIPE --out DIR)");
+  fs::create_directories(dir);
+  if (o.port == 0) o.port = 20000 + static_cast<int>(std::stoul(sha256_hex(fs::absolute(o.out).string()).substr(0, 4), nullptr, 16) % 20000);
+
+  std::string accel = o.accel, why;
+  if (accel == "auto") {
+    accel = kvm_works(dir, why) ? "kvm" : "tcg";
+    if (accel == "tcg") std::printf("grappe-build qemu: %s; using TCG (software emulation, slower)\n", why.c_str());
+  }
+  int timeout = o.timeout_s > 0 ? o.timeout_s : (accel == "kvm" ? 300 : 900);
+
+  // --boot pxe: out/pxe over HTTP (reached by the guests at 10.0.2.100:80) and a TFTP script.
+  std::unique_ptr<httplib::Server> http;
+  std::thread http_thread;
+  int http_port = 0;
+  if (o.boot == "pxe") {
+    http = std::make_unique<httplib::Server>();
+    if (!http->set_mount_point("/", (o.out / "pxe").string())) throw Error("cannot serve", (o.out / "pxe").string());
+    http_port = http->bind_to_any_port("127.0.0.1");
+    http_thread = std::thread([&] { http->listen_after_bind(); });
+    fs::create_directories(dir / "tftp");
+    write_file_atomic(dir / "tftp/grappe.ipxe",
+                      "#!ipxe\nset grappe-base http://10.0.2.100/\nset grappe-entry serial\nchain ${grappe-base}boot.ipxe\n");
+  }
+  struct HttpStop {
+    std::unique_ptr<httplib::Server>& s;
+    std::thread& t;
+    ~HttpStop() {
+      if (s) s->stop();
+      if (t.joinable()) t.join();
+    }
+  } http_stop{http, http_thread};
+
+  g_stop = 0;
+  struct sigaction sa{};
+  sa.sa_handler = on_stop;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+
+  VmGuard guard;
+  std::vector<fs::path> logs;
+  for (int i = 1; i <= o.nodes; ++i) {
+    fs::path vars = dir / ("node" + std::to_string(i) + "-OVMF_VARS.fd");
+    if (o.boot == "uefi") fs::copy_file(kOvmfVars, vars, fs::copy_options::overwrite_existing);
+    fs::path serial = dir / ("node" + std::to_string(i) + ".log");
+    fs::remove(serial);
+    logs.push_back(serial);
+    auto argv = qemu_command(o, i, accel, vars, http_port);
+    write_file_atomic(dir / ("node" + std::to_string(i) + ".cmd"), join_argv(argv) + "\n");
+    guard.pids.push_back(spawn(argv, dir / ("node" + std::to_string(i) + ".qemu.log")));
+    std::printf("node%d: pid %d, MAC %s, serial log %s\n", i, guard.pids.back(), node_mac(i).c_str(), serial.c_str());
+  }
+  std::printf("segment: multicast 230.0.0.1:%d on 127.0.0.1 (%s, %s boot)%s\n", o.port, accel.c_str(), o.boot.c_str(),
+              o.until.empty() ? "; Ctrl-C stops every VM" : "");
+  std::fflush(stdout);
+
+  auto start = std::chrono::steady_clock::now();
+  std::vector<bool> reached(o.nodes, false);
+  for (;;) {
+    if (g_stop) {
+      std::printf("grappe-build qemu: stopping %d VMs\n", o.nodes);
+      return o.until.empty() ? 0 : 130;
+    }
+    for (int i = 0; i < o.nodes; ++i) {
+      int st = 0;
+      if (::waitpid(guard.pids[i], &st, WNOHANG) == guard.pids[i]) {
+        guard.pids[i] = -1;
+        std::fprintf(stderr, "grappe-build qemu: node%d's QEMU exited; its output:\n%s", i + 1,
+                     log_tail((dir / ("node" + std::to_string(i + 1) + ".qemu.log")).string(), 15).c_str());
+        return 1;
+      }
+      if (!o.until.empty() && !reached[i] && fs::exists(logs[i]) &&
+          read_file(logs[i]).find(o.until) != std::string::npos) {
+        reached[i] = true;
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::printf("node%d: reached '%s' after %.1f s\n", i + 1, o.until.c_str(), s);
+        std::fflush(stdout);
+      }
+    }
+    if (!o.until.empty() && std::find(reached.begin(), reached.end(), false) == reached.end()) return 0;
+    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!o.until.empty() && el > timeout) {
+      for (int i = 0; i < o.nodes; ++i)
+        if (!reached[i])
+          std::fprintf(stderr, "grappe-build qemu: node%d did not print '%s' within %d s; last serial lines:\n%s",
+                       i + 1, o.until.c_str(), timeout, log_tail(logs[i].string(), 30).c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+}  // namespace grappe

@@ -1,0 +1,31 @@
+// `grappe-build qemu`: a cluster of N VMs from the built image on one virtual L2 segment (QEMU
+// socket multicast bound to 127.0.0.1, no root needed, no packet leaves the machine), KVM when it
+// works and TCG otherwise, serial logs under out/qemu/, every VM stopped by PID on every exit.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace grappe {
+
+struct QemuOptions {
+  int nodes = 2;
+  std::string boot = "cd";      // cd | uefi | usb | pxe
+  std::string accel = "auto";   // auto | kvm | tcg
+  int memory_mb = 1536;
+  int cpus = 1;
+  int port = 0;                 // multicast port of the segment; 0: derived from the out dir
+  bool gui = false;
+  std::filesystem::path out = "out";
+  std::string until;            // stop when every node's serial log contains this text
+  int timeout_s = 0;            // with --until: give up after this long (0: scaled default)
+};
+
+std::string node_mac(int index, bool boot_nic = false);  // index from 1
+// The command line of one VM (pure function, unit tested). `http_port` serves out/pxe for --boot pxe.
+std::vector<std::string> qemu_command(const QemuOptions& o, int index, const std::string& accel,
+                                      const std::filesystem::path& vars_copy, int http_port);
+// Runs the cluster; returns the process exit status.
+int run_qemu_cluster(QemuOptions o);
+
+}  // namespace grappe

@@ -1,0 +1,141 @@
+// initramfs: grappe-init as /init, the closure of the boot modules (decompressed, with their own
+// small modules.dep/modules.alias for coldplug), busybox for DHCP and the debug shell, and the
+// build's identity (volume label, build id) so init finds exactly this image's medium.
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <fstream>
+#include <set>
+
+#include "../initramfs/modindex.h"
+#include "error.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "stages.h"
+
+namespace fs = std::filesystem;
+
+namespace grappe {
+namespace {
+
+const char* kBusybox = "/bin/busybox";
+
+std::vector<std::string> wanted_modules(const Recipe& r) {
+  std::vector<std::string> v = r.initramfs_modules;
+  v.insert(v.end(), r.initramfs_always.begin(), r.initramfs_always.end());
+  return v;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+}  // namespace
+
+Stage initramfs_stage() {
+  Stage s;
+  s.name = "initramfs";
+  s.key = [](BuildContext& ctx) {
+    Sha256 h;
+    h.field("stage", "initramfs/1").field("kernel", ctx.keys.at("kernel"));
+    h.field("init", sha256_file(ctx.init_binary)).field("busybox", sha256_file(kBusybox));
+    h.field("udhcpc", sha256_file(ctx.repo / "initramfs/udhcpc.script"));
+    for (const auto& m : ctx.recipe.initramfs_modules) h.field("mod", m);
+    for (const auto& m : ctx.recipe.initramfs_always) h.field("always", m);
+    h.field("label", ctx.recipe.volume_label).field("build", ctx.build_id);
+    h.field("epoch", std::to_string(ctx.recipe.source_date_epoch));
+    return h.hex();
+  };
+  s.build = [](BuildContext& ctx, const fs::path& tmp, const std::string& log) {
+    const fs::path rootfs = ctx.outputs.at("rootfs");
+    const fs::path kdir = ctx.outputs.at("kernel");
+    const std::string ver = ctx.kernel_version;
+    fs::path modrel;
+    for (const char* d : {"usr/lib/modules", "lib/modules"})
+      if (fs::is_directory(kdir / "modmeta" / d)) modrel = fs::path(d) / ver;
+    const fs::path meta = kdir / "modmeta" / modrel;
+
+    ModuleIndex idx;
+    idx.add_dep_text(read_file(meta / "modules.dep"));
+    idx.add_alias_text(read_file(meta / "modules.alias"));
+    std::set<std::string> builtin;
+    if (fs::exists(rootfs / modrel / "modules.builtin")) {
+      std::istringstream in(read_file(rootfs / modrel / "modules.builtin"));
+      for (std::string l; std::getline(in, l);) builtin.insert(module_name(l));
+    }
+    std::vector<std::string> missing;
+    auto paths = idx.closure(wanted_modules(ctx.recipe), &missing);
+    std::ofstream lg(log, std::ios::app);
+    for (const auto& m : missing) {
+      if (builtin.count(m)) {
+        lg << "built into the kernel: " << m << "\n";
+        continue;
+      }
+      throw Error("initramfs module '" + m + "' is neither a module of kernel " + ver + " nor built in",
+                  ctx.recipe.path + " [initramfs]", "correct the name, or drop it if its tree was trimmed in [kernel] trim");
+    }
+
+    const fs::path root = tmp / "root";
+    for (const char* d : {"bin", "dev", "proc", "sys", "run", "newroot", "etc", "lib/grappe", "tmp"})
+      fs::create_directories(root / d);
+    ::mknod((root / "dev/console").c_str(), S_IFCHR | 0600, makedev(5, 1));
+    ::mknod((root / "dev/null").c_str(), S_IFCHR | 0666, makedev(1, 3));
+    fs::copy_file(ctx.init_binary, root / "init");
+    fs::permissions(root / "init", fs::perms(0755));
+    fs::copy_file(kBusybox, root / "bin/busybox");
+    fs::create_symlink("busybox", root / "bin/sh");
+    fs::copy_file(ctx.repo / "initramfs/udhcpc.script", root / "lib/grappe/udhcpc.script");
+    fs::permissions(root / "lib/grappe/udhcpc.script", fs::perms(0755));
+
+    // Modules, decompressed, plus an index restricted to them.
+    const fs::path mdst = root / "lib/modules" / ver;
+    fs::create_directories(mdst);
+    std::set<std::string> names;
+    std::string dep_text, alias_text;
+    for (const auto& p : paths) {
+      names.insert(module_name(p));
+      fs::path dst = mdst / strip_compression(p);
+      fs::create_directories(dst.parent_path());
+      if (strip_compression(p) == p) {
+        fs::copy_file(rootfs / modrel / p, dst);
+      } else {
+        RunOptions o;
+        o.stdout_path = dst.string();
+        run_logged(ctx, {"xz", "-dc", (rootfs / modrel / p).string()}, log, o);
+      }
+      dep_text += strip_compression(p) + ":";
+      for (const auto& d : idx.deps.at(p)) dep_text += " " + strip_compression(d);
+      dep_text += "\n";
+    }
+    for (const auto& [pattern, name] : idx.aliases)
+      if (names.count(name)) alias_text += "alias " + pattern + " " + name + "\n";
+    write_file_atomic(mdst / "modules.dep", dep_text);
+    write_file_atomic(mdst / "modules.alias", alias_text);
+    lg << "modules in the initramfs (" << paths.size() << "):\n" << join(paths, "\n") << "\n";
+    lg.close();
+
+    std::string conf = "label=" + ctx.recipe.volume_label + "\nbuild=" + ctx.build_id + "\nkernel=" + ver +
+                       "\nlayers=base.squashfs node.squashfs\nalways=" + join(ctx.recipe.initramfs_always, " ") +
+                       "\ncluster=" + ctx.recipe.cluster_name + "\n";
+    write_file_atomic(root / "etc/grappe-init.conf", conf);
+
+    const std::string epoch = std::to_string(ctx.recipe.source_date_epoch);
+    run_logged(ctx,
+               {"/bin/sh", "-ec",
+                "cd \"$1\" && find . -exec touch -h -d @\"$2\" {} + && "
+                "find . -print0 | LC_ALL=C sort -z | cpio --quiet --null -o -H newc --reproducible -R 0:0 > ../initrd.cpio",
+                "sh", root.string(), epoch},
+               log);
+    run_logged(ctx, {"zstd", "-q", "-19", "-T0", (tmp / "initrd.cpio").string(), "-o", (tmp / "initrd.img").string()}, log);
+    fs::remove(tmp / "initrd.cpio");
+    fs::remove_all(root);
+  };
+  s.adopt = [](BuildContext&, const fs::path& out) {
+    return "initrd.img " + human_size(fs::file_size(out / "initrd.img"));
+  };
+  return s;
+}
+
+}  // namespace grappe

@@ -1,0 +1,74 @@
+// rootfs: a Debian root filesystem from mmdebstrap, with the kernel package, and with every
+// per-machine identity removed (machine-id, dbus id, ssh host keys) so no two nodes share one.
+#include <algorithm>
+#include <set>
+
+#include "error.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "stages.h"
+
+namespace fs = std::filesystem;
+
+namespace grappe {
+namespace {
+
+std::vector<std::string> rootfs_packages(const Recipe& r) {
+  std::set<std::string> s(r.packages.begin(), r.packages.end());
+  s.insert(r.kernel_package);
+  s.insert("systemd-sysv");
+  return {s.begin(), s.end()};
+}
+
+void strip_identity(const fs::path& root) {
+  std::error_code ec;
+  write_file_atomic(root / "etc/machine-id", "", 0444);
+  fs::remove(root / "var/lib/dbus/machine-id", ec);
+  if (fs::is_directory(root / "etc/ssh", ec))
+    for (const auto& e : fs::directory_iterator(root / "etc/ssh"))
+      if (e.path().filename().string().rfind("ssh_host_", 0) == 0) fs::remove(e.path(), ec);
+  fs::remove(root / "etc/hostname", ec);
+  for (const char* d : {"var/lib/apt/lists", "var/cache/apt/archives"}) {
+    if (!fs::is_directory(root / d, ec)) continue;
+    for (const auto& e : fs::directory_iterator(root / d))
+      if (e.is_regular_file()) fs::remove(e.path(), ec);
+  }
+  for (const char* f : {"var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin"}) fs::remove(root / f, ec);
+}
+
+}  // namespace
+
+Stage rootfs_stage() {
+  Stage s;
+  s.name = "rootfs";
+  s.key = [](BuildContext& ctx) {
+    Sha256 h;
+    h.field("stage", "rootfs/1").field("suite", ctx.recipe.suite).field("mirror", ctx.mirror);
+    h.field("variant", ctx.recipe.variant).field("epoch", std::to_string(ctx.recipe.source_date_epoch));
+    for (const auto& p : rootfs_packages(ctx.recipe)) h.field("pkg", p);
+    h.field("mmdebstrap", package_version(ctx, "mmdebstrap"));
+    return h.hex();
+  };
+  s.build = [](BuildContext& ctx, const fs::path& tmp, const std::string& log) {
+    fs::create_directories(tmp);
+    auto pkgs = rootfs_packages(ctx.recipe);
+    std::string include;
+    for (const auto& p : pkgs) include += (include.empty() ? "" : ",") + p;
+    fs::path tar = tmp.string() + ".tar";
+    std::error_code ec;
+    fs::remove(tar, ec);
+    run_logged(ctx,
+               {"mmdebstrap", "--mode=root", "--variant=" + ctx.recipe.variant, "--include=" + include,
+                "--aptopt=Acquire::Retries \"3\"", "--format=tar", ctx.recipe.suite,
+                tar.string(), "deb " + ctx.mirror + " " + ctx.recipe.suite + " main"},
+               log);
+    run_logged(ctx, {"tar", "-C", tmp.string(), "--numeric-owner", "-xpf", tar.string()}, log);
+    fs::remove(tar, ec);
+    strip_identity(tmp);
+    if (!fs::exists(tmp / "sbin/init") && !fs::exists(tmp / "usr/sbin/init"))
+      throw Error("the rootfs has no /sbin/init", tmp.string(), "keep systemd-sysv in [rootfs] packages");
+  };
+  return s;
+}
+
+}  // namespace grappe

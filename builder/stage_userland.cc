@@ -1,0 +1,83 @@
+// sdk + userland: the node programs are compiled inside a cached Debian chroot of the image's
+// suite, so they link against the image's libraries (trixie's libcriu, libsodium, …) rather
+// than the build host's. The chroot is entered in a private mount namespace: nothing stays
+// mounted if the build is interrupted.
+#include <set>
+
+#include "error.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "stages.h"
+
+namespace fs = std::filesystem;
+
+namespace grappe {
+namespace {
+
+std::vector<std::string> sdk_packages(const Recipe& r) {
+  std::set<std::string> s(r.sdk_packages.begin(), r.sdk_packages.end());
+  s.insert({"build-essential", "cmake", "pkg-config"});
+  return {s.begin(), s.end()};
+}
+
+}  // namespace
+
+Stage sdk_stage() {
+  Stage s;
+  s.name = "sdk";
+  s.key = [](BuildContext& ctx) {
+    Sha256 h;
+    h.field("stage", "sdk/1").field("suite", ctx.recipe.suite).field("mirror", ctx.mirror);
+    for (const auto& p : sdk_packages(ctx.recipe)) h.field("pkg", p);
+    h.field("mmdebstrap", package_version(ctx, "mmdebstrap"));
+    return h.hex();
+  };
+  s.build = [](BuildContext& ctx, const fs::path& tmp, const std::string& log) {
+    fs::create_directories(tmp);
+    std::string include;
+    for (const auto& p : sdk_packages(ctx.recipe)) include += (include.empty() ? "" : ",") + p;
+    fs::path tar = tmp.string() + ".tar";
+    run_logged(ctx,
+               {"mmdebstrap", "--mode=root", "--variant=minbase", "--include=" + include,
+                "--aptopt=Acquire::Retries \"3\"", "--format=tar", ctx.recipe.suite, tar.string(),
+                "deb " + ctx.mirror + " " + ctx.recipe.suite + " main"},
+               log);
+    run_logged(ctx, {"tar", "-C", tmp.string(), "--numeric-owner", "-xpf", tar.string()}, log);
+    fs::remove(tar);
+    for (const char* d : {"src", "build", "dest"}) fs::create_directories(tmp / d);
+  };
+  return s;
+}
+
+Stage userland_stage() {
+  Stage s;
+  s.name = "userland";
+  s.key = [](BuildContext& ctx) {
+    Sha256 h;
+    h.field("stage", "userland/1").field("sdk", ctx.keys.at("sdk"));
+    h.field("src", sha256_tree(ctx.repo / "userland"));
+    return h.hex();
+  };
+  s.build = [](BuildContext& ctx, const fs::path& tmp, const std::string& log) {
+    const fs::path sdk = ctx.outputs.at("sdk");
+    // A persistent build directory per SDK makes a one-file change an incremental compile.
+    const fs::path build = ctx.cache / ("userland-build-" + ctx.keys.at("sdk").substr(0, 16));
+    fs::create_directories(build);
+    fs::create_directories(tmp);
+    const std::string inner =
+        "cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr >/dev/null && "
+        "cmake --build /build -j " + std::to_string(ctx.jobs) + " && DESTDIR=/dest cmake --install /build";
+    const std::string outer =
+        "mount --bind \"$1\" \"$2/src\" && mount --bind \"$3\" \"$2/build\" && mount --bind \"$4\" \"$2/dest\" && "
+        "mount -t proc proc \"$2/proc\" && exec chroot \"$2\" /bin/sh -ec \"$5\"";
+    run_logged(ctx,
+               {"unshare", "--mount", "--propagation", "private", "/bin/sh", "-ec", outer, "sh",
+                (ctx.repo / "userland").string(), sdk.string(), build.string(), tmp.string(), inner},
+               log);
+    if (!fs::exists(tmp / "usr/bin/grappe"))
+      throw Error("the userland build installed no usr/bin/grappe", tmp.string(), "check userland/CMakeLists.txt install rules");
+  };
+  return s;
+}
+
+}  // namespace grappe

@@ -1,0 +1,73 @@
+#include <regex>
+#include <thread>
+
+#include "error.h"
+#include "stages.h"
+
+namespace grappe {
+
+void run_logged(BuildContext& ctx, const std::vector<std::string>& argv, const std::string& log, RunOptions opt) {
+  opt.log_path = log;
+  opt.env["SOURCE_DATE_EPOCH"] = std::to_string(ctx.recipe.source_date_epoch);
+  opt.env["LC_ALL"] = "C.UTF-8";
+  if (!opt.on_line) opt.on_line = [&ctx](const std::string& l) { ctx.progress->line(l); };
+  int rc = ctx.runner->run(argv, opt);
+  if (rc != 0)
+    throw Error(argv[0] + " failed with status " + std::to_string(rc), join_argv(argv),
+                "see " + log + " for the full output");
+}
+
+std::string package_version(BuildContext& ctx, const std::string& pkg) {
+  try {
+    return ctx.runner->capture({"dpkg-query", "-W", "-f=${Version}", pkg});
+  } catch (const Error&) {
+    throw Error("host package " + pkg + " is not installed", pkg, "run ./build.sh deps (or apt-get install " + pkg + ")");
+  }
+}
+
+std::string squashfs_args_key(const BuildContext& ctx) {
+  return ctx.recipe.compression + ":" + std::to_string(ctx.recipe.compression_level) + ":" +
+         std::to_string(ctx.recipe.source_date_epoch);
+}
+
+void make_squashfs(BuildContext& ctx, const std::string& src, const std::string& dst,
+                   const std::string& exclude_file, const std::string& log) {
+  std::vector<std::string> argv = {"mksquashfs", src, dst, "-noappend", "-comp", ctx.recipe.compression,
+                                   "-processors", std::to_string(ctx.jobs), "-mkfs-time",
+                                   std::to_string(ctx.recipe.source_date_epoch), "-all-time",
+                                   std::to_string(ctx.recipe.source_date_epoch), "-b", "1M"};
+  if (ctx.recipe.compression == "zstd" || ctx.recipe.compression == "xz") {
+    if (ctx.recipe.compression == "zstd") {
+      argv.insert(argv.end(), {"-Xcompression-level", std::to_string(ctx.recipe.compression_level)});
+    }
+  }
+  if (!exclude_file.empty()) argv.insert(argv.end(), {"-wildcards", "-ef", exclude_file});
+  run_logged(ctx, argv, log);
+}
+
+std::string render_template(const std::string& text, const std::vector<std::pair<std::string, std::string>>& vars,
+                            const std::string& name) {
+  std::string out;
+  static const std::regex re("@([A-Z_]+)@");
+  auto begin = std::sregex_iterator(text.begin(), text.end(), re);
+  size_t last = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    const auto& m = *it;
+    out.append(text, last, static_cast<size_t>(m.position()) - last);
+    std::string k = m[1];
+    bool found = false;
+    for (const auto& [vk, vv] : vars)
+      if (vk == k) { out += vv; found = true; break; }
+    if (!found) throw Error("unknown placeholder @" + k + "@ in template", name, "use one of the variables the builder provides");
+    last = static_cast<size_t>(m.position() + m.length());
+  }
+  out.append(text, last, std::string::npos);
+  return out;
+}
+
+std::vector<Stage> all_stages() {
+  return {rootfs_stage(), kernel_stage(), sdk_stage(), userland_stage(), overlay_stage(),
+          initramfs_stage(), base_layer_stage(), node_layer_stage(), iso_stage(), pxe_stage()};
+}
+
+}  // namespace grappe

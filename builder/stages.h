@@ -1,0 +1,35 @@
+// The stages of an image build, in the order they run.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "context.h"
+#include "pipeline.h"
+
+namespace grappe {
+
+Stage rootfs_stage();     // mmdebstrap: Debian rootfs with the kernel package
+Stage kernel_stage();     // config check against kernel/requirements, module trimming, depmod
+Stage sdk_stage();        // trixie SDK chroot (cached) for building the node programs
+Stage userland_stage();   // userland/ built and installed inside the SDK chroot
+Stage overlay_stage();    // overlay/ + userland + module index + cluster key = the node layer tree
+Stage initramfs_stage();  // grappe-init + module closure + busybox, as a cpio
+Stage base_layer_stage(); // squashfs of the rootfs (trimmed)
+Stage node_layer_stage(); // squashfs of the node layer tree
+Stage iso_stage();        // hybrid BIOS/UEFI CD/USB image
+Stage pxe_stage();        // out/pxe bundle
+
+std::vector<Stage> all_stages();
+
+// Shared helpers for stage implementations.
+void run_logged(BuildContext& ctx, const std::vector<std::string>& argv, const std::string& log,
+                RunOptions opt = {});
+std::string package_version(BuildContext& ctx, const std::string& pkg);
+std::string squashfs_args_key(const BuildContext& ctx);
+void make_squashfs(BuildContext& ctx, const std::string& src, const std::string& dst,
+                   const std::string& exclude_file, const std::string& log);
+// Substitutes @NAME@ placeholders; an unknown placeholder is an error naming the template.
+std::string render_template(const std::string& text, const std::vector<std::pair<std::string, std::string>>& vars,
+                            const std::string& name);
+
+}  // namespace grappe

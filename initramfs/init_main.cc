@@ -1,0 +1,265 @@
+// grappe-init: the initramfs /init. In order: mount the API filesystems, read the baked config
+// and the command line, load the boot modules, find the medium (or fetch the layers over HTTP),
+// stack the squashfs layers under a tmpfs overlay, give the node its own identity, and hand over
+// to systemd. Every failure says what was looked for and what was found.
+#include <sodium.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "cmdline.h"
+#include "fetch.h"
+#include "identity.h"
+#include "modindex.h"
+#include "probe.h"
+#include "sysops.h"
+
+namespace fs = std::filesystem;
+using namespace grappe;
+
+namespace {
+
+const std::string kRun = "/run/grappe";
+const std::string kNewRoot = "/newroot";
+InitConfig g_cfg;
+
+[[noreturn]] void fail(const std::string& what, const std::string& details) {
+  log("FAILED: " + what);
+  if (!details.empty()) log(details);
+  if (g_cfg.shell) {
+    log("starting an emergency shell (busybox); type 'exit' to reboot");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      const char* argv[] = {"/bin/sh", nullptr};
+      ::execv(argv[0], const_cast<char* const*>(argv));
+      _exit(127);
+    }
+    while (::waitpid(pid, nullptr, 0) < 0) {}
+  } else {
+    log("boot the 'debug' menu entry for a shell; rebooting in 60 seconds");
+    std::this_thread::sleep_for(std::chrono::seconds(60));
+  }
+  ::sync();
+  ::reboot(RB_AUTOBOOT);
+  for (;;) ::pause();
+}
+
+void must(bool ok, const std::string& what, const std::string& err) {
+  if (!ok) fail(what, err);
+}
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Looks at every block device for the ISO 9660 volume id of this build. Returns the mount point
+// of the medium, or "" (with `seen` listing what was found) when not there yet.
+std::string find_medium(std::string& seen) {
+  seen.clear();
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/sys/class/block", ec)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    if (n.rfind("loop", 0) == 0 || n.rfind("ram", 0) == 0) continue;
+    std::string dev = "/dev/" + n;
+    std::string id = read_volume_id(dev);
+    seen += " " + n + (id.empty() ? "(no ISO 9660)" : "(label " + id + ")");
+    if (id != g_cfg.label) continue;
+    std::string mnt = kRun + "/medium", err;
+    if (!mount_fs(dev, mnt, "iso9660", MS_RDONLY, "", err)) {
+      seen += "[mount failed: " + err + "]";
+      continue;
+    }
+    if (g_cfg.build.empty() || fs::exists(mnt + "/grappe/" + g_cfg.build)) {
+      log("boot medium: " + dev + " (label " + id + ", build " + g_cfg.build + ")");
+      return mnt;
+    }
+    seen += "[other build: no /grappe/" + g_cfg.build + "]";
+    ::umount(mnt.c_str());
+  }
+  return "";
+}
+
+std::vector<std::string> medium_layers(ModuleLoader& mods) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::string seen;
+  for (int round = 0;; ++round) {
+    mods.coldplug();
+    std::string mnt = find_medium(seen);
+    if (!mnt.empty()) {
+      std::vector<std::string> files;
+      for (const auto& l : g_cfg.layers) files.push_back(mnt + "/live/" + l);
+      return files;
+    }
+    if (since(t0) > g_cfg.timeout_s)
+      fail("no boot medium with label " + g_cfg.label + " and build " + g_cfg.build + " after " +
+               std::to_string(g_cfg.timeout_s) + " s",
+           "looked at every block device (CD, USB, SATA, NVMe, virtio); found:" + (seen.empty() ? " none" : seen) +
+               "\n  modules loaded: " + std::to_string(mods.loaded().size()) +
+               ". If the medium is there, its driver may be missing from [initramfs] modules.");
+    if (round % 20 == 19) log("still looking for the boot medium; found so far:" + seen);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+std::string network_up(ModuleLoader& mods) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::string want = normalize_mac(g_cfg.bootif);
+  for (int round = 1;; ++round) {
+    mods.coldplug();
+    auto ifs = ethernet_interfaces();
+    std::stable_sort(ifs.begin(), ifs.end(), [&](const auto& a, const auto& b) {
+      return (normalize_mac(a.second) == want) > (normalize_mac(b.second) == want);
+    });
+    for (const auto& [name, mac] : ifs) {
+      log("DHCP on " + name + " (" + mac + "), attempt " + std::to_string(round));
+      if (dhcp(name)) return mac;
+    }
+    if (since(t0) > g_cfg.timeout_s) {
+      std::string found;
+      for (const auto& [n, m] : ifs) found += " " + n + "(" + m + ")";
+      fail("no DHCP lease after " + std::to_string(g_cfg.timeout_s) + " s",
+           "network interfaces found:" + (found.empty() ? " none (is the NIC driver in [initramfs] modules?)" : found));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(std::min(round, 5)));
+  }
+}
+
+std::vector<std::string> fetched_layers() {
+  mkdirs(kRun + "/fetched");
+  std::vector<std::string> files;
+  for (size_t i = 0; i < g_cfg.fetch.size(); ++i) {
+    const std::string& url = g_cfg.fetch[i];
+    std::string dest = kRun + "/fetched/" + url.substr(url.rfind('/') + 1);
+    std::string last_error;
+    bool ok = false;
+    for (int attempt = 1; attempt <= 5 && !ok; ++attempt) {
+      log("fetching " + url + " (attempt " + std::to_string(attempt) + ")");
+      int last_pct = -1;
+      std::string err;
+      auto t0 = std::chrono::steady_clock::now();
+      std::string got = fetch_to_file(url, dest, err, [&](size_t n, size_t total) {
+        if (!total) return;
+        int pct = static_cast<int>(n * 100 / total);
+        if (pct / 25 != last_pct / 25) {
+          last_pct = pct;
+          log("  " + std::to_string(n >> 20) + " of " + std::to_string(total >> 20) + " MiB");
+        }
+      });
+      if (got.empty()) {
+        last_error = err;
+      } else if (got != g_cfg.sha256[i]) {
+        last_error = "SHA-256 mismatch for " + url + ": expected " + g_cfg.sha256[i] + ", got " + got +
+                     "; refusing to boot from corrupt data";
+      } else {
+        log("  verified " + std::to_string(fs::file_size(dest) >> 20) + " MiB in " +
+            std::to_string(static_cast<int>(since(t0))) + " s (sha256 ok)");
+        ok = true;
+        break;
+      }
+      log(last_error);
+      std::error_code ec;
+      fs::remove(dest, ec);
+      std::this_thread::sleep_for(std::chrono::seconds(attempt * 2));
+    }
+    if (!ok) fail("cannot fetch " + url, last_error);
+    files.push_back(dest);
+  }
+  return files;
+}
+
+void stack_layers(const std::vector<std::string>& files) {
+  std::string lower, err;
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::string loop = attach_loop(files[i], err);
+    must(!loop.empty(), "cannot attach " + files[i], err);
+    std::string mnt = kRun + "/layer/" + std::to_string(i);
+    must(mount_fs(loop, mnt, "squashfs", MS_RDONLY, "", err), "cannot mount layer " + files[i], err);
+    lower = lower.empty() ? mnt : mnt + ":" + lower;  // later layers go on top
+  }
+  must(mount_fs("tmpfs", kRun + "/rw", "tmpfs", 0, "mode=0755", err), "cannot mount the RAM overlay", err);
+  mkdirs(kRun + "/rw/upper");
+  mkdirs(kRun + "/rw/work");
+  must(mount_fs("overlay", kNewRoot, "overlay", 0,
+                "lowerdir=" + lower + ",upperdir=" + kRun + "/rw/upper,workdir=" + kRun + "/rw/work", err),
+       "cannot mount the overlay root", err);
+}
+
+void set_identity(const std::string& boot_mac) {
+  std::string mac = normalize_mac(boot_mac);
+  if (mac.empty()) mac = normalize_mac(g_cfg.bootif);
+  if (mac.empty())
+    for (const auto& [n, m] : ethernet_interfaces())
+      if (!(mac = normalize_mac(m)).empty()) break;
+  std::string host = g_cfg.hostname;
+  if (host.empty()) host = read_text(kRun + "/dhcp-hostname");
+  while (!host.empty() && (host.back() == '\n' || host.back() == ' ')) host.pop_back();
+  Identity id;
+  if (mac.empty()) {
+    unsigned char r[6];
+    randombytes_buf(r, sizeof r);
+    r[0] = static_cast<unsigned char>((r[0] & 0xfe) | 0x02);
+    char buf[18];
+    std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
+    id = derive_identity(buf, host);
+    log("no network interface found: this node gets a random identity for this boot");
+  } else {
+    id = derive_identity(mac, host);
+  }
+  write_text(kNewRoot + "/etc/machine-id", id.machine_id + "\n");
+  write_text(kNewRoot + "/etc/hostname", id.hostname + "\n");
+  write_text(kNewRoot + "/etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\t" + id.hostname +
+                                          "\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+  write_text(kRun + "/identity", "mac=" + id.mac + "\nmachine_id=" + id.machine_id + "\nhostname=" + id.hostname + "\n");
+  log("identity: " + id.hostname + " machine-id " + id.machine_id + " (from " + (mac.empty() ? "random" : mac) + ")");
+}
+
+}  // namespace
+
+int main() {
+  auto t0 = std::chrono::steady_clock::now();
+  std::string err;
+  mount_fs("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755", err);
+  mount_fs("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "", err);
+  mount_fs("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "", err);
+  mount_fs("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755", err);
+  mkdirs(kRun);
+  if (sodium_init() < 0) log("libsodium init failed");
+
+  auto conf = parse_conf(read_text("/etc/grappe-init.conf"));
+  auto cmd = parse_cmdline(read_text("/proc/cmdline"));
+  g_cfg = make_config(conf, cmd, err);
+  set_debug(g_cfg.debug);
+  log("Grappe build " + g_cfg.build + ", kernel " + g_cfg.kernel + (g_cfg.fetch.empty() ? ", boot from medium" : ", network boot"));
+  if (!err.empty()) fail("bad boot parameters", err);
+
+  ModuleIndex idx;
+  std::string moddir = "/lib/modules/" + g_cfg.kernel;
+  idx.add_dep_text(read_text(moddir + "/modules.dep"));
+  idx.add_alias_text(read_text(moddir + "/modules.alias"));
+  ModuleLoader mods(moddir, idx);
+  for (const auto& m : g_cfg.always) mods.load(m);
+
+  std::string boot_mac;
+  std::vector<std::string> layers;
+  if (g_cfg.fetch.empty()) {
+    layers = medium_layers(mods);
+  } else {
+    boot_mac = network_up(mods);
+    layers = fetched_layers();
+  }
+  for (int i = 0; i < 3; ++i) mods.coldplug();  // NICs and the rest, before identity
+  stack_layers(layers);
+  set_identity(boot_mac);
+  if (!fs::exists(kNewRoot + "/sbin/init") && !fs::exists(kNewRoot + "/usr/sbin/init"))
+    fail("the root filesystem has no /sbin/init", "layers: " + std::to_string(layers.size()));
+  log("root ready after " + std::to_string(static_cast<int>(since(t0) * 10) / 10.0).substr(0, 4) + " s (" +
+      std::to_string(mods.loaded().size()) + " modules); starting systemd");
+  switch_root(kNewRoot, "/sbin/init");
+}

@@ -1,0 +1,32 @@
+#include <doctest/doctest.h>
+
+#include "bootmenu.h"
+#include "error.h"
+#include "recipe.h"
+#include "stages.h"
+
+using namespace grappe;
+
+TEST_CASE("templates substitute known placeholders and reject unknown ones") {
+  CHECK(render_template("a @X@ b @Y@@X@", {{"X", "1"}, {"Y", "2"}}, "t") == "a 1 b 21");
+  CHECK(render_template("user@example.org", {}, "t") == "user@example.org");
+  CHECK_THROWS_WITH_AS(render_template("@NOPE@", {}, "iso/x.in"), doctest::Contains("@NOPE@"), Error);
+}
+
+TEST_CASE("boot menu: three entries, each naming this build; serial and debug differ as documented") {
+  Recipe r;
+  r.volume_label = "GRAPPE";
+  r.cmdline = "mitigations=off";
+  auto es = boot_entries(r, "0123456789abcdef");
+  REQUIRE(es.size() == 3);
+  CHECK(es[0].id == "node");
+  CHECK(es[1].id == "debug");
+  CHECK(es[2].id == "serial");
+  for (const auto& e : es) {
+    CHECK(e.cmdline.find("grappe.label=GRAPPE grappe.build=0123456789abcdef") == 0);
+    CHECK(e.cmdline.find("mitigations=off") != std::string::npos);
+  }
+  CHECK(es[0].cmdline.find("quiet") != std::string::npos);
+  CHECK(es[1].cmdline.find("grappe.debug") != std::string::npos);
+  CHECK(es[2].cmdline.find("console=ttyS0,115200n8") != std::string::npos);
+}
