@@ -131,6 +131,7 @@ int main(int argc, char** argv) {
   qemu->add_option("--cpus", q.cpus, "virtual CPUs per VM")->capture_default_str();
   qemu->add_option("--port", q.port, "UDP multicast port of the virtual segment (default: derived from --out)");
   qemu->add_option("-o,--out", q.out, "output directory holding the image")->capture_default_str();
+  qemu->add_option("--dir", q.dir, "where serial logs and VM state go (default: OUT/qemu)");
   qemu->add_flag("--gui", q.gui, "show each VM's screen");
   qemu->add_option("--until", q.until, "stop all VMs once each serial log contains this text (tests)");
   qemu->add_option("--timeout", q.timeout_s, "with --until: seconds before giving up (default 900 under TCG)");

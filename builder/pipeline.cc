@@ -77,8 +77,8 @@ std::vector<StageReport> Pipeline::run(BuildContext& ctx) {
       } catch (const std::exception& e) {
         ctx.progress->end();
         try { remove_tree_safely(tmp); } catch (...) {}
-        std::fprintf(stderr, "\ngrappe-build: stage '%s' failed\n%s\n  last lines of %s:\n%s", st.name.c_str(),
-                     e.what(), log.c_str(), log_tail(log, 25).c_str());
+        std::fprintf(stderr, "\ngrappe-build: stage '%s' failed; last lines of %s:\n%s\n", st.name.c_str(),
+                     log.c_str(), log_tail(log, 25).c_str());
         throw;
       }
     }

@@ -65,34 +65,28 @@ struct VmGuard {
   }
 };
 
-// KVM can open fine and still kill guests ("KVM internal error"), so try a short guest.
-bool kvm_works(const fs::path& dir, std::string& why) {
+// KVM can open fine and still stop guests with "KVM internal error" (seen on nested setups),
+// so besides access to /dev/kvm the runner watches each VM's output and falls back to TCG.
+bool kvm_available(std::string& why) {
   if (::access("/dev/kvm", R_OK | W_OK) != 0) {
     why = "/dev/kvm is not usable";
     return false;
   }
-  fs::path log = dir / "kvm-probe.log";
-  pid_t pid = spawn({"qemu-system-x86_64", "-accel", "kvm", "-m", "64", "-display", "none", "-nodefaults", "-no-reboot",
-                     "-serial", "none", "-monitor", "none"},
-                    log);
-  for (int i = 0; i < 40; ++i) {
-    int st = 0;
-    if (::waitpid(pid, &st, WNOHANG) == pid) {
-      auto txt = read_file(log);
-      why = "KVM probe guest died: " + txt.substr(0, txt.find('\n'));
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
   return true;
 }
 
+bool kvm_failed(const fs::path& qemu_log) {
+  std::error_code ec;
+  return fs::exists(qemu_log, ec) && read_file(qemu_log).find("KVM internal error") != std::string::npos;
+}
+
 volatile sig_atomic_t g_stop = 0;
+constexpr int kRetryWithTcg = -1000;
 void on_stop(int) { g_stop = 1; }
 
 }  // namespace
+
+int run_vms(const QemuOptions& o, const std::string& accel, int http_port);
 
 std::string node_mac(int index, bool boot_nic) {
   char buf[32];
@@ -103,7 +97,7 @@ std::string node_mac(int index, bool boot_nic) {
 std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::string& accel, const fs::path& vars_copy,
                                       int http_port) {
   const fs::path iso = o.out / "grappe-amd64.iso";
-  const fs::path dir = o.out / "qemu";
+  const fs::path dir = o.dir.empty() ? o.out / "qemu" : o.dir;
   std::vector<std::string> a = {"qemu-system-x86_64", "-name", "grappe-node" + std::to_string(i), "-accel", accel,
                                 "-m", std::to_string(o.memory_mb), "-smp", std::to_string(o.cpus), "-no-user-config",
                                 "-serial", "file:" + (dir / ("node" + std::to_string(i) + ".log")).string(),
@@ -135,7 +129,8 @@ std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::st
 
 int run_qemu_cluster(QemuOptions o) {
   const fs::path iso = o.out / "grappe-amd64.iso";
-  const fs::path dir = o.out / "qemu";
+  if (o.dir.empty()) o.dir = o.out / "qemu";
+  const fs::path dir = o.dir;
   if (o.nodes < 1 || o.nodes > 64) throw Error("--nodes must be between 1 and 64", std::to_string(o.nodes));
   if (o.boot != "cd" && o.boot != "uefi" && o.boot != "usb" && o.boot != "pxe")
     throw Error("unknown --boot '" + o.boot + "'", "", "use cd, uefi, usb or pxe");
@@ -146,10 +141,9 @@ int run_qemu_cluster(QemuOptions o) {
 
   std::string accel = o.accel, why;
   if (accel == "auto") {
-    accel = kvm_works(dir, why) ? "kvm" : "tcg";
+    accel = kvm_available(why) ? "kvm" : "tcg";
     if (accel == "tcg") std::printf("grappe-build qemu: %s; using TCG (software emulation, slower)\n", why.c_str());
   }
-  int timeout = o.timeout_s > 0 ? o.timeout_s : (accel == "kvm" ? 300 : 900);
 
   // --boot pxe: out/pxe over HTTP (reached by the guests at 10.0.2.100:80) and a TFTP script.
   std::unique_ptr<httplib::Server> http;
@@ -178,6 +172,17 @@ int run_qemu_cluster(QemuOptions o) {
   sa.sa_handler = on_stop;
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
 
+  for (;;) {
+    int rc = run_vms(o, accel, http_port);
+    if (rc != kRetryWithTcg) return rc;
+    accel = "tcg";
+  }
+}
+
+int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
+  const fs::path dir = o.dir;
+  const bool may_fall_back = o.accel == "auto" && accel == "kvm";
+  const int timeout = o.timeout_s > 0 ? o.timeout_s : (accel == "kvm" ? 300 : 900);
   VmGuard guard;
   std::vector<fs::path> logs;
   for (int i = 1; i <= o.nodes; ++i) {
@@ -203,6 +208,13 @@ int run_qemu_cluster(QemuOptions o) {
       return o.until.empty() ? 0 : 130;
     }
     for (int i = 0; i < o.nodes; ++i) {
+      fs::path qlog = dir / ("node" + std::to_string(i + 1) + ".qemu.log");
+      if (may_fall_back && kvm_failed(qlog)) {
+        std::printf("grappe-build qemu: KVM is present but the guest died (\"KVM internal error\"); "
+                    "restarting every VM under TCG (software emulation, slower)\n");
+        std::fflush(stdout);
+        return kRetryWithTcg;
+      }
       int st = 0;
       if (::waitpid(guard.pids[i], &st, WNOHANG) == guard.pids[i]) {
         guard.pids[i] = -1;
@@ -210,8 +222,13 @@ int run_qemu_cluster(QemuOptions o) {
                      log_tail((dir / ("node" + std::to_string(i + 1) + ".qemu.log")).string(), 15).c_str());
         return 1;
       }
-      if (!o.until.empty() && !reached[i] && fs::exists(logs[i]) &&
-          read_file(logs[i]).find(o.until) != std::string::npos) {
+      const std::string serial = fs::exists(logs[i]) ? read_file(logs[i]) : std::string();
+      if (!o.until.empty() && serial.find("grappe-init: FAILED") != std::string::npos) {
+        std::fprintf(stderr, "grappe-build qemu: node%d failed to boot; last serial lines:\n%s", i + 1,
+                     log_tail(logs[i].string(), 30).c_str());
+        return 1;
+      }
+      if (!o.until.empty() && !reached[i] && serial.find(o.until) != std::string::npos) {
         reached[i] = true;
         double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::printf("node%d: reached '%s' after %.1f s\n", i + 1, o.until.c_str(), s);

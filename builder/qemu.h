@@ -17,6 +17,7 @@ struct QemuOptions {
   int port = 0;                 // multicast port of the segment; 0: derived from the out dir
   bool gui = false;
   std::filesystem::path out = "out";
+  std::filesystem::path dir;    // serial logs and VM state; default <out>/qemu
   std::string until;            // stop when every node's serial log contains this text
   int timeout_s = 0;            // with --until: give up after this long (0: scaled default)
 };

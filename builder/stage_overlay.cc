@@ -22,9 +22,15 @@ Stage overlay_stage() {
     h.field("userland", ctx.keys.at("userland")).field("kernel", ctx.keys.at("kernel"));
     h.field("cluster", ctx.recipe.cluster_name).field("key", sha256_hex(ctx.cluster_key));
     h.field("name", ctx.recipe.name);
-    std::string key = h.hex();
-    ctx.build_id = key.substr(0, 16);
-    return key;
+    // The build id names the boot chain (kernel, modules, base layer) that the initramfs is
+    // made for; it does not change with overlay/ or userland/, so neither does the initramfs.
+    ctx.build_id = Sha256()
+                       .field("rootfs", ctx.keys.at("rootfs"))
+                       .field("kernel", ctx.keys.at("kernel"))
+                       .field("label", ctx.recipe.volume_label)
+                       .hex()
+                       .substr(0, 16);
+    return h.hex();
   };
   s.build = [](BuildContext& ctx, const fs::path& tmp, const std::string& log) {
     fs::create_directories(tmp);

@@ -33,14 +33,10 @@ std::string squashfs_args_key(const BuildContext& ctx) {
 void make_squashfs(BuildContext& ctx, const std::string& src, const std::string& dst,
                    const std::string& exclude_file, const std::string& log) {
   std::vector<std::string> argv = {"mksquashfs", src, dst, "-noappend", "-comp", ctx.recipe.compression,
-                                   "-processors", std::to_string(ctx.jobs), "-mkfs-time",
-                                   std::to_string(ctx.recipe.source_date_epoch), "-all-time",
-                                   std::to_string(ctx.recipe.source_date_epoch), "-b", "1M"};
-  if (ctx.recipe.compression == "zstd" || ctx.recipe.compression == "xz") {
-    if (ctx.recipe.compression == "zstd") {
-      argv.insert(argv.end(), {"-Xcompression-level", std::to_string(ctx.recipe.compression_level)});
-    }
-  }
+                                   "-processors", std::to_string(ctx.jobs), "-b", "1M"};
+  // Timestamps come from SOURCE_DATE_EPOCH (set by run_logged): mksquashfs refuses both.
+  if (ctx.recipe.compression == "zstd")
+    argv.insert(argv.end(), {"-Xcompression-level", std::to_string(ctx.recipe.compression_level)});
   if (!exclude_file.empty()) argv.insert(argv.end(), {"-wildcards", "-ef", exclude_file});
   run_logged(ctx, argv, log);
 }

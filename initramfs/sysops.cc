@@ -140,7 +140,7 @@ std::string attach_loop(const std::string& file, std::string& error) {
   }
   loop_config cfg{};
   cfg.fd = static_cast<__u32>(ffd);
-  cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+  cfg.info.lo_flags = LO_FLAGS_READ_ONLY;  // no AUTOCLEAR: it would detach once this fd closes
   std::strncpy(reinterpret_cast<char*>(cfg.info.lo_file_name), file.c_str(), LO_NAME_SIZE - 1);
   int rc = ::ioctl(lfd, LOOP_CONFIGURE, &cfg);
   if (rc < 0) error = "LOOP_CONFIGURE " + dev + " <- " + file + ": " + std::strerror(errno);

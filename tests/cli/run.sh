@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# ctest "cli": grappe-build's and grappe's command lines: --help everywhere, clear errors that
+# name the file, line and fix, and refusal without a built image.
+set -euo pipefail
+BUILD=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2")
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+for sub in "" build check-recipe qemu; do
+  "$BUILD" $sub --help > "$TMP/help" || fail "grappe-build $sub --help failed"
+  grep -q "Usage" "$TMP/help" || fail "grappe-build $sub --help prints no usage"
+done
+for sub in "" status ready; do "$GRAPPE" $sub --help | grep -q Usage || fail "grappe $sub --help"; done
+"$GRAPPE" --version | grep -q "^grappe [0-9]" || fail "grappe --version"
+
+printf '[rootfs]\npackages = ["systemd-sysv"]\n\n[boot]\ndefault = "fast"\n' > "$TMP/bad.toml"
+if "$BUILD" check-recipe "$TMP/bad.toml" 2> "$TMP/err"; then fail "a bad recipe was accepted"; fi
+grep -q "bad.toml line 5" "$TMP/err" || fail "error does not name file and line: $(cat "$TMP/err")"
+grep -q "boot.default" "$TMP/err" || fail "error does not name the field"
+grep -q "one of node, debug, serial" "$TMP/err" || fail "error does not say what is valid"
+"$BUILD" check-recipe "$(dirname "$0")/../../recipes/default.toml" | grep -q ": ok" || fail "default recipe rejected"
+if "$BUILD" check-recipe "$TMP/missing.toml" 2> "$TMP/err"; then fail "missing recipe accepted"; fi
+grep -q "cannot read recipe" "$TMP/err" || fail "missing recipe: unclear error"
+
+if "$BUILD" qemu --out "$TMP/none" 2> "$TMP/err"; then fail "qemu ran without an image"; fi
+grep -q "no built image" "$TMP/err" || fail "qemu without an image: unclear error: $(cat "$TMP/err")"
+if "$BUILD" qemu --out "$TMP" --boot floppy 2> "$TMP/err"; then fail "unknown boot mode accepted"; fi
+grep -q "use cd, uefi, usb or pxe" "$TMP/err" || fail "unknown boot mode: unclear error"
+echo "cli: all checks passed"
