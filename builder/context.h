@@ -19,6 +19,7 @@ struct BuildContext {
   std::filesystem::path logdir;   // out/log
   std::filesystem::path init_binary;  // host-built static grappe-init
   std::string mirror;
+  std::string tool_hash;  // of grappe-build itself: part of the keys of the cheap final stages
   std::vector<std::filesystem::path> extra_overlays;
   ProcessRunner* runner = nullptr;
   Progress* progress = nullptr;

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "fsutil.h"
+#include "hash.h"
 #include "mirror.h"
 #include "pipeline.h"
 #include "qemu.h"
@@ -71,6 +72,7 @@ int cmd_build(const std::string& recipe_path, const fs::path& out, const std::st
   if (!fs::exists(ctx.init_binary))
     throw Error("grappe-init is not built", ctx.init_binary.string(), "build the tools first: ./build.sh tools");
   ctx.mirror = choose_mirror(mirror, ctx.recipe.mirror);
+  ctx.tool_hash = sha256_file("/proc/self/exe");
   for (const auto& e : extra) {
     if (!fs::is_directory(e)) throw Error("--extra-overlay is not a directory", e, "give a directory of files to add to the image");
     ctx.extra_overlays.push_back(fs::absolute(e));

@@ -55,7 +55,7 @@ Stage iso_stage() {
   s.output = [](BuildContext& ctx, const std::string&) { return ctx.out / "grappe-amd64.iso"; };
   s.key = [](BuildContext& ctx) {
     Sha256 h;
-    h.field("stage", "iso/1");
+    h.field("stage", "iso/1"); h.field("tool", ctx.tool_hash);
     for (const char* k : {"kernel", "initramfs", "base", "node"}) h.field(k, ctx.keys.at(k));
     h.field("templates", sha256_tree(ctx.repo / "iso")).field("label", ctx.recipe.volume_label);
     h.field("default", ctx.recipe.default_entry).field("timeout", std::to_string(ctx.recipe.timeout_s));

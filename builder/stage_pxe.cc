@@ -24,7 +24,7 @@ Stage pxe_stage() {
   s.output = [](BuildContext& ctx, const std::string&) { return ctx.out / "pxe"; };
   s.key = [](BuildContext& ctx) {
     Sha256 h;
-    h.field("stage", "pxe/1");
+    h.field("stage", "pxe/1"); h.field("tool", ctx.tool_hash);
     for (const char* k : {"kernel", "initramfs", "base", "node"}) h.field(k, ctx.keys.at(k));
     h.field("templates", sha256_tree(ctx.repo / "iso")).field("default", ctx.recipe.default_entry);
     h.field("cmdline", ctx.recipe.cmdline).field("ipxe", package_version(ctx, "ipxe"));

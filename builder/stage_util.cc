@@ -44,7 +44,7 @@ void make_squashfs(BuildContext& ctx, const std::string& src, const std::string&
 std::string render_template(const std::string& text, const std::vector<std::pair<std::string, std::string>>& vars,
                             const std::string& name) {
   std::string out;
-  static const std::regex re("@([A-Z_]+)@");
+  static const std::regex re("@([A-Z][A-Z0-9_]*)@");
   auto begin = std::sregex_iterator(text.begin(), text.end(), re);
   size_t last = 0;
   for (auto it = begin; it != std::sregex_iterator(); ++it) {

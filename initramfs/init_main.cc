@@ -145,7 +145,7 @@ std::vector<std::string> fetched_layers() {
       std::string err;
       auto t0 = std::chrono::steady_clock::now();
       std::string got = fetch_to_file(url, dest, err, [&](size_t n, size_t total) {
-        if (!total) return;
+        if (total < (16u << 20)) return;  // progress only for large layers
         int pct = static_cast<int>(n * 100 / total);
         if (pct / 25 != last_pct / 25) {
           last_pct = pct;
@@ -158,7 +158,7 @@ std::vector<std::string> fetched_layers() {
         last_error = "SHA-256 mismatch for " + url + ": expected " + g_cfg.sha256[i] + ", got " + got +
                      "; refusing to boot from corrupt data";
       } else {
-        log("  verified " + std::to_string(fs::file_size(dest) >> 20) + " MiB in " +
+        log("  verified " + std::to_string(fs::file_size(dest) >> 10) + " KiB in " +
             std::to_string(static_cast<int>(since(t0))) + " s (sha256 ok)");
         ok = true;
         break;
