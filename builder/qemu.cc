@@ -65,20 +65,61 @@ struct VmGuard {
   }
 };
 
-// KVM can open fine and still stop guests with "KVM internal error" (seen on nested setups),
-// so besides access to /dev/kvm the runner watches each VM's output and falls back to TCG.
-bool kvm_available(std::string& why) {
-  if (::access("/dev/kvm", R_OK | W_OK) != 0) {
-    why = "/dev/kvm is not usable";
-    return false;
-  }
-  return true;
-}
-
 bool kvm_failed(const fs::path& qemu_log) {
   std::error_code ec;
   return fs::exists(qemu_log, ec) && read_file(qemu_log).find("KVM internal error") != std::string::npos;
 }
+
+// KVM can open fine and still break guests: on nested setups they stop with "KVM internal
+// error" or hang silently. So the probe boots the image's own kernel with no root under KVM and
+// expects it to reach its panic message; the verdict is kept for a day next to the image.
+bool kvm_available(const fs::path& out, std::string& why) {
+  if (::access("/dev/kvm", R_OK | W_OK) != 0) {
+    why = "/dev/kvm is not usable";
+    return false;
+  }
+  const fs::path verdict = out / ".kvm-probe";
+  std::error_code ec;
+  if (fs::exists(verdict, ec) &&
+      fs::last_write_time(verdict, ec) > fs::file_time_type::clock::now() - std::chrono::hours(24)) {
+    auto v = read_file(verdict);
+    why = v.substr(v.find(' ') + 1);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    return v.rfind("kvm", 0) == 0;
+  }
+  fs::path kernel = out / "pxe/vmlinuz";
+  if (!fs::exists(kernel)) {
+    why = "no kernel to probe KVM with";
+    return false;
+  }
+  fs::path serial = out / ".kvm-probe.serial", log = out / ".kvm-probe.log";
+  pid_t pid = spawn({"qemu-system-x86_64", "-accel", "kvm", "-m", "256", "-display", "none", "-nodefaults", "-no-reboot",
+                     "-monitor", "none", "-serial", "file:" + serial.string(), "-kernel", kernel.string(), "-append",
+                     "console=ttyS0 panic=-1 loglevel=4"},
+                    log);
+  bool ok = false;
+  for (int i = 0; i < 150 && !ok; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (fs::exists(serial, ec) && read_file(serial).find("Kernel panic") != std::string::npos) ok = true;
+    if (kvm_failed(log)) break;
+    if (::waitpid(pid, nullptr, WNOHANG) == pid) {
+      pid = -1;
+      break;
+    }
+  }
+  if (pid > 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  if (!ok) ok = fs::exists(serial, ec) && read_file(serial).find("Kernel panic") != std::string::npos;
+  why = ok ? "KVM works" : kvm_failed(log) ? "KVM opens but guests die (\"KVM internal error\")"
+                                           : "KVM opens but a test guest did not boot within 15 s";
+  fs::remove(serial, ec);
+  fs::remove(log, ec);
+  write_file_atomic(verdict, std::string(ok ? "kvm " : "tcg ") + why + "\n");
+  return ok;
+}
+
 
 volatile sig_atomic_t g_stop = 0;
 constexpr int kRetryWithTcg = -1000;
@@ -141,7 +182,7 @@ int run_qemu_cluster(QemuOptions o) {
 
   std::string accel = o.accel, why;
   if (accel == "auto") {
-    accel = kvm_available(why) ? "kvm" : "tcg";
+    accel = kvm_available(o.out, why) ? "kvm" : "tcg";
     if (accel == "tcg") std::printf("grappe-build qemu: %s; using TCG (software emulation, slower)\n", why.c_str());
   }
 
