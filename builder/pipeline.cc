@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <regex>
 
 #include "error.h"
 #include "fsutil.h"
@@ -24,6 +25,21 @@ std::string log_tail(const std::string& path, int lines) {
   std::string s;
   for (const auto& l : tail) s += "    | " + l + "\n";
   return s;
+}
+
+void prune_cache(const fs::path& cache, const std::map<std::string, std::string>& current_keys, int keep) {
+  std::error_code ec;
+  for (const auto& [stage, key] : current_keys) {
+    const std::regex entry(stage + "-[0-9a-f]{16}");
+    std::vector<std::pair<fs::file_time_type, fs::path>> old;
+    for (const auto& e : fs::directory_iterator(cache, ec)) {
+      auto n = e.path().filename().string();
+      if (!std::regex_match(n, entry) || n == stage + "-" + key.substr(0, 16)) continue;
+      old.emplace_back(fs::last_write_time(e.path(), ec), e.path());
+    }
+    std::sort(old.rbegin(), old.rend());
+    for (size_t i = static_cast<size_t>(keep); i < old.size(); ++i) remove_tree_safely(old[i].second);
+  }
 }
 
 void clean_stale_temporaries(const fs::path& dir) {
@@ -91,6 +107,7 @@ std::vector<StageReport> Pipeline::run(BuildContext& ctx) {
     std::fflush(stdout);
     reports.push_back({st.name, cached, secs});
   }
+  prune_cache(ctx.cache, ctx.keys);
   return reports;
 }
 

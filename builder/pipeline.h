@@ -4,6 +4,7 @@
 #pragma once
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ class Pipeline {
   std::vector<Stage> stages_;
 };
 
+// Keeps, per stage, the current cache entry and the `keep` most recent others; removes the rest.
+void prune_cache(const std::filesystem::path& cache, const std::map<std::string, std::string>& current_keys,
+                 int keep = 1);
 // Lines at the end of a log file, for failure messages.
 std::string log_tail(const std::string& path, int lines);
 // Deletes temporary outputs left by an interrupted earlier build (".*.tmp-<pid>" of dead pids).

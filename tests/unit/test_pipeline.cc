@@ -136,3 +136,22 @@ TEST_CASE("publish swaps a directory without a moment where it is missing") {
   CHECK_FALSE(fs::exists(w.dir / "final/old"));
   CHECK_FALSE(fs::exists(w.dir / "next"));
 }
+
+TEST_CASE("the cache keeps the current entry and one older per stage") {
+  World w;
+  for (const char* v : {"1", "2", "3", "4"}) {
+    w.inputs["a"] = v;
+    w.run();
+  }
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(w.ctx.cache))
+    if (e.path().filename().string().rfind("a-", 0) == 0) ++entries;
+  CHECK(entries == 2);
+  fs::create_directories(w.ctx.cache / "a-build-keepme");  // not a stage entry: untouched
+  w.inputs["a"] = "5";
+  w.run();
+  CHECK(fs::exists(w.ctx.cache / "a-build-keepme"));
+  w.inputs["a"] = "4";  // the previous one is still there: no rebuild
+  w.run();
+  CHECK(w.builds["a"] == 5);
+}
