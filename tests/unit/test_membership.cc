@@ -1,0 +1,175 @@
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "../sim/sim_network.h"
+
+using namespace grappe;
+
+namespace {
+std::vector<int> all(const SimNetwork& n) {
+  std::vector<int> v;
+  for (size_t i = 0; i < n.nodes_.size(); ++i) v.push_back(static_cast<int>(i));
+  return v;
+}
+SimNetwork cluster(int n, double loss = 0, uint64_t seed = 1) {
+  SimNetwork net(seed, MembershipConfig{}, loss);
+  for (int i = 0; i < n; ++i) net.add_node("n" + std::to_string(i));
+  return net;
+}
+}  // namespace
+
+TEST_CASE("nodes find each other by beacons and all see all alive") {
+  auto net = cluster(5);
+  net.run_for(0.2);
+  CHECK(net.all_see(MemberState::Alive, all(net)));
+}
+
+TEST_CASE("a node alone is a cluster of one") {
+  auto net = cluster(1);
+  net.run_for(3);
+  CHECK(net.nodes_[0].m->live_count() == 1);
+  CHECK(net.nodes_[0].m->self().number == 1);
+}
+
+TEST_CASE("a crashed node goes suspect, then dead everywhere within the suspicion bound") {
+  auto net = cluster(5);
+  net.run_for(2);
+  net.crash(4);
+  double t0 = net.now;
+  bool saw_suspect = false;
+  while (net.now - t0 < 10 && !net.all_see(MemberState::Dead, {4})) {
+    net.step(0.01);
+    for (int v = 0; v < 4; ++v) saw_suspect |= net.state_seen(v, 4) == MemberState::Suspect;
+  }
+  CHECK(saw_suspect);
+  CHECK(net.all_see(MemberState::Dead, {4}));
+  double took = net.now - t0;
+  CHECK(took < 1.0 + 4 * 0.5 + net.nodes_[0].m->suspicion_timeout());
+  MESSAGE("dead everywhere after " << took << " s");
+}
+
+TEST_CASE("a paused node is suspected, then refutes with a higher incarnation") {
+  auto net = cluster(5);
+  net.run_for(2);
+  uint32_t inc0 = net.nodes_[2].m->self().incarnation;
+  net.nodes_[2].paused = true;
+  double t0 = net.now;
+  while (net.now - t0 < 5 && net.state_seen(0, 2) == MemberState::Alive) net.step(0.01);
+  CHECK(net.state_seen(0, 2) != MemberState::Alive);
+  net.nodes_[2].paused = false;
+  net.run_for(5);
+  CHECK(net.all_see(MemberState::Alive, all(net)));
+  CHECK(net.nodes_[2].m->self().incarnation > inc0);
+  CHECK(net.nodes_[2].m->stats().refutations >= 1);
+}
+
+TEST_CASE("incarnation ordering: stale news never overrides fresher") {
+  auto net = cluster(2);
+  net.run_for(1);
+  // Inject a stale 'dead' about node 1 (incarnation 0 < 1) into node 0: ignored.
+  Message m;
+  m.type = MsgType::Beacon;
+  m.sender = net.nodes_[1].id;
+  MemberUpdate u;
+  u.id = net.nodes_[1].id;
+  u.state = MemberState::Dead;
+  u.incarnation = 0;
+  u.port = 7423;
+  u.name = "n1";
+  m.updates = {u};
+  struct Null : Outbox {
+    void send(uint32_t, uint16_t, const Message&) override {}
+    void beacon(const Message&) override {}
+  } null;
+  net.nodes_[0].m->receive(m, net.nodes_[1].ip, 7423, net.now, null);
+  CHECK(net.state_seen(0, 1) == MemberState::Alive);
+  // Suspect at the same incarnation does override alive.
+  m.updates[0].state = MemberState::Suspect;
+  m.updates[0].incarnation = net.nodes_[1].m->self().incarnation;
+  m.sender = net.nodes_[0].id;  // third-party news
+  m.sender[0] ^= 0xff;
+  m.updates[0].ipv4 = net.nodes_[1].ip;
+  net.nodes_[0].m->receive(m, 0x0a0000ff, 7423, net.now, null);
+  CHECK(net.state_seen(0, 1) == MemberState::Suspect);
+  net.run_for(2);  // node 1 hears of it and refutes
+  CHECK(net.state_seen(0, 1) == MemberState::Alive);
+}
+
+TEST_CASE("graceful leave and rejoin after a restart keep the node number") {
+  auto net = cluster(4);
+  net.run_for(3);
+  uint16_t num = net.nodes_[3].m->self().number;
+  CHECK(num != 0);
+  struct Fwd : Outbox {
+    SimNetwork& n;
+    explicit Fwd(SimNetwork& s) : n(s) {}
+    void send(uint32_t, uint16_t, const Message&) override {}
+    void beacon(const Message& m) override {
+      for (int i = 0; i < 3; ++i) {
+        Message c = m;
+        c.nonce = 1;
+        n.nodes_[i].m->receive(c, n.nodes_[3].ip, 7423, n.now, *this);
+      }
+    }
+  } fwd(net);
+  net.nodes_[3].m->leave(net.now, fwd);
+  net.crash(3);
+  CHECK(net.all_see(MemberState::Left, {3}));
+  net.run_for(1);
+  net.restart(3, 100);  // a new daemon: higher incarnation, no remembered number
+  net.run_for(3);
+  CHECK(net.all_see(MemberState::Alive, all(net)));
+  CHECK(net.nodes_[3].m->self().number == num);
+}
+
+TEST_CASE("node numbers never collide, even when nodes start together") {
+  auto net = cluster(8, 0, 7);
+  net.run_for(5);
+  std::set<uint16_t> nums;
+  for (auto& n : net.nodes_) nums.insert(n.m->self().number);
+  CHECK(nums.size() == 8);
+  CHECK(nums.count(0) == 0);
+}
+
+TEST_CASE("membership converges with 5% packet loss") {
+  auto net = cluster(5, 0.05, 3);
+  net.run_for(5);
+  CHECK(net.all_see(MemberState::Alive, all(net)));
+  net.crash(1);
+  net.run_for(10);
+  CHECK(net.all_see(MemberState::Dead, {1}));
+  std::vector<int> rest = {0, 2, 3, 4};
+  CHECK(net.all_see(MemberState::Alive, rest));
+}
+
+TEST_CASE("load entries spread by gossip; fresher versions win") {
+  auto net = cluster(6);
+  for (size_t i = 0; i < net.nodes_.size(); ++i) {
+    LoadInfo l;
+    l.cpus = 2;
+    l.load_milli = static_cast<uint32_t>(1000 * i);
+    net.nodes_[i].m->set_local_load(l, net.now);
+  }
+  net.run_for(6);
+  for (size_t v = 0; v < net.nodes_.size(); ++v)
+    for (const auto& [id, m] : net.nodes_[v].m->members()) {
+      CHECK(m.has_load);
+      CHECK(m.load.cpus == 2);
+    }
+  LoadInfo l;
+  l.cpus = 2;
+  l.load_milli = 9999;
+  net.nodes_[5].m->set_local_load(l, net.now);
+  net.run_for(6);
+  for (int v = 0; v < 5; ++v) CHECK(net.nodes_[v].m->members().at(net.nodes_[5].id).load.load_milli == 9999);
+}
+
+TEST_CASE("packets signed with another cluster's key are dropped and never join") {
+  auto net = cluster(3);
+  net.nodes_[2].key.fill(9);
+  net.run_for(3);
+  CHECK_FALSE(net.knows(0, 2));
+  CHECK_FALSE(net.knows(2, 0));
+  CHECK(net.rejected > 0);
+}

@@ -1,0 +1,371 @@
+#include "membership.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+namespace grappe {
+namespace {
+
+// SWIM precedence: does (s1, i1) override what we believe, (s0, i0)?
+bool overrides(MemberState s1, uint32_t i1, MemberState s0, uint32_t i0) {
+  auto terminal = [](MemberState s) { return s == MemberState::Dead || s == MemberState::Left; };
+  if (terminal(s1)) return terminal(s0) ? i1 > i0 : i1 >= i0;
+  if (terminal(s0)) return i1 > i0;  // a rejoin needs a newer incarnation
+  if (s1 == MemberState::Suspect) return s0 == MemberState::Alive ? i1 >= i0 : i1 > i0;
+  return i1 > i0;  // alive
+}
+
+}  // namespace
+
+Membership::Membership(NodeId self, std::string name, uint16_t port, MembershipConfig cfg, uint64_t seed,
+                       uint32_t incarnation, uint16_t number)
+    : cfg_(cfg), rng_(seed) {
+  self_.id = self;
+  self_.name = std::move(name);
+  self_.port = port;
+  self_.incarnation = incarnation;
+  self_.number = number;
+}
+
+size_t Membership::live_count() const {
+  size_t n = 1;
+  for (const auto& [id, m] : members_) n += m.state == MemberState::Alive || m.state == MemberState::Suspect;
+  return n;
+}
+
+double Membership::suspicion_timeout() const {
+  double n = static_cast<double>(live_count());
+  return std::max(2.0, cfg_.suspicion_mult * std::log2(n + 1)) * cfg_.period;
+}
+
+MemberUpdate Membership::record_of(const Member& m) const {
+  MemberUpdate u;
+  u.id = m.id;
+  u.incarnation = m.incarnation;
+  u.state = m.state;
+  u.number = m.number;
+  u.ipv4 = m.ipv4;  // 0 for self: the receiver uses the packet's source address
+  u.port = m.port;
+  u.name = m.name;
+  return u;
+}
+
+Message Membership::make(MsgType t) const {
+  Message m;
+  m.type = t;
+  m.sender = self_.id;
+  m.updates.push_back(record_of(self_));
+  return m;
+}
+
+void Membership::queue(const NodeId& id) { dissemination_[id] = 0; }
+
+void Membership::piggyback(Message& m) {
+  const int limit = 3 * static_cast<int>(std::ceil(std::log2(static_cast<double>(live_count()) + 1))) + 2;
+  std::vector<std::pair<int, NodeId>> order;
+  for (const auto& [id, n] : dissemination_) order.emplace_back(n, id);
+  std::sort(order.begin(), order.end());
+  for (const auto& [n, id] : order) {
+    const Member* mb = id == self_.id ? &self_ : nullptr;
+    if (!mb) {
+      auto it = members_.find(id);
+      if (it == members_.end()) continue;
+      mb = &it->second;
+    }
+    m.updates.push_back(record_of(*mb));
+    if (encoded_size(m) > kMaxPacket - 200) {  // keep room for loads
+      m.updates.pop_back();
+      break;
+    }
+    if (++dissemination_[id] >= limit) dissemination_.erase(id);
+  }
+}
+
+std::vector<Member*> Membership::live_peers() {
+  std::vector<Member*> v;
+  for (auto& [id, m] : members_)
+    if (m.state == MemberState::Alive || m.state == MemberState::Suspect) v.push_back(&m);
+  return v;
+}
+
+void Membership::set_state(Member& mb, MemberState s, uint32_t inc, double now) {
+  bool changed = mb.state != s || mb.incarnation != inc;
+  if (mb.state != s) {
+    event(mb.name + " (" + id_hex(mb.id).substr(0, 8) + ") " + state_name(mb.state) + " -> " + state_name(s) +
+          " incarnation " + std::to_string(inc));
+    if (s == MemberState::Suspect) ++stats_.suspicions;
+    if (s == MemberState::Dead) ++stats_.deaths;
+    mb.state_since = now;
+  }
+  mb.state = s;
+  mb.incarnation = inc;
+  if (changed) queue(mb.id);
+}
+
+void Membership::refute(uint32_t seen_inc) {
+  self_.incarnation = std::max(self_.incarnation, seen_inc) + 1;
+  ++stats_.refutations;
+  event("refuting suspicion: incarnation " + std::to_string(self_.incarnation));
+  queue(self_.id);
+}
+
+void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip, double now, Outbox& out) {
+  if (u.id == self_.id) {
+    if ((u.state != MemberState::Alive) && u.incarnation >= self_.incarnation) refute(u.incarnation);
+    if (self_.number == 0 && u.number != 0) {  // restarted: the cluster remembers our number
+      self_.number = u.number;
+      if (on_number) on_number(self_.number);
+      queue(self_.id);
+    }
+    return;
+  }
+  const bool about_sender = u.id == m.sender;
+  auto it = members_.find(u.id);
+  if (it == members_.end()) {
+    if (u.ipv4 == 0 && !about_sender) return;  // no address to reach it by
+    Member mb;
+    mb.id = u.id;
+    mb.name = u.name;
+    mb.number = u.number;
+    mb.ipv4 = u.ipv4 ? u.ipv4 : src_ip;
+    mb.port = u.port;
+    mb.state = u.state;
+    mb.incarnation = u.incarnation;
+    mb.state_since = now;
+    mb.last_heard = about_sender ? now : 0;
+    members_[u.id] = mb;
+    queue(u.id);
+    event("discovered " + u.name + " (" + id_hex(u.id).substr(0, 8) + ") " + state_name(u.state));
+    return;
+  }
+  Member& mb = it->second;
+  if (about_sender) {
+    mb.last_heard = now;
+    mb.ipv4 = src_ip;
+    if ((mb.state == MemberState::Dead || mb.state == MemberState::Left) && !overrides(u.state, u.incarnation, mb.state, mb.incarnation)) {
+      // It talks to us but we hold it dead: tell it directly, so it can refute and rejoin.
+      Message tell = make(MsgType::Beacon);
+      tell.updates.push_back(record_of(mb));
+      out.send(src_ip, u.port, tell);
+    }
+  }
+  if (u.incarnation >= mb.incarnation) {
+    mb.name = u.name;
+    mb.port = u.port;
+    if (u.number) mb.number = u.number;
+    if (u.ipv4 && !about_sender) mb.ipv4 = u.ipv4;
+  }
+  if (overrides(u.state, u.incarnation, mb.state, mb.incarnation)) set_state(mb, u.state, u.incarnation, now);
+}
+
+void Membership::apply_loads(const std::vector<LoadInfo>& loads, double now) {
+  for (const auto& l : loads) {
+    if (l.id == self_.id) continue;
+    auto it = members_.find(l.id);
+    if (it == members_.end()) continue;
+    Member& mb = it->second;
+    if (mb.has_load && l.version <= mb.load.version) continue;
+    mb.has_load = true;
+    mb.load = l;
+    mb.load_time = now - l.age_ms / 1000.0;
+  }
+}
+
+void Membership::set_local_load(const LoadInfo& l, double now) {
+  self_.load = l;
+  self_.load.id = self_.id;
+  self_.load.version = ++load_version_;
+  self_.has_load = true;
+  self_.load_time = now;
+}
+
+void Membership::receive(const Message& m, uint32_t src_ip, uint16_t src_port, double now, Outbox& out) {
+  if (m.sender == self_.id) return;
+  for (const auto& u : m.updates) apply(u, m, src_ip, now, out);
+  apply_loads(m.loads, now);
+  switch (m.type) {
+    case MsgType::Ping:
+      if (m.target == self_.id) {
+        Message ack = make(MsgType::Ack);
+        ack.seq = m.seq;
+        piggyback(ack);
+        out.send(src_ip, src_port, ack);
+      }
+      break;
+    case MsgType::Ack: {
+      if (probing_ && m.seq == probe_seq_) acked_ = true;
+      auto r = relays_.find(m.seq);
+      if (r != relays_.end()) {
+        Message ack = make(MsgType::Ack);
+        ack.seq = r->second.seq;
+        out.send(r->second.ipv4, r->second.port, ack);
+        relays_.erase(r);
+      }
+      break;
+    }
+    case MsgType::PingReq: {
+      Message ping = make(MsgType::Ping);
+      ping.seq = next_seq_++;
+      ping.target = m.target;
+      piggyback(ping);
+      relays_[ping.seq] = {src_ip, src_port, m.seq, now + cfg_.period * 2};
+      out.send(m.target_ipv4, m.target_port, ping);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+void Membership::probe(double now, Outbox& out) {
+  // Conclude the previous probe.
+  if (probing_ && !acked_) {
+    auto it = members_.find(probe_target_);
+    if (it != members_.end() && it->second.state == MemberState::Alive)
+      set_state(it->second, MemberState::Suspect, it->second.incarnation, now);
+  }
+  probing_ = false;
+  auto peers = live_peers();
+  if (peers.empty()) return;
+  if (probe_index_ >= probe_order_.size()) {
+    probe_order_.clear();
+    for (auto* p : peers) probe_order_.push_back(p->id);
+    std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
+    probe_index_ = 0;
+  }
+  while (probe_index_ < probe_order_.size()) {
+    auto it = members_.find(probe_order_[probe_index_++]);
+    if (it == members_.end() || it->second.state == MemberState::Dead || it->second.state == MemberState::Left) continue;
+    probing_ = true;
+    acked_ = false;
+    indirect_sent_ = false;
+    probe_target_ = it->first;
+    probe_seq_ = next_seq_++;
+    probe_started_ = now;
+    Message ping = make(MsgType::Ping);
+    ping.seq = probe_seq_;
+    ping.target = probe_target_;
+    piggyback(ping);
+    out.send(it->second.ipv4, it->second.port, ping);
+    ++stats_.probes;
+    return;
+  }
+}
+
+void Membership::choose_number(double now) {
+  if (self_.number != 0) {
+    // Two nodes on one number (simultaneous starts): the smaller id keeps it.
+    for (const auto& [id, m] : members_)
+      if (m.number == self_.number && (m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.id < self_.id) {
+        event("node number " + std::to_string(self_.number) + " is taken by " + m.name + "; choosing another");
+        self_.number = 0;
+        break;
+      }
+    if (self_.number != 0) return;
+  } else if (now - started_ < cfg_.number_delay) {
+    return;
+  }
+  // Nodes that start together see each other undecided: each takes the free number matching
+  // its rank among them (by id), so they do not all grab the same one.
+  std::set<uint16_t> used;
+  size_t rank = 0;
+  for (const auto& [id, m] : members_) {
+    used.insert(m.number);
+    if (m.number == 0 && (m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.id < self_.id) ++rank;
+  }
+  uint16_t n = 0;
+  for (size_t skipped = 0;;) {
+    ++n;
+    if (used.count(n)) continue;
+    if (skipped++ == rank) break;
+  }
+  self_.number = n;
+  event("node number " + std::to_string(n));
+  queue(self_.id);
+  if (on_number) on_number(n);
+}
+
+void Membership::tick(double now, Outbox& out) {
+  if (started_ < 0) {
+    started_ = now;
+    next_beacon_ = next_probe_ = next_load_ = now;
+    queue(self_.id);
+  }
+  choose_number(now);
+  if (now >= next_beacon_) {
+    Message b = make(MsgType::Beacon);
+    piggyback(b);
+    out.beacon(b);
+    // Every node beacons: past 32 nodes they space out so the segment carries ~32 a second.
+    next_beacon_ = now + cfg_.beacon_interval * std::max(1.0, static_cast<double>(live_count()) / 32.0);
+  }
+  if (now >= next_probe_) {
+    probe(now, out);
+    next_probe_ = now + cfg_.period;
+  }
+  if (probing_ && !acked_ && !indirect_sent_ && now - probe_started_ >= cfg_.ping_timeout) {
+    indirect_sent_ = true;
+    auto it = members_.find(probe_target_);
+    std::vector<Member*> helpers;
+    for (auto* p : live_peers())
+      if (p->id != probe_target_ && p->state == MemberState::Alive) helpers.push_back(p);
+    std::shuffle(helpers.begin(), helpers.end(), rng_);
+    for (int i = 0; i < cfg_.indirect && i < static_cast<int>(helpers.size()) && it != members_.end(); ++i) {
+      Message req = make(MsgType::PingReq);
+      req.seq = probe_seq_;
+      req.target = probe_target_;
+      req.target_ipv4 = it->second.ipv4;
+      req.target_port = it->second.port;
+      piggyback(req);
+      out.send(helpers[static_cast<size_t>(i)]->ipv4, helpers[static_cast<size_t>(i)]->port, req);
+      ++stats_.indirect_probes;
+    }
+  }
+  const double timeout = suspicion_timeout();
+  for (auto& [id, m] : members_)
+    if (m.state == MemberState::Suspect && now - m.state_since >= timeout) set_state(m, MemberState::Dead, m.incarnation, now);
+  for (auto it = relays_.begin(); it != relays_.end();) it = it->second.expires < now ? relays_.erase(it) : std::next(it);
+
+  if (now >= next_load_) {
+    next_load_ = now + cfg_.load_interval;
+    auto peers = live_peers();
+    if (!peers.empty() && self_.has_load) {
+      Message lm = make(MsgType::Load);
+      LoadInfo mine = self_.load;
+      mine.age_ms = static_cast<uint32_t>(std::max(0.0, (now - self_.load_time) * 1000));
+      lm.loads.push_back(mine);
+      std::vector<const Member*> fresh;
+      for (const auto& [id, m] : members_)
+        if (m.has_load && m.state == MemberState::Alive) fresh.push_back(&m);
+      std::sort(fresh.begin(), fresh.end(), [](const Member* a, const Member* b) { return a->load_time > b->load_time; });
+      for (const Member* m : fresh) {
+        if (static_cast<int>(lm.loads.size()) >= cfg_.load_window) break;
+        LoadInfo l = m->load;
+        l.age_ms = static_cast<uint32_t>(std::max(0.0, (now - m->load_time) * 1000));
+        lm.loads.push_back(l);
+        if (encoded_size(lm) > kMaxPacket) {
+          lm.loads.pop_back();
+          break;
+        }
+      }
+      piggyback(lm);
+      while (encoded_size(lm) > kMaxPacket) lm.updates.pop_back();
+      std::shuffle(peers.begin(), peers.end(), rng_);
+      for (int i = 0; i < cfg_.load_fanout && i < static_cast<int>(peers.size()); ++i)
+        out.send(peers[static_cast<size_t>(i)]->ipv4, peers[static_cast<size_t>(i)]->port, lm);
+    }
+  }
+}
+
+void Membership::leave(double now, Outbox& out) {
+  self_.state = MemberState::Left;
+  Message b = make(MsgType::Leave);
+  b.updates[0].state = MemberState::Left;
+  out.beacon(b);
+  for (auto* p : live_peers()) out.send(p->ipv4, p->port, b);
+  event("leaving the cluster");
+  (void)now;
+}
+
+}  // namespace grappe
