@@ -137,6 +137,11 @@ void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip,
     members_[u.id] = mb;
     queue(u.id);
     event("discovered " + u.name + " (" + id_hex(u.id).substr(0, 8) + ") " + state_name(u.state));
+    // A newcomer learns the whole table, dead members and their numbers included, from a few
+    // of the nodes that see it (each answers with probability ~4/n, so joins cost O(1) each).
+    std::uniform_real_distribution<double> coin(0, 1);
+    if (about_sender && u.state == MemberState::Alive && coin(rng_) < 4.0 / static_cast<double>(live_count()))
+      sync_to(members_[u.id], out);
     return;
   }
   Member& mb = it->second;
@@ -216,6 +221,21 @@ void Membership::receive(const Message& m, uint32_t src_ip, uint16_t src_port, d
     default:
       break;
   }
+}
+
+void Membership::sync_to(const Member& to, Outbox& out) {
+  Message m = make(MsgType::Beacon);
+  for (const auto& [id, mb] : members_) {
+    if (id == to.id) continue;
+    m.updates.push_back(record_of(mb));
+    if (encoded_size(m) > kMaxPacket) {
+      m.updates.pop_back();
+      out.send(to.ipv4, to.port, m);
+      m = make(MsgType::Beacon);
+      m.updates.push_back(record_of(mb));
+    }
+  }
+  if (m.updates.size() > 1) out.send(to.ipv4, to.port, m);
 }
 
 void Membership::probe(double now, Outbox& out) {

@@ -84,6 +84,7 @@ class Membership {
   void set_state(Member& mb, MemberState s, uint32_t inc, double now);
   void refute(uint32_t seen_inc);
   void probe(double now, Outbox& out);
+  void sync_to(const Member& m, Outbox& out);
   void choose_number(double now);
   std::vector<Member*> live_peers();
   void event(const std::string& s) {

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# ctest "netns-membership": real grapped daemons, each in its own network namespace on a bridge
+# this test creates (and always removes): discovery, failure detection, suspicion and
+# refutation, another cluster's key, packet loss, restart with the same node number.
+set -euo pipefail
+GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2")
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
+command -v ip >/dev/null || { echo "SKIP: iproute2 (ip) is not installed"; exit 77; }
+TAG=g$$
+TMP=$(mktemp -d)
+N=5
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null || true; done
+  for i in $(seq 1 7); do ip netns del "$TAG-$i" 2>/dev/null || true; ip link del "${TAG}v$i" 2>/dev/null || true; done
+  ip link del "${TAG}br" 2>/dev/null || true
+  [ -n "${GRAPPE_KEEP_NETNS_LOGS:-}" ] && echo "logs kept in $TMP" || rm -rf "$TMP"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$TMP"/n*.log; do echo "--- $f" >&2; tail -15 "$f" >&2; done
+  exit 1
+}
+now() { date +%s.%N; }
+since() { python3 -c "print(round($(now) - $1, 2))"; }
+
+ip link add "${TAG}br" type bridge
+ip link set "${TAG}br" type bridge mcast_snooping 0
+ip link set "${TAG}br" up
+for i in $(seq 1 7); do
+  ns=$TAG-$i
+  ip netns add "$ns"
+  ip link add "${TAG}v$i" type veth peer name eth0 netns "$ns"
+  ip link set "${TAG}v$i" master "${TAG}br" up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "10.213.77.$i/24" dev eth0
+  ip -n "$ns" link set eth0 up
+done
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TMP/key"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TMP/otherkey"
+
+start() {  # start I [KEY]
+  local i=$1 key=${2:-$TMP/key}
+  ip netns exec "$TAG-$i" "$GRAPPED" --config /nonexistent --key "$key" --socket "$TMP/n$i.sock" \
+    --state-dir "$TMP/state$i" --name "node$i" --id "$(printf 'a1b2c3d4%024x' "$i")" --speed 1000 --cluster netns-test \
+    >> "$TMP/n$i.log" 2>&1 &
+  PIDS[$i]=$!
+}
+# seen VIEWER NODE -> state of nodeNODE in VIEWER's view ("none" if unknown)
+seen() {
+  "$GRAPPE" --socket "$TMP/n$1.sock" nodes --json 2>/dev/null |
+    python3 -c "import json,sys; d={n['name']:n['state'] for n in json.load(sys.stdin)}; print(d.get('node$2','none'))" 2>/dev/null || echo none
+}
+# wait_for SECONDS DESCRIPTION COMMAND…: polls until COMMAND succeeds
+wait_for() {
+  local limit=$1 what=$2 t0; shift 2; t0=$(now)
+  while ! "$@"; do
+    python3 -c "import sys; sys.exit(0 if $(now) - $t0 < $limit else 1)" || fail "$what not within $limit s"
+    sleep 0.1
+  done
+}
+all_alive() {  # all_alive NODES…: every listed node sees every other listed node alive
+  for v in "$@"; do
+    "$GRAPPE" --socket "$TMP/n$v.sock" nodes --json 2>/dev/null | python3 -c "
+import json,sys
+d={n['name']:n['state'] for n in json.load(sys.stdin)}
+sys.exit(0 if all(d.get('node'+w)=='alive' for w in sys.argv[1:]) else 1)" "$@" || return 1
+  done
+}
+everyone_sees() {  # everyone_sees STATE NODE VIEWERS…
+  local st=$1 who=$2; shift 2
+  for v in "$@"; do [ "$(seen "$v" "$who")" = "$st" ] || return 1; done
+}
+
+echo "== $N daemons discover each other"
+t0=$(now)
+for i in $(seq 1 $N); do start "$i"; done
+wait_for 3 "all $N nodes seeing each other" all_alive 1 2 3 4 5
+echo "ok: 5 nodes all alive everywhere after $(since "$t0") s"
+numbers_and_loads() {
+  "$GRAPPE" --socket "$TMP/n1.sock" nodes --json | python3 -c "
+import json,sys; ns=json.load(sys.stdin); nums=[n['number'] for n in ns]
+sys.exit(0 if len(set(nums))==len(nums) and 0 not in nums and all('load' in n and n['cpus']>=1 for n in ns) else 1)"
+}
+wait_for 5 "distinct node numbers and a load vector for every node" numbers_and_loads
+"$GRAPPE" --socket "$TMP/n1.sock" nodes
+echo "ok: distinct node numbers and load vectors for every node after $(since "$t0") s"
+NUM3=$("$GRAPPE" --socket "$TMP/n3.sock" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['cluster_status']['self']['number'])")
+
+echo "== kill -9 of node5: dead everywhere within the suspicion bound"
+{ kill -9 "${PIDS[5]}"; wait "${PIDS[5]}"; } 2>/dev/null || true; t0=$(now)
+wait_for 8 "node5 dead on every node" everyone_sees dead 5 1 2 3 4
+echo "ok: node5 dead everywhere after $(since "$t0") s"
+
+echo "== SIGSTOP/SIGCONT of node4: suspect, then alive again by refutation"
+kill -STOP "${PIDS[4]}"
+wait_for 5 "node4 suspected" bash -c "[ \"\$(\"$GRAPPE\" --socket $TMP/n1.sock nodes --json | python3 -c \"import json,sys; print({n['name']:n['state'] for n in json.load(sys.stdin)}['node4'])\")\" != alive ]"
+echo "ok: node4 is $(seen 1 4) on node1"
+kill -CONT "${PIDS[4]}"; t0=$(now)
+wait_for 6 "node4 alive again" all_alive 1 2 3 4
+grep -q "refuting suspicion" "$TMP/n4.log" || fail "node4 did not refute"
+echo "ok: node4 alive again after $(since "$t0") s (refuted)"
+
+echo "== a daemon with another cluster's key never appears"
+start 6 "$TMP/otherkey"
+sleep 3
+for v in 1 2 3 4; do [ "$(seen "$v" 6)" = none ] || fail "node6 (other key) appears on node$v"; done
+REJ=$("$GRAPPE" --socket "$TMP/n1.sock" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['cluster_status']['packets']['rejected'])")
+[ "$REJ" -gt 0 ] || fail "node1 counted no rejected packets"
+[ "$(seen 6 1)" = none ] || fail "node6 sees node1"
+echo "ok: node6 invisible; node1 rejected $REJ packets"
+{ kill -9 "${PIDS[6]}"; wait "${PIDS[6]}"; } 2>/dev/null || true
+
+echo "== restart: node3 leaves, comes back with the same number"
+kill -TERM "${PIDS[3]}"; wait "${PIDS[3]}" 2>/dev/null || true
+wait_for 3 "node3 marked left" everyone_sees left 3 1 2 4
+start 3
+wait_for 5 "node3 rejoined" all_alive 1 2 3 4
+NUM3B=$("$GRAPPE" --socket "$TMP/n3.sock" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['cluster_status']['self']['number'])")
+[ "$NUM3" = "$NUM3B" ] || fail "node3 came back as number $NUM3B, was $NUM3"
+echo "ok: node3 rejoined as number $NUM3B"
+
+echo "== 5% packet loss: membership still converges"
+LOSS=""
+for i in 1 2 3 4 7; do
+  if ip netns exec "$TAG-$i" tc qdisc add dev eth0 root netem loss 5% 2>/dev/null; then LOSS="tc netem"
+  elif command -v nft >/dev/null && ip netns exec "$TAG-$i" nft -f - <<NFT
+table inet loss {
+  chain in {
+    type filter hook input priority 0;
+    numgen random mod 100 < 5 drop
+  }
+}
+NFT
+  then LOSS="nftables random drop (no netem in this kernel)"
+  else echo "SKIP part: neither tc netem nor nftables can drop packets here"; LOSS=none; break; fi
+done
+if [ "$LOSS" != none ]; then
+  start 7; t0=$(now)
+  wait_for 10 "convergence under loss" all_alive 1 2 3 4 7
+  JOIN=$(since "$t0")
+  sleep 5
+  all_alive 1 2 3 4 7 || fail "membership flapped under 5% loss"
+  "$GRAPPE" --socket "$TMP/n1.sock" nodes --json | python3 -c "
+import json,sys; ns=json.load(sys.stdin); nums=[n['number'] for n in ns if n['number']]
+assert len(set(nums))==len(nums), 'node numbers collide (a dead node\'s number was reused): %s' % nums" || fail "node numbers collide"
+  echo "ok: with 5% loss ($LOSS) node7 joined in $JOIN s and no one flapped for 5 s"
+fi
+echo "netns membership: all checks passed"

@@ -1,0 +1,119 @@
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace grappe {
+
+nlohmann::json member_json(const Member& m, double now, bool self) {
+  char addr[INET_ADDRSTRLEN] = "-";
+  if (m.ipv4) inet_ntop(AF_INET, &m.ipv4, addr, sizeof addr);
+  nlohmann::json j = {{"id", id_hex(m.id)},
+                      {"name", m.name},
+                      {"number", m.number},
+                      {"address", self ? "self" : std::string(addr)},
+                      {"port", m.port},
+                      {"state", state_name(m.state)},
+                      {"incarnation", m.incarnation},
+                      {"self", self}};
+  if (m.has_load) {
+    j["cpus"] = m.load.cpus;
+    j["speed"] = m.load.speed;
+    j["load"] = m.load.load_milli / 1000.0;
+    j["mem_total_mb"] = m.load.mem_total_mb;
+    j["mem_free_mb"] = m.load.mem_free_mb;
+    j["jobs"] = m.load.jobs;
+    j["flags"] = m.load.flags;
+    j["info_age_s"] = std::max(0.0, now - m.load_time);
+  }
+  return j;
+}
+
+nlohmann::json nodes_reply(const Membership& mb, double now) {
+  nlohmann::json nodes = nlohmann::json::array();
+  nodes.push_back(member_json(mb.self(), now, true));
+  for (const auto& [id, m] : mb.members()) nodes.push_back(member_json(m, now, false));
+  return {{"v", kApiVersion}, {"ok", true}, {"nodes", nodes}};
+}
+
+nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const DaemonCounters& c, double now) {
+  size_t alive = 1, suspect = 0, dead = 0;
+  for (const auto& [id, m] : mb.members()) {
+    alive += m.state == MemberState::Alive;
+    suspect += m.state == MemberState::Suspect;
+    dead += m.state == MemberState::Dead || m.state == MemberState::Left;
+  }
+  uint64_t rejected = 0;
+  for (const auto& [k, v] : c.rejected) rejected += v;
+  return {{"v", kApiVersion},
+          {"ok", true},
+          {"cluster", info.cluster},
+          {"key_fingerprint", info.key_fingerprint},
+          {"self", member_json(mb.self(), now, true)},
+          {"size", mb.live_count()},
+          {"alive", alive},
+          {"suspect", suspect},
+          {"dead", dead},
+          {"uptime_s", now - info.started},
+          {"port", info.port},
+          {"suspicion_timeout_s", mb.suspicion_timeout()},
+          {"packets", {{"received", c.received}, {"accepted", c.accepted}, {"replayed", c.replayed},
+                       {"rejected", rejected}, {"rejected_by_reason", c.rejected}, {"sent", c.sent},
+                       {"send_errors", c.send_errors}}}};
+}
+
+nlohmann::json handle_request(const std::string& line, const Membership& mb, const DaemonInfo& info,
+                              const DaemonCounters& c, double now) {
+  auto req = nlohmann::json::parse(line, nullptr, false);
+  if (req.is_discarded() || !req.is_object())
+    return {{"v", kApiVersion}, {"ok", false}, {"error", "request is not a JSON object"}};
+  if (req.value("v", 0) != kApiVersion)
+    return {{"v", kApiVersion}, {"ok", false}, {"error", "unsupported API version; this daemon speaks v1"}};
+  std::string cmd = req.value("cmd", "");
+  if (cmd == "nodes") return nodes_reply(mb, now);
+  if (cmd == "status") return status_reply(mb, info, c, now);
+  return {{"v", kApiVersion}, {"ok", false}, {"error", "unknown command '" + cmd + "' (known: nodes, status)"}};
+}
+
+nlohmann::json api_call(const std::string& path, const nlohmann::json& request, int timeout_ms) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) throw std::runtime_error("socket path too long: " + path);
+  std::strcpy(sa.sun_path, path.c_str());
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot reach grapped at " + path + " (" + why +
+                             "). Is it running? On a node: systemctl status grapped");
+  }
+  std::string out = request.dump() + "\n";
+  (void)!::write(fd, out.data(), out.size());
+  std::string in;
+  char buf[8192];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, timeout_ms) <= 0) {
+      ::close(fd);
+      throw std::runtime_error("grapped at " + path + " did not answer within " + std::to_string(timeout_ms) + " ms");
+    }
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    in.append(buf, static_cast<size_t>(n));
+    if (in.find('\n') != std::string::npos) break;
+  }
+  ::close(fd);
+  auto reply = nlohmann::json::parse(in, nullptr, false);
+  if (reply.is_discarded()) throw std::runtime_error("grapped at " + path + " sent an unreadable reply");
+  if (!reply.value("ok", false)) throw std::runtime_error("grapped: " + reply.value("error", std::string("request failed")));
+  return reply;
+}
+
+}  // namespace grappe

@@ -1,0 +1,39 @@
+// grapped's local API: newline-delimited JSON over a root-only UNIX socket, versioned ("v": 1).
+// Requests: {"v":1,"cmd":"nodes"} and {"v":1,"cmd":"status"}. Replies carry "ok" and either the
+// data or "error". The same file holds the client side used by the grappe CLI.
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "membership.h"
+
+namespace grappe {
+
+constexpr int kApiVersion = 1;
+
+struct DaemonCounters {
+  uint64_t received = 0, accepted = 0, replayed = 0, sent = 0, send_errors = 0;
+  std::map<std::string, uint64_t> rejected;  // by decode error name
+};
+
+struct DaemonInfo {
+  std::string cluster;
+  std::string key_fingerprint;
+  double started = 0;
+  std::string socket;
+  uint16_t port = 0;
+};
+
+nlohmann::json member_json(const Member& m, double now, bool self);
+nlohmann::json nodes_reply(const Membership& mb, double now);
+nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const DaemonCounters& c, double now);
+// Handles one request line; never throws.
+nlohmann::json handle_request(const std::string& line, const Membership& mb, const DaemonInfo& info,
+                              const DaemonCounters& c, double now);
+
+// Client: sends one request, returns the reply; throws std::runtime_error with a clear message
+// when the daemon cannot be reached.
+nlohmann::json api_call(const std::string& socket_path, const nlohmann::json& request, int timeout_ms = 3000);
+
+}  // namespace grappe

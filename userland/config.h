@@ -1,0 +1,28 @@
+// grapped's settings: /etc/grappe/grapped.toml (every key optional), then the command line.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace grappe {
+
+struct DaemonConfig {
+  std::string group = "239.255.71.82";  // discovery multicast group
+  uint16_t port = 7423;
+  bool broadcast = true;                // also beacon by broadcast, where multicast is filtered
+  std::vector<std::string> interfaces;  // empty: every IPv4 interface but loopback
+  uint32_t speed = 0;                   // 0: calibrate at start-up
+  std::string name;                     // default: the hostname
+  std::string socket = "/run/grappe/grapped.sock";
+  std::string state_dir = "/var/lib/grappe";
+  std::string key_file = "/etc/grappe/cluster.key";
+  std::string image_file = "/etc/grappe/image.json";
+  std::string machine_id_file = "/etc/machine-id";
+  std::string cluster;                  // default: from image.json, else "grappe"
+};
+
+// Throws std::runtime_error naming file, line, key and what is valid.
+DaemonConfig load_daemon_config(const std::string& path, bool must_exist);
+DaemonConfig parse_daemon_config(const std::string& text, const std::string& path);
+
+}  // namespace grappe

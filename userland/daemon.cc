@@ -1,0 +1,264 @@
+#include "daemon.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace grappe {
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+double clock_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string ip_str(uint32_t ip) {
+  char b[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &ip, b, sizeof b);
+  return b;
+}
+
+}  // namespace
+
+// Sends through the daemon's socket: unicast, and beacons to the multicast group and the
+// broadcast address of every IPv4 interface (each copy signed with its own nonce).
+class Daemon::Udp final : public Outbox {
+ public:
+  explicit Udp(Daemon& d) : d_(d) {}
+  void send(uint32_t ipv4, uint16_t port, const Message& m) override {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = ipv4;
+    to.sin_port = htons(port);
+    emit(m, to);
+  }
+  void beacon(const Message& m) override {
+    ifaddrs* ifs = nullptr;
+    if (getifaddrs(&ifs) != 0) return;
+    in_addr group{};
+    inet_pton(AF_INET, d_.cfg_.group.c_str(), &group);
+    for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+        continue;
+      if (!d_.cfg_.interfaces.empty() &&
+          std::find(d_.cfg_.interfaces.begin(), d_.cfg_.interfaces.end(), i->ifa_name) == d_.cfg_.interfaces.end())
+        continue;
+      in_addr local = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
+      ip_mreq mreq{};
+      mreq.imr_multiaddr = group;
+      mreq.imr_interface = local;
+      ::setsockopt(d_.udp_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq);  // EADDRINUSE once joined
+      ::setsockopt(d_.udp_, IPPROTO_IP, IP_MULTICAST_IF, &local, sizeof local);
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(d_.cfg_.port);
+      to.sin_addr = group;
+      emit(m, to);
+      if (d_.cfg_.broadcast && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) {
+        to.sin_addr = reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr;
+        emit(m, to);
+      }
+    }
+    freeifaddrs(ifs);
+  }
+
+ private:
+  void emit(const Message& msg, const sockaddr_in& to) {
+    Message m = msg;
+    m.nonce = d_.nonce_++;
+    auto bytes = encode(m, d_.ident_.key);
+    if (bytes.empty()) return;
+    if (::sendto(d_.udp_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) < 0)
+      ++d_.counters_.send_errors;
+    else
+      ++d_.counters_.sent;
+  }
+  Daemon& d_;
+};
+
+Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
+    : cfg_(std::move(cfg)),
+      ident_(ident),
+      mb_(ident.id, ident.name, cfg_.port, MembershipConfig{}, randombytes_random() | (uint64_t{randombytes_random()} << 32),
+          ident.incarnation, ident.number) {
+  nonce_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch()).count()) << 12;
+  info_.cluster = ident_.cluster;
+  unsigned char fp[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(fp, ident_.key.data(), ident_.key.size());
+  char hex[17];
+  sodium_bin2hex(hex, sizeof hex, fp, 8);
+  info_.key_fingerprint = hex;
+  info_.socket = cfg_.socket;
+  info_.port = cfg_.port;
+
+  udp_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int one = 1;
+  ::setsockopt(udp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(udp_, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(cfg_.port);
+  if (udp_ < 0 || ::bind(udp_, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0)
+    throw std::runtime_error("cannot bind UDP port " + std::to_string(cfg_.port) + ": " + std::strerror(errno) +
+                             " (another grapped running? set [discovery] port)");
+
+  std::filesystem::create_directories(std::filesystem::path(cfg_.socket).parent_path());
+  ::unlink(cfg_.socket.c_str());
+  api_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strncpy(sa.sun_path, cfg_.socket.c_str(), sizeof sa.sun_path - 1);
+  mode_t old = ::umask(0077);  // root-only socket
+  int rc = ::bind(api_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ::umask(old);
+  if (rc != 0 || ::listen(api_, 16) != 0)
+    throw std::runtime_error("cannot listen on " + cfg_.socket + ": " + std::strerror(errno));
+
+  mb_.on_event = [this](const std::string& s) {
+    std::printf("grapped: [%.2f] %s\n", clock_now() - info_.started, s.c_str());
+    std::fflush(stdout);
+  };
+  mb_.on_number = [this](uint16_t) { save_state(); };
+}
+
+Daemon::~Daemon() {
+  if (udp_ >= 0) ::close(udp_);
+  if (api_ >= 0) ::close(api_);
+  for (auto& c : clients_) ::close(c.fd);
+  ::unlink(cfg_.socket.c_str());
+}
+
+void Daemon::save_state() {
+  std::filesystem::create_directories(cfg_.state_dir);
+  std::string tmp = cfg_.state_dir + "/state.json.tmp";
+  {
+    std::ofstream o(tmp);
+    o << nlohmann::json{{"number", mb_.self().number}, {"incarnation", mb_.self().incarnation}}.dump() << "\n";
+  }
+  std::filesystem::rename(tmp, cfg_.state_dir + "/state.json");
+}
+
+void Daemon::receive_udp(double now) {
+  uint8_t buf[2048];
+  Udp out(*this);
+  for (int burst = 0; burst < 256; ++burst) {
+    sockaddr_in from{};
+    socklen_t fl = sizeof from;
+    ssize_t n = ::recvfrom(udp_, buf, sizeof buf, MSG_TRUNC, reinterpret_cast<sockaddr*>(&from), &fl);
+    if (n < 0) return;
+    ++counters_.received;
+    DecodeError err;
+    std::optional<Message> m;
+    if (static_cast<size_t>(n) > sizeof buf) err = DecodeError::TooLong;
+    else m = decode(buf, static_cast<size_t>(n), ident_.key, err);
+    if (!m) {
+      ++counters_.rejected[decode_error_name(err)];
+      continue;
+    }
+    if (m->sender == ident_.id) continue;  // our own multicast/broadcast looping back
+    if (!replay_[m->sender].accept(m->nonce)) {
+      ++counters_.replayed;
+      continue;
+    }
+    ++counters_.accepted;
+    mb_.receive(*m, from.sin_addr.s_addr, ntohs(from.sin_port), now, out);
+  }
+}
+
+void Daemon::serve_api(double now) {
+  for (;;) {
+    int fd = ::accept4(api_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) break;
+    if (clients_.size() >= 32) {
+      ::close(fd);
+      continue;
+    }
+    clients_.push_back({fd, {}, now});
+  }
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    char b[4096];
+    ssize_t n = ::read(it->fd, b, sizeof b);
+    if (n > 0) it->buf.append(b, static_cast<size_t>(n));
+    bool done = it->buf.find('\n') != std::string::npos || n == 0;
+    bool bad = it->buf.size() > 65536 || now - it->since > 5 || (n < 0 && errno != EAGAIN);
+    if (done && !bad) {
+      auto reply = handle_request(it->buf.substr(0, it->buf.find('\n')), mb_, info_, counters_, now).dump() + "\n";
+      (void)!::write(it->fd, reply.data(), reply.size());
+    }
+    if (done || bad) {
+      ::close(it->fd);
+      it = clients_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Daemon::sample_load(double now) {
+  if (last_sample_ >= 0 && now - last_sample_ < 0.5) return;
+  auto s = read_system();
+  smoother_.sample(s.runnable, last_sample_ < 0 ? 0.5 : now - last_sample_);
+  last_sample_ = now;
+  LoadInfo l;
+  l.cpus = s.cpus;
+  l.speed = ident_.speed;
+  l.load_milli = static_cast<uint32_t>(smoother_.value() * 1000);
+  l.mem_total_mb = s.mem_total_mb;
+  l.mem_free_mb = s.mem_free_mb;
+  l.daemon_version = 1;
+  mb_.set_local_load(l, now);
+}
+
+int Daemon::run() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  for (int sig : {SIGTERM, SIGINT}) ::sigaction(sig, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  info_.started = clock_now();
+  std::printf("grapped: node %s (%s) on UDP %u, group %s, cluster %s key %s\n", ident_.name.c_str(),
+              id_hex(ident_.id).c_str(), cfg_.port, cfg_.group.c_str(), ident_.cluster.c_str(), info_.key_fingerprint.c_str());
+  std::fflush(stdout);
+  save_state();
+  Udp out(*this);
+  while (!g_stop) {
+    std::vector<pollfd> fds = {{udp_, POLLIN, 0}, {api_, POLLIN, 0}};
+    for (auto& c : clients_) fds.push_back({c.fd, POLLIN, 0});
+    ::poll(fds.data(), fds.size(), 20);
+    double now = clock_now();
+    receive_udp(now);
+    serve_api(now);
+    sample_load(now);
+    mb_.tick(now, out);
+    if (!announced_join_ && mb_.live_count() >= 2) {
+      announced_join_ = true;
+      std::printf("grappe: joined cluster %s nodes=%zu\n", ident_.cluster.c_str(), mb_.live_count());
+      std::fflush(stdout);
+    }
+  }
+  mb_.leave(clock_now(), out);
+  save_state();
+  std::printf("grapped: stopped\n");
+  return 0;
+}
+
+}  // namespace grappe

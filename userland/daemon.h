@@ -1,0 +1,59 @@
+// grapped's event loop: the membership logic wired to a UDP socket (unicast, multicast and
+// broadcast on one port) and to the local API socket, with this node's load sampled twice a
+// second. Every packet is authenticated, replay-checked and size-bounded before it is used.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "api.h"
+#include "config.h"
+#include "load.h"
+#include "membership.h"
+#include "replay.h"
+
+namespace grappe {
+
+struct DaemonIdentity {
+  NodeId id{};
+  std::string name;
+  ClusterKey key{};
+  std::string cluster;
+  uint32_t incarnation = 0;
+  uint16_t number = 0;
+  uint32_t speed = 0;
+};
+
+class Daemon {
+ public:
+  Daemon(DaemonConfig cfg, DaemonIdentity ident);
+  ~Daemon();
+  int run();  // returns when SIGTERM/SIGINT arrives, after announcing the leave
+
+ private:
+  class Udp;
+  void receive_udp(double now);
+  void serve_api(double now);
+  void sample_load(double now);
+  void save_state();
+
+  DaemonConfig cfg_;
+  DaemonIdentity ident_;
+  Membership mb_;
+  DaemonCounters counters_;
+  DaemonInfo info_;
+  std::map<NodeId, ReplayWindow> replay_;
+  LoadSmoother smoother_;
+  double last_sample_ = -1;
+  bool announced_join_ = false;
+  int udp_ = -1, api_ = -1;
+  uint64_t nonce_;
+  struct Client {
+    int fd;
+    std::string buf;
+    double since;
+  };
+  std::vector<Client> clients_;
+};
+
+}  // namespace grappe

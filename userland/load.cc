@@ -1,0 +1,56 @@
+#include "load.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace grappe {
+
+void LoadSmoother::sample(double runnable, double dt) {
+  if (runnable > value_) {
+    value_ += (runnable - value_) * 0.7;  // rise fast
+  } else {
+    double keep = std::exp(-dt / 8.0);    // decay with an 8 s time constant
+    value_ = value_ * keep + runnable * (1 - keep);
+  }
+}
+
+SystemSample read_system(const std::string& proc) {
+  SystemSample s;
+  std::ifstream st(proc + "/stat");
+  int cpus = 0;
+  for (std::string line; std::getline(st, line);) {
+    if (line.rfind("cpu", 0) == 0 && line.size() > 3 && std::isdigit(static_cast<unsigned char>(line[3]))) ++cpus;
+    if (line.rfind("procs_running ", 0) == 0) s.runnable = std::max(0.0, std::stod(line.substr(14)) - 1);
+  }
+  s.cpus = static_cast<uint16_t>(std::max(1, cpus));
+  std::ifstream mi(proc + "/meminfo");
+  for (std::string line; std::getline(mi, line);) {
+    std::istringstream l(line);
+    std::string key;
+    uint64_t kb = 0;
+    l >> key >> kb;
+    if (key == "MemTotal:") s.mem_total_mb = static_cast<uint32_t>(kb / 1024);
+    if (key == "MemAvailable:") s.mem_free_mb = static_cast<uint32_t>(kb / 1024);
+  }
+  return s;
+}
+
+uint32_t calibrate_speed() {
+  using clock = std::chrono::steady_clock;
+  volatile uint64_t sink = 0;
+  uint64_t units = 0;
+  auto t0 = clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double, std::milli>(clock::now() - t0).count(); };
+  while (elapsed() < 50) {
+    uint64_t x = units + 1;
+    for (int i = 0; i < 10000; ++i) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    sink = sink + x;
+    ++units;
+  }
+  return static_cast<uint32_t>(std::max(1.0, static_cast<double>(units) / elapsed() * 10));
+}
+
+}  // namespace grappe
