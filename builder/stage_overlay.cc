@@ -1,6 +1,9 @@
 // overlay: the tree of the node layer, everything Grappe adds on top of Debian: overlay/ files
 // (systemd units, /etc/grappe defaults), the node programs, the trimmed module index and the
 // cluster key. It becomes the small upper squashfs, so changing any of it never rebuilds the base.
+#include <fstream>
+#include <sstream>
+
 #include <nlohmann/json.hpp>
 
 #include "error.h"
@@ -11,6 +14,41 @@
 namespace fs = std::filesystem;
 
 namespace grappe {
+namespace {
+
+// Every shared library a node program needs must be in the image: a missing one would only
+// show at boot ("error while loading shared libraries"), so the build stops here instead.
+void check_runtime_libraries(BuildContext& ctx, const fs::path& userland, const fs::path& rootfs, const std::string& log) {
+  std::vector<std::string> missing;
+  for (const auto& e : fs::recursive_directory_iterator(userland)) {
+    if (!e.is_regular_file() || (e.status().permissions() & fs::perms::owner_exec) == fs::perms::none) continue;
+    std::string dyn;
+    try {
+      dyn = ctx.runner->capture({"readelf", "-d", e.path().string()});
+    } catch (const Error&) {
+      continue;  // not an ELF file
+    }
+    std::istringstream in(dyn);
+    for (std::string line; std::getline(in, line);) {
+      auto a = line.find("Shared library: ["), b = line.rfind(']');
+      if (a == std::string::npos || b == std::string::npos) continue;
+      std::string lib = line.substr(a + 17, b - a - 17);
+      bool found = false;
+      for (const char* dir : {"usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu", "usr/lib", "lib"})
+        found |= fs::exists(rootfs / dir / lib);
+      if (!found) missing.push_back(lib + " (needed by " + fs::relative(e.path(), userland).string() + ")");
+    }
+  }
+  std::ofstream(log, std::ios::app) << "runtime libraries checked: " << missing.size() << " missing\n";
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += "\n    " + m;
+    throw Error("the image lacks shared libraries its programs need:" + list, ctx.recipe.path + " [rootfs] packages",
+                "add the Debian packages that ship them (e.g. libsodium23 for libsodium.so.23) to [rootfs] packages");
+  }
+}
+
+}  // namespace
 
 Stage overlay_stage() {
   Stage s;
@@ -33,6 +71,7 @@ Stage overlay_stage() {
     return h.hex();
   };
   s.build = [](BuildContext& ctx, const fs::path& tmp, const std::string& log) {
+    check_runtime_libraries(ctx, ctx.outputs.at("userland"), ctx.outputs.at("rootfs"), log);
     fs::create_directories(tmp);
     auto copy_in = [&](const fs::path& src) {
       run_logged(ctx, {"cp", "-a", "--no-preserve=ownership", (src / ".").string(), tmp.string() + "/"}, log);

@@ -8,7 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <toml.hpp>
+#include "toml_compat.h"
 
 namespace grappe {
 namespace {
@@ -21,7 +21,7 @@ const std::map<std::string, std::set<std::string>> kKeys = {
 };
 
 [[noreturn]] void bad(const std::string& path, const toml::value& v, const std::string& what, const std::string& valid) {
-  throw std::runtime_error(path + " line " + std::to_string(v.location().line()) + ": " + what + "\n" +
+  throw std::runtime_error(path + " line " + std::to_string(toml_line(v)) + ": " + what + "\n" +
                            toml::format_error("[error] " + what, v, valid) + "\n  valid: " + valid);
 }
 
@@ -33,8 +33,8 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   try {
     std::istringstream in(text);
     root = toml::parse(in, path);
-  } catch (const toml::exception& e) {
-    throw std::runtime_error("cannot parse " + path + " line " + std::to_string(e.location().line()) + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot parse " + path + ": " + e.what());
   }
   for (const auto& [sec, val] : root.as_table()) {
     auto it = kKeys.find(sec);
@@ -53,7 +53,7 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   auto str = [&](const char* sec, const char* key, std::string& out) {
     if (auto* v = get(sec, key)) {
       if (!v->is_string()) bad(path, *v, std::string(sec) + "." + key + " must be a string", "a quoted string");
-      out = v->as_string().str;
+      out = toml_str(*v);
     }
   };
   str("discovery", "group", c.group);
@@ -72,7 +72,7 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
     if (!v->is_array()) bad(path, *v, "discovery.interfaces must be an array", "e.g. [\"eth0\"]");
     for (const auto& e : v->as_array()) {
       if (!e.is_string()) bad(path, e, "interface names are strings", "e.g. [\"eth0\"]");
-      c.interfaces.push_back(e.as_string().str);
+      c.interfaces.push_back(toml_str(e));
     }
   }
   if (auto* v = get("node", "speed")) {

@@ -135,8 +135,7 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     throw std::runtime_error("cannot listen on " + cfg_.socket + ": " + std::strerror(errno));
 
   mb_.on_event = [this](const std::string& s) {
-    std::printf("grapped: [%.2f] %s\n", clock_now() - info_.started, s.c_str());
-    std::fflush(stdout);
+    std::fprintf(stderr, "grapped: [%.2f] %s\n", clock_now() - info_.started, s.c_str());
   };
   mb_.on_number = [this](uint16_t) { save_state(); };
 }
@@ -235,7 +234,7 @@ int Daemon::run() {
   for (int sig : {SIGTERM, SIGINT}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   info_.started = clock_now();
-  std::printf("grapped: node %s (%s) on UDP %u, group %s, cluster %s key %s\n", ident_.name.c_str(),
+  std::fprintf(stderr, "grapped: node %s (%s) on UDP %u, group %s, cluster %s key %s\n", ident_.name.c_str(),
               id_hex(ident_.id).c_str(), cfg_.port, cfg_.group.c_str(), ident_.cluster.c_str(), info_.key_fingerprint.c_str());
   std::fflush(stdout);
   save_state();
@@ -257,7 +256,7 @@ int Daemon::run() {
   }
   mb_.leave(clock_now(), out);
   save_state();
-  std::printf("grapped: stopped\n");
+  std::fprintf(stderr, "grapped: stopped\n");
   return 0;
 }
 

@@ -19,8 +19,11 @@ NODES=1; BOOT=$MODE
 # TCG boots take about a minute on this class of machine; scale with GRAPPE_TIMEOUT_SCALE.
 TIMEOUT=$(( ${GRAPPE_TIMEOUT_SCALE:-1} * 900 ))
 PORT=$(( 30000 + RANDOM % 20000 ))
+UNTIL="grappe: node ready"
+# Two nodes must also find each other: grapped prints this once it sees a peer.
+[ "$MODE" = twonodes ] && UNTIL="grappe: joined cluster grappe-test nodes=2"
 "$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes "$NODES" --boot "$BOOT" --port "$PORT" \
-  --until "grappe: node ready" --timeout "$TIMEOUT"
+  --until "$UNTIL" --timeout "$TIMEOUT"
 
 ready() { grep -a -o "grappe: node ready name=[^ ]* machine-id=[0-9a-f?]*" "$DIR/node$1.log" | head -1; }
 for i in $(seq 1 "$NODES"); do
@@ -35,7 +38,7 @@ done
 if [ "$MODE" = twonodes ]; then
   a=$(ready 1); b=$(ready 2)
   [ "${a#*machine-id=}" != "${b#*machine-id=}" ] || { echo "FAIL: two nodes share a machine-id"; exit 1; }
-  echo "ok: two VMs with different MACs have different hostnames and machine-ids"
+  echo "ok: two VMs with different MACs have different hostnames and machine-ids, and joined one cluster"
 fi
 grep -a -q "grappe-init: boot medium\|grappe-init: .*verified" "$DIR/node1.log" || { echo "FAIL: grappe-init did not report its root source"; exit 1; }
 echo "ok: $MODE boot reached node ready"
