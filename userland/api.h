@@ -14,6 +14,7 @@ constexpr int kApiVersion = 1;
 
 struct DaemonCounters {
   uint64_t received = 0, accepted = 0, replayed = 0, sent = 0, send_errors = 0;
+  uint64_t bytes_received = 0, bytes_sent = 0;  // UDP payload bytes
   std::map<std::string, uint64_t> rejected;  // by decode error name
 };
 

@@ -90,7 +90,7 @@ class Daemon::Udp final : public Outbox {
     if (::sendto(d_.udp_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) < 0)
       ++d_.counters_.send_errors;
     else
-      ++d_.counters_.sent;
+      ++d_.counters_.sent, d_.counters_.bytes_sent += bytes.size();
   }
   Daemon& d_;
 };
@@ -166,6 +166,7 @@ void Daemon::receive_udp(double now) {
     ssize_t n = ::recvfrom(udp_, buf, sizeof buf, MSG_TRUNC, reinterpret_cast<sockaddr*>(&from), &fl);
     if (n < 0) return;
     ++counters_.received;
+    counters_.bytes_received += static_cast<uint64_t>(n);
     DecodeError err;
     std::optional<Message> m;
     if (static_cast<size_t>(n) > sizeof buf) err = DecodeError::TooLong;

@@ -28,10 +28,30 @@ Membership::Membership(NodeId self, std::string name, uint16_t port, MembershipC
   self_.number = number;
 }
 
-size_t Membership::live_count() const {
-  size_t n = 1;
-  for (const auto& [id, m] : members_) n += m.state == MemberState::Alive || m.state == MemberState::Suspect;
-  return n;
+size_t Membership::live_count() const { return live_ids_.size() + 1; }
+
+void Membership::track(const Member& mb, bool was_live) {
+  bool live = mb.state == MemberState::Alive || mb.state == MemberState::Suspect;
+  if (live && !was_live) {
+    live_index_[mb.id] = live_ids_.size();
+    live_ids_.push_back(mb.id);
+  } else if (!live && was_live) {
+    size_t i = live_index_[mb.id];
+    live_index_[live_ids_.back()] = i;
+    std::swap(live_ids_[i], live_ids_.back());
+    live_ids_.pop_back();
+    live_index_.erase(mb.id);
+  }
+  if (mb.state == MemberState::Suspect) suspects_.insert(mb.id);
+  else suspects_.erase(mb.id);
+}
+
+Member* Membership::random_live(const NodeId& except1, const NodeId& except2) {
+  for (int tries = 0; tries < 8 && !live_ids_.empty(); ++tries) {
+    const NodeId& id = live_ids_[std::uniform_int_distribution<size_t>(0, live_ids_.size() - 1)(rng_)];
+    if (id != except1 && id != except2) return &members_.at(id);
+  }
+  return nullptr;
 }
 
 double Membership::suspicion_timeout() const {
@@ -91,6 +111,7 @@ std::vector<Member*> Membership::live_peers() {
 
 void Membership::set_state(Member& mb, MemberState s, uint32_t inc, double now) {
   bool changed = mb.state != s || mb.incarnation != inc;
+  const bool was_live = mb.state == MemberState::Alive || mb.state == MemberState::Suspect;
   if (mb.state != s) {
     event(mb.name + " (" + id_hex(mb.id).substr(0, 8) + ") " + state_name(mb.state) + " -> " + state_name(s) +
           " incarnation " + std::to_string(inc));
@@ -100,6 +121,7 @@ void Membership::set_state(Member& mb, MemberState s, uint32_t inc, double now) 
   }
   mb.state = s;
   mb.incarnation = inc;
+  track(mb, was_live);
   if (changed) queue(mb.id);
 }
 
@@ -135,6 +157,7 @@ void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip,
     mb.state_since = now;
     mb.last_heard = about_sender ? now : 0;
     members_[u.id] = mb;
+    track(mb, false);
     queue(u.id);
     event("discovered " + u.name + " (" + id_hex(u.id).substr(0, 8) + ") " + state_name(u.state));
     // A newcomer learns the whole table, dead members and their numbers included, from a few
@@ -175,6 +198,20 @@ void Membership::apply_loads(const std::vector<LoadInfo>& loads, double now) {
     mb.load = l;
     mb.load_time = now - l.age_ms / 1000.0;
   }
+}
+
+void Membership::seed(const MemberUpdate& u, double now) {
+  Member mb;
+  mb.id = u.id;
+  mb.name = u.name;
+  mb.number = u.number;
+  mb.ipv4 = u.ipv4;
+  mb.port = u.port;
+  mb.state = u.state;
+  mb.incarnation = u.incarnation;
+  mb.state_since = mb.last_heard = now;
+  members_[u.id] = mb;
+  track(mb, false);
 }
 
 void Membership::set_local_load(const LoadInfo& l, double now) {
@@ -246,11 +283,9 @@ void Membership::probe(double now, Outbox& out) {
       set_state(it->second, MemberState::Suspect, it->second.incarnation, now);
   }
   probing_ = false;
-  auto peers = live_peers();
-  if (peers.empty()) return;
+  if (live_ids_.empty()) return;
   if (probe_index_ >= probe_order_.size()) {
-    probe_order_.clear();
-    for (auto* p : peers) probe_order_.push_back(p->id);
+    probe_order_ = live_ids_;
     std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
     probe_index_ = 0;
   }
@@ -312,7 +347,7 @@ void Membership::tick(double now, Outbox& out) {
     next_beacon_ = next_probe_ = next_load_ = now;
     queue(self_.id);
   }
-  choose_number(now);
+  if (now >= next_probe_) choose_number(now);  // once per period: it scans the table
   if (now >= next_beacon_) {
     Message b = make(MsgType::Beacon);
     piggyback(b);
@@ -328,10 +363,12 @@ void Membership::tick(double now, Outbox& out) {
     indirect_sent_ = true;
     auto it = members_.find(probe_target_);
     std::vector<Member*> helpers;
-    for (auto* p : live_peers())
-      if (p->id != probe_target_ && p->state == MemberState::Alive) helpers.push_back(p);
-    std::shuffle(helpers.begin(), helpers.end(), rng_);
-    for (int i = 0; i < cfg_.indirect && i < static_cast<int>(helpers.size()) && it != members_.end(); ++i) {
+    for (int tries = 0; tries < cfg_.indirect * 3 && static_cast<int>(helpers.size()) < cfg_.indirect; ++tries) {
+      Member* h = random_live(probe_target_, self_.id);
+      if (h && h->state == MemberState::Alive && std::find(helpers.begin(), helpers.end(), h) == helpers.end())
+        helpers.push_back(h);
+    }
+    for (int i = 0; i < static_cast<int>(helpers.size()) && it != members_.end(); ++i) {
       Message req = make(MsgType::PingReq);
       req.seq = probe_seq_;
       req.target = probe_target_;
@@ -343,22 +380,37 @@ void Membership::tick(double now, Outbox& out) {
     }
   }
   const double timeout = suspicion_timeout();
-  for (auto& [id, m] : members_)
-    if (m.state == MemberState::Suspect && now - m.state_since >= timeout) set_state(m, MemberState::Dead, m.incarnation, now);
+  std::vector<NodeId> expired;
+  for (const auto& id : suspects_)
+    if (now - members_.at(id).state_since >= timeout) expired.push_back(id);
+  for (const auto& id : expired) {
+    Member& m = members_.at(id);
+    set_state(m, MemberState::Dead, m.incarnation, now);
+  }
   for (auto it = relays_.begin(); it != relays_.end();) it = it->second.expires < now ? relays_.erase(it) : std::next(it);
 
   if (now >= next_load_) {
     next_load_ = now + cfg_.load_interval;
-    auto peers = live_peers();
-    if (!peers.empty() && self_.has_load) {
+    if (!live_ids_.empty() && self_.has_load) {
       Message lm = make(MsgType::Load);
       LoadInfo mine = self_.load;
       mine.age_ms = static_cast<uint32_t>(std::max(0.0, (now - self_.load_time) * 1000));
       lm.loads.push_back(mine);
+      // The freshest entries we hold: all of them in small clusters, a random sample of 64 in
+      // large ones, so a gossip round stays O(1) however big the cluster.
       std::vector<const Member*> fresh;
-      for (const auto& [id, m] : members_)
-        if (m.has_load && m.state == MemberState::Alive) fresh.push_back(&m);
-      std::sort(fresh.begin(), fresh.end(), [](const Member* a, const Member* b) { return a->load_time > b->load_time; });
+      if (live_ids_.size() <= 64) {
+        for (const auto& [id, m] : members_)
+          if (m.has_load && m.state == MemberState::Alive) fresh.push_back(&m);
+      } else {
+        for (int i = 0; i < 64; ++i)
+          if (Member* m = random_live(self_.id, self_.id); m && m->has_load && m->state == MemberState::Alive &&
+                                                            std::find(fresh.begin(), fresh.end(), m) == fresh.end())
+            fresh.push_back(m);
+      }
+      size_t k = std::min(fresh.size(), static_cast<size_t>(cfg_.load_window));
+      std::partial_sort(fresh.begin(), fresh.begin() + static_cast<long>(k), fresh.end(),
+                        [](const Member* a, const Member* b) { return a->load_time > b->load_time; });
       for (const Member* m : fresh) {
         if (static_cast<int>(lm.loads.size()) >= cfg_.load_window) break;
         LoadInfo l = m->load;
@@ -371,9 +423,8 @@ void Membership::tick(double now, Outbox& out) {
       }
       piggyback(lm);
       while (encoded_size(lm) > kMaxPacket) lm.updates.pop_back();
-      std::shuffle(peers.begin(), peers.end(), rng_);
-      for (int i = 0; i < cfg_.load_fanout && i < static_cast<int>(peers.size()); ++i)
-        out.send(peers[static_cast<size_t>(i)]->ipv4, peers[static_cast<size_t>(i)]->port, lm);
+      for (int i = 0; i < cfg_.load_fanout; ++i)
+        if (Member* p = random_live(self_.id, self_.id)) out.send(p->ipv4, p->port, lm);
     }
   }
 }

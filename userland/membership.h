@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,8 @@ class Membership {
   void receive(const Message& m, uint32_t src_ip, uint16_t src_port, double now, Outbox& out);
   void leave(double now, Outbox& out);  // graceful: announce Left
   void set_local_load(const LoadInfo& l, double now);
+  // Inserts a member as if discovered long ago (simulations start from a formed cluster).
+  void seed(const MemberUpdate& u, double now);
 
   const std::map<NodeId, Member>& members() const { return members_; }  // without self
   const Member& self() const { return self_; }
@@ -87,6 +90,8 @@ class Membership {
   void sync_to(const Member& m, Outbox& out);
   void choose_number(double now);
   std::vector<Member*> live_peers();
+  Member* random_live(const NodeId& except1, const NodeId& except2);
+  void track(const Member& mb, bool was_live);  // keeps live_ids_ and suspects_ current
   void event(const std::string& s) {
     if (on_event) on_event(s);
   }
@@ -96,6 +101,9 @@ class Membership {
   std::mt19937_64 rng_;
   std::map<NodeId, Member> members_;
   std::map<NodeId, int> dissemination_;  // id -> times sent
+  std::vector<NodeId> live_ids_;         // alive + suspect members: O(1) random choice
+  std::map<NodeId, size_t> live_index_;
+  std::set<NodeId> suspects_;
   double started_ = -1, next_probe_ = 0, next_beacon_ = 0, next_load_ = 0;
   std::vector<NodeId> probe_order_;
   size_t probe_index_ = 0;

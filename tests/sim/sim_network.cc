@@ -9,9 +9,14 @@ class SimNetwork::Box final : public Outbox {
     for (size_t i = 0; i < net_.nodes_.size(); ++i)
       if (net_.nodes_[i].ip == ipv4) net_.transmit(from_, static_cast<int>(i), m);
   }
-  void beacon(const Message& m) override {
+  void beacon(const Message& msg) override {  // one frame on the segment, seen by everyone
+    Message m = msg;
+    m.nonce = net_.nonce_++;
+    auto data = encode(m, net_.nodes_[from_].key);
+    ++net_.packets;
+    net_.bytes += data.size() + 28;
     for (size_t i = 0; i < net_.nodes_.size(); ++i)
-      if (static_cast<int>(i) != from_) net_.transmit(from_, static_cast<int>(i), m);
+      if (static_cast<int>(i) != from_) net_.deliver(from_, static_cast<int>(i), data);
   }
 
  private:
@@ -45,10 +50,31 @@ void SimNetwork::transmit(int from, int to, const Message& msg) {
   auto data = encode(m, nodes_[from].key);
   ++packets;
   bytes += data.size() + 28;  // IPv4 + UDP headers
+  deliver(from, to, data);
+}
+
+void SimNetwork::deliver(int from, int to, const std::vector<uint8_t>& data) {
   if (data.empty()) return;
   std::uniform_real_distribution<double> u(0, 1);
-  if (u(rng_) < loss) return;
-  queue_.push({now + delay_ * (0.5 + u(rng_)), to, std::move(data), nodes_[from].ip});
+  if (loss > 0 && u(rng_) < loss) return;
+  ++deliveries;
+  queue_.push({now + delay_ * (0.5 + u(rng_)), to, data, nodes_[from].ip});
+}
+
+void SimNetwork::form_cluster() {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    for (size_t j = 0; j < nodes_.size(); ++j) {
+      if (i == j) continue;
+      MemberUpdate u;
+      u.id = nodes_[j].id;
+      u.name = nodes_[j].name;
+      u.number = static_cast<uint16_t>(j + 1);
+      u.ipv4 = nodes_[j].ip;
+      u.port = 7423;
+      u.incarnation = nodes_[j].m->self().incarnation;
+      nodes_[i].m->seed(u, now);
+    }
+  }
 }
 
 void SimNetwork::step(double dt) {

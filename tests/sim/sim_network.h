@@ -30,6 +30,9 @@ class SimNetwork {
   void crash(int i) { nodes_[i].up = false; }
   void run_for(double seconds, double dt = 0.01);
   void step(double dt);
+  // Every node knows every other as alive, numbered, as in a cluster formed long ago.
+  void form_cluster();
+  uint64_t deliveries = 0;
 
   // State of `who` as seen by `viewer` (Alive for itself); nullptr-free helpers for tests.
   MemberState state_seen(int viewer, int who) const;
@@ -52,6 +55,7 @@ class SimNetwork {
   };
   class Box;
   void transmit(int from, int to, const Message& m);
+  void deliver(int from, int to, const std::vector<uint8_t>& data);
   MembershipConfig cfg_;
   double delay_;
   std::mt19937_64 rng_;
