@@ -135,7 +135,8 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     throw std::runtime_error("cannot listen on " + cfg_.socket + ": " + std::strerror(errno));
 
   mb_.on_event = [this](const std::string& s) {
-    std::fprintf(stderr, "grapped: [%.2f] %s\n", clock_now() - info_.started, s.c_str());
+    double wall = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::fprintf(stderr, "grapped: [%.3f] %s\n", wall, s.c_str());
   };
   mb_.on_number = [this](uint16_t) { save_state(); };
 }

@@ -6,14 +6,15 @@ set -euo pipefail
 GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2")
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
 command -v ip >/dev/null || { echo "SKIP: iproute2 (ip) is not installed"; exit 77; }
-TAG=g$$
-TMP=$(mktemp -d)
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+NETNS_TAG=g$$
+NETNS_TMP=$(mktemp -d)
+TMP=$NETNS_TMP
 N=5
-PIDS=()
+# shellcheck source=../../ci/netns-lib.sh
+. "$SRC/ci/netns-lib.sh"
 cleanup() {
-  for p in "${PIDS[@]}"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null || true; done
-  for i in $(seq 1 7); do ip netns del "$TAG-$i" 2>/dev/null || true; ip link del "${TAG}v$i" 2>/dev/null || true; done
-  ip link del "${TAG}br" 2>/dev/null || true
+  netns_cleanup
   [ -n "${GRAPPE_KEEP_NETNS_LOGS:-}" ] && echo "logs kept in $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -25,28 +26,11 @@ fail() {
 now() { date +%s.%N; }
 since() { python3 -c "print(round($(now) - $1, 2))"; }
 
-ip link add "${TAG}br" type bridge
-ip link set "${TAG}br" type bridge mcast_snooping 0
-ip link set "${TAG}br" up
-for i in $(seq 1 7); do
-  ns=$TAG-$i
-  ip netns add "$ns"
-  ip link add "${TAG}v$i" type veth peer name eth0 netns "$ns"
-  ip link set "${TAG}v$i" master "${TAG}br" up
-  ip -n "$ns" link set lo up
-  ip -n "$ns" addr add "10.213.77.$i/24" dev eth0
-  ip -n "$ns" link set eth0 up
-done
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TMP/key"
+netns_setup 7
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TMP/otherkey"
+start() { netns_start "$@"; PIDS[$1]=${NETNS_PIDS[$1]}; }
+PIDS=()
 
-start() {  # start I [KEY]
-  local i=$1 key=${2:-$TMP/key}
-  ip netns exec "$TAG-$i" "$GRAPPED" --config /nonexistent --key "$key" --socket "$TMP/n$i.sock" \
-    --state-dir "$TMP/state$i" --name "node$i" --id "$(printf 'a1b2c3d4%024x' "$i")" --speed 1000 --cluster netns-test \
-    >> "$TMP/n$i.log" 2>&1 &
-  PIDS[$i]=$!
-}
 # seen VIEWER NODE -> state of nodeNODE in VIEWER's view ("none" if unknown)
 seen() {
   "$GRAPPE" --socket "$TMP/n$1.sock" nodes --json 2>/dev/null |
@@ -124,8 +108,8 @@ echo "ok: node3 rejoined as number $NUM3B"
 echo "== 5% packet loss: membership still converges"
 LOSS=""
 for i in 1 2 3 4 7; do
-  if ip netns exec "$TAG-$i" tc qdisc add dev eth0 root netem loss 5% 2>/dev/null; then LOSS="tc netem"
-  elif command -v nft >/dev/null && ip netns exec "$TAG-$i" nft -f - <<NFT
+  if ip netns exec "$NETNS_TAG-$i" tc qdisc add dev eth0 root netem loss 5% 2>/dev/null; then LOSS="tc netem"
+  elif command -v nft >/dev/null && ip netns exec "$NETNS_TAG-$i" nft -f - <<NFT
 table inet loss {
   chain in {
     type filter hook input priority 0;
