@@ -101,16 +101,19 @@ ok "overlay change rebuilt only: $REBUILT"
 echo "== a build killed in the middle leaves no broken ISO"
 ISO_SUM=$(sha256sum "$ISO" | cut -d' ' -f1)
 echo "marker 2 $$" > "$TMP/extra/etc/grappe/test-marker"
+head -c 48M /dev/urandom > "$TMP/extra/etc/grappe/ballast"  # incompressible: the ISO stage takes seconds
 "$BUILD" build recipes/test.toml --out "$OUT" --extra-overlay "$TMP/extra" > "$TMP/killed.log" 2>&1 &
 BPID=$!
+SEEN=
 for _ in $(seq 1 600); do
-  ls "$OUT"/.grappe-amd64.iso.tmp-* >/dev/null 2>&1 && break
+  ls "$OUT"/.grappe-amd64.iso.tmp-* >/dev/null 2>&1 && { SEEN=1; break; }
   kill -0 "$BPID" 2>/dev/null || break
   sleep 0.1
 done
 kill -9 "$BPID" 2>/dev/null || true
 wait "$BPID" 2>/dev/null || true
 BPID=
+[ -n "$SEEN" ] || fail "never saw the build inside its ISO stage (see $TMP/killed.log)"
 [ "$(sha256sum "$ISO" | cut -d' ' -f1)" = "$ISO_SUM" ] || fail "the ISO at the final path changed after kill -9"
 "$BUILD" build recipes/test.toml --out "$OUT" > "$TMP/resume.log"
 ls -a "$OUT" | grep -q '\.tmp-' && fail "temporary files left after the resumed build: $(ls -a "$OUT")"
