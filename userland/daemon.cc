@@ -52,6 +52,9 @@ class Daemon::Udp final : public Outbox {
     emit(m, to);
   }
   void beacon(const Message& m) override {
+    // Every beacon goes to the multicast group; every 4th also to the broadcast address, for
+    // segments that filter multicast (discovery there takes up to 4 beacon intervals).
+    const bool with_broadcast = d_.cfg_.broadcast && d_.beacons_++ % 4 == 0;
     ifaddrs* ifs = nullptr;
     if (getifaddrs(&ifs) != 0) return;
     in_addr group{};
@@ -73,7 +76,7 @@ class Daemon::Udp final : public Outbox {
       to.sin_port = htons(d_.cfg_.port);
       to.sin_addr = group;
       emit(m, to);
-      if (d_.cfg_.broadcast && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) {
+      if (with_broadcast && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) {
         to.sin_addr = reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr;
         emit(m, to);
       }

@@ -48,6 +48,7 @@ class Daemon {
   bool announced_join_ = false;
   int udp_ = -1, api_ = -1;
   uint64_t nonce_;
+  uint64_t beacons_ = 0;
   struct Client {
     int fd;
     std::string buf;

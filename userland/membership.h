@@ -45,11 +45,11 @@ struct MembershipConfig {
   double period = 0.5;           // probe period (s)
   double ping_timeout = 0.2;     // direct ack wait before indirect probes
   int indirect = 3;              // k members asked to probe indirectly
-  double suspicion_mult = 1.5;   // suspect -> dead after max(2, mult*log2(n+1)) periods
+  double suspicion_mult = 1.0;   // suspect -> dead after max(2, mult*log2(n+1)) periods
   double beacon_interval = 1.0;  // discovery beacons
   double load_interval = 0.5;    // load gossip
   int load_fanout = 1;           // peers per load round
-  int load_window = 8;           // entries per load message
+  int load_window = 4;           // entries per load message
   double number_delay = 1.5;     // wait this long for peers before choosing a node number
 };
 
