@@ -1,0 +1,79 @@
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "api.h"
+#include "config.h"
+#include "load.h"
+
+namespace fs = std::filesystem;
+using namespace grappe;
+
+TEST_CASE("grapped.toml: defaults, overrides, and errors naming the key") {
+  auto d = parse_daemon_config("", "g.toml");
+  CHECK(d.group == "239.255.71.82");
+  CHECK(d.port == 7423);
+  CHECK(d.broadcast);
+  auto c = parse_daemon_config("[discovery]\ngroup = \"239.1.2.3\"\nport = 9000\nbroadcast = false\ninterfaces = [\"eth0\"]\n"
+                               "[node]\nspeed = 1234\n[cluster]\nname = \"lab\"\n", "g.toml");
+  CHECK(c.group == "239.1.2.3");
+  CHECK(c.port == 9000);
+  CHECK_FALSE(c.broadcast);
+  CHECK(c.interfaces == std::vector<std::string>{"eth0"});
+  CHECK(c.speed == 1234);
+  CHECK(c.cluster == "lab");
+  CHECK_THROWS_WITH(parse_daemon_config("[discovery]\ngrup = \"x\"\n", "g.toml"), doctest::Contains("unknown key discovery.grup"));
+  CHECK_THROWS_WITH(parse_daemon_config("[discovery]\ngroup = \"10.0.0.1\"\n", "g.toml"), doctest::Contains("not an IPv4 multicast"));
+  CHECK_THROWS_WITH(parse_daemon_config("[discovery]\nport = 70000\n", "g.toml"), doctest::Contains("g.toml line 2"));
+  CHECK_THROWS_WITH(parse_daemon_config("[disco\n", "g.toml"), doctest::Contains("cannot parse g.toml"));
+}
+
+TEST_CASE("load smoothing rises fast and decays slowly") {
+  LoadSmoother s;
+  s.sample(4, 0.5);
+  CHECK(s.value() > 2.5);  // most of a jump at once
+  double high = s.value();
+  s.sample(0, 0.5);
+  CHECK(s.value() < high);
+  CHECK(s.value() > high * 0.9);  // a brief lull barely lowers it
+  for (int i = 0; i < 80; ++i) s.sample(0, 0.5);
+  CHECK(s.value() < 0.05);  // but it does decay
+}
+
+TEST_CASE("system sampling from a /proc tree") {
+  fs::path p = fs::temp_directory_path() / "grappe-fakeproc";
+  fs::create_directories(p);
+  std::ofstream(p / "stat") << "cpu  1 2 3\ncpu0 1 2 3\ncpu1 1 2 3\ncpu2 1 2 3\nprocs_running 5\nprocs_blocked 0\n";
+  std::ofstream(p / "meminfo") << "MemTotal:       2048000 kB\nMemFree:         100 kB\nMemAvailable:    1024000 kB\n";
+  auto s = read_system(p.string());
+  CHECK(s.cpus == 3);
+  CHECK(s.runnable == 4);  // the sampler itself does not count
+  CHECK(s.mem_total_mb == 2000);
+  CHECK(s.mem_free_mb == 1000);
+  fs::remove_all(p);
+  CHECK(calibrate_speed() > 0);
+}
+
+TEST_CASE("the local API answers nodes and status, and refuses bad requests") {
+  NodeId self{};
+  self[0] = 1;
+  Membership mb(self, "me", 7423, MembershipConfig{}, 1, 5, 3);
+  DaemonInfo info;
+  info.cluster = "lab";
+  DaemonCounters c;
+  c.rejected["bad signature"] = 2;
+  auto nodes = handle_request(R"({"v":1,"cmd":"nodes"})", mb, info, c, 10);
+  CHECK(nodes["ok"] == true);
+  CHECK(nodes["nodes"].size() == 1);
+  CHECK(nodes["nodes"][0]["name"] == "me");
+  CHECK(nodes["nodes"][0]["number"] == 3);
+  auto st = handle_request(R"({"v":1,"cmd":"status"})", mb, info, c, 10);
+  CHECK(st["cluster"] == "lab");
+  CHECK(st["size"] == 1);
+  CHECK(st["packets"]["rejected"] == 2);
+  CHECK(handle_request("not json", mb, info, c, 0)["ok"] == false);
+  CHECK(handle_request(R"({"v":2,"cmd":"nodes"})", mb, info, c, 0)["error"].get<std::string>().find("v1") != std::string::npos);
+  CHECK(handle_request(R"({"v":1,"cmd":"reboot"})", mb, info, c, 0)["error"].get<std::string>().find("unknown command") != std::string::npos);
+  CHECK_THROWS_WITH(api_call("/nonexistent/grapped.sock", {{"v", 1}, {"cmd", "nodes"}}), doctest::Contains("cannot reach grapped"));
+}
