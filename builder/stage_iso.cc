@@ -103,6 +103,8 @@ Stage iso_stage() {
     const fs::path img = stage / "boot/grub/efi.img";
     const uintmax_t kb = fs::file_size(efi) / 1024 + 512;
     run_logged(ctx, {"touch", "-d", "@" + std::to_string(r.source_date_epoch), efi.string()}, log);
+    std::error_code ec;
+    fs::remove(img, ec);
     run_logged(ctx, {"mkfs.fat", "--invariant", "-n", "GRAPPE_EFI", "-C", img.string(), std::to_string(kb)}, log);
     RunOptions mt;
     mt.env["MTOOLS_SKIP_CHECK"] = "1";
@@ -121,6 +123,7 @@ Stage iso_stage() {
                {"xorriso", "-as", "mkisofs", "-o", tmp.string(), "-iso-level", "3", "-full-iso9660-filenames",
                 "-joliet", "-joliet-long", "-rational-rock", "-volid", r.volume_label, "-appid",
                 "Grappe cluster node " + ctx.build_id, "-publisher", "Grappe", "--modification-date=" + iso_date(r.source_date_epoch),
+                "--set_all_file_dates", iso_date(r.source_date_epoch),
                 "-isohybrid-mbr", kIsohdpfx, "-eltorito-boot", "isolinux/isolinux.bin", "-eltorito-catalog",
                 "isolinux/boot.cat", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
                 "-eltorito-alt-boot", "-e", "boot/grub/efi.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
