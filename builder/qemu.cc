@@ -97,10 +97,11 @@ bool kvm_available(const fs::path& out, std::string& why) {
                      "-monitor", "none", "-serial", "file:" + serial.string(), "-kernel", kernel.string(), "-append",
                      "console=ttyS0 panic=-1 loglevel=4"},
                     log);
+  auto panicked = [&] { return fs::exists(serial, ec) && read_file(serial).find("Kernel panic") != std::string::npos; };
   bool ok = false;
   for (int i = 0; i < 150 && !ok; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (fs::exists(serial, ec) && read_file(serial).find("Kernel panic") != std::string::npos) ok = true;
+    ok = panicked();
     if (kvm_failed(log)) break;
     if (::waitpid(pid, nullptr, WNOHANG) == pid) {
       pid = -1;
@@ -111,7 +112,7 @@ bool kvm_available(const fs::path& out, std::string& why) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
   }
-  if (!ok) ok = fs::exists(serial, ec) && read_file(serial).find("Kernel panic") != std::string::npos;
+  ok = ok || panicked();
   why = ok ? "KVM works" : kvm_failed(log) ? "KVM opens but guests die (\"KVM internal error\")"
                                            : "KVM opens but a test guest did not boot within 15 s";
   fs::remove(serial, ec);

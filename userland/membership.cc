@@ -102,13 +102,6 @@ void Membership::piggyback(Message& m) {
   }
 }
 
-std::vector<Member*> Membership::live_peers() {
-  std::vector<Member*> v;
-  for (auto& [id, m] : members_)
-    if (m.state == MemberState::Alive || m.state == MemberState::Suspect) v.push_back(&m);
-  return v;
-}
-
 void Membership::set_state(Member& mb, MemberState s, uint32_t inc, double now) {
   bool changed = mb.state != s || mb.incarnation != inc;
   const bool was_live = mb.state == MemberState::Alive || mb.state == MemberState::Suspect;
@@ -434,7 +427,10 @@ void Membership::leave(double now, Outbox& out) {
   Message b = make(MsgType::Leave);
   b.updates[0].state = MemberState::Left;
   out.beacon(b);
-  for (auto* p : live_peers()) out.send(p->ipv4, p->port, b);
+  for (const auto& id : live_ids_) {
+    const Member& p = members_.at(id);
+    out.send(p.ipv4, p.port, b);
+  }
   event("leaving the cluster");
   (void)now;
 }

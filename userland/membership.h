@@ -89,7 +89,6 @@ class Membership {
   void probe(double now, Outbox& out);
   void sync_to(const Member& m, Outbox& out);
   void choose_number(double now);
-  std::vector<Member*> live_peers();
   Member* random_live(const NodeId& except1, const NodeId& except2);
   void track(const Member& mb, bool was_live);  // keeps live_ids_ and suspects_ current
   void event(const std::string& s) {

@@ -9,12 +9,8 @@ class SimNetwork::Box final : public Outbox {
     for (size_t i = 0; i < net_.nodes_.size(); ++i)
       if (net_.nodes_[i].ip == ipv4) net_.transmit(from_, static_cast<int>(i), m);
   }
-  void beacon(const Message& msg) override {  // one frame on the segment, seen by everyone
-    Message m = msg;
-    m.nonce = net_.nonce_++;
-    auto data = encode(m, net_.nodes_[from_].key);
-    ++net_.packets;
-    net_.bytes += data.size() + 28;
+  void beacon(const Message& m) override {  // one frame on the segment, seen by everyone
+    auto data = net_.frame(from_, m);
     for (size_t i = 0; i < net_.nodes_.size(); ++i)
       if (static_cast<int>(i) != from_) net_.deliver(from_, static_cast<int>(i), data);
   }
@@ -44,14 +40,16 @@ void SimNetwork::restart(int i, uint32_t incarnation) {
   n.paused = false;
 }
 
-void SimNetwork::transmit(int from, int to, const Message& msg) {
+std::vector<uint8_t> SimNetwork::frame(int from, const Message& msg) {
   Message m = msg;
   m.nonce = nonce_++;
   auto data = encode(m, nodes_[from].key);
   ++packets;
   bytes += data.size() + 28;  // IPv4 + UDP headers
-  deliver(from, to, data);
+  return data;
 }
+
+void SimNetwork::transmit(int from, int to, const Message& m) { deliver(from, to, frame(from, m)); }
 
 void SimNetwork::deliver(int from, int to, const std::vector<uint8_t>& data) {
   if (data.empty()) return;

@@ -54,6 +54,7 @@ class SimNetwork {
     bool operator>(const InFlight& o) const { return at > o.at; }
   };
   class Box;
+  std::vector<uint8_t> frame(int from, const Message& m);  // numbered, signed, counted
   void transmit(int from, int to, const Message& m);
   void deliver(int from, int to, const std::vector<uint8_t>& data);
   MembershipConfig cfg_;
