@@ -16,22 +16,23 @@ nlohmann::json member_json(const Member& m, double now, bool self) {
   char addr[INET_ADDRSTRLEN] = "-";
   if (m.ipv4) inet_ntop(AF_INET, &m.ipv4, addr, sizeof addr);
   nlohmann::json j = {{"id", id_hex(m.id)},
-                      {"name", m.name},
+                      {"name", m.name.str()},
                       {"number", m.number},
                       {"address", self ? "self" : std::string(addr)},
                       {"port", m.port},
                       {"state", state_name(m.state)},
                       {"incarnation", m.incarnation},
                       {"self", self}};
-  if (m.has_load) {
-    j["cpus"] = m.load.cpus;
-    j["speed"] = m.load.speed;
-    j["load"] = m.load.load_milli / 1000.0;
-    j["mem_total_mb"] = m.load.mem_total_mb;
-    j["mem_free_mb"] = m.load.mem_free_mb;
-    j["jobs"] = m.load.jobs;
-    j["flags"] = m.load.flags;
-    j["info_age_s"] = std::max(0.0, now - m.load_time);
+  if (m.load) {
+    const LoadInfo& l = m.load->info;
+    j["cpus"] = l.cpus;
+    j["speed"] = l.speed;
+    j["load"] = l.load_milli / 1000.0;
+    j["mem_total_mb"] = l.mem_total_mb;
+    j["mem_free_mb"] = l.mem_free_mb;
+    j["jobs"] = l.jobs;
+    j["flags"] = l.flags;
+    j["info_age_s"] = std::max(0.0, now - m.load->time);
   }
   return j;
 }
@@ -39,13 +40,13 @@ nlohmann::json member_json(const Member& m, double now, bool self) {
 nlohmann::json nodes_reply(const Membership& mb, double now) {
   nlohmann::json nodes = nlohmann::json::array();
   nodes.push_back(member_json(mb.self(), now, true));
-  for (const auto& [id, m] : mb.members()) nodes.push_back(member_json(m, now, false));
+  for (const auto& m : mb.members()) nodes.push_back(member_json(m, now, false));
   return {{"v", kApiVersion}, {"ok", true}, {"nodes", nodes}};
 }
 
 nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const DaemonCounters& c, double now) {
   size_t alive = 1, suspect = 0, dead = 0;
-  for (const auto& [id, m] : mb.members()) {
+  for (const auto& m : mb.members()) {
     alive += m.state == MemberState::Alive;
     suspect += m.state == MemberState::Suspect;
     dead += m.state == MemberState::Dead || m.state == MemberState::Left;

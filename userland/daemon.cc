@@ -31,12 +31,6 @@ double clock_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-std::string ip_str(uint32_t ip) {
-  char b[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &ip, b, sizeof b);
-  return b;
-}
-
 }  // namespace
 
 // Sends through the daemon's socket: unicast, and beacons to the multicast group and the

@@ -8,6 +8,8 @@ namespace grappe {
 namespace {
 
 // SWIM precedence: does (s1, i1) override what we believe, (s0, i0)?
+bool live(const Member& m) { return m.state == MemberState::Alive || m.state == MemberState::Suspect; }
+
 bool overrides(MemberState s1, uint32_t i1, MemberState s0, uint32_t i0) {
   auto terminal = [](MemberState s) { return s == MemberState::Dead || s == MemberState::Left; };
   if (terminal(s1)) return terminal(s0) ? i1 > i0 : i1 >= i0;
@@ -22,7 +24,7 @@ Membership::Membership(NodeId self, std::string name, uint16_t port, MembershipC
                        uint32_t incarnation, uint16_t number)
     : cfg_(cfg), rng_(seed) {
   self_.id = self;
-  self_.name = std::move(name);
+  self_.name = Name(name);
   self_.port = port;
   self_.incarnation = incarnation;
   self_.number = number;
@@ -30,26 +32,32 @@ Membership::Membership(NodeId self, std::string name, uint16_t port, MembershipC
 
 size_t Membership::live_count() const { return live_ids_.size() + 1; }
 
-void Membership::track(const Member& mb, bool was_live) {
-  bool live = mb.state == MemberState::Alive || mb.state == MemberState::Suspect;
-  if (live && !was_live) {
-    live_index_[mb.id] = live_ids_.size();
-    live_ids_.push_back(mb.id);
-  } else if (!live && was_live) {
-    size_t i = live_index_[mb.id];
-    live_index_[live_ids_.back()] = i;
-    std::swap(live_ids_[i], live_ids_.back());
+void Membership::track(Member& mb) {
+  const uint32_t slot = members_.slot_of(mb);
+  const bool was_live = mb.live_pos != Member::kNotLive;
+  if (live(mb) && !was_live) {
+    mb.live_pos = static_cast<uint32_t>(live_ids_.size());
+    live_ids_.push_back(slot);
+  } else if (!live(mb) && was_live) {
+    uint32_t last = live_ids_.back();
+    members_[last].live_pos = mb.live_pos;
+    live_ids_[mb.live_pos] = last;
     live_ids_.pop_back();
-    live_index_.erase(mb.id);
+    mb.live_pos = Member::kNotLive;
   }
-  if (mb.state == MemberState::Suspect) suspects_.insert(mb.id);
-  else suspects_.erase(mb.id);
+  if (mb.state == MemberState::Suspect) suspects_.insert(slot);
+  else suspects_.erase(slot);
+  check_number(mb);
+}
+
+void Membership::check_number(const Member& mb) {
+  if (self_.number != 0 && mb.number == self_.number && live(mb) && mb.id < self_.id) number_conflict_ = true;
 }
 
 Member* Membership::random_live(const NodeId& except1, const NodeId& except2) {
   for (int tries = 0; tries < 8 && !live_ids_.empty(); ++tries) {
-    const NodeId& id = live_ids_[std::uniform_int_distribution<size_t>(0, live_ids_.size() - 1)(rng_)];
-    if (id != except1 && id != except2) return &members_.at(id);
+    Member& m = members_[live_ids_[std::uniform_int_distribution<size_t>(0, live_ids_.size() - 1)(rng_)]];
+    if (m.id != except1 && m.id != except2) return &m;
   }
   return nullptr;
 }
@@ -67,7 +75,7 @@ MemberUpdate Membership::record_of(const Member& m) const {
   u.number = m.number;
   u.ipv4 = m.ipv4;  // 0 for self: the receiver uses the packet's source address
   u.port = m.port;
-  u.name = m.name;
+  u.name = m.name.str();
   return u;
 }
 
@@ -88,11 +96,8 @@ void Membership::piggyback(Message& m) {
   std::sort(order.begin(), order.end());
   for (const auto& [n, id] : order) {
     const Member* mb = id == self_.id ? &self_ : nullptr;
-    if (!mb) {
-      auto it = members_.find(id);
-      if (it == members_.end()) continue;
-      mb = &it->second;
-    }
+    if (!mb) mb = members_.find(id);
+    if (!mb) continue;
     m.updates.push_back(record_of(*mb));
     if (encoded_size(m) > kMaxPacket - 200) {  // keep room for loads
       m.updates.pop_back();
@@ -104,9 +109,8 @@ void Membership::piggyback(Message& m) {
 
 void Membership::set_state(Member& mb, MemberState s, uint32_t inc, double now) {
   bool changed = mb.state != s || mb.incarnation != inc;
-  const bool was_live = mb.state == MemberState::Alive || mb.state == MemberState::Suspect;
   if (mb.state != s) {
-    event(mb.name + " (" + id_hex(mb.id).substr(0, 8) + ") " + state_name(mb.state) + " -> " + state_name(s) +
+    event(mb.name.str() + " (" + id_hex(mb.id).substr(0, 8) + ") " + state_name(mb.state) + " -> " + state_name(s) +
           " incarnation " + std::to_string(inc));
     if (s == MemberState::Suspect) ++stats_.suspicions;
     if (s == MemberState::Dead) ++stats_.deaths;
@@ -114,7 +118,7 @@ void Membership::set_state(Member& mb, MemberState s, uint32_t inc, double now) 
   }
   mb.state = s;
   mb.incarnation = inc;
-  track(mb, was_live);
+  track(mb);
   if (changed) queue(mb.id);
 }
 
@@ -136,31 +140,31 @@ void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip,
     return;
   }
   const bool about_sender = u.id == m.sender;
-  auto it = members_.find(u.id);
-  if (it == members_.end()) {
+  Member* found = members_.find(u.id);
+  if (!found) {
     if (u.ipv4 == 0 && !about_sender) return;  // no address to reach it by
-    Member mb;
-    mb.id = u.id;
-    mb.name = u.name;
-    mb.number = u.number;
-    mb.ipv4 = u.ipv4 ? u.ipv4 : src_ip;
-    mb.port = u.port;
-    mb.state = u.state;
-    mb.incarnation = u.incarnation;
-    mb.state_since = now;
-    mb.last_heard = about_sender ? now : 0;
-    members_[u.id] = mb;
-    track(mb, false);
+    Member fresh;
+    fresh.id = u.id;
+    fresh.name = Name(u.name);
+    fresh.number = u.number;
+    fresh.ipv4 = u.ipv4 ? u.ipv4 : src_ip;
+    fresh.port = u.port;
+    fresh.state = u.state;
+    fresh.incarnation = u.incarnation;
+    fresh.state_since = now;
+    fresh.last_heard = about_sender ? now : 0;
+    Member& mb = members_[members_.insert(std::move(fresh))];
+    track(mb);
     queue(u.id);
     event("discovered " + u.name + " (" + id_hex(u.id).substr(0, 8) + ") " + state_name(u.state));
     // A newcomer learns the whole table, dead members and their numbers included, from a few
     // of the nodes that see it (each answers with probability ~4/n, so joins cost O(1) each).
     std::uniform_real_distribution<double> coin(0, 1);
     if (about_sender && u.state == MemberState::Alive && coin(rng_) < 4.0 / static_cast<double>(live_count()))
-      sync_to(members_[u.id], out);
+      sync_to(mb, out);
     return;
   }
-  Member& mb = it->second;
+  Member& mb = *found;
   if (about_sender) {
     mb.last_heard = now;
     mb.ipv4 = src_ip;
@@ -172,10 +176,11 @@ void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip,
     }
   }
   if (u.incarnation >= mb.incarnation) {
-    mb.name = u.name;
+    if (!(mb.name.str() == u.name)) mb.name = Name(u.name);
     mb.port = u.port;
     if (u.number) mb.number = u.number;
     if (u.ipv4 && !about_sender) mb.ipv4 = u.ipv4;
+    check_number(mb);
   }
   if (overrides(u.state, u.incarnation, mb.state, mb.incarnation)) set_state(mb, u.state, u.incarnation, now);
 }
@@ -183,36 +188,34 @@ void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip,
 void Membership::apply_loads(const std::vector<LoadInfo>& loads, double now) {
   for (const auto& l : loads) {
     if (l.id == self_.id) continue;
-    auto it = members_.find(l.id);
-    if (it == members_.end()) continue;
-    Member& mb = it->second;
-    if (mb.has_load && l.version <= mb.load.version) continue;
-    mb.has_load = true;
-    mb.load = l;
-    mb.load_time = now - l.age_ms / 1000.0;
+    Member* mb = members_.find(l.id);
+    if (!mb) continue;
+    if (mb->load && l.version <= mb->load->info.version) continue;
+    if (!mb->load) mb->load = std::make_unique<MemberLoad>();
+    mb->load->info = l;
+    mb->load->time = now - l.age_ms / 1000.0;
   }
 }
 
 void Membership::seed(const MemberUpdate& u, double now) {
-  Member mb;
-  mb.id = u.id;
-  mb.name = u.name;
-  mb.number = u.number;
-  mb.ipv4 = u.ipv4;
-  mb.port = u.port;
-  mb.state = u.state;
-  mb.incarnation = u.incarnation;
-  mb.state_since = mb.last_heard = now;
-  members_[u.id] = mb;
-  track(mb, false);
+  Member fresh;
+  fresh.id = u.id;
+  fresh.name = Name(u.name);
+  fresh.number = u.number;
+  fresh.ipv4 = u.ipv4;
+  fresh.port = u.port;
+  fresh.state = u.state;
+  fresh.incarnation = u.incarnation;
+  fresh.state_since = fresh.last_heard = now;
+  track(members_[members_.insert(std::move(fresh))]);
 }
 
 void Membership::set_local_load(const LoadInfo& l, double now) {
-  self_.load = l;
-  self_.load.id = self_.id;
-  self_.load.version = ++load_version_;
-  self_.has_load = true;
-  self_.load_time = now;
+  if (!self_.load) self_.load = std::make_unique<MemberLoad>();
+  self_.load->info = l;
+  self_.load->info.id = self_.id;
+  self_.load->info.version = ++load_version_;
+  self_.load->time = now;
 }
 
 void Membership::receive(const Message& m, uint32_t src_ip, uint16_t src_port, double now, Outbox& out) {
@@ -255,8 +258,8 @@ void Membership::receive(const Message& m, uint32_t src_ip, uint16_t src_port, d
 
 void Membership::sync_to(const Member& to, Outbox& out) {
   Message m = make(MsgType::Beacon);
-  for (const auto& [id, mb] : members_) {
-    if (id == to.id) continue;
+  for (const auto& mb : members_) {
+    if (mb.id == to.id) continue;
     m.updates.push_back(record_of(mb));
     if (encoded_size(m) > kMaxPacket) {
       m.updates.pop_back();
@@ -271,9 +274,8 @@ void Membership::sync_to(const Member& to, Outbox& out) {
 void Membership::probe(double now, Outbox& out) {
   // Conclude the previous probe.
   if (probing_ && !acked_) {
-    auto it = members_.find(probe_target_);
-    if (it != members_.end() && it->second.state == MemberState::Alive)
-      set_state(it->second, MemberState::Suspect, it->second.incarnation, now);
+    Member* t = members_.find(probe_target_);
+    if (t && t->state == MemberState::Alive) set_state(*t, MemberState::Suspect, t->incarnation, now);
   }
   probing_ = false;
   if (live_ids_.empty()) return;
@@ -283,19 +285,19 @@ void Membership::probe(double now, Outbox& out) {
     probe_index_ = 0;
   }
   while (probe_index_ < probe_order_.size()) {
-    auto it = members_.find(probe_order_[probe_index_++]);
-    if (it == members_.end() || it->second.state == MemberState::Dead || it->second.state == MemberState::Left) continue;
+    const Member& t = members_[probe_order_[probe_index_++]];
+    if (!live(t)) continue;
     probing_ = true;
     acked_ = false;
     indirect_sent_ = false;
-    probe_target_ = it->first;
+    probe_target_ = t.id;
     probe_seq_ = next_seq_++;
     probe_started_ = now;
     Message ping = make(MsgType::Ping);
     ping.seq = probe_seq_;
     ping.target = probe_target_;
     piggyback(ping);
-    out.send(it->second.ipv4, it->second.port, ping);
+    out.send(t.ipv4, t.port, ping);
     ++stats_.probes;
     return;
   }
@@ -303,10 +305,13 @@ void Membership::probe(double now, Outbox& out) {
 
 void Membership::choose_number(double now) {
   if (self_.number != 0) {
-    // Two nodes on one number (simultaneous starts): the smaller id keeps it.
-    for (const auto& [id, m] : members_)
-      if (m.number == self_.number && (m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.id < self_.id) {
-        event("node number " + std::to_string(self_.number) + " is taken by " + m.name + "; choosing another");
+    // Two nodes on one number (simultaneous starts): the smaller id keeps it. track() and
+    // apply() flag it, so a settled node never scans its table here.
+    if (!number_conflict_) return;
+    number_conflict_ = false;
+    for (const auto& m : members_)
+      if (m.number == self_.number && live(m) && m.id < self_.id) {
+        event("node number " + std::to_string(self_.number) + " is taken by " + m.name.str() + "; choosing another");
         self_.number = 0;
         break;
       }
@@ -318,9 +323,9 @@ void Membership::choose_number(double now) {
   // its rank among them (by id), so they do not all grab the same one.
   std::set<uint16_t> used;
   size_t rank = 0;
-  for (const auto& [id, m] : members_) {
+  for (const auto& m : members_) {
     used.insert(m.number);
-    if (m.number == 0 && (m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.id < self_.id) ++rank;
+    if (m.number == 0 && live(m) && m.id < self_.id) ++rank;
   }
   uint16_t n = 0;
   for (size_t skipped = 0;;) {
@@ -338,6 +343,11 @@ void Membership::tick(double now, Outbox& out) {
   if (started_ < 0) {
     started_ = now;
     next_beacon_ = next_probe_ = next_load_ = now;
+    // Seeded with a formed cluster: spread the first beacons over one interval, or N nodes
+    // starting together would put N beacons on the segment at once.
+    if (live_count() > 1)
+      next_beacon_ = now + std::uniform_real_distribution<double>(0, 1)(rng_) * cfg_.beacon_interval *
+                               std::max(1.0, static_cast<double>(live_count()) / 32.0);
     queue(self_.id);
   }
   if (now >= next_probe_) choose_number(now);  // once per period: it scans the table
@@ -354,60 +364,57 @@ void Membership::tick(double now, Outbox& out) {
   }
   if (probing_ && !acked_ && !indirect_sent_ && now - probe_started_ >= cfg_.ping_timeout) {
     indirect_sent_ = true;
-    auto it = members_.find(probe_target_);
+    const Member* target = members_.find(probe_target_);
     std::vector<Member*> helpers;
     for (int tries = 0; tries < cfg_.indirect * 3 && static_cast<int>(helpers.size()) < cfg_.indirect; ++tries) {
       Member* h = random_live(probe_target_, self_.id);
       if (h && h->state == MemberState::Alive && std::find(helpers.begin(), helpers.end(), h) == helpers.end())
         helpers.push_back(h);
     }
-    for (int i = 0; i < static_cast<int>(helpers.size()) && it != members_.end(); ++i) {
+    for (int i = 0; i < static_cast<int>(helpers.size()) && target; ++i) {
       Message req = make(MsgType::PingReq);
       req.seq = probe_seq_;
       req.target = probe_target_;
-      req.target_ipv4 = it->second.ipv4;
-      req.target_port = it->second.port;
+      req.target_ipv4 = target->ipv4;
+      req.target_port = target->port;
       piggyback(req);
       out.send(helpers[static_cast<size_t>(i)]->ipv4, helpers[static_cast<size_t>(i)]->port, req);
       ++stats_.indirect_probes;
     }
   }
   const double timeout = suspicion_timeout();
-  std::vector<NodeId> expired;
-  for (const auto& id : suspects_)
-    if (now - members_.at(id).state_since >= timeout) expired.push_back(id);
-  for (const auto& id : expired) {
-    Member& m = members_.at(id);
-    set_state(m, MemberState::Dead, m.incarnation, now);
-  }
+  std::vector<uint32_t> expired;
+  for (uint32_t slot : suspects_)
+    if (now - members_[slot].state_since >= timeout) expired.push_back(slot);
+  for (uint32_t slot : expired) set_state(members_[slot], MemberState::Dead, members_[slot].incarnation, now);
   for (auto it = relays_.begin(); it != relays_.end();) it = it->second.expires < now ? relays_.erase(it) : std::next(it);
 
   if (now >= next_load_) {
     next_load_ = now + cfg_.load_interval;
-    if (!live_ids_.empty() && self_.has_load) {
+    if (!live_ids_.empty() && self_.load) {
       Message lm = make(MsgType::Load);
-      LoadInfo mine = self_.load;
-      mine.age_ms = static_cast<uint32_t>(std::max(0.0, (now - self_.load_time) * 1000));
+      LoadInfo mine = self_.load->info;
+      mine.age_ms = static_cast<uint32_t>(std::max(0.0, (now - self_.load->time) * 1000));
       lm.loads.push_back(mine);
       // The freshest entries we hold: all of them in small clusters, a random sample of 64 in
       // large ones, so a gossip round stays O(1) however big the cluster.
       std::vector<const Member*> fresh;
       if (live_ids_.size() <= 64) {
-        for (const auto& [id, m] : members_)
-          if (m.has_load && m.state == MemberState::Alive) fresh.push_back(&m);
+        for (uint32_t slot : live_ids_)
+          if (members_[slot].load && members_[slot].state == MemberState::Alive) fresh.push_back(&members_[slot]);
       } else {
         for (int i = 0; i < 64; ++i)
-          if (Member* m = random_live(self_.id, self_.id); m && m->has_load && m->state == MemberState::Alive &&
+          if (Member* m = random_live(self_.id, self_.id); m && m->load && m->state == MemberState::Alive &&
                                                             std::find(fresh.begin(), fresh.end(), m) == fresh.end())
             fresh.push_back(m);
       }
       size_t k = std::min(fresh.size(), static_cast<size_t>(cfg_.load_window));
       std::partial_sort(fresh.begin(), fresh.begin() + static_cast<long>(k), fresh.end(),
-                        [](const Member* a, const Member* b) { return a->load_time > b->load_time; });
+                        [](const Member* a, const Member* b) { return a->load->time > b->load->time; });
       for (const Member* m : fresh) {
         if (static_cast<int>(lm.loads.size()) >= cfg_.load_window) break;
-        LoadInfo l = m->load;
-        l.age_ms = static_cast<uint32_t>(std::max(0.0, (now - m->load_time) * 1000));
+        LoadInfo l = m->load->info;
+        l.age_ms = static_cast<uint32_t>(std::max(0.0, (now - m->load->time) * 1000));
         lm.loads.push_back(l);
         if (encoded_size(lm) > kMaxPacket) {
           lm.loads.pop_back();
@@ -427,8 +434,8 @@ void Membership::leave(double now, Outbox& out) {
   Message b = make(MsgType::Leave);
   b.updates[0].state = MemberState::Left;
   out.beacon(b);
-  for (const auto& id : live_ids_) {
-    const Member& p = members_.at(id);
+  for (uint32_t slot : live_ids_) {
+    const Member& p = members_[slot];
     out.send(p.ipv4, p.port, b);
   }
   event("leaving the cluster");

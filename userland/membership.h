@@ -15,24 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "member_table.h"
 #include "wire.h"
 
 namespace grappe {
-
-struct Member {
-  NodeId id{};
-  std::string name;
-  uint16_t number = 0;
-  uint32_t ipv4 = 0;  // network order
-  uint16_t port = 0;
-  MemberState state = MemberState::Alive;
-  uint32_t incarnation = 0;
-  double state_since = 0;
-  double last_heard = 0;
-  bool has_load = false;
-  LoadInfo load;
-  double load_time = 0;  // local time the load entry was fresh at its origin
-};
 
 class Outbox {
  public:
@@ -68,7 +54,9 @@ class Membership {
   // Inserts a member as if discovered long ago (simulations start from a formed cluster).
   void seed(const MemberUpdate& u, double now);
 
-  const std::map<NodeId, Member>& members() const { return members_; }  // without self
+  const MemberTable& members() const { return members_; }  // without self; dead ones stay
+  const Member* find(const NodeId& id) const { return members_.find(id); }
+  void reserve(size_t n) { members_.reserve(n); }  // simulations: avoids regrowth
   const Member& self() const { return self_; }
   size_t live_count() const;  // alive + suspect, self included
   double suspicion_timeout() const;
@@ -90,7 +78,8 @@ class Membership {
   void sync_to(const Member& m, Outbox& out);
   void choose_number(double now);
   Member* random_live(const NodeId& except1, const NodeId& except2);
-  void track(const Member& mb, bool was_live);  // keeps live_ids_ and suspects_ current
+  void track(Member& mb);  // keeps live_ids_ and suspects_ current
+  void check_number(const Member& mb);
   void event(const std::string& s) {
     if (on_event) on_event(s);
   }
@@ -98,13 +87,13 @@ class Membership {
   Member self_;
   MembershipConfig cfg_;
   std::mt19937_64 rng_;
-  std::map<NodeId, Member> members_;
+  MemberTable members_;
   std::map<NodeId, int> dissemination_;  // id -> times sent
-  std::vector<NodeId> live_ids_;         // alive + suspect members: O(1) random choice
-  std::map<NodeId, size_t> live_index_;
-  std::set<NodeId> suspects_;
+  std::vector<uint32_t> live_ids_;       // slots of alive + suspect members: O(1) random choice
+  std::set<uint32_t> suspects_;
+  bool number_conflict_ = false;         // a live member with a smaller id holds our number
   double started_ = -1, next_probe_ = 0, next_beacon_ = 0, next_load_ = 0;
-  std::vector<NodeId> probe_order_;
+  std::vector<uint32_t> probe_order_;
   size_t probe_index_ = 0;
   // The probe in flight.
   bool probing_ = false, acked_ = false, indirect_sent_ = false;

@@ -6,11 +6,12 @@ class SimNetwork::Box final : public Outbox {
  public:
   Box(SimNetwork& n, int from) : net_(n), from_(from) {}
   void send(uint32_t ipv4, uint16_t, const Message& m) override {
-    for (size_t i = 0; i < net_.nodes_.size(); ++i)
-      if (net_.nodes_[i].ip == ipv4) net_.transmit(from_, static_cast<int>(i), m);
+    // Addresses are 10.0.0.0 + index + 1: O(1) routing, however big the segment.
+    size_t i = ipv4 - 0x0a000001u;
+    if (ipv4 > 0x0a000000u && i < net_.nodes_.size() && net_.nodes_[i].ip == ipv4) net_.transmit(from_, static_cast<int>(i), m);
   }
   void beacon(const Message& m) override {  // one frame on the segment, seen by everyone
-    auto data = net_.frame(from_, m);
+    auto data = std::make_shared<const std::vector<uint8_t>>(net_.frame(from_, m));
     for (size_t i = 0; i < net_.nodes_.size(); ++i)
       if (static_cast<int>(i) != from_) net_.deliver(from_, static_cast<int>(i), data);
   }
@@ -49,10 +50,12 @@ std::vector<uint8_t> SimNetwork::frame(int from, const Message& msg) {
   return data;
 }
 
-void SimNetwork::transmit(int from, int to, const Message& m) { deliver(from, to, frame(from, m)); }
+void SimNetwork::transmit(int from, int to, const Message& m) {
+  deliver(from, to, std::make_shared<const std::vector<uint8_t>>(frame(from, m)));
+}
 
-void SimNetwork::deliver(int from, int to, const std::vector<uint8_t>& data) {
-  if (data.empty()) return;
+void SimNetwork::deliver(int from, int to, const Frame& data) {
+  if (data->empty()) return;
   std::uniform_real_distribution<double> u(0, 1);
   if (loss > 0 && u(rng_) < loss) return;
   ++deliveries;
@@ -61,6 +64,7 @@ void SimNetwork::deliver(int from, int to, const std::vector<uint8_t>& data) {
 
 void SimNetwork::form_cluster() {
   for (size_t i = 0; i < nodes_.size(); ++i) {
+    nodes_[i].m->reserve(nodes_.size() + 16);
     for (size_t j = 0; j < nodes_.size(); ++j) {
       if (i == j) continue;
       MemberUpdate u;
@@ -83,7 +87,7 @@ void SimNetwork::step(double dt) {
     auto& n = nodes_[f.to];
     if (!n.up || n.paused) continue;
     DecodeError err;
-    auto m = decode(f.data.data(), f.data.size(), n.key, err);
+    auto m = decode(f.data->data(), f.data->size(), n.key, err);
     if (!m) {
       ++rejected;
       continue;
@@ -106,13 +110,12 @@ void SimNetwork::run_for(double seconds, double dt) {
 
 MemberState SimNetwork::state_seen(int viewer, int who) const {
   if (viewer == who) return MemberState::Alive;
-  const auto& ms = nodes_[viewer].m->members();
-  auto it = ms.find(nodes_[who].id);
-  return it == ms.end() ? MemberState::Dead : it->second.state;
+  const Member* m = nodes_[viewer].m->find(nodes_[who].id);
+  return m ? m->state : MemberState::Dead;
 }
 
 bool SimNetwork::knows(int viewer, int who) const {
-  return viewer == who || nodes_[viewer].m->members().count(nodes_[who].id) > 0;
+  return viewer == who || nodes_[viewer].m->find(nodes_[who].id) != nullptr;
 }
 
 bool SimNetwork::all_see(MemberState s, const std::vector<int>& who) const {

@@ -46,17 +46,18 @@ class SimNetwork {
   std::vector<Node> nodes_;
 
  private:
+  using Frame = std::shared_ptr<const std::vector<uint8_t>>;  // one copy per beacon, not per receiver
   struct InFlight {
     double at;
     int to;
-    std::vector<uint8_t> data;
+    Frame data;
     uint32_t src;
     bool operator>(const InFlight& o) const { return at > o.at; }
   };
   class Box;
   std::vector<uint8_t> frame(int from, const Message& m);  // numbered, signed, counted
   void transmit(int from, int to, const Message& m);
-  void deliver(int from, int to, const std::vector<uint8_t>& data);
+  void deliver(int from, int to, const Frame& data);
   MembershipConfig cfg_;
   double delay_;
   std::mt19937_64 rng_;

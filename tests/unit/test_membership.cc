@@ -132,6 +132,23 @@ TEST_CASE("node numbers never collide, even when nodes start together") {
   CHECK(nums.count(0) == 0);
 }
 
+TEST_CASE("two nodes that come up holding the same number: the smaller id keeps it") {
+  SimNetwork net(3, MembershipConfig{});
+  net.add_node("a", 1, 5);
+  net.add_node("b", 1, 5);
+  net.add_node("c", 1, 6);
+  net.run_for(5);
+  int keeper = net.nodes_[0].id < net.nodes_[1].id ? 0 : 1;
+  CHECK(net.nodes_[keeper].m->self().number == 5);
+  uint16_t other = net.nodes_[1 - keeper].m->self().number;
+  CHECK(other != 5);
+  CHECK(other != 6);
+  CHECK(other != 0);
+  CHECK(net.nodes_[2].m->self().number == 6);
+  // Everyone learns the new number.
+  CHECK(net.nodes_[2].m->find(net.nodes_[1 - keeper].id)->number == other);
+}
+
 TEST_CASE("membership converges with 5% packet loss") {
   auto net = cluster(5, 0.05, 3);
   net.run_for(5);
@@ -153,16 +170,16 @@ TEST_CASE("load entries spread by gossip; fresher versions win") {
   }
   net.run_for(6);
   for (size_t v = 0; v < net.nodes_.size(); ++v)
-    for (const auto& [id, m] : net.nodes_[v].m->members()) {
-      CHECK(m.has_load);
-      CHECK(m.load.cpus == 2);
+    for (const auto& m : net.nodes_[v].m->members()) {
+      REQUIRE(m.load);
+      CHECK(m.load->info.cpus == 2);
     }
   LoadInfo l;
   l.cpus = 2;
   l.load_milli = 9999;
   net.nodes_[5].m->set_local_load(l, net.now);
   net.run_for(6);
-  for (int v = 0; v < 5; ++v) CHECK(net.nodes_[v].m->members().at(net.nodes_[5].id).load.load_milli == 9999);
+  for (int v = 0; v < 5; ++v) CHECK(net.nodes_[v].m->find(net.nodes_[5].id)->load->info.load_milli == 9999);
 }
 
 TEST_CASE("packets signed with another cluster's key are dropped and never join") {
