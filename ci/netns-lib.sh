@@ -1,6 +1,6 @@
 # Shared by tests/netns/*.sh and ci/bench-membership: a private L2 segment made of network
 # namespaces on a bridge, and grapped daemons in them. Source it; call netns_cleanup on exit.
-# Needs: NETNS_TAG (short, unique), GRAPPED, NETNS_TMP.
+# Needs: NETNS_TAG (short, unique), GRAPPED, NETNS_TMP. Optional: NETNS_GRAPPED_ARGS (extra flags).
 NETNS_PIDS=()
 NETNS_COUNT=0
 
@@ -35,6 +35,6 @@ netns_start() {  # netns_start I [KEYFILE]: grapped "nodeI" in namespace I; its 
   local i=$1 key=${2:-$NETNS_TMP/key}
   ip netns exec "$NETNS_TAG-$i" "$GRAPPED" --config /nonexistent --key "$key" --socket "$NETNS_TMP/n$i.sock" \
     --state-dir "$NETNS_TMP/state$i" --name "node$i" --id "$(printf 'a1b2c3d4%024x' "$i")" --speed 1000 \
-    --cluster netns-test >> "$NETNS_TMP/n$i.log" 2>&1 &
+    --cluster netns-test ${NETNS_GRAPPED_ARGS:-} >> "$NETNS_TMP/n$i.log" 2>&1 &
   NETNS_PIDS[$i]=$!
 }

@@ -19,6 +19,7 @@ struct DaemonConfig {
   std::string image_file = "/etc/grappe/image.json";
   std::string machine_id_file = "/etc/machine-id";
   std::string cluster;                  // default: from image.json, else "grappe"
+  std::string job_init = "/usr/lib/grappe/grappe-job-init";
 };
 
 // Throws std::runtime_error naming file, line, key and what is valid.

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <set>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -96,7 +97,8 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     : cfg_(std::move(cfg)),
       ident_(ident),
       mb_(ident.id, ident.name, cfg_.port, MembershipConfig{}, randombytes_random() | (uint64_t{randombytes_random()} << 32),
-          ident.incarnation, ident.number) {
+          ident.incarnation, ident.number),
+      jobs_(spawner_, cfg_.job_init, ident.name) {
   nonce_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::system_clock::now().time_since_epoch()).count()) << 12;
   info_.cluster = ident_.cluster;
@@ -125,7 +127,9 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::strncpy(sa.sun_path, cfg_.socket.c_str(), sizeof sa.sun_path - 1);
-  mode_t old = ::umask(0077);  // root-only socket
+  // Everyone may connect: each request is judged by the caller's SO_PEERCRED credentials
+  // (jobs run as their caller; only the owner or root may act on a job).
+  mode_t old = ::umask(0111);
   int rc = ::bind(api_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   ::umask(old);
   if (rc != 0 || ::listen(api_, 16) != 0)
@@ -135,7 +139,25 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     double wall = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     std::fprintf(stderr, "grapped: [%.3f] %s\n", wall, s.c_str());
   };
-  mb_.on_number = [this](uint16_t) { save_state(); };
+  mb_.on_number = [this](uint16_t n) {
+    jobs_.set_node_number(n);
+    save_state();
+  };
+  jobs_.set_node_number(ident_.number);
+  jobs_.set_next_seq(ident_.job_seq);
+  jobs_.send = [this](int fd, const nlohmann::json& ev) {
+    size_t i = client_index(fd);
+    if (i < clients_.size()) clients_[i].out += ev.dump() + "\n";
+  };
+  jobs_.congested = [this](int fd) {
+    size_t i = client_index(fd);
+    return i < clients_.size() && clients_[i].out.size() > (1u << 20);
+  };
+  jobs_.finish = [this](int fd) {
+    size_t i = client_index(fd);
+    if (i < clients_.size()) clients_[i].closing = true;
+  };
+  jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
 }
 
 Daemon::~Daemon() {
@@ -150,7 +172,9 @@ void Daemon::save_state() {
   std::string tmp = cfg_.state_dir + "/state.json.tmp";
   {
     std::ofstream o(tmp);
-    o << nlohmann::json{{"number", mb_.self().number}, {"incarnation", mb_.self().incarnation}}.dump() << "\n";
+    o << nlohmann::json{{"number", mb_.self().number}, {"incarnation", mb_.self().incarnation},
+                        {"job_seq", jobs_.next_seq()}}.dump()
+      << "\n";
   }
   std::filesystem::rename(tmp, cfg_.state_dir + "/state.json");
 }
@@ -183,31 +207,74 @@ void Daemon::receive_udp(double now) {
   }
 }
 
+size_t Daemon::client_index(int fd) const {
+  for (size_t i = 0; i < clients_.size(); ++i)
+    if (clients_[i].fd == fd) return i;
+  return clients_.size();
+}
+
+void Daemon::dispatch(size_t ci, const std::string& line, double now) {
+  Client& c = clients_[ci];
+  auto req = nlohmann::json::parse(line, nullptr, false);
+  static const std::set<std::string> job_cmds = {"run", "ps", "kill", "stdin", "eof", "signal"};
+  std::string cmd = req.is_object() ? req.value("cmd", "") : "";
+  nlohmann::json reply;
+  bool attached = false;
+  if (req.is_object() && req.value("v", 0) == kApiVersion && job_cmds.count(cmd)) {
+    reply = jobs_.handle(req, c.who, now, attached);
+    if (cmd == "run") save_state();  // the job sequence moved on
+  } else {
+    reply = handle_request(line, mb_, info_, counters_, now);
+  }
+  if (!reply.is_null()) clients_[ci].out += reply.dump() + "\n";
+  clients_[ci].streaming = attached && (reply.is_null() || reply.value("ok", true));
+  if (!clients_[ci].streaming) clients_[ci].closing = true;
+}
+
 void Daemon::serve_api(double now) {
   for (;;) {
     int fd = ::accept4(api_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) break;
-    if (clients_.size() >= 32) {
+    if (clients_.size() >= 64) {
       ::close(fd);
       continue;
     }
-    clients_.push_back({fd, {}, now});
-  }
-  for (auto it = clients_.begin(); it != clients_.end();) {
-    char b[4096];
-    ssize_t n = ::read(it->fd, b, sizeof b);
-    if (n > 0) it->buf.append(b, static_cast<size_t>(n));
-    bool done = it->buf.find('\n') != std::string::npos || n == 0;
-    bool bad = it->buf.size() > 65536 || now - it->since > 5 || (n < 0 && errno != EAGAIN);
-    if (done && !bad) {
-      auto reply = handle_request(it->buf.substr(0, it->buf.find('\n')), mb_, info_, counters_, now).dump() + "\n";
-      (void)!::write(it->fd, reply.data(), reply.size());
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      ::close(fd);
+      continue;
     }
-    if (done || bad) {
-      ::close(it->fd);
-      it = clients_.erase(it);
+    Client c{fd, {}, {}, now, Caller{cred.uid, cred.gid, cred.pid, fd}};
+    clients_.push_back(std::move(c));
+  }
+  for (size_t i = 0; i < clients_.size();) {
+    Client& c = clients_[i];
+    bool gone = false;
+    if (!c.closing && jobs_.accepts_input(c.fd)) {
+      char b[16384];
+      ssize_t n = ::read(c.fd, b, sizeof b);
+      if (n > 0) c.buf.append(b, static_cast<size_t>(n));
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) gone = true;
+      for (size_t nl; !clients_[i].closing && (nl = clients_[i].buf.find('\n')) != std::string::npos;) {
+        std::string line = clients_[i].buf.substr(0, nl);
+        clients_[i].buf.erase(0, nl + 1);
+        dispatch(i, line, now);
+      }
+    }
+    Client& d = clients_[i];
+    if (!d.out.empty()) {
+      ssize_t n = ::write(d.fd, d.out.data(), d.out.size());
+      if (n > 0) d.out.erase(0, static_cast<size_t>(n));
+      else if (n < 0 && errno != EAGAIN && errno != EINTR) gone = true;
+    }
+    bool bad = d.buf.size() > (1u << 20) || (!d.streaming && !d.closing && now - d.since > 5);
+    if (gone || bad || (d.closing && d.out.empty())) {
+      jobs_.detach(d.fd);
+      ::close(d.fd);
+      clients_.erase(clients_.begin() + static_cast<long>(i));
     } else {
-      ++it;
+      ++i;
     }
   }
 }
@@ -223,6 +290,7 @@ void Daemon::sample_load(double now) {
   l.load_milli = static_cast<uint32_t>(smoother_.value() * 1000);
   l.mem_total_mb = s.mem_total_mb;
   l.mem_free_mb = s.mem_free_mb;
+  l.jobs = static_cast<uint16_t>(jobs_.running());
   l.daemon_version = 1;
   mb_.set_local_load(l, now);
 }
@@ -240,10 +308,12 @@ int Daemon::run() {
   Udp out(*this);
   while (!g_stop) {
     std::vector<pollfd> fds = {{udp_, POLLIN, 0}, {api_, POLLIN, 0}};
-    for (auto& c : clients_) fds.push_back({c.fd, POLLIN, 0});
+    for (auto& c : clients_) fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
+    jobs_.add_pollfds(fds);
     ::poll(fds.data(), fds.size(), 20);
     double now = clock_now();
     receive_udp(now);
+    jobs_.pump(now);
     serve_api(now);
     sample_load(now);
     mb_.tick(now, out);

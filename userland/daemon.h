@@ -8,6 +8,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "job_service.h"
 #include "load.h"
 #include "membership.h"
 #include "replay.h"
@@ -22,6 +23,7 @@ struct DaemonIdentity {
   uint32_t incarnation = 0;
   uint16_t number = 0;
   uint32_t speed = 0;
+  uint64_t job_seq = 1;
 };
 
 class Daemon {
@@ -36,6 +38,8 @@ class Daemon {
   void serve_api(double now);
   void sample_load(double now);
   void save_state();
+  void dispatch(size_t client, const std::string& line, double now);
+  size_t client_index(int fd) const;
 
   DaemonConfig cfg_;
   DaemonIdentity ident_;
@@ -51,10 +55,16 @@ class Daemon {
   uint64_t beacons_ = 0;
   struct Client {
     int fd;
-    std::string buf;
+    std::string buf;   // request bytes not handled yet
+    std::string out;   // reply and event lines not written yet
     double since;
+    Caller who;
+    bool streaming = false;  // attached to a job: stays open, no request timeout
+    bool closing = false;    // close once `out` is written
   };
   std::vector<Client> clients_;
+  CloneSpawner spawner_;
+  JobService jobs_;
 };
 
 }  // namespace grappe

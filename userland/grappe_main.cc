@@ -1,8 +1,9 @@
 // grappe: the node's command line, the openMosix toolset under one roof. `nodes` is mosmon/showmap;
-// `status` is this node and its cluster. Job commands (run, ps, migrate, node …) come with jobs.
+// `status` is this node and its cluster; `run` is mosrun, `ps` is mps, `kill` signals a job.
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <thread>
 
@@ -10,6 +11,7 @@
 
 #include "api.h"
 #include "node_info.h"
+#include "run_client.h"
 
 using namespace grappe;
 
@@ -41,6 +43,44 @@ void print_nodes(const nlohmann::json& reply) {
   }
 }
 
+void print_jobs(const nlohmann::json& jobs) {
+  std::printf("%-8s %-10s %-14s %-14s %-8s %4s %8s %9s  %s\n", "JOB", "USER", "HOME", "NODE", "STATE", "MIG", "CPU", "RSS",
+              "COMMAND");
+  for (const auto& j : jobs) {
+    std::string cmd = j["command"].get<std::string>();
+    if (cmd.size() > 40) cmd = cmd.substr(0, 37) + "...";
+    bool running = j.contains("cpu_s");
+    char cpu[16] = "-", rss[16] = "-";
+    if (running) {
+      std::snprintf(cpu, sizeof cpu, "%.1fs", j["cpu_s"].get<double>());
+      std::snprintf(rss, sizeof rss, "%.1fM", j["rss_kb"].get<double>() / 1024);
+    }
+    std::string state = j["state"].get<std::string>();
+    if (!running && j.contains("exit_code")) state += "(" + std::to_string(j["exit_code"].get<int>()) + ")";
+    std::printf("%-8s %-10s %-14s %-14s %-8s %4d %8s %9s  %s\n", j["id"].get<std::string>().c_str(),
+                j["user"].get<std::string>().c_str(), j["home"].get<std::string>().c_str(),
+                j["node"].get<std::string>().c_str(), state.c_str(), j["migrations"].get<int>(), cpu, rss, cmd.c_str());
+    if (running && !j["why"].get<std::string>().empty())
+      std::printf("%-8s cannot move: %s\n", "", j["why"].get<std::string>().c_str());
+  }
+}
+
+int signal_number(const std::string& s) {
+  static const std::pair<const char*, int> names[] = {{"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+                                                      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM},
+                                                      {"CONT", SIGCONT}, {"STOP", SIGSTOP}};
+  std::string n = s.rfind("SIG", 0) == 0 ? s.substr(3) : s;
+  for (const auto& [name, num] : names)
+    if (n == name) return num;
+  try {
+    size_t used = 0;
+    int v = std::stoi(n, &used);
+    if (used == n.size() && v > 0 && v < 65) return v;
+  } catch (...) {
+  }
+  return -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -61,13 +101,49 @@ int main(int argc, char** argv) {
   nodes->add_option("--interval", interval, "seconds between refreshes with --watch")->capture_default_str();
   auto* ready = app.add_subcommand("ready", "print the node-ready line (used by grappe-ready.service)");
 
+  RunOptions ro;
+  auto* run = app.add_subcommand("run", "run a command as a migratable job (mosrun): grappe run [-d] [--stay] [--node N] -- CMD ARGS...");
+  run->add_flag("-d,--detach", ro.detach, "start it and print its job id; output is dropped");
+  run->add_flag("--stay", ro.stay, "never migrate this job");
+  run->add_option("--node", ro.node, "node number to start it on (default: here)");
+  bool no_stdin = false;
+  run->add_flag("-n,--no-stdin", no_stdin, "give the job /dev/null as stdin instead of forwarding ours");
+  run->add_option("command", ro.argv, "the command and its arguments (put them after --)")->required();
+  bool all = false;
+  auto* ps = app.add_subcommand("ps", "jobs: id, command, user, home and current node, state, migrations, CPU, RSS (mps)");
+  ps->add_flag("-a,--all", all, "every user's jobs, and those that ended in the last 5 minutes");
+  ps->add_flag("--json", json, "machine-readable output");
+  std::string job_id, sig_name = "TERM";
+  auto* kill = app.add_subcommand("kill", "send a signal to a job (default TERM)");
+  kill->add_option("job", job_id, "job id, as grappe ps shows it")->required();
+  kill->add_option("signal", sig_name, "signal name or number (TERM, INT, KILL, HUP, USR1, 9, ...)")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   auto info = read_node_info(root);
   if (*ready) {
     std::printf("%s\n", ready_line(info).c_str());
     return info.hostname.empty() || info.machine_id.empty() ? 1 : 0;
   }
+  if (*run) {
+    ro.forward_stdin = !no_stdin;
+    return run_job(socket, ro);
+  }
   try {
+    if (*ps) {
+      auto reply = api_call(socket, {{"v", kApiVersion}, {"cmd", "ps"}, {"all", all}});
+      if (json) std::printf("%s\n", reply["jobs"].dump(2).c_str());
+      else print_jobs(reply["jobs"]);
+      return 0;
+    }
+    if (*kill) {
+      int sig = signal_number(sig_name);
+      if (sig < 0) {
+        std::fprintf(stderr, "grappe kill: '%s' is not a signal (use a name like TERM, INT, KILL or a number 1-64)\n", sig_name.c_str());
+        return 2;
+      }
+      api_call(socket, {{"v", kApiVersion}, {"cmd", "kill"}, {"job", job_id}, {"sig", sig}});
+      return 0;
+    }
     if (*nodes) {
       do {
         auto reply = api_call(socket, {{"v", kApiVersion}, {"cmd", "nodes"}});

@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
   app.add_option("--id", id_hex_opt, "node id, 32 hex characters (default: from /etc/machine-id)");
   app.add_option("--speed", speed, "CPU speed to advertise instead of calibrating");
   app.add_option("--cluster", cluster, "cluster name (default: from /etc/grappe/image.json)");
+  std::string job_init;
+  app.add_option("--job-init", job_init, "grappe-job-init binary (default /usr/lib/grappe/grappe-job-init)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
     if (!name.empty()) cfg.name = name;
     if (speed >= 0) cfg.speed = static_cast<uint32_t>(speed);
     if (!cluster.empty()) cfg.cluster = cluster;
+    if (!job_init.empty()) cfg.job_init = job_init;
 
     DaemonIdentity ident;
     ident.key = load_key(cfg.key_file);
@@ -99,6 +102,7 @@ int main(int argc, char** argv) {
     if (state.is_object()) {
       ident.number = state.value("number", uint16_t{0});
       ident.incarnation = std::max(ident.incarnation, state.value("incarnation", uint32_t{0}) + 1);
+      ident.job_seq = state.value("job_seq", uint64_t{1});
     }
     ident.speed = cfg.speed ? cfg.speed : calibrate_speed();
     Daemon d(cfg, ident);

@@ -9,7 +9,7 @@ for sub in "" build check-recipe qemu; do
   "$BUILD" $sub --help > "$TMP/help" || fail "grappe-build $sub --help failed"
   grep -q "Usage" "$TMP/help" || fail "grappe-build $sub --help prints no usage"
 done
-for sub in "" status ready; do "$GRAPPE" $sub --help | grep -q Usage || fail "grappe $sub --help"; done
+for sub in "" status ready run ps kill nodes; do "$GRAPPE" $sub --help | grep -q Usage || fail "grappe $sub --help"; done
 "$GRAPPE" --version | grep -q "^grappe [0-9]" || fail "grappe --version"
 
 printf '[rootfs]\npackages = ["systemd-sysv"]\n\n[boot]\ndefault = "fast"\n' > "$TMP/bad.toml"
@@ -25,4 +25,10 @@ if "$BUILD" qemu --out "$TMP/none" 2> "$TMP/err"; then fail "qemu ran without an
 grep -q "no built image" "$TMP/err" || fail "qemu without an image: unclear error: $(cat "$TMP/err")"
 if "$BUILD" qemu --out "$TMP" --boot floppy 2> "$TMP/err"; then fail "unknown boot mode accepted"; fi
 grep -q "use cd, uefi, usb or pxe" "$TMP/err" || fail "unknown boot mode: unclear error"
+if "$GRAPPE" --socket "$TMP/nosock" run -- true 2> "$TMP/err"; then fail "run without a daemon succeeded"; fi
+grep -q "cannot reach grapped at $TMP/nosock" "$TMP/err" || fail "run without a daemon: unclear error: $(cat "$TMP/err")"
+if "$GRAPPE" run 2> "$TMP/err"; then fail "run without a command succeeded"; fi
+grep -q "command is required" "$TMP/err" || fail "run without a command: unclear error: $(cat "$TMP/err")"
+if "$GRAPPE" --socket "$TMP/nosock" ps 2> "$TMP/err"; then fail "ps without a daemon succeeded"; fi
+grep -q "Is it running" "$TMP/err" || fail "ps without a daemon: unclear error"
 echo "cli: all checks passed"

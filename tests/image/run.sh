@@ -57,6 +57,7 @@ echo "ISO ${ISO_MB} MB, base layer $(( $(stat -c %s "$BASE") / 1000000 )) MB, no
 echo "== layers and initramfs content"
 unsquashfs -l "$NODE" > "$TMP/node.list"
 grep -q "usr/bin/grappe$" "$TMP/node.list" || fail "node layer lacks usr/bin/grappe"
+grep -q "usr/lib/grappe/grappe-job-init$" "$TMP/node.list" || fail "node layer lacks usr/lib/grappe/grappe-job-init"
 grep -q "etc/grappe/image.json$" "$TMP/node.list" || fail "node layer lacks image.json"
 grep -q "grappe-ready.service$" "$TMP/node.list" || fail "node layer lacks grappe-ready.service"
 unsquashfs -l "$BASE" > "$TMP/base.list"

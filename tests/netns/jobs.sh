@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# ctest "netns-jobs": `grappe run`, `ps` and `kill` against a real grapped (in its own network
+# namespace so its UDP port never meets the host's): output and exit status pass through, the job
+# is pid 1 of its own PID namespace and leads its session, stdin and Ctrl-C are forwarded, a job
+# holding a node-local file says why it cannot move, ids never repeat across a daemon restart.
+set -euo pipefail
+GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2"); JOBINIT=$(readlink -f "$3")
+[ "$(id -u)" -eq 0 ] || { echo "SKIP: jobs need root (PID namespaces) and a network namespace"; exit 77; }
+command -v ip >/dev/null || { echo "SKIP: iproute2 (ip) is not installed"; exit 77; }
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+NETNS_TAG=j$$
+NETNS_TMP=$(mktemp -d)
+TMP=$NETNS_TMP
+NETNS_GRAPPED_ARGS="--job-init $JOBINIT"
+# shellcheck source=../../ci/netns-lib.sh
+. "$SRC/ci/netns-lib.sh"
+trap 'netns_cleanup; rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*" >&2; tail -20 "$TMP/n1.log" >&2; exit 1; }
+g() { "$GRAPPE" --socket "$TMP/n1.sock" "$@"; }
+
+netns_setup 1
+netns_start 1
+for _ in $(seq 50); do [ -S "$TMP/n1.sock" ] && break; sleep 0.1; done
+
+# Output, stderr and the exit status pass through; the command is pid 2 under grappe-job-init.
+out=$(g run -- sh -c 'echo out; echo err >&2; echo "pid=$$ sid=$(cut -d" " -f6 /proc/self/stat)"; exit 7' 2>"$TMP/err") && rc=0 || rc=$?
+[ "$rc" = 7 ] || fail "exit status: want 7, got $rc"
+[ "$(echo "$out" | head -1)" = out ] || fail "stdout: $out"
+grep -qx err "$TMP/err" || fail "stderr: $(cat "$TMP/err")"
+echo "$out" | grep -q '^pid=2 ' || fail "the command is not pid 2 of its own namespace: $out"
+echo "ok: output, stderr and exit status relayed; the job has its own PID namespace"
+
+# The job runs as the caller, in the caller's directory, with the caller's environment.
+mkdir -p "$TMP/work"; chmod 755 "$TMP" "$TMP/work"
+out=$(cd "$TMP/work" && GRAPPE_T=marker setpriv --reuid=65534 --regid=65534 --clear-groups "$GRAPPE" --socket "$TMP/n1.sock" run -- sh -c 'id -u; pwd; echo $GRAPPE_T')
+[ "$out" = "$(printf '65534\n%s\nmarker' "$TMP/work")" ] || fail "user/cwd/env not carried: $out"
+echo "ok: user, working directory and environment carried"
+
+# stdin is forwarded, large output arrives whole and in order.
+[ "$(printf 'a\nb\n' | g run -- cat)" = "$(printf 'a\nb')" ] || fail "stdin not forwarded"
+n=$(g run -- sh -c 'seq 1 200000' | tee "$TMP/seq" | wc -l)
+[ "$n" = 200000 ] && cmp -s "$TMP/seq" <(seq 1 200000) || fail "large output damaged ($n lines)"
+echo "ok: stdin forwarded; 200000 lines arrive whole and in order"
+
+# A plain program (no handlers) still gets Ctrl-C: the init forwards it. Shell convention: 130.
+"$GRAPPE" --socket "$TMP/n1.sock" run -- sleep 30 & c=$!
+sleep 1; kill -INT $c; rc=0; wait $c || rc=$?
+[ "$rc" = 130 ] || fail "Ctrl-C: want status 130, got $rc"
+echo "ok: Ctrl-C reaches the job (status 130)"
+
+# Detached job, ps, kill; a node-local open file is a reason not to move.
+id=$(g run -d -- sh -c 'exec 3>/tmp/grappe-test-$$; exec sleep 60')
+[[ "$id" =~ ^[0-9]+\.[0-9]+$ ]] || fail "run -d printed '$id', not a job id"
+sleep 0.5
+g ps | grep -q "^$id " || fail "ps does not list $id: $(g ps)"
+why=$(g ps --json | python3 -c "import json,sys; print([j for j in json.load(sys.stdin) if j['id']=='$id'][0]['why'])")
+case $why in *"node-local file /tmp/grappe-test-"*) ;; *) fail "why not movable: '$why'";; esac
+g kill "$id" KILL
+sleep 0.5
+g ps --all --json | python3 -c "import json,sys; j=[j for j in json.load(sys.stdin) if j['id']=='$id'][0]; assert j['state']=='exited' and j['exit_code']==137, j" || fail "killed job state"
+g kill 99.99 2>/dev/null && fail "kill of an unknown job succeeded"
+echo "ok: run -d, ps (reason: $why), kill"
+
+# Errors: unknown command, other users' jobs, bad signal.
+rc=0; g run -- /nonexistent/cmd 2>"$TMP/err" || rc=$?
+[ "$rc" = 127 ] && grep -q "cannot run /nonexistent/cmd" "$TMP/err" || fail "missing command: rc $rc, $(cat "$TMP/err")"
+id=$(g run -d -- sleep 30)
+setpriv --reuid=65534 --regid=65534 --clear-groups "$GRAPPE" --socket "$TMP/n1.sock" kill "$id" 2>"$TMP/err" && fail "another user killed root's job"
+grep -q "belongs to root" "$TMP/err" || fail "other-user error: $(cat "$TMP/err")"
+g kill "$id" NOPE 2>/dev/null && fail "bad signal name accepted"
+g kill "$id"
+echo "ok: clear errors for a missing command, another user's job, a bad signal"
+
+# Job ids never repeat across a daemon restart.
+last=$(g run -d -- true)
+kill "${NETNS_PIDS[1]}"; wait "${NETNS_PIDS[1]}" 2>/dev/null || true
+netns_start 1
+for _ in $(seq 50); do g status >/dev/null 2>&1 && break; sleep 0.1; done
+next=$(g run -d -- true)
+[ "${next#*.}" -gt "${last#*.}" ] || fail "job id repeated after restart: $last then $next"
+echo "ok: job ids continue after a restart ($last, then $next)"
+echo "PASS"

@@ -1,0 +1,25 @@
+// What a running job is and holds, read from procfs (the root is a parameter so tests can build a
+// fake /proc): its processes, CPU time and resident memory, and whether it can move to another
+// node — every open file must resolve at the same path everywhere (the shared /home, a few
+// character devices, pipes), it holds no sockets, and it does not work in node-local scratch.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace grappe {
+
+struct JobUsage {
+  double cpu_s = 0;
+  uint64_t rss_kb = 0;
+};
+
+// The namespace init and all its descendants.
+std::vector<pid_t> job_processes(const std::string& proc, pid_t init);
+JobUsage job_usage(const std::string& proc, const std::vector<pid_t>& pids);
+// Empty when the job can move; else the first reason, e.g. "holds node-local file /tmp/x (pid 2, fd 3)".
+std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& pids,
+                            const std::vector<std::string>& shared = {"/home/"});
+
+}  // namespace grappe

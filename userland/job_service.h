@@ -1,0 +1,67 @@
+// grapped's job commands over the local API: run (start a job in its own PID namespace and
+// stream its output to the caller), stdin / eof / signal (from the attached caller), ps and kill.
+// It owns the job table and the jobs' pipes; the daemon gives it the caller's credentials
+// (SO_PEERCRED, never trusted from the request) and a way to send lines back to a client.
+#pragma once
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "job_spawn.h"
+#include "jobs.h"
+
+namespace grappe {
+
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  int client = -1;  // the daemon's handle for the connection
+};
+
+class JobService {
+ public:
+  JobService(Spawner& spawner, std::string init_path, std::string node_name, std::string proc = "/proc");
+  void set_node_number(uint16_t n) { number_ = n; }
+  void set_next_seq(uint64_t s) { jobs_ = JobTable(s); }
+  uint64_t next_seq() const { return jobs_.next_seq(); }
+
+  // Handles a job command; `attached` is set when the client should stay open for the stream.
+  nlohmann::json handle(const nlohmann::json& req, const Caller& who, double now, bool& attached);
+  // The client went away: its jobs keep running, their output is dropped from now on.
+  void detach(int client);
+  // Reads pipes, reaps exits, emits events; call after poll().
+  void pump(double now);
+  void add_pollfds(std::vector<pollfd>& fds) const;
+  size_t running() const { return jobs_.running(); }
+  // False while the job attached to `client` has a full stdin queue: stop reading the client.
+  bool accepts_input(int client);
+
+  std::function<void(int client, const nlohmann::json& event)> send;  // queue a line to a client
+  std::function<bool(int client)> congested;                          // client's queue is full
+  std::function<void(int client)> finish;                             // close after flushing
+  std::function<void(const std::string&)> log;
+
+ private:
+  nlohmann::json run(const nlohmann::json& req, const Caller& who, double now, bool& attached);
+  nlohmann::json ps(const nlohmann::json& req, const Caller& who, double now);
+  nlohmann::json kill(const nlohmann::json& req, const Caller& who);
+  nlohmann::json job_json(const Job& j, double now);
+  void drain(Job& j, int& fd, int stream);
+  void close_job_fds(Job& j);
+
+  Spawner& spawner_;
+  std::string init_path_, node_, proc_;
+  uint16_t number_ = 0;
+  JobTable jobs_;
+};
+
+std::string b64_encode(const std::string& raw);
+bool b64_decode(const std::string& text, std::string& raw);
+
+}  // namespace grappe

@@ -1,0 +1,41 @@
+// Starting a job: the seam between grapped's job bookkeeping and the kernel. The real spawner
+// clones grappe-job-init as pid 1 of a new PID namespace (CLONE_NEWPID), session leader, no
+// controlling terminal, with the caller's user, groups, environment and working directory, its
+// stdout/stderr (and stdin when forwarded) on pipes to grapped. Tests substitute a fake.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace grappe {
+
+struct SpawnSpec {
+  std::vector<std::string> argv;  // the command; argv[0] is looked up in the job's PATH
+  std::vector<std::string> env;   // KEY=VALUE
+  std::string cwd;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  bool pipe_stdin = false;  // else /dev/null
+  std::string init_path;    // grappe-job-init
+};
+
+struct Spawned {
+  pid_t pid = -1;
+  int in = -1, out = -1, err = -1;  // grapped's ends (non-blocking, close-on-exec)
+  std::string error;                // set when pid < 0: what failed and why
+};
+
+class Spawner {
+ public:
+  virtual ~Spawner() = default;
+  virtual Spawned spawn(const SpawnSpec& spec) = 0;
+};
+
+class CloneSpawner final : public Spawner {
+ public:
+  Spawned spawn(const SpawnSpec& spec) override;
+};
+
+}  // namespace grappe

@@ -1,0 +1,35 @@
+#include "jobs.h"
+
+namespace grappe {
+
+const char* job_state_name(JobState s) {
+  switch (s) {
+    case JobState::Running: return "running";
+    case JobState::Exited: return "exited";
+  }
+  return "?";
+}
+
+Job& JobTable::add(Job j) {
+  std::string id = j.id;
+  return jobs_[id] = std::move(j);
+}
+
+Job* JobTable::find(const std::string& id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+Job* JobTable::by_pid(pid_t pid) {
+  for (auto& [id, j] : jobs_)
+    if (j.pid == pid && j.state == JobState::Running) return &j;
+  return nullptr;
+}
+
+size_t JobTable::running() const {
+  size_t n = 0;
+  for (const auto& [id, j] : jobs_) n += j.state == JobState::Running;
+  return n;
+}
+
+}  // namespace grappe

@@ -1,0 +1,57 @@
+// The jobs this node knows: the ones it started (their home) and, later, guests migrated in.
+// Pure bookkeeping: ids, states, who may act on a job, and the `grappe ps` view. The daemon does
+// the I/O (pipes, waitpid, clients); job_inspect reads what a job holds from /proc.
+#pragma once
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace grappe {
+
+enum class JobState { Running, Exited };
+const char* job_state_name(JobState s);
+
+struct Job {
+  std::string id;  // cluster-wide: "<home node number>.<sequence>"
+  std::vector<std::string> argv;
+  uid_t uid = 0;
+  std::string user;
+  std::string home, node;  // node names: where it started, where it runs
+  JobState state = JobState::Running;
+  pid_t pid = -1;  // the namespace init (grappe-job-init) on this node
+  int in = -1, out = -1, err = -1;
+  int exit_code = -1;  // once exited: 0-255, 128+N for signal N
+  double started = 0, ended = 0;
+  int migrations = 0;
+  bool stay = false;
+  int watcher = -1;  // API client streaming this job's output, -1 if none
+  std::string in_q;  // stdin from the caller not yet taken by the job
+  bool in_eof = false;
+  bool reaped = false;
+};
+
+class JobTable {
+ public:
+  // Sequence numbers continue from `next_seq` (persisted by the daemon) so ids never repeat.
+  explicit JobTable(uint64_t next_seq = 1) : seq_(next_seq) {}
+  std::string new_id(uint16_t node_number) { return std::to_string(node_number) + "." + std::to_string(seq_++); }
+  uint64_t next_seq() const { return seq_; }
+  Job& add(Job j);
+  Job* find(const std::string& id);
+  Job* by_pid(pid_t pid);
+  void erase(const std::string& id) { jobs_.erase(id); }
+  size_t running() const;
+  std::map<std::string, Job>& all() { return jobs_; }
+  // May `uid` signal, migrate or see this job? Its owner and root may.
+  static bool may_act(const Job& j, uid_t uid) { return uid == 0 || uid == j.uid; }
+
+ private:
+  uint64_t seq_;
+  std::map<std::string, Job> jobs_;
+};
+
+}  // namespace grappe
