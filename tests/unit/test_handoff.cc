@@ -1,0 +1,216 @@
+// The migration handoff with a failure injected at every step: whatever breaks, the job ends up
+// running exactly once (after the daemon resolves a Pending target the way the protocol says).
+#include <doctest/doctest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "handoff.h"
+
+using namespace grappe;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Two ends of an in-memory link that breaks for good after `budget` frames have crossed.
+struct Wire {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Frame> q[2];
+  int budget = 1 << 30;
+  bool broken = false;
+  std::string drop_kind;  // break when a frame of this kind is about to cross
+};
+
+class FakeLink final : public PeerLink {
+ public:
+  FakeLink(Wire& w, int side) : w_(w), side_(side) {}
+  bool send(const Frame& f) override {
+    std::lock_guard<std::mutex> l(w_.mu);
+    if (w_.broken || w_.budget-- <= 0 || f.kind == w_.drop_kind) {
+      w_.broken = true;
+      w_.cv.notify_all();
+      return false;
+    }
+    w_.q[1 - side_].push_back(f);
+    w_.cv.notify_all();
+    return true;
+  }
+  std::optional<Frame> recv(double timeout) override {
+    std::unique_lock<std::mutex> l(w_.mu);
+    w_.cv.wait_for(l, std::chrono::duration<double>(timeout), [&] { return w_.broken || !w_.q[side_].empty(); });
+    if (w_.q[side_].empty()) return std::nullopt;
+    Frame f = w_.q[side_].front();
+    w_.q[side_].pop_front();
+    return f;
+  }
+
+ private:
+  Wire& w_;
+  int side_;
+};
+
+enum class Copy { None, Running, Frozen, Stopped, Dead };
+
+struct World {
+  std::mutex mu;
+  Copy source = Copy::Running, target = Copy::None;
+  bool dump_fails = false, restore_fails = false;
+  int running() const { return (source == Copy::Running) + (target == Copy::Running); }
+};
+
+class FakeCriu final : public Checkpointer {
+ public:
+  FakeCriu(World& w, bool is_source) : w_(w), src_(is_source) {}
+  DumpResult dump(pid_t, const std::string& dir, const std::function<bool()>& hold) override {
+    if (w_.dump_fails) return {false, "dump: out of disk"};
+    {
+      std::lock_guard<std::mutex> l(w_.mu);
+      w_.source = Copy::Frozen;
+    }
+    fs::create_directories(dir);
+    std::ofstream(fs::path(dir) / "core-1.img") << "core";
+    std::ofstream(fs::path(dir) / "pages-1.img") << std::string(3 << 20, 'p');  // several data frames
+    std::ofstream(fs::path(dir) / "empty.img");
+    bool ok = hold();
+    std::lock_guard<std::mutex> l(w_.mu);
+    w_.source = ok ? Copy::Dead : Copy::Running;
+    return {ok, ok ? "" : "post-dump hold failed"};
+  }
+  RestoreResult restore(const std::string& dir) override {
+    if (w_.restore_fails) return {-1, "criu restore: can't find file /tmp/x"};
+    CHECK(fs::file_size(fs::path(dir) / "pages-1.img") == (3u << 20));
+    CHECK(fs::exists(fs::path(dir) / "empty.img"));
+    std::lock_guard<std::mutex> l(w_.mu);
+    w_.target = Copy::Stopped;
+    return {42, ""};
+  }
+  bool resume(pid_t) override {
+    std::lock_guard<std::mutex> l(w_.mu);
+    w_.target = Copy::Running;
+    return true;
+  }
+  void discard(pid_t) override {
+    std::lock_guard<std::mutex> l(w_.mu);
+    w_.target = Copy::Dead;
+  }
+
+ private:
+  World& w_;
+  bool src_;
+};
+
+struct Run {
+  SourceResult s;
+  TargetResult t;
+};
+
+Run migrate(World& world, Wire& wire, const std::string& refuse = "") {
+  static int n = 0;
+  fs::path base = fs::temp_directory_path() / ("grappe-handoff-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+  HandoffLimits lim;
+  lim.reply_timeout_s = lim.restore_timeout_s = 0.3;
+  lim.chunk = 1 << 20;
+  FakeLink a(wire, 0), b(wire, 1);
+  FakeCriu src(world, true), dst(world, false);
+  Run r;
+  std::thread t([&] {
+    r.t = migrate_in(b, dst, (base / "in").string(), [&](const nlohmann::json&) { return refuse; }, lim);
+  });
+  r.s = migrate_out({{"id", "1.7"}}, 1234, (base / "out").string(), a, src, lim);
+  t.join();
+  fs::remove_all(base);
+  return r;
+}
+
+// What the daemon does with a Pending target: ask the source; "moved" means go, else abort.
+void resolve(World& w, const Run& r) {
+  if (r.t.outcome != TargetOutcome::Pending) return;
+  FakeCriu dst(w, false);
+  if (r.s.outcome == SourceOutcome::Stayed) dst.discard(r.t.pid);
+  else dst.resume(r.t.pid);
+}
+
+}  // namespace
+
+TEST_CASE("handoff: a clean migration moves the job and streams every image byte") {
+  World w;
+  Wire wire;
+  auto r = migrate(w, wire);
+  CHECK(r.s.outcome == SourceOutcome::Moved);
+  CHECK(r.t.outcome == TargetOutcome::Running);
+  CHECK(r.s.bytes == 4 + (3u << 20));
+  CHECK(r.t.job["id"] == "1.7");
+  CHECK(w.source == Copy::Dead);
+  CHECK(w.target == Copy::Running);
+}
+
+TEST_CASE("handoff: refusal, dump failure and restore failure leave the job running at the source") {
+  World w;
+  Wire wire;
+  SUBCASE("refused") {
+    auto r = migrate(w, wire, "not enough memory: 512 MB free, job needs 900 MB");
+    CHECK(r.s.outcome == SourceOutcome::Stayed);
+    CHECK(r.s.why.find("not enough memory") != std::string::npos);
+    CHECK(r.t.outcome == TargetOutcome::Refused);
+  }
+  SUBCASE("dump fails") {
+    w.dump_fails = true;
+    auto r = migrate(w, wire);
+    CHECK(r.s.outcome == SourceOutcome::Stayed);
+    CHECK(r.s.why.find("out of disk") != std::string::npos);
+    CHECK(r.t.outcome != TargetOutcome::Running);
+  }
+  SUBCASE("restore fails") {
+    w.restore_fails = true;
+    auto r = migrate(w, wire);
+    CHECK(r.s.outcome == SourceOutcome::Stayed);
+    CHECK(r.s.why.find("can't find file") != std::string::npos);
+    CHECK(r.t.outcome == TargetOutcome::Failed);
+  }
+  CHECK(w.source == Copy::Running);
+  CHECK(w.target != Copy::Running);
+  CHECK(w.running() == 1);
+}
+
+TEST_CASE("handoff: the link breaks after every possible frame; the job runs exactly once") {
+  // A clean run crosses: offer, accept, 3 x file, 4 x data, commit, restored, go = 12 frames.
+  for (int budget = 0; budget <= 12; ++budget) {
+    CAPTURE(budget);
+    World w;
+    Wire wire;
+    wire.budget = budget;
+    auto r = migrate(w, wire);
+    resolve(w, r);
+    CHECK(w.running() == 1);
+    CHECK(w.target != Copy::Stopped);
+    CHECK(w.source != Copy::Frozen);
+    if (r.s.outcome == SourceOutcome::Stayed) CHECK(w.source == Copy::Running);
+    else CHECK(w.target == Copy::Running);
+  }
+}
+
+TEST_CASE("handoff: losing exactly the restored or the go frame needs the daemon's resolution") {
+  for (std::string kind : {"restored", "go", "abort"}) {
+    CAPTURE(kind);
+    World w;
+    Wire wire;
+    wire.drop_kind = kind;
+    if (kind == "abort") w.restore_fails = true;
+    auto r = migrate(w, wire);
+    if (kind == "restored") {
+      CHECK(r.s.outcome == SourceOutcome::Stayed);  // never heard the restore: thawed
+      CHECK(r.t.outcome == TargetOutcome::Pending);
+    }
+    if (kind == "go") {
+      CHECK(r.s.outcome == SourceOutcome::MovedGoPending);
+      CHECK(r.t.outcome == TargetOutcome::Pending);
+    }
+    resolve(w, r);
+    CHECK(w.running() == 1);
+  }
+}

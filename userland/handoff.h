@@ -1,0 +1,98 @@
+// The two-phase migration handoff, as two procedures over seams so every step can fail in tests:
+// a PeerLink (the authenticated stream to the other grapped) and a Checkpointer (CRIU).
+//
+// source (job's node)                          target
+//   Offer{job}                       ──►        fits? (memory, guests, CRIU)
+//                                    ◄──        Accept | Refuse{why}
+//   CRIU dump, job frozen; in the post-dump hold:
+//   File{name,size} + Data…, Commit  ──►        store images (bounded, names checked)
+//                                               restore, tasks left STOPPED
+//                                    ◄──        Restored | Failed{why}
+//   hold returns: Restored → CRIU ends the source; anything else (refusal, error, timeout,
+//   broken link) → CRIU thaws the source and the job goes on where it was.
+//   Go                               ──►        SIGCONT: the job runs on the target
+//   (or Abort after a thaw)          ──►        kill the stopped copy
+// The target never lets its copy run before Go, and the source never thaws after Restored
+// unless its CRIU hold failed, in which case it never sent Go: so a job never runs twice. A
+// target left holding a stopped copy without Go or Abort (link lost at that point) reports
+// Pending; the daemon resolves it: Go if the source's copy is gone, Abort if it runs.
+#pragma once
+#include <sys/types.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace grappe {
+
+struct Frame {
+  std::string kind;     // offer, accept, refuse, file, data, commit, restored, failed, go, abort
+  nlohmann::json meta;  // small JSON header
+  std::string data;     // payload of "data" frames
+};
+
+class PeerLink {
+ public:
+  virtual ~PeerLink() = default;
+  virtual bool send(const Frame& f) = 0;                           // false: the link is broken
+  virtual std::optional<Frame> recv(double timeout_s) = 0;        // nullopt: broken or timed out
+};
+
+struct DumpResult {
+  bool ok = false;  // the source tasks are gone (dumped and killed after a successful hold)
+  std::string error;
+};
+struct RestoreResult {
+  pid_t pid = -1;  // the restored namespace init, stopped
+  std::string error;
+};
+
+class Checkpointer {
+ public:
+  virtual ~Checkpointer() = default;
+  // Dumps the tree rooted at `pid` into `dir`. `hold` runs while the tasks are frozen after the
+  // dump: true ends them, false thaws them (and the dump reports failure).
+  virtual DumpResult dump(pid_t pid, const std::string& dir, const std::function<bool()>& hold) = 0;
+  virtual RestoreResult restore(const std::string& dir) = 0;  // tasks left stopped
+  virtual bool resume(pid_t pid) = 0;                          // SIGCONT the restored tree
+  virtual void discard(pid_t pid) = 0;                         // SIGKILL the restored tree
+};
+
+struct HandoffLimits {
+  double reply_timeout_s = 30;                    // any single answer from the peer
+  double restore_timeout_s = 300;                 // the target's restore
+  uint64_t max_image_bytes = 64ull << 30;         // target refuses more
+  size_t chunk = 1 << 20;                         // data frame size
+};
+
+enum class SourceOutcome { Stayed, Moved, MovedGoPending };
+struct SourceResult {
+  SourceOutcome outcome = SourceOutcome::Stayed;
+  std::string why;        // for Stayed: what failed
+  uint64_t bytes = 0;     // image bytes sent
+  double freeze_s = 0;    // time from the hold starting to its answer
+};
+
+// Moves `pid` (the job described by `job`) to the peer. Files are read from the dump directory.
+SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string& dump_dir, PeerLink& link,
+                         Checkpointer& criu, const HandoffLimits& lim = {});
+
+enum class TargetOutcome { Refused, Failed, Running, Dropped, Pending };
+struct TargetResult {
+  TargetOutcome outcome = TargetOutcome::Failed;
+  std::string why;
+  nlohmann::json job;  // the offer
+  pid_t pid = -1;      // Running / Pending: the restored init
+};
+
+// Serves one incoming migration. `fits` judges the offer (empty string = yes, else why not).
+TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& image_dir,
+                        const std::function<std::string(const nlohmann::json&)>& fits, const HandoffLimits& lim = {});
+
+const char* source_outcome_name(SourceOutcome o);
+const char* target_outcome_name(TargetOutcome o);
+
+}  // namespace grappe
