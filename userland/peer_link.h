@@ -1,0 +1,48 @@
+// The authenticated TCP stream between two grapped daemons (migration images, job output and
+// status). Handshake: each side sends a fresh 32-byte nonce and its node id; each proves it holds
+// the cluster key with an HMAC over both nonces and ids; the session keys (one per direction)
+// are derived from the cluster key and both nonces, so a recorded session cannot be replayed.
+// Frames then travel as libsodium secretstream messages (XChaCha20-Poly1305: encrypted,
+// authenticated, in order, truncation detected), each at most kMaxFrame bytes. Anything that
+// fails to authenticate or parse breaks the link; nothing half-trusted is returned.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "handoff.h"
+#include "wire.h"
+
+namespace grappe {
+
+constexpr size_t kMaxFrame = (2u << 20);     // plaintext bytes of one frame
+constexpr size_t kMaxFrameMeta = 64 * 1024;  // its JSON header
+
+// Frame <-> plaintext. decode_frame refuses anything malformed or over the bounds (fuzzed).
+std::string encode_frame(const Frame& f);
+std::optional<Frame> decode_frame(const uint8_t* p, size_t n);
+
+class TcpPeerLink final : public PeerLink {
+ public:
+  ~TcpPeerLink() override;
+  // Connects and authenticates within `timeout_s`; nullptr with `err` saying why.
+  static std::unique_ptr<TcpPeerLink> connect(uint32_t ipv4, uint16_t port, const ClusterKey& key, const NodeId& self,
+                                              double timeout_s, std::string& err);
+  // Authenticates an accepted connection (takes the fd).
+  static std::unique_ptr<TcpPeerLink> accept(int fd, const ClusterKey& key, const NodeId& self, double timeout_s,
+                                             std::string& err);
+  bool send(const Frame& f) override;
+  std::optional<Frame> recv(double timeout_s) override;
+  const NodeId& peer() const { return peer_; }
+
+ private:
+  struct State;
+  explicit TcpPeerLink(int fd);
+  bool handshake(bool client, const ClusterKey& key, const NodeId& self, double timeout_s, std::string& err);
+  int fd_;
+  NodeId peer_{};
+  std::unique_ptr<State> st_;
+  bool broken_ = false;
+};
+
+}  // namespace grappe
