@@ -52,6 +52,7 @@ int run_once(const std::string& socket, const RunOptions& opt);
 }  // namespace
 
 int run_job(const std::string& socket, const RunOptions& opt) {
+  ::signal(SIGPIPE, SIG_IGN);  // a daemon that goes away is reported, not a silent death
   for (int attempt = 0;; ++attempt) {
     int rc = run_once(socket, opt);
     if (rc != kRetry) return rc;
@@ -95,9 +96,10 @@ int run_once(const std::string& socket, const RunOptions& opt) {
         if (sig != SIGWINCH) write_all(fd, nlohmann::json{{"v", kApiVersion}, {"cmd", "signal"}, {"sig", sig}}.dump() + "\n");
       }
     pollfd p[2] = {{fd, POLLIN, 0}, {0, POLLIN, 0}};
-    int n = ::poll(p, stdin_open ? 2 : 1, -1);
+    // stdin is read only once the job exists: nothing is sent to a daemon that may still refuse.
+    int n = ::poll(p, stdin_open && !job.empty() ? 2 : 1, -1);
     if (n < 0 && errno == EINTR) continue;
-    if (stdin_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
+    if (stdin_open && !job.empty() && (p[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
       char b[16384];
       ssize_t r = ::read(0, b, sizeof b);
       if (r > 0) {
