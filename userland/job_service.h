@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <functional>
+#include <cstdint>
 #include <string>
 #include <vector>
 
