@@ -49,7 +49,7 @@ sleep 1; kill -INT $c; rc=0; wait $c || rc=$?
 echo "ok: Ctrl-C reaches the job (status 130)"
 
 # Detached job, ps, kill; a node-local open file is a reason not to move.
-id=$(g run -d -- sh -c 'exec 3>/tmp/grappe-test-$$; exec sleep 60')
+id=$(cd / && g run -d -- sh -c 'exec 3>/tmp/grappe-test-$$; exec sleep 60')  # from /: the open file is the reason
 [[ "$id" =~ ^[0-9]+\.[0-9]+$ ]] || fail "run -d printed '$id', not a job id"
 sleep 0.5
 g ps | grep -q "^$id " || fail "ps does not list $id: $(g ps)"
@@ -57,6 +57,7 @@ why=$(g ps --json | python3 -c "import json,sys; print([j for j in json.load(sys
 case $why in *"node-local file /tmp/grappe-test-"*) ;; *) fail "why not movable: '$why'";; esac
 g kill "$id" KILL
 sleep 0.5
+rm -f /tmp/grappe-test-2  # the job was pid 2 in its namespace
 g ps --all --json | python3 -c "import json,sys; j=[j for j in json.load(sys.stdin) if j['id']=='$id'][0]; assert j['state']=='exited' and j['exit_code']==137, j" || fail "killed job state"
 g kill 99.99 2>/dev/null && fail "kill of an unknown job succeeded"
 echo "ok: run -d, ps (reason: $why), kill"
