@@ -35,8 +35,9 @@ int child_main(void* p) {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   if (::setsid() < 0) die(a->err, "setsid");
   if (::dup2(a->in, 0) < 0 || ::dup2(a->out, 1) < 0 || ::dup2(a->err, 2) < 0) die(a->err, "dup2");
-  for (int fd : {a->in, a->out, a->err})
-    if (fd > 2) ::close(fd);
+  // Nothing but stdio reaches the job: a descriptor grapped inherited from whoever started it
+  // would otherwise leak into every job (and pin it to this node).
+  ::close_range(3, ~0U, 0);
   if (::chdir(a->spec->cwd.c_str()) != 0) die(2, ("chdir " + a->spec->cwd).c_str());
   if (::setgroups(a->spec->groups.size(), a->spec->groups.data()) != 0 && errno != EPERM) die(2, "setgroups");
   if (::setgid(a->spec->gid) != 0) die(2, "setgid");

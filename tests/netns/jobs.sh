@@ -34,7 +34,9 @@ echo "ok: output, stderr and exit status relayed; the job has its own PID namesp
 mkdir -p "$TMP/work"; chmod 755 "$TMP" "$TMP/work"
 out=$(cd "$TMP/work" && GRAPPE_T=marker setpriv --reuid=65534 --regid=65534 --clear-groups "$GRAPPE" --socket "$TMP/n1.sock" run -- sh -c 'id -u; pwd; echo $GRAPPE_T')
 [ "$out" = "$(printf '65534\n%s\nmarker' "$TMP/work")" ] || fail "user/cwd/env not carried: $out"
-echo "ok: user, working directory and environment carried"
+fds=$(g run -- ls /proc/self/fd | sort -n | tr '\n' ' ')
+[ "$fds" = "0 1 2 3 " ] || fail "the job inherited descriptors beyond stdio (ls shows: $fds; 3 is ls's own)"
+echo "ok: user, working directory and environment carried; only stdio is inherited"
 
 # stdin is forwarded, large output arrives whole and in order.
 [ "$(printf 'a\nb\n' | g run -- cat)" = "$(printf 'a\nb')" ] || fail "stdin not forwarded"
