@@ -4,19 +4,13 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
+
+#include "text_file.h"
 
 namespace grappe {
 namespace fs = std::filesystem;
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 bool under(const std::string& path, const std::string& prefix) { return path.rfind(prefix, 0) == 0; }
 
@@ -25,7 +19,7 @@ bool under(const std::string& path, const std::string& prefix) { return path.rfi
 std::vector<pid_t> job_processes(const std::string& proc, pid_t init) {
   std::vector<pid_t> out = {init};
   for (size_t i = 0; i < out.size() && out.size() < 4096; ++i) {
-    std::istringstream kids(slurp(proc + "/" + std::to_string(out[i]) + "/task/" + std::to_string(out[i]) + "/children"));
+    std::istringstream kids(read_text(proc + "/" + std::to_string(out[i]) + "/task/" + std::to_string(out[i]) + "/children"));
     for (pid_t k; kids >> k;) out.push_back(k);
   }
   return out;
@@ -36,7 +30,7 @@ JobUsage job_usage(const std::string& proc, const std::vector<pid_t>& pids) {
   const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
   const uint64_t page_kb = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 1024;
   for (pid_t p : pids) {
-    std::string stat = slurp(proc + "/" + std::to_string(p) + "/stat");
+    std::string stat = read_text(proc + "/" + std::to_string(p) + "/stat");
     size_t close = stat.rfind(')');  // the command name may hold spaces and parentheses
     if (close == std::string::npos) continue;
     std::istringstream rest(stat.substr(close + 2));

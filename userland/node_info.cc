@@ -4,15 +4,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "text_file.h"
+
 namespace grappe {
 namespace {
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string first_line(const std::string& s) {
   auto l = s.substr(0, s.find('\n'));
@@ -24,12 +19,12 @@ std::string first_line(const std::string& s) {
 
 NodeInfo read_node_info(const std::string& root) {
   NodeInfo n;
-  n.hostname = first_line(slurp(root + "/etc/hostname"));
-  n.machine_id = first_line(slurp(root + "/etc/machine-id"));
-  std::istringstream id(slurp(root + "/run/grappe/identity"));
+  n.hostname = first_line(read_text(root + "/etc/hostname"));
+  n.machine_id = first_line(read_text(root + "/etc/machine-id"));
+  std::istringstream id(read_text(root + "/run/grappe/identity"));
   for (std::string l; std::getline(id, l);)
     if (l.rfind("mac=", 0) == 0) n.mac = l.substr(4);
-  auto img = nlohmann::json::parse(slurp(root + "/etc/grappe/image.json"), nullptr, false);
+  auto img = nlohmann::json::parse(read_text(root + "/etc/grappe/image.json"), nullptr, false);
   if (img.is_object()) {
     n.image_name = img.value("name", "");
     n.build_id = img.value("build_id", "");
