@@ -200,7 +200,7 @@ bool JobService::accepts_input(int client) {
 }
 
 void JobService::add_pollfds(std::vector<pollfd>& fds) const {
-  for (const auto& [id, j] : const_cast<JobTable&>(jobs_).all())
+  for (const auto& [id, j] : jobs_.all())
     for (int fd : {j.out, j.err})
       if (fd >= 0) fds.push_back({fd, POLLIN, 0});
 }

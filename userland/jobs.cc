@@ -20,12 +20,6 @@ Job* JobTable::find(const std::string& id) {
   return it == jobs_.end() ? nullptr : &it->second;
 }
 
-Job* JobTable::by_pid(pid_t pid) {
-  for (auto& [id, j] : jobs_)
-    if (j.pid == pid && j.state == JobState::Running) return &j;
-  return nullptr;
-}
-
 size_t JobTable::running() const {
   size_t n = 0;
   for (const auto& [id, j] : jobs_) n += j.state == JobState::Running;

@@ -42,10 +42,10 @@ class JobTable {
   uint64_t next_seq() const { return seq_; }
   Job& add(Job j);
   Job* find(const std::string& id);
-  Job* by_pid(pid_t pid);
   void erase(const std::string& id) { jobs_.erase(id); }
   size_t running() const;
   std::map<std::string, Job>& all() { return jobs_; }
+  const std::map<std::string, Job>& all() const { return jobs_; }
   // May `uid` signal, migrate or see this job? Its owner and root may.
   static bool may_act(const Job& j, uid_t uid) { return uid == 0 || uid == j.uid; }
 

@@ -29,7 +29,6 @@ BalanceSimResult simulate_balance(const std::vector<SimNodeSpec>& nodes, const s
     int migrations = 0;
     int prev_node = -1;
     double left_prev_at = -1e9;
-    bool done = false;
   };
   struct Node {
     std::vector<int> jobs;  // running here
@@ -147,7 +146,6 @@ BalanceSimResult simulate_balance(const std::vector<SimNodeSpec>& nodes, const s
         Job& jb = js[static_cast<size_t>(nd.jobs[k])];
         jb.left -= rate * cfg.dt;
         if (jb.left <= 1e-9) {
-          jb.done = true;
           ++finished;
           if (jobs[static_cast<size_t>(nd.jobs[k])].origin != i) --nd.guests;
           nd.jobs[k] = nd.jobs.back();

@@ -65,7 +65,7 @@ struct World {
 
 class FakeCriu final : public Checkpointer {
  public:
-  FakeCriu(World& w, bool is_source) : w_(w), src_(is_source) {}
+  explicit FakeCriu(World& w) : w_(w) {}
   DumpResult dump(pid_t, const std::string& dir, const std::function<bool()>& hold) override {
     if (w_.dump_fails) return {false, "dump: out of disk"};
     {
@@ -101,7 +101,6 @@ class FakeCriu final : public Checkpointer {
 
  private:
   World& w_;
-  bool src_;
 };
 
 struct Run {
@@ -116,7 +115,7 @@ Run migrate(World& world, Wire& wire, const std::string& refuse = "") {
   lim.reply_timeout_s = lim.restore_timeout_s = 0.3;
   lim.chunk = 1 << 20;
   FakeLink a(wire, 0), b(wire, 1);
-  FakeCriu src(world, true), dst(world, false);
+  FakeCriu src(world), dst(world);
   Run r;
   std::thread t([&] {
     r.t = migrate_in(b, dst, (base / "in").string(), [&](const nlohmann::json&) { return refuse; }, lim);
@@ -130,7 +129,7 @@ Run migrate(World& world, Wire& wire, const std::string& refuse = "") {
 // What the daemon does with a Pending target: ask the source; "moved" means go, else abort.
 void resolve(World& w, const Run& r) {
   if (r.t.outcome != TargetOutcome::Pending) return;
-  FakeCriu dst(w, false);
+  FakeCriu dst(w);
   if (r.s.outcome == SourceOutcome::Stayed) dst.discard(r.t.pid);
   else dst.resume(r.t.pid);
 }
