@@ -1,6 +1,7 @@
-// grapped's local API: newline-delimited JSON over a root-only UNIX socket, versioned ("v": 1).
-// Requests: {"v":1,"cmd":"nodes"} and {"v":1,"cmd":"status"}. Replies carry "ok" and either the
-// data or "error". The same file holds the client side used by the grappe CLI.
+// grapped's local API: newline-delimited JSON over a UNIX socket any local user may open (the
+// caller's SO_PEERCRED decides what it may do), versioned ("v": 1). Here: {"v":1,"cmd":"nodes"}
+// and {"v":1,"cmd":"status"}; the job commands are in job_service.h. Replies carry "ok" and
+// either the data or "error". The same file holds the client side used by the grappe CLI.
 #pragma once
 #include <string>
 
