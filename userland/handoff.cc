@@ -23,8 +23,11 @@ bool safe_name(const std::string& n) {
 bool send_images(const std::string& dir, PeerLink& link, size_t chunk, uint64_t& bytes, std::string& why) {
   std::error_code ec;
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_regular_file()) files.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    // CRIU may still be writing its statistics and log: the restore needs neither.
+    if (e.is_regular_file() && name.rfind("stats-", 0) != 0 && !name.ends_with(".log")) files.push_back(e.path());
+  }
   if (ec) {
     why = "cannot list the dump directory " + dir + ": " + ec.message();
     return false;
@@ -125,11 +128,11 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
                         const std::function<std::string(const nlohmann::json&)>& fits, const HandoffLimits& lim) {
   TargetResult r;
   auto offer = link.recv(lim.reply_timeout_s);
-  if (!offer || offer->kind != "offer" || !offer->meta.is_object()) return {TargetOutcome::Failed, "no valid offer", {}, -1};
+  if (!offer || offer->kind != "offer" || !offer->meta.is_object()) return {TargetOutcome::Failed, "no valid offer", {}, -1, {}};
   r.job = offer->meta;
   if (std::string why = fits(r.job); !why.empty()) {
     link.send({"refuse", {{"why", why}}, {}});
-    return {TargetOutcome::Refused, why, r.job, -1};
+    return {TargetOutcome::Refused, why, r.job, -1, {}};
   }
   std::error_code ec;
   fs::remove_all(image_dir, ec);
@@ -137,11 +140,11 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
   auto fail = [&](const std::string& why, bool tell) {
     if (tell) link.send({"failed", {{"why", why}}, {}});
     fs::remove_all(image_dir, ec);
-    return TargetResult{TargetOutcome::Failed, why, r.job, -1};
+    return TargetResult{TargetOutcome::Failed, why, r.job, -1, {}};
   };
   if (ec) {
     link.send({"refuse", {{"why", "cannot create " + image_dir + ": " + ec.message()}}, {}});
-    return {TargetOutcome::Refused, "cannot create " + image_dir, r.job, -1};
+    return {TargetOutcome::Refused, "cannot create " + image_dir, r.job, -1, {}};
   }
   if (!link.send({"accept", {}, {}})) return fail("link broke after accepting", false);
 
@@ -177,10 +180,10 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
       return fail("unexpected '" + f->kind + "' while receiving images", true);
     }
   }
-  RestoreResult rr = criu.restore(image_dir);
+  RestoreResult rr = criu.restore(image_dir, r.job);
   if (rr.pid < 0) return fail("restore: " + rr.error, true);
   r.pid = rr.pid;
-  fs::remove_all(image_dir, ec);  // the restored tasks no longer need their images
+  r.restored = rr;
   if (!link.send({"restored", {{"pid", rr.pid}}, {}})) {
     r.outcome = TargetOutcome::Pending;  // the source may or may not have ended its copy
     r.why = "link broke after the restore";
@@ -188,14 +191,16 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
   }
   auto verdict = link.recv(lim.reply_timeout_s);
   if (verdict && verdict->kind == "go") {
+    fs::remove_all(image_dir, ec);  // the restored tasks no longer need their images
     if (!criu.resume(rr.pid))  // the source has ended its copy: nothing to go back to
-      return {TargetOutcome::Failed, "the restored job died before it could resume", r.job, -1};
+      return {TargetOutcome::Failed, "the restored job died before it could resume", r.job, -1, {}};
     r.outcome = TargetOutcome::Running;
     return r;
   }
   if (verdict && verdict->kind == "abort") {
     criu.discard(rr.pid);
-    return {TargetOutcome::Dropped, "the source kept the job", r.job, -1};
+    fs::remove_all(image_dir, ec);
+    return {TargetOutcome::Dropped, "the source kept the job", r.job, -1, {}};
   }
   r.outcome = TargetOutcome::Pending;
   r.why = verdict ? "unexpected '" + verdict->kind + "' instead of go/abort" : "no go/abort from the source";

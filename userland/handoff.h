@@ -46,8 +46,9 @@ struct DumpResult {
   std::string error;
 };
 struct RestoreResult {
-  pid_t pid = -1;  // the restored namespace init, stopped
+  pid_t pid = -1;  // the restored namespace init, held before it runs again
   std::string error;
+  int in = -1, out = -1, err = -1;  // grapped's ends of the job's new stdio pipes (-1: none)
 };
 
 class Checkpointer {
@@ -56,9 +57,11 @@ class Checkpointer {
   // Dumps the tree rooted at `pid` into `dir`. `hold` runs while the tasks are frozen after the
   // dump: true ends them, false thaws them (and the dump reports failure).
   virtual DumpResult dump(pid_t pid, const std::string& dir, const std::function<bool()>& hold) = 0;
-  virtual RestoreResult restore(const std::string& dir) = 0;  // tasks left stopped
-  virtual bool resume(pid_t pid) = 0;                          // SIGCONT the restored tree
-  virtual void discard(pid_t pid) = 0;                         // SIGKILL the restored tree
+  // Restores the tree dumped in `dir` (the job's offer says which stdio pipes to recreate) and
+  // holds it before it runs again; then exactly one of resume() (let it run) or discard() (kill it).
+  virtual RestoreResult restore(const std::string& dir, const nlohmann::json& job) = 0;
+  virtual bool resume(pid_t pid) = 0;
+  virtual void discard(pid_t pid) = 0;
 };
 
 struct HandoffLimits {
@@ -86,6 +89,7 @@ struct TargetResult {
   std::string why;
   nlohmann::json job;  // the offer
   pid_t pid = -1;      // Running / Pending: the restored init
+  RestoreResult restored;  // its stdio pipes (the caller closes them unless it keeps the job)
 };
 
 // Serves one incoming migration. `fits` judges the offer (empty string = yes, else why not).

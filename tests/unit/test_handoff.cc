@@ -81,7 +81,7 @@ class FakeCriu final : public Checkpointer {
     w_.source = ok ? Copy::Dead : Copy::Running;
     return {ok, ok ? "" : "post-dump hold failed"};
   }
-  RestoreResult restore(const std::string& dir) override {
+  RestoreResult restore(const std::string& dir, const nlohmann::json&) override {
     if (w_.restore_fails) return {-1, "criu restore: can't find file /tmp/x"};
     CHECK(fs::file_size(fs::path(dir) / "pages-1.img") == (3u << 20));
     CHECK(fs::exists(fs::path(dir) / "empty.img"));
