@@ -16,6 +16,7 @@
 #include "hash.h"
 #include "mirror.h"
 #include "pipeline.h"
+#include "console.h"
 #include "qemu.h"
 #include "recipe.h"
 #include "stages.h"
@@ -138,6 +139,16 @@ int main(int argc, char** argv) {
   qemu->add_option("--until", q.until, "stop all VMs once each serial log contains this text (tests)");
   qemu->add_option("--timeout", q.timeout_s, "with --until: seconds before giving up (default 900 under TCG)");
 
+  auto* con = app.add_subcommand("console", "run a shell command on a running QEMU node (grappe-build qemu) through its serial console; exits with the command's status");
+  std::string con_dir = "out/qemu";
+  int con_node = 1;
+  double con_timeout = 120;
+  std::vector<std::string> con_cmd;
+  con->add_option("--dir", con_dir, "the VMs' directory (grappe-build qemu --dir)")->capture_default_str();
+  con->add_option("-n,--node", con_node, "which node (from 1)")->capture_default_str();
+  con->add_option("--timeout", con_timeout, "seconds before giving up")->capture_default_str();
+  con->add_option("command", con_cmd, "the shell command (after --)")->required();
+
   CLI11_PARSE(app, argc, argv);
   forward_termination_signals();
   try {
@@ -149,6 +160,13 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*qemu) return run_qemu_cluster(q);
+    if (*con) {
+      std::string cmd, output;
+      for (const auto& a : con_cmd) cmd += (cmd.empty() ? "" : " ") + a;
+      int st = run_console(fs::path(con_dir) / ("node" + std::to_string(con_node) + ".sock"), cmd, con_timeout, output);
+      std::fwrite(output.data(), 1, output.size(), stdout);
+      return st;
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "grappe-build: %s\n", e.what());
     return termination_requested() ? 130 : 1;

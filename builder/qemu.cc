@@ -142,8 +142,12 @@ std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::st
   const fs::path dir = o.dir.empty() ? o.out / "qemu" : o.dir;
   std::vector<std::string> a = {"qemu-system-x86_64", "-name", "grappe-node" + std::to_string(i), "-accel", accel,
                                 "-m", std::to_string(o.memory_mb), "-smp", std::to_string(o.cpus), "-no-user-config",
-                                "-serial", "file:" + (dir / ("node" + std::to_string(i) + ".log")).string(),
-                                "-monitor", "none"};
+                                // The serial console: logged to nodeN.log, typed into through nodeN.sock
+                                // (grappe-build console).
+                                "-chardev", "socket,id=console,server=on,wait=off,path=" +
+                                    (dir / ("node" + std::to_string(i) + ".sock")).string() + ",logfile=" +
+                                    (dir / ("node" + std::to_string(i) + ".log")).string(),
+                                "-serial", "chardev:console", "-monitor", "none"};
   if (!o.gui) a.insert(a.end(), {"-display", "none"});
   if (o.boot == "uefi") {
     a.insert(a.end(), {"-machine", "q35", "-drive", std::string("if=pflash,format=raw,readonly=on,file=") + kOvmfCode,

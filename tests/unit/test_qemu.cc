@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "console.h"
 #include "qemu.h"
 
 using namespace grappe;
@@ -46,4 +47,31 @@ TEST_CASE("boot modes pick the right firmware and devices") {
   CHECK(has(p, "restrict=on"));
   CHECK(has(p, "nc 127.0.0.1 8080"));
   CHECK(has(p, "kvm"));
+}
+
+TEST_CASE("console: markers are found in console noise, never in the typed text") {
+  const std::string script = console_script("grappe nodes", "42");
+  CHECK(script.find("@@B42@@") == std::string::npos);  // echoed input cannot look like output
+  CHECK(script.find("@@E42@@") == std::string::npos);
+  std::string out;
+  int st = -1;
+  // The echo of the typed line, kernel noise, then the real markers.
+  std::string seen = script + "[  12.3] random: crng init done\r\n@@B42@@\r\nline 1\r\nline 2\n@@E42@@ 3";
+  CHECK_FALSE(console_parse(seen, "42", out, st));  // the status line is not complete yet
+  seen += "\n# ";
+  REQUIRE(console_parse(seen, "42", out, st));
+  CHECK(st == 3);
+  CHECK(out == "line 1\nline 2");
+  CHECK_FALSE(console_parse(seen, "43", out, st));  // another command's token
+}
+
+TEST_CASE("qemu: the serial console is logged and reachable through a socket") {
+  QemuOptions o;
+  o.out = "out";
+  o.dir = "/tmp/vms";
+  auto a = qemu_command(o, 2, "tcg", {}, 0);
+  std::string line;
+  for (auto& s : a) line += s + " ";
+  CHECK(line.find("path=/tmp/vms/node2.sock,logfile=/tmp/vms/node2.log") != std::string::npos);
+  CHECK(line.find("-serial chardev:console") != std::string::npos);
 }

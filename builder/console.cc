@@ -1,0 +1,115 @@
+#include "console.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <random>
+
+#include "error.h"
+
+namespace grappe {
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+bool write_all(int fd, const std::string& s) {
+  for (size_t off = 0; off < s.size();) {
+    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads into `seen` until `done(seen)` or the deadline; false on timeout or a closed socket.
+template <class Done>
+bool read_until(int fd, std::string& seen, double deadline, Done done) {
+  char buf[65536];
+  while (!done(seen)) {
+    int left = static_cast<int>((deadline - now_s()) * 1000);
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, std::min(left, 500)) <= 0) continue;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return false;
+    seen.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string console_script(const std::string& cmd, const std::string& token) {
+  // stdin from /dev/null: the command never eats the lines typed after it.
+  return "stty -echo 2>/dev/null; printf '\\n@@%s@@\\n' B" + token + "; ( " + cmd +
+         " ) </dev/null 2>&1; printf '\\n@@%s@@ %d\\n' E" + token + " $?\n";
+}
+
+bool console_parse(const std::string& raw, const std::string& token, std::string& output, int& status) {
+  std::string seen = raw;  // the tty turns \n into \r\n
+  seen.erase(std::remove(seen.begin(), seen.end(), '\r'), seen.end());
+  const std::string begin = "@@B" + token + "@@\n", end = "\n@@E" + token + "@@ ";
+  size_t b = seen.find(begin);
+  if (b == std::string::npos) return false;
+  b += begin.size();
+  size_t e = seen.find(end, b);
+  if (e == std::string::npos) return false;
+  size_t nl = seen.find('\n', e + end.size());
+  if (nl == std::string::npos) return false;
+  try {
+    status = std::stoi(seen.substr(e + end.size(), nl - e - end.size()));
+  } catch (...) {
+    return false;
+  }
+  output = seen.substr(b, e - b);
+  return true;
+}
+
+int run_console(const std::filesystem::path& sock, const std::string& cmd, double timeout_s, std::string& output) {
+  Fd s;
+  s.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (sock.string().size() >= sizeof sa.sun_path) throw Error("console socket path too long", sock.string(), "use a shorter --dir");
+  std::strncpy(sa.sun_path, sock.c_str(), sizeof sa.sun_path - 1);
+  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    throw Error(std::string("cannot connect to the console: ") + std::strerror(errno), sock.string(),
+                "is the VM running (grappe-build qemu) and is --dir/--node right?");
+  std::mt19937_64 rng(std::random_device{}());
+  const std::string tok = std::to_string(rng() % 1000000000000ull);
+  const double deadline = now_s() + timeout_s;
+  // The shell may still be logging in: ask it to print a marker until it does.
+  std::string seen;
+  const std::string ready = "@@R" + tok + "@@";
+  for (;;) {
+    if (!write_all(s.fd, "\nprintf '@@%s@@\\n' R" + tok + "\n"))
+      throw Error("the console closed", sock.string(), "is the VM still running?");
+    if (read_until(s.fd, seen, std::min(deadline, now_s() + 5), [&](const std::string& t) { return t.find(ready) != std::string::npos; }))
+      break;
+    if (now_s() >= deadline) throw Error("no shell answered on the console within the timeout", sock.string(), "has the node finished booting?");
+  }
+  seen.clear();
+  if (!write_all(s.fd, console_script(cmd, tok))) throw Error("the console closed", sock.string(), "is the VM still running?");
+  int status = -1;
+  if (!read_until(s.fd, seen, deadline, [&](const std::string& t) { return console_parse(t, tok, output, status); }))
+    throw Error("'" + cmd + "' did not finish within " + std::to_string(static_cast<int>(timeout_s)) + " s", sock.string(),
+                "raise --timeout, or look at the serial log");
+  return status;
+}
+
+}  // namespace grappe

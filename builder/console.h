@@ -1,0 +1,19 @@
+// `grappe-build console`: runs one shell command on a QEMU node started by `grappe-build qemu`,
+// through its serial console (a UNIX socket next to the serial log, with root logged in on it),
+// and returns the command's output and exit status. Scripts and tests drive a cluster with it.
+#pragma once
+#include <filesystem>
+#include <string>
+
+namespace grappe {
+
+// The exact text typed for `cmd`, bracketed by markers built from `token` that the typed text
+// itself never contains (printf assembles them), so echo and console noise are told apart.
+std::string console_script(const std::string& cmd, const std::string& token);
+// Finds the command's output and status in what the console printed. False while incomplete.
+bool console_parse(const std::string& seen, const std::string& token, std::string& output, int& status);
+
+// Connects to `sock`, waits for the shell to answer, runs `cmd`; throws Error on timeout.
+int run_console(const std::filesystem::path& sock, const std::string& cmd, double timeout_s, std::string& output);
+
+}  // namespace grappe
