@@ -25,6 +25,7 @@ struct DaemonInfo {
   double started = 0;
   std::string socket;
   uint16_t port = 0;
+  std::string migration = "ready";  // or why this node cannot checkpoint
 };
 
 nlohmann::json member_json(const Member& m, double now, bool self);

@@ -22,6 +22,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "criu_checkpointer.h"
+
 namespace grappe {
 namespace {
 
@@ -158,6 +160,50 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     if (i < clients_.size()) clients_[i].closing = true;
   };
   jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
+
+  std::string why;
+  auto criu = make_checkpointer(why);
+  info_.migration = why.empty() ? "ready" : why;
+  MigratorEnv env;
+  env.mu = &mu_;
+  env.jobs = &jobs_;
+  env.key = ident_.key;
+  env.self = ident_.id;
+  env.work_dir = cfg_.state_dir + "/migrate";
+  env.resolve = [this](const std::string& node) { return resolve_node(node); };
+  env.alive = [this](const std::string& name) { return node_alive(name); };
+  env.reply = [this](int fd, const nlohmann::json& r) {
+    size_t i = client_index(fd);
+    if (i < clients_.size()) clients_[i].out += r.dump() + "\n", clients_[i].closing = true;
+  };
+  env.log = [this](const std::string& s) { mb_.on_event(s); };
+  mig_ = std::make_unique<Migrator>(std::move(env), std::move(criu), why);
+  mig_->listen(cfg_.port);
+  mb_.on_event(why.empty() ? "migration: CRIU ready, peer TCP port " + std::to_string(cfg_.port)
+                           : "migration unavailable: " + why);
+}
+
+std::optional<PeerAddr> Daemon::resolve_node(const std::string& node) const {
+  const Member& me = mb_.self();
+  if (node == me.name.str() || node == std::to_string(me.number))
+    return PeerAddr{htonl(INADDR_LOOPBACK), cfg_.port, me.name.str(), me.number, true};
+  for (const Member& m : mb_.members())
+    if ((m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.ipv4 &&
+        (node == m.name.str() || (m.number && node == std::to_string(m.number))))
+      return PeerAddr{m.ipv4, m.port, m.name.str(), m.number, false};
+  return std::nullopt;
+}
+
+bool Daemon::node_alive(const std::string& name) const {
+  for (const Member& m : mb_.members())
+    if (m.name.str() == name && m.state != MemberState::Alive && m.state != MemberState::Suspect) {
+      // A name may come back with a new incarnation; a live entry under it wins.
+      bool live_again = false;
+      for (const Member& o : mb_.members())
+        live_again |= o.name.str() == name && (o.state == MemberState::Alive || o.state == MemberState::Suspect);
+      return live_again;
+    }
+  return true;
 }
 
 Daemon::~Daemon() {
@@ -220,7 +266,10 @@ void Daemon::dispatch(size_t ci, const std::string& line, double now) {
   std::string cmd = req.is_object() ? req.value("cmd", "") : "";
   nlohmann::json reply;
   bool attached = false;
-  if (req.is_object() && req.value("v", 0) == kApiVersion && job_cmds.count(cmd)) {
+  if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "migrate") {
+    reply = mig_->request(req, c.who);
+    attached = reply.is_null();  // the answer comes when the handoff ends
+  } else if (req.is_object() && req.value("v", 0) == kApiVersion && job_cmds.count(cmd)) {
     reply = jobs_.handle(req, c.who, now, attached);
     if (cmd == "run") save_state();  // the job sequence moved on
   } else {
@@ -309,9 +358,13 @@ int Daemon::run() {
   while (!g_stop) {
     std::vector<pollfd> fds = {{udp_, POLLIN, 0}, {api_, POLLIN, 0}};
     for (auto& c : clients_) fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
+    fds.push_back({mig_->listen_fd(), POLLIN, 0});
     jobs_.add_pollfds(fds);
     ::poll(fds.data(), fds.size(), 20);
+    std::lock_guard<std::mutex> lock(mu_);
     double now = clock_now();
+    mig_->accept_ready();
+    mig_->tick(now);
     receive_udp(now);
     jobs_.pump(now);
     serve_api(now);
@@ -323,8 +376,10 @@ int Daemon::run() {
       std::fflush(stdout);
     }
   }
+  std::lock_guard<std::mutex> lock(mu_);
   mb_.leave(clock_now(), out);
   save_state();
+  ::unlink(cfg_.socket.c_str());
   std::fprintf(stderr, "grapped: stopped\n");
   return 0;
 }

@@ -3,6 +3,9 @@
 // second. Every packet is authenticated, replay-checked and size-bounded before it is used.
 #pragma once
 #include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +14,7 @@
 #include "job_service.h"
 #include "load.h"
 #include "membership.h"
+#include "migrator.h"
 #include "replay.h"
 
 namespace grappe {
@@ -40,6 +44,8 @@ class Daemon {
   void save_state();
   void dispatch(size_t client, const std::string& line, double now);
   size_t client_index(int fd) const;
+  std::optional<PeerAddr> resolve_node(const std::string& node) const;
+  bool node_alive(const std::string& name) const;
 
   DaemonConfig cfg_;
   DaemonIdentity ident_;
@@ -65,6 +71,8 @@ class Daemon {
   std::vector<Client> clients_;
   CloneSpawner spawner_;
   JobService jobs_;
+  std::mutex mu_;  // the loop holds it between polls; migration threads take it for the job table
+  std::unique_ptr<Migrator> mig_;
 };
 
 }  // namespace grappe

@@ -1,5 +1,6 @@
 // grappe: the node's command line, the openMosix toolset under one roof. `nodes` is mosmon/showmap;
-// `status` is this node and its cluster; `run` is mosrun, `ps` is mps, `kill` signals a job.
+// `status` is this node and its cluster; `run` is mosrun, `ps` is mps, `kill` signals a job,
+// `migrate` is migrate.
 #include <unistd.h>
 
 #include <chrono>
@@ -62,6 +63,7 @@ void print_jobs(const nlohmann::json& jobs) {
                 j["node"].get<std::string>().c_str(), state.c_str(), j["migrations"].get<int>(), cpu, rss, cmd.c_str());
     if (running && !j["why"].get<std::string>().empty())
       std::printf("%-8s cannot move: %s\n", "", j["why"].get<std::string>().c_str());
+    if (j.contains("moved")) std::printf("%-8s last moved %s\n", "", j["moved"].get<std::string>().c_str());
   }
 }
 
@@ -118,6 +120,11 @@ int main(int argc, char** argv) {
   kill->add_option("job", job_id, "job id, as grappe ps shows it")->required();
   kill->add_option("signal", sig_name, "signal name or number (TERM, INT, KILL, HUP, USR1, 9, ...)")->capture_default_str();
 
+  auto* migrate = app.add_subcommand("migrate", "move a running job to another node, or home (openMosix's migrate)");
+  std::string to;
+  migrate->add_option("job", job_id, "job id, as grappe ps shows it")->required();
+  migrate->add_option("node", to, "target node: its number, its name, or 'home'")->required();
+
   CLI11_PARSE(app, argc, argv);
   auto info = read_node_info(root);
   if (*ready) {
@@ -142,6 +149,16 @@ int main(int argc, char** argv) {
         return 2;
       }
       api_call(socket, {{"v", kApiVersion}, {"cmd", "kill"}, {"job", job_id}, {"sig", sig}});
+      return 0;
+    }
+    if (*migrate) {
+      // A handoff under TCG can take minutes for a big job: wait for its answer.
+      auto reply = api_call(socket, {{"v", kApiVersion}, {"cmd", "migrate"}, {"job", job_id}, {"to", to}}, 900000);
+      std::printf("job %s now runs on %s", job_id.c_str(), reply.value("node", std::string("?")).c_str());
+      if (reply.contains("freeze_s"))
+        std::printf(" (frozen %.2f s, %.1f MB of images)", reply["freeze_s"].get<double>(),
+                    reply.value("bytes", 0.0) / 1048576);
+      std::printf("\n");
       return 0;
     }
     if (*nodes) {

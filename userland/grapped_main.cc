@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -105,8 +106,11 @@ int main(int argc, char** argv) {
       ident.job_seq = state.value("job_seq", uint64_t{1});
     }
     ident.speed = cfg.speed ? cfg.speed : calibrate_speed();
-    Daemon d(cfg, ident);
-    return d.run();
+    // Not destroyed on the way out: migration threads may still hold it; the process just ends.
+    auto* d = new Daemon(cfg, ident);
+    int rc = d->run();
+    std::fflush(nullptr);
+    std::_Exit(rc);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "grapped: %s\n", e.what());
     return 1;

@@ -70,7 +70,7 @@ nlohmann::json JobService::handle(const nlohmann::json& req, const Caller& who, 
     std::string raw;
     if (!req.contains("data") || !req["data"].is_string() || !b64_decode(req["data"].get<std::string>(), raw))
       return fail("stdin: \"data\" must be base64");
-    if (!j->in_eof && j->in >= 0) j->in_q += raw;
+    if (!j->in_eof && (j->in >= 0 || j->remote || j->migrating)) j->in_q += raw;
     return {};
   }
   if (cmd == "eof") {
@@ -80,7 +80,8 @@ nlohmann::json JobService::handle(const nlohmann::json& req, const Caller& who, 
   if (cmd == "signal") {
     int sig = req.value("sig", 0);
     if (sig < 1 || sig >= NSIG) return fail("signal: \"sig\" must be a signal number");
-    ::kill(j->pid, sig);  // grappe-job-init forwards it to the command
+    if (j->remote) j->sig_q.push_back(sig);  // its relay carries it to the node running it
+    else ::kill(j->pid, sig);                // grappe-job-init forwards it to the command
     return {};
   }
   return fail("unknown command '" + cmd + "'");
@@ -128,6 +129,7 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   j.uid = who.uid;
   j.user = user;
   j.home = j.node = node_;
+  j.home_number = number_;
   j.pid = s.pid;
   j.in = s.in;
   j.out = s.out;
@@ -147,7 +149,12 @@ nlohmann::json JobService::job_json(const Job& j, double now) {
   nlohmann::json o = {{"id", j.id},          {"command", command}, {"argv", j.argv},     {"user", j.user},
                       {"uid", j.uid},        {"home", j.home},     {"node", j.node},     {"state", job_state_name(j.state)},
                       {"migrations", j.migrations}, {"stay", j.stay}, {"age_s", (j.state == JobState::Exited ? j.ended : now) - j.started}};
-  if (j.state == JobState::Running) {
+  if (!j.moved.empty()) o["moved"] = j.moved;
+  if (j.migrating) o["migrating"] = true;
+  if (j.state == JobState::Running && j.remote) {
+    o["movable"] = !j.stay;
+    o["why"] = j.stay ? "started with --stay" : "";
+  } else if (j.state == JobState::Running) {
     auto pids = job_processes(proc_, j.pid);
     auto u = job_usage(proc_, pids);
     o["cpu_s"] = u.cpu_s;
@@ -180,7 +187,8 @@ nlohmann::json JobService::kill(const nlohmann::json& req, const Caller& who) {
   if (!JobTable::may_act(*j, who.uid)) return fail("kill: job " + id + " belongs to " + j->user);
   if (j->state != JobState::Running) return fail("kill: job " + id + " has already ended");
   if (sig < 1 || sig >= NSIG) return fail("kill: " + std::to_string(sig) + " is not a signal number");
-  ::kill(j->pid, sig);
+  if (j->remote) j->sig_q.push_back(sig);
+  else ::kill(j->pid, sig);
   if (log) log("job " + id + ": signal " + std::to_string(sig) + " from uid " + std::to_string(who.uid));
   return {{"v", 1}, {"ok", true}, {"job", id}, {"sig", sig}};
 }
@@ -201,8 +209,9 @@ bool JobService::accepts_input(int client) {
 
 void JobService::add_pollfds(std::vector<pollfd>& fds) const {
   for (const auto& [id, j] : jobs_.all())
-    for (int fd : {j.out, j.err})
-      if (fd >= 0) fds.push_back({fd, POLLIN, 0});
+    if (!j.guest && j.local_epoch == j.out_epoch)
+      for (int fd : {j.out, j.err})
+        if (fd >= 0) fds.push_back({fd, POLLIN, 0});
 }
 
 void JobService::drain(Job& j, int& fd, int stream) {
@@ -211,13 +220,30 @@ void JobService::drain(Job& j, int& fd, int stream) {
     if (j.watcher >= 0 && congested && congested(j.watcher)) return;  // the job waits: nothing is lost
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
-      if (j.watcher >= 0 && send)
-        send(j.watcher, {{"ev", "out"}, {"fd", stream}, {"data", b64_encode(std::string(buf, static_cast<size_t>(n)))}});
+      deliver(j, stream, std::string(buf, static_cast<size_t>(n)));
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     ::close(fd);
     fd = -1;
+  }
+}
+
+void JobService::deliver(Job& j, int stream, const std::string& data) {
+  if (j.watcher >= 0 && send) send(j.watcher, {{"ev", "out"}, {"fd", stream}, {"data", b64_encode(data)}});
+}
+
+void JobService::end(Job& j, int status, double now) {
+  close_job_fds(j);
+  j.exit_code = status;
+  j.state = JobState::Exited;
+  j.remote = false;
+  j.ended = now;
+  if (log) log("job " + j.id + " ended with status " + std::to_string(j.exit_code));
+  if (j.watcher >= 0) {
+    if (send) send(j.watcher, {{"ev", "exit"}, {"job", j.id}, {"status", j.exit_code}});
+    if (finish) finish(j.watcher);
+    j.watcher = -1;
   }
 }
 
@@ -233,33 +259,35 @@ void JobService::pump(double now) {
       it = now - j.ended > kKeepExited ? jobs_.all().erase(it) : std::next(it);
       continue;
     }
-    if (j.in >= 0 && !j.in_q.empty()) {
+    if (j.guest) {  // its relay thread reads, reaps and reports it
+      ++it;
+      continue;
+    }
+    if (j.in >= 0 && !j.in_q.empty() && !j.migrating) {
       ssize_t n = ::write(j.in, j.in_q.data(), j.in_q.size());
       if (n > 0) j.in_q.erase(0, static_cast<size_t>(n));
       else if (n < 0 && errno != EAGAIN) j.in_q.clear(), j.in_eof = true;  // the job closed its stdin
     }
     if (j.in >= 0 && j.in_eof && j.in_q.empty()) ::close(j.in), j.in = -1;
-    drain(j, j.out, 1);
-    drain(j, j.err, 2);
-    if (!j.reaped) {
+    if (j.local_epoch == j.out_epoch) {  // earlier residences' output first
+      drain(j, j.out, 1);
+      drain(j, j.err, 2);
+    }
+    if (!j.reaped && !j.remote) {
       int st = 0;
       if (::waitpid(j.pid, &st, WNOHANG) == j.pid) {
         j.reaped = true;
         j.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       }
     }
-    // Ended once the init is reaped and both pipes are drained: output first, then the status.
-    if (j.reaped && j.out < 0 && j.err < 0) {
-      close_job_fds(j);
-      j.state = JobState::Exited;
-      j.ended = now;
-      if (log) log("job " + j.id + " ended with status " + std::to_string(j.exit_code));
-      if (j.watcher >= 0) {
-        if (send) send(j.watcher, {{"ev", "exit"}, {"job", j.id}, {"status", j.exit_code}});
-        if (finish) finish(j.watcher);
-        j.watcher = -1;
-      }
+    // Moved away: once this residence's output is all delivered, the next one's may follow.
+    if (j.remote && j.local_epoch >= 0 && j.local_epoch == j.out_epoch && j.out < 0 && j.err < 0) {
+      ++j.out_epoch;
+      j.local_epoch = -1;
     }
+    // Ended once the init is reaped and both pipes are drained: output first, then the status.
+    // Not while a handoff runs: CRIU ending the source copy is not the job ending.
+    if (!j.migrating && !j.remote && j.reaped && j.out < 0 && j.err < 0) end(j, j.exit_code, now);
     ++it;
   }
 }

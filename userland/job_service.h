@@ -43,6 +43,15 @@ class JobService {
   // False while the job attached to `client` has a full stdin queue: stop reading the client.
   bool accepts_input(int client);
 
+  // For the migrator (callers hold the daemon's lock).
+  JobTable& table() { return jobs_; }
+  uint16_t node_number() const { return number_; }
+  const std::string& node_name() const { return node_; }
+  void deliver(Job& j, int stream, const std::string& data);  // output to the attached caller
+  bool watcher_congested(const Job& j) const { return j.watcher >= 0 && congested && congested(j.watcher); }
+  void end(Job& j, int status, double now);                    // the job ended: tell its caller
+  nlohmann::json job_json(const Job& j, double now);
+
   std::function<void(int client, const nlohmann::json& event)> send;  // queue a line to a client
   std::function<bool(int client)> congested;                          // client's queue is full
   std::function<void(int client)> finish;                             // close after flushing
@@ -52,7 +61,6 @@ class JobService {
   nlohmann::json run(const nlohmann::json& req, const Caller& who, double now, bool& attached);
   nlohmann::json ps(const nlohmann::json& req, const Caller& who, double now);
   nlohmann::json kill(const nlohmann::json& req, const Caller& who);
-  nlohmann::json job_json(const Job& j, double now);
   void drain(Job& j, int& fd, int stream);
   void close_job_fds(Job& j);
 

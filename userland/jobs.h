@@ -32,6 +32,17 @@ struct Job {
   std::string in_q;  // stdin from the caller not yet taken by the job
   bool in_eof = false;
   bool reaped = false;
+  // Migration (migrator.h). `migrations` numbers the job's residences: 0 at home, then one more
+  // per move. The home delivers all output of residence e before any of e+1.
+  bool remote = false;     // home's record of a job now running on another node
+  bool guest = false;      // runs here, home elsewhere: its relay thread drives it
+  bool migrating = false;  // a handoff is under way
+  int out_epoch = 0;       // home: the residence whose output is delivered now
+  int local_epoch = 0;     // the residence the local pipes belong to; -1: no local pipes
+  uint16_t home_number = 0;
+  std::vector<int> sig_q;               // home: signals for the remote copy
+  std::vector<nlohmann::json> ctl_q;    // home: requests for the remote copy (migrate)
+  std::string moved;                    // why it last moved, for ps
 };
 
 class JobTable {

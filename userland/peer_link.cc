@@ -236,4 +236,11 @@ std::optional<Frame> TcpPeerLink::recv(double timeout_s) {
   return f;
 }
 
+bool TcpPeerLink::readable(double timeout_s) {
+  if (broken_) return false;
+  pollfd p{fd_, POLLIN, 0};
+  int r = ::poll(&p, 1, static_cast<int>(timeout_s * 1000));
+  return r > 0;  // POLLHUP/POLLERR too: recv() then reports the broken link
+}
+
 }  // namespace grappe

@@ -33,6 +33,10 @@ class TcpPeerLink final : public PeerLink {
                                              std::string& err);
   bool send(const Frame& f) override;
   std::optional<Frame> recv(double timeout_s) override;
+  // True when a frame has started to arrive within `timeout_s` (then recv() takes it); a plain
+  // timeout here, unlike one inside recv(), leaves the link intact.
+  bool readable(double timeout_s);
+  bool broken() const { return broken_; }
   const NodeId& peer() const { return peer_; }
 
  private:
