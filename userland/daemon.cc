@@ -161,9 +161,6 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   };
   jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
 
-  std::string why;
-  auto criu = make_checkpointer(why);
-  info_.migration = why.empty() ? "ready" : why;
   MigratorEnv env;
   env.mu = &mu_;
   env.jobs = &jobs_;
@@ -177,10 +174,8 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     if (i < clients_.size()) clients_[i].out += r.dump() + "\n", clients_[i].closing = true;
   };
   env.log = [this](const std::string& s) { mb_.on_event(s); };
-  mig_ = std::make_unique<Migrator>(std::move(env), std::move(criu), why);
+  mig_ = std::make_unique<Migrator>(std::move(env), make_checkpointer);
   mig_->listen(cfg_.port);
-  mb_.on_event(why.empty() ? "migration: CRIU ready, peer TCP port " + std::to_string(cfg_.port)
-                           : "migration unavailable: " + why);
 }
 
 std::optional<PeerAddr> Daemon::resolve_node(const std::string& node) const {
@@ -273,6 +268,7 @@ void Daemon::dispatch(size_t ci, const std::string& line, double now) {
     reply = jobs_.handle(req, c.who, now, attached);
     if (cmd == "run") save_state();  // the job sequence moved on
   } else {
+    info_.migration = mig_->unavailable().empty() ? "ready" : mig_->unavailable();
     reply = handle_request(line, mb_, info_, counters_, now);
   }
   if (!reply.is_null()) clients_[ci].out += reply.dump() + "\n";

@@ -4,6 +4,8 @@
 // repeated. Prints dump, freeze and restore times for a job of --rss MiB (ci/bench-migration).
 //   grappe-migrate-selftest [--rss MB] [--dir DIR]      as root, on a node with CRIU
 //   grappe-migrate-selftest --worker MB                 the job itself (internal)
+//   grappe-migrate-selftest --compute ROUNDS MB         a deterministic job for migration tests:
+//       CPU work over MB MiB, one checksum line per round, exit status 3
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -62,6 +64,22 @@ std::vector<std::string> read_lines(int fd, double secs, std::string& partial) {
   return out;
 }
 
+// Same output wherever and however often it is moved: the test compares it with an unmoved run.
+int compute(long rounds, long mb) {
+  std::vector<uint64_t> mem(static_cast<size_t>(mb) << 17);
+  for (size_t i = 0; i < mem.size(); ++i) mem[i] = i;
+  for (long r = 1; r <= rounds; ++r) {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < mem.size(); ++i) {
+      mem[i] = mem[i] * 6364136223846793005ull + static_cast<uint64_t>(r);
+      sum ^= mem[i] >> 17;
+    }
+    std::printf("round %ld of %ld: %016llx\n", r, rounds, static_cast<unsigned long long>(sum));
+    std::fflush(stdout);
+  }
+  return 3;
+}
+
 long tick_of(const std::string& line) { return line.rfind("tick ", 0) == 0 ? std::atol(line.c_str() + 5) : -1; }
 
 }  // namespace
@@ -72,6 +90,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--worker" && i + 1 < argc) return worker(std::atol(argv[i + 1]));
+    if (a == "--compute" && i + 2 < argc) return compute(std::atol(argv[i + 1]), std::atol(argv[i + 2]));
     if (a == "--rss" && i + 1 < argc) rss = std::atol(argv[++i]);
     else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
     else {

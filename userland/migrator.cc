@@ -86,8 +86,17 @@ std::vector<std::string> missing_flags(const std::vector<std::string>& need, con
   return out;
 }
 
-Migrator::Migrator(MigratorEnv env, std::unique_ptr<Checkpointer> criu, std::string criu_why)
-    : env_(std::move(env)), criu_(std::move(criu)), criu_why_(std::move(criu_why)) {}
+Migrator::Migrator(MigratorEnv env, CheckpointerFactory make)
+    : env_(std::move(env)), criu_why_("grapped is still checking CRIU (it has just started); try again in a few seconds") {
+  spawn([this, make] {
+    std::string why;
+    auto c = make(why);
+    std::lock_guard<std::mutex> l(*env_.mu);
+    criu_ = std::move(c);
+    criu_why_ = why;
+    env_.log(why.empty() ? "migration: CRIU ready" : "migration unavailable: " + why);
+  });
+}
 
 Migrator::~Migrator() {
   if (listen_fd_ >= 0) ::close(listen_fd_);

@@ -52,7 +52,10 @@ struct MigratorEnv {
 
 class Migrator {
  public:
-  Migrator(MigratorEnv env, std::unique_ptr<Checkpointer> criu, std::string criu_why);
+  using CheckpointerFactory = std::function<std::unique_ptr<Checkpointer>(std::string& why)>;
+  // `make` (a `criu check`: seconds under emulation) runs on its own thread; until it answers,
+  // migrations are refused with "still checking".
+  Migrator(MigratorEnv env, CheckpointerFactory make);
   ~Migrator();
   // Listens on TCP `port` (every address). Throws with the reason when it cannot.
   void listen(uint16_t port);
@@ -66,7 +69,7 @@ class Migrator {
   std::string move(const std::string& id, const std::string& to, int client, const std::string& reason);
   // Once per loop (lock held): remote jobs whose node died are lost; say so and end them.
   void tick(double now);
-  const std::string& unavailable() const { return criu_why_; }  // "" when CRIU works here
+  const std::string& unavailable() const { return criu_why_; }  // "" when CRIU works here (lock held)
   size_t in_flight() const { return in_flight_.load(); }
 
  private:

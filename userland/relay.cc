@@ -58,9 +58,10 @@ void Migrator::guest(std::string id) {
       if (!link->send({"out", {{"fd", stream}}, data})) return;
   };
   // The answer to whoever asked for a move: over the relay when the home node asked.
-  auto answer = [&](const Move& m, bool ok, const std::string& why) {
+  auto answer = [&](const Move& m, bool ok, const std::string& why, const SourceResult* r = nullptr) {
     nlohmann::json rep = {{"v", 1}, {"ok", ok}, {"job", id}, {"node", ok ? m.to : env_.jobs->node_name()},
                           {"error", ok ? "" : "migrate: " + why}};
+    if (r) rep["freeze_s"] = r->freeze_s, rep["bytes"] = r->bytes;
     if (m.via_home) {
       rep["client"] = m.home_client;
       if (link) link->send({"migrated", rep, {}});
@@ -86,7 +87,7 @@ void Migrator::guest(std::string id) {
       if (Job* j = env_.jobs->table().find(id)) j->migrating = false;
     }
     say(r.outcome == SourceOutcome::Stayed ? "stays here: " + r.why : "moved to " + m.to + " (" + m.reason + ")");
-    if (r.outcome == SourceOutcome::Stayed) return answer(m, false, r.why), false;
+    if (r.outcome == SourceOutcome::Stayed) return answer(m, false, r.why, &r), false;
     // The copy here is gone: the rest of its output, then the relay hands over to the next node.
     for (double until = now_s() + 30; (out >= 0 || err >= 0) && now_s() < until;) {
       pump_out(out, 1);
@@ -94,7 +95,7 @@ void Migrator::guest(std::string id) {
       if (out >= 0 || err >= 0) nap(10);
     }
     ::waitpid(pid, nullptr, 0);
-    answer(m, true, "");
+    answer(m, true, "", &r);
     link->send({"moved", {{"to", m.to}, {"epoch", offer.value("epoch", epoch + 1)}, {"why", m.reason}}, {}});
     return true;
   };

@@ -2,7 +2,8 @@
 # ctest "netns-jobs": `grappe run`, `ps` and `kill` against a real grapped (in its own network
 # namespace so its UDP port never meets the host's): output and exit status pass through, the job
 # is pid 1 of its own PID namespace and leads its session, stdin and Ctrl-C are forwarded, a job
-# holding a node-local file says why it cannot move, ids never repeat across a daemon restart.
+# holding a node-local file says why it cannot move, migrate refuses with reasons, ids never repeat
+# across a daemon restart.
 set -euo pipefail
 GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2"); JOBINIT=$(readlink -f "$3")
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: jobs need root (PID namespaces) and a network namespace"; exit 77; }
@@ -73,6 +74,19 @@ grep -q "belongs to root" "$TMP/err" || fail "other-user error: $(cat "$TMP/err"
 g kill "$id" NOPE 2>/dev/null && fail "bad signal name accepted"
 g kill "$id"
 echo "ok: clear errors for a missing command, another user's job, a bad signal"
+
+# grappe migrate: clear refusals (the CRIU migrations themselves run in tests/qemu/migrate.sh).
+id=$(g run -d -- sleep 30)
+g migrate 9.99 2 2>"$TMP/err" && fail "migrated a job that does not exist"
+grep -q "no job 9.99 here" "$TMP/err" || fail "unknown job: $(cat "$TMP/err")"
+g migrate "$id" 77 2>"$TMP/err" && fail "migrated to a node that does not exist"
+grep -q "no live node '77'" "$TMP/err" || fail "unknown node: $(cat "$TMP/err")"
+g migrate "$id" 1 2>"$TMP/err" && fail "migrated a job to the node it runs on"
+grep -q "already runs on" "$TMP/err" || fail "same node: $(cat "$TMP/err")"
+mig=$(g status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["cluster_status"]["migration"])')
+[ -n "$mig" ] || fail "status does not say whether this node can migrate"
+g kill "$id"
+echo "ok: migrate refuses unknown jobs and nodes with the reason; status says: migration $mig"
 
 # Job ids never repeat across a daemon restart.
 last=$(g run -d -- true)

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# ctest "qemu-migrate": CRIU migration between two TCG nodes of the test image, driven through
+# their serial consoles (grappe-build console):
+#   1. a deterministic job (CPU work over 32 MB) started with `grappe run` on node 1, moved to
+#      node 2 and back home, prints exactly what an unmoved run prints and exits with its status;
+#   2. node 2's grapped killed in the middle of a handoff: the job stays on node 1 and runs on;
+#   3. a job holding a file open in node-local /tmp is refused, with the file named.
+# The VMs belong to one `grappe-build qemu`, killed by PID (it kills its VMs by PID) on every exit.
+set -euo pipefail
+BUILD=$(readlink -f "$1")
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${GRAPPE_TEST_OUT:-$SRC/out/test}
+[ -s "$OUT/grappe-amd64.iso" ] || { echo "SKIP: no test image at $OUT/grappe-amd64.iso (the image test builds it; it needs root)"; exit 77; }
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+SCALE=${GRAPPE_TIMEOUT_SCALE:-1}
+DIR=$OUT/qemu-migrate
+rm -rf "$DIR"
+mkdir -p "$DIR"
+"$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes 2 --port $(( 30000 + RANDOM % 20000 )) > "$DIR/runner.log" 2>&1 &
+QPID=$!
+cleanup() { kill "$QPID" 2>/dev/null || true; wait "$QPID" 2>/dev/null || true; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for n in 1 2; do echo "--- node$n journal:"; con "$n" "journalctl -u grapped --no-pager | tail -15" 2>/dev/null || true; done; exit 1; }
+con() { local n=$1; shift; "$BUILD" console --dir "$DIR" --node "$n" --timeout $(( SCALE * 600 )) -- "$@"; }
+# Waits up to $1 s for the command (on node $2) to succeed.
+wait_for() {
+  local limit=$(( SCALE * $1 )) n=$2; shift 2
+  for _ in $(seq 1 "$limit"); do con "$n" "$@" >/dev/null 2>&1 && return 0; sleep 1; done
+  return 1
+}
+jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+for _ in $(seq 1 $(( SCALE * 900 ))); do
+  grep -aq "joined cluster grappe-test nodes=2" "$DIR/node1.log" 2>/dev/null && grep -aq "joined cluster grappe-test nodes=2" "$DIR/node2.log" 2>/dev/null && break
+  kill -0 "$QPID" 2>/dev/null || { cat "$DIR/runner.log"; fail "the VMs stopped"; }
+  sleep 2
+done
+grep -aq "joined cluster" "$DIR/node2.log" || fail "the two nodes did not join one cluster"
+for n in 1 2; do
+  wait_for 120 "$n" "grappe status --json | grep -q '\"migration\": \"ready\"'" || fail "node$n: migration not ready: $(con "$n" 'grappe status --json | grep migration')"
+  con "$n" "dmesg -n 1" >/dev/null
+done
+NODE1=$(con 1 "hostname" | tr -d '\r\n')
+NODE2=$(con 2 "hostname" | tr -d '\r\n')
+echo "ok: $NODE1 and $NODE2 joined, CRIU ready on both"
+
+echo "== 1. moved there and back, same output and status as an unmoved run"
+JOB="/usr/lib/grappe/grappe-migrate-selftest --compute 600 48"
+T0=$(date +%s)
+con 2 "cd / && grappe run -- $JOB > /root/ref.txt; echo \$? > /root/ref.rc"
+REF_S=$(( $(date +%s) - T0 ))
+[ "$(con 2 'cat /root/ref.rc' | tr -d '\r\n')" = 3 ] || fail "the reference run did not exit with 3"
+echo "reference run: ${REF_S} s on $NODE2"
+con 1 "cd / && (grappe run -- $JOB > /root/mig.txt 2>&1; echo \$? > /root/mig.rc) >/dev/null 2>&1 &"
+wait_for 120 1 "test \$(wc -l < /root/mig.txt) -ge 5" || fail "the job printed nothing on $NODE1"
+ID=$(con 1 "grappe ps --json" | jq_py 'd[0]["id"]')
+con 1 "grappe migrate $ID 2" | tee "$DIR/m1.txt"
+grep -q "now runs on $NODE2" "$DIR/m1.txt" || fail "migrate to node 2 did not report the move"
+[ "$(con 2 "grappe ps --json" | jq_py "[j['home'] for j in d if j['id']=='$ID'][0]")" = "$NODE1" ] || fail "node 2 does not run job $ID"
+LINES=$(con 1 "wc -l < /root/mig.txt" | tr -d '\r\n')
+wait_for 120 1 "test \$(wc -l < /root/mig.txt) -gt $(( LINES + 3 ))" || fail "no output relayed from $NODE2"
+con 1 "grappe migrate $ID home" | tee "$DIR/m2.txt"
+grep -q "now runs on $NODE1" "$DIR/m2.txt" || fail "migrate home did not report the move"
+wait_for 600 1 "test -s /root/mig.rc" || fail "the migrated job did not end"
+[ "$(con 1 'cat /root/mig.rc' | tr -d '\r\n')" = 3 ] || fail "the migrated job's status is $(con 1 'cat /root/mig.rc'), not 3"
+con 1 "cat /root/mig.txt" > "$DIR/mig.txt"
+con 2 "cat /root/ref.txt" > "$DIR/ref.txt"
+cmp "$DIR/ref.txt" "$DIR/mig.txt" || { diff "$DIR/ref.txt" "$DIR/mig.txt" | head; fail "migrated output differs from the unmoved run"; }
+[ "$(con 1 "grappe ps --all --json" | jq_py "[j['migrations'] for j in d if j['id']=='$ID'][0]")" = 2 ] || fail "ps does not count 2 migrations"
+echo "ok: $(wc -l < "$DIR/mig.txt") lines identical to the unmoved run, status 3, 2 migrations"
+
+echo "== 2. the target's grapped dies in the middle of a handoff"
+BIG=$(con 1 "cd / && grappe run -d -- /usr/lib/grappe/grappe-migrate-selftest --worker 160" | tr -d '\r\n')
+sleep $(( SCALE * 5 ))
+con 1 "(grappe migrate $BIG 2 > /root/cut.txt 2>&1; echo rc=\$? >> /root/cut.txt) >/dev/null 2>&1 &"
+wait_for 120 2 "ls /var/lib/grappe/migrate | grep -q -- '-in'" || fail "the images never started to arrive on $NODE2"
+con 2 "pkill -9 -x grapped; echo killed"
+wait_for 300 1 "grep -q rc= /root/cut.txt" || fail "grappe migrate did not return"
+cat "$DIR/cut.txt" 2>/dev/null || con 1 "cat /root/cut.txt"
+con 1 "grep -q 'rc=0' /root/cut.txt" && fail "the cut handoff reported success"
+STATE=$(con 1 "grappe ps --json" | jq_py "[j['node']+' '+j['state'] for j in d if j['id']=='$BIG'][0]")
+[ "$STATE" = "$NODE1 running" ] || fail "after the cut handoff job $BIG is '$STATE', expected running on $NODE1"
+CPU1=$(con 1 "grappe ps --json" | jq_py "[j['cpu_s'] for j in d if j['id']=='$BIG'][0]")
+sleep 3
+CPU2=$(con 1 "grappe ps --json" | jq_py "[j['cpu_s'] for j in d if j['id']=='$BIG'][0]")
+python3 -c "import sys; sys.exit(0 if $CPU2 > $CPU1 else 1)" || fail "job $BIG is not running any more (cpu $CPU1 -> $CPU2)"
+wait_for 60 2 "! pgrep -f 'selftest --worker'" || fail "a copy of job $BIG runs on $NODE2 too"
+echo "ok: job $BIG kept running on $NODE1 (cpu ${CPU1}s -> ${CPU2}s), no copy on $NODE2"
+con 1 "grappe kill $BIG KILL" >/dev/null
+
+echo "== 3. a job holding a node-local file is refused, with the reason"
+wait_for 60 2 "grappe status --json | grep -q '\"migration\": \"ready\"'" || fail "node 2's grapped did not come back"
+PIN=$(con 1 "cd / && grappe run -d -- sh -c 'exec 3>/tmp/held; exec sleep 600'" | tr -d '\r\n')
+sleep 2
+set +e
+MSG=$(con 1 "grappe migrate $PIN 2 2>&1")
+RC=$?
+set -e
+echo "$MSG"
+[ "$RC" != 0 ] || fail "migrating a job with /tmp/held open succeeded"
+echo "$MSG" | grep -q "/tmp/held" || fail "the refusal does not name /tmp/held"
+con 1 "grappe kill $PIN KILL" >/dev/null
+echo "migration: all checks passed"
