@@ -222,9 +222,7 @@ class CriuCheckpointer final : public Checkpointer {
   }
 
   bool resume(pid_t pid) override { return release(pid, true); }
-  void discard(pid_t pid) override {
-    if (!release(pid, false)) return;
-  }
+  void discard(pid_t pid) override { release(pid, false); }
 
  private:
   bool release(pid_t pid, bool go) {

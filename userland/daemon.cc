@@ -190,15 +190,14 @@ std::optional<PeerAddr> Daemon::resolve_node(const std::string& node) const {
 }
 
 bool Daemon::node_alive(const std::string& name) const {
-  for (const Member& m : mb_.members())
-    if (m.name.str() == name && m.state != MemberState::Alive && m.state != MemberState::Suspect) {
-      // A name may come back with a new incarnation; a live entry under it wins.
-      bool live_again = false;
-      for (const Member& o : mb_.members())
-        live_again |= o.name.str() == name && (o.state == MemberState::Alive || o.state == MemberState::Suspect);
-      return live_again;
-    }
-  return true;
+  // A name may come back with a new incarnation: one live entry under it is enough.
+  bool dead = false;
+  for (const Member& m : mb_.members()) {
+    if (m.name.str() != name) continue;
+    if (m.state == MemberState::Alive || m.state == MemberState::Suspect) return true;
+    dead = true;
+  }
+  return !dead;
 }
 
 Daemon::~Daemon() {
