@@ -10,6 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "node_admin.h"
+
 namespace grappe {
 
 nlohmann::json member_json(const Member& m, double now, bool self) {
@@ -32,6 +34,7 @@ nlohmann::json member_json(const Member& m, double now, bool self) {
     j["mem_free_mb"] = l.mem_free_mb;
     j["jobs"] = l.jobs;
     j["flags"] = l.flags;
+    j["flags_text"] = flags_text(l.flags);
     j["info_age_s"] = std::max(0.0, now - m.load->time);
   }
   return j;

@@ -13,7 +13,7 @@ std::string fmt(const char* f, double a, double b, double c = 0) {
 }
 
 bool can_host(const NodeView& t, const JobView& j, const BalancerParams& p) {
-  return t.alive && t.info_age_s <= p.max_info_age_s && !(t.flags & (kFlagBlock | kFlagExpel)) &&
+  return t.alive && t.info_age_s <= p.max_info_age_s && !(t.flags & (kFlagBlock | kFlagExpel | kFlagFull)) &&
          t.guests < t.max_guests && t.incoming < p.max_incoming && t.mem_free_mb - j.rss_mb >= p.mem_low_mb;
 }
 

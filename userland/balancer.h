@@ -26,6 +26,7 @@ enum NodeFlag : uint16_t {
   kFlagLstay = 2,   // local jobs stay home
   kFlagStay = 4,    // no automatic migration from this node
   kFlagExpel = 8,   // guests are being sent home; refuse new ones
+  kFlagFull = 16,   // at its guest limit (maxguests)
 };
 
 struct NodeView {

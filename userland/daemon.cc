@@ -100,7 +100,8 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
       ident_(ident),
       mb_(ident.id, ident.name, cfg_.port, MembershipConfig{}, randombytes_random() | (uint64_t{randombytes_random()} << 32),
           ident.incarnation, ident.number),
-      jobs_(spawner_, cfg_.job_init, ident.name) {
+      jobs_(spawner_, cfg_.job_init, ident.name),
+      admin_(load_node_admin(cfg_.state_dir + "/admin.json")) {
   nonce_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::system_clock::now().time_since_epoch()).count()) << 12;
   info_.cluster = ident_.cluster;
@@ -160,6 +161,8 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     if (i < clients_.size()) clients_[i].closing = true;
   };
   jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
+  jobs_.placeable = [this](int node) { return placeable(node); };
+  jobs_.stays = [this](const Job& j) { return auto_.why_stays(j.id); };
 
   MigratorEnv env;
   env.mu = &mu_;
@@ -174,6 +177,9 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     if (i < clients_.size()) clients_[i].out += r.dump() + "\n", clients_[i].closing = true;
   };
   env.log = [this](const std::string& s) { mb_.on_event(s); };
+  env.admit = [this](const nlohmann::json& offer) {
+    return admin_.admit(offer.value("home_number", 0) == mb_.self().number, guests());
+  };
   mig_ = std::make_unique<Migrator>(std::move(env), make_checkpointer);
   mig_->listen(cfg_.port);
 }
@@ -260,7 +266,9 @@ void Daemon::dispatch(size_t ci, const std::string& line, double now) {
   std::string cmd = req.is_object() ? req.value("cmd", "") : "";
   nlohmann::json reply;
   bool attached = false;
-  if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "migrate") {
+  if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "node") {
+    reply = node_command(req, c.who);
+  } else if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "migrate") {
     reply = mig_->request(req, c.who);
     attached = reply.is_null();  // the answer comes when the handoff ends
   } else if (req.is_object() && req.value("v", 0) == kApiVersion && job_cmds.count(cmd)) {
@@ -325,16 +333,24 @@ void Daemon::serve_api(double now) {
 
 void Daemon::sample_load(double now) {
   if (last_sample_ >= 0 && now - last_sample_ < 0.5) return;
+  // Jobs that left since the last sample (moved away or ended) stop counting at once.
+  std::map<std::string, double> here;
+  for (const auto& [id, j] : jobs_.table().all())
+    if (j.state == JobState::Running && !j.remote && !j.migrating) here[id] = auto_.share(id);
+  for (const auto& [id, share] : here_)
+    if (!here.count(id)) smoother_.shift(-share);
+  here_ = std::move(here);
   auto s = read_system();
   smoother_.sample(s.runnable, last_sample_ < 0 ? 0.5 : now - last_sample_);
   last_sample_ = now;
   LoadInfo l;
   l.cpus = s.cpus;
-  l.speed = ident_.speed;
+  l.speed = admin_.speed ? admin_.speed : ident_.speed;
   l.load_milli = static_cast<uint32_t>(smoother_.value() * 1000);
   l.mem_total_mb = s.mem_total_mb;
   l.mem_free_mb = s.mem_free_mb;
   l.jobs = static_cast<uint16_t>(jobs_.running());
+  l.flags = published_flags();
   l.daemon_version = 1;
   mb_.set_local_load(l, now);
 }
@@ -364,6 +380,7 @@ int Daemon::run() {
     jobs_.pump(now);
     serve_api(now);
     sample_load(now);
+    balance(now);
     mb_.tick(now, out);
     if (!announced_join_ && mb_.live_count() >= 2) {
       announced_join_ = true;

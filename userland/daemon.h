@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "api.h"
+#include "auto_balance.h"
 #include "config.h"
 #include "job_service.h"
 #include "load.h"
 #include "membership.h"
 #include "migrator.h"
+#include "node_admin.h"
 #include "replay.h"
 
 namespace grappe {
@@ -46,6 +48,12 @@ class Daemon {
   size_t client_index(int fd) const;
   std::optional<PeerAddr> resolve_node(const std::string& node) const;
   bool node_alive(const std::string& name) const;
+  // daemon_admin.cc: the admin's node settings and the automatic balancer.
+  nlohmann::json node_command(const nlohmann::json& req, const Caller& who);
+  void balance(double now);
+  uint16_t published_flags() const;
+  int guests() const;
+  std::string placeable(int node) const;
 
   DaemonConfig cfg_;
   DaemonIdentity ident_;
@@ -73,6 +81,9 @@ class Daemon {
   JobService jobs_;
   std::mutex mu_;  // the loop holds it between polls; migration threads take it for the job table
   std::unique_ptr<Migrator> mig_;
+  NodeAdmin admin_;
+  AutoBalancer auto_;
+  std::map<std::string, double> here_;  // jobs running here at the last load sample: their CPU share
 };
 
 }  // namespace grappe

@@ -26,21 +26,22 @@ std::string mem_text(const nlohmann::json& n) {
 }
 
 void print_nodes(const nlohmann::json& reply) {
-  std::printf("%-4s %-22s %-16s %-8s %4s %7s %6s %-12s %4s %6s\n", "NUM", "NAME", "ADDRESS", "STATE", "CPUS", "SPEED",
-              "LOAD", "MEM FREE", "JOBS", "AGE");
+  std::printf("%-4s %-22s %-16s %-8s %4s %7s %6s %-12s %4s %6s  %s\n", "NUM", "NAME", "ADDRESS", "STATE", "CPUS", "SPEED",
+              "LOAD", "MEM FREE", "JOBS", "AGE", "FLAGS");
   auto nodes = reply["nodes"];
   std::sort(nodes.begin(), nodes.end(), [](const auto& a, const auto& b) { return a["number"] < b["number"]; });
   for (const auto& n : nodes) {
     bool load = n.contains("cpus");
     std::string num = n["number"].get<int>() ? std::to_string(n["number"].get<int>()) : "-";
     std::string name = n["name"].get<std::string>() + (n["self"].get<bool>() ? "*" : "");
-    std::printf("%-4s %-22s %-16s %-8s %4s %7s %6s %-12s %4s %6s\n", num.c_str(), name.c_str(),
+    std::printf("%-4s %-22s %-16s %-8s %4s %7s %6s %-12s %4s %6s  %s\n", num.c_str(), name.c_str(),
                 n["address"].get<std::string>().c_str(), n["state"].get<std::string>().c_str(),
                 load ? std::to_string(n["cpus"].get<int>()).c_str() : "-",
                 load ? std::to_string(n["speed"].get<int>()).c_str() : "-",
                 load ? (std::to_string(n["load"].get<double>()).substr(0, 4)).c_str() : "-", mem_text(n).c_str(),
                 load ? std::to_string(n["jobs"].get<int>()).c_str() : "-",
-                load ? (std::to_string(n["info_age_s"].get<double>()).substr(0, 4) + "s").c_str() : "-");
+                load ? (std::to_string(n["info_age_s"].get<double>()).substr(0, 4) + "s").c_str() : "-",
+                n.value("flags_text", std::string("-")).c_str());
   }
 }
 
@@ -63,6 +64,7 @@ void print_jobs(const nlohmann::json& jobs) {
                 j["node"].get<std::string>().c_str(), state.c_str(), j["migrations"].get<int>(), cpu, rss, cmd.c_str());
     if (running && !j["why"].get<std::string>().empty())
       std::printf("%-8s cannot move: %s\n", "", j["why"].get<std::string>().c_str());
+    if (j.contains("stays")) std::printf("%-8s stays: %s\n", "", j["stays"].get<std::string>().c_str());
     if (j.contains("moved")) std::printf("%-8s last moved %s\n", "", j["moved"].get<std::string>().c_str());
   }
 }
@@ -125,6 +127,17 @@ int main(int argc, char** argv) {
   migrate->add_option("job", job_id, "job id, as grappe ps shows it")->required();
   migrate->add_option("node", to, "target node: its number, its name, or 'home'")->required();
 
+  std::string node_op, node_value;
+  auto* node = app.add_subcommand("node", "this node's admin settings (mosctl); they persist across grapped restarts");
+  node->add_option("setting", node_op,
+                   "show | block | unblock (refuse guests) | lstay | nolstay (local jobs stay home) | stay | nostay "
+                   "(no automatic migration from here) | speed N (0: calibrated) | maxguests N|none | "
+                   "expel (send guests home, then block) | bring (call this node's jobs home, then lstay)")
+      ->required()
+      ->check(CLI::IsMember({"show", "block", "unblock", "lstay", "nolstay", "stay", "nostay", "speed", "maxguests",
+                             "expel", "bring"}));
+  node->add_option("value", node_value, "the number for speed and maxguests");
+
   CLI11_PARSE(app, argc, argv);
   auto info = read_node_info(root);
   if (*ready) {
@@ -159,6 +172,23 @@ int main(int argc, char** argv) {
         std::printf(" (frozen %.2f s, %.1f MB of images)", reply["freeze_s"].get<double>(),
                     reply.value("bytes", 0.0) / 1048576);
       std::printf("\n");
+      return 0;
+    }
+    if (*node) {
+      if ((node_op == "speed" || node_op == "maxguests") && node_value.empty()) {
+        std::fprintf(stderr, "grappe node %s: give a value, e.g. grappe node %s %s\n", node_op.c_str(), node_op.c_str(),
+                     node_op == "speed" ? "1500" : "2");
+        return 2;
+      }
+      auto r = api_call(socket, {{"v", kApiVersion}, {"cmd", "node"}, {"op", node_op}, {"value", node_value}});
+      std::printf("flags %s, speed %s, maxguests %s, guests %d\n", r["flags"].get<std::string>().c_str(),
+                  r["speed"].get<int>() ? std::to_string(r["speed"].get<int>()).c_str()
+                                        : ("calibrated " + std::to_string(r["calibrated_speed"].get<int>())).c_str(),
+                  r["max_guests"].get<int>() < 0 ? "none" : std::to_string(r["max_guests"].get<int>()).c_str(),
+                  r["guests"].get<int>());
+      for (const auto& m : r["moving"])
+        std::printf("job %s on %s: %s\n", m["job"].get<std::string>().c_str(), m["from"].get<std::string>().c_str(),
+                    m["error"].get<std::string>().empty() ? "going home" : m["error"].get<std::string>().c_str());
       return 0;
     }
     if (*nodes) {

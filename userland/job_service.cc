@@ -102,10 +102,11 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   if (bytes > kMaxArgBytes) return fail("run: command line and environment exceed 256 KiB");
   spec.cwd = req.value("cwd", std::string("/"));
   if (spec.cwd.empty() || spec.cwd[0] != '/') return fail("run: \"cwd\" must be an absolute path");
-  int node = req.value("node", 0);
-  if (node != 0 && node != number_)
-    return fail("run --node " + std::to_string(node) +
-                ": starting a job elsewhere needs migration, which this daemon does not do yet; run it here");
+  const int node = req.value("node", 0);
+  if (node != 0 && node != number_) {
+    std::string why = placeable ? placeable(node) : "this daemon cannot place jobs on other nodes";
+    if (!why.empty()) return fail("run --node " + std::to_string(node) + ": " + why);
+  }
   spec.uid = who.uid;
   spec.gid = who.gid;
   std::string user = std::to_string(who.uid);
@@ -134,7 +135,8 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   j.in = s.in;
   j.out = s.out;
   j.err = s.err;
-  j.started = now;
+  j.started = j.arrived = now;
+  if (node != 0 && node != number_) j.place = node;
   j.stay = req.value("stay", false);
   attached = !req.value("detach", false);
   if (attached) j.watcher = who.client;
@@ -163,6 +165,7 @@ nlohmann::json JobService::job_json(const Job& j, double now) {
     if (why.empty() && j.stay) why = "started with --stay";
     o["movable"] = why.empty();
     o["why"] = why;
+    if (std::string s = why.empty() && stays ? stays(j) : ""; !s.empty()) o["stays"] = s;
   } else {
     o["exit_code"] = j.exit_code;
   }

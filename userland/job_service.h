@@ -45,6 +45,7 @@ class JobService {
 
   // For the migrator (callers hold the daemon's lock).
   JobTable& table() { return jobs_; }
+  const JobTable& table() const { return jobs_; }
   uint16_t node_number() const { return number_; }
   const std::string& node_name() const { return node_; }
   void deliver(Job& j, int stream, const std::string& data);  // output to the attached caller
@@ -56,6 +57,10 @@ class JobService {
   std::function<bool(int client)> congested;                          // client's queue is full
   std::function<void(int client)> finish;                             // close after flushing
   std::function<void(const std::string&)> log;
+  // run --node N: "" when node N can take jobs, else why not (unset: any node is refused).
+  std::function<std::string(int node)> placeable;
+  // Why the balancer leaves a movable job here ("" if unknown), for ps.
+  std::function<std::string(const Job&)> stays;
 
  private:
   nlohmann::json run(const nlohmann::json& req, const Caller& who, double now, bool& attached);

@@ -26,6 +26,8 @@ struct Job {
   int in = -1, out = -1, err = -1;
   int exit_code = -1;  // once exited: 0-255, 128+N for signal N
   double started = 0, ended = 0;
+  double arrived = 0;  // when it began running on this node (the balancer's residency)
+  int place = 0;       // grappe run --node N: the node to move it to once it has started
   int migrations = 0;
   bool stay = false;
   int watcher = -1;  // API client streaming this job's output, -1 if none

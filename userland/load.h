@@ -12,6 +12,8 @@ class LoadSmoother {
   // `runnable` processes sampled `dt` seconds after the previous sample.
   void sample(double runnable, double dt);
   double value() const { return value_; }
+  // Jobs left or arrived (migration): adjust at once rather than wait for the samples to decay.
+  void shift(double delta) { value_ = value_ + delta > 0 ? value_ + delta : 0; }
 
  private:
   double value_ = 0;

@@ -176,7 +176,7 @@ std::string Migrator::fits(const nlohmann::json& offer) {
 nlohmann::json Migrator::offer_for(Job& j, std::string& why) {
   if (!criu_why_.empty()) why = criu_why_;
   else if (j.migrating) why = "job " + j.id + " is already moving";
-  else if (j.stay) why = "job " + j.id + " was started with --stay";
+  else if (j.stay && !j.place) why = "job " + j.id + " was started with --stay";
   if (!why.empty()) return {};
   auto pids = job_processes(env_.proc, j.pid);
   why = why_not_movable(env_.proc, pids);
@@ -339,6 +339,7 @@ void Migrator::adopt(const TargetResult& r) {
   j->migrations = epoch;
   j->local_epoch = epoch;
   j->node = env_.jobs->node_name();
+  j->arrived = now_s();
   j->moved = "from " + from;
   env_.log("job " + id + " arrived from " + from + (home ? " (back home)" : ""));
   if (!home) spawn([this, id] { guest(id); });

@@ -1,0 +1,56 @@
+// The balancer as grapped runs it: about once a second, when no migration from this node is in
+// flight and the last ones have had time to show in the load figures, it measures each job's CPU
+// share since the previous round, asks plan() (balancer.h) what to move, and remembers why every
+// other job stays, for `grappe ps`. Pure logic over samples the daemon takes from /proc.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "balancer.h"
+
+namespace grappe {
+
+// A job running on this node, as sampled for one round.
+struct LocalJob {
+  std::string id;
+  bool guest = false;    // its home is another node
+  bool stay = false;     // grappe run --stay
+  std::string why_not;   // why it cannot move at all ("" = movable)
+  double arrived = 0;    // when it started running on this node
+  double cpu_s = 0;      // its CPU time so far
+  double rss_mb = 0;
+};
+
+struct AutoBalanceParams {
+  BalancerParams plan;
+  double period_s = 1;     // between rounds
+  double settle_s = 4;     // after a migration from here ends, before the next round
+  double idle_share = 0.2; // a job using less CPU than this is not moved for CPU load
+};
+
+class AutoBalancer {
+ public:
+  explicit AutoBalancer(AutoBalanceParams p = {}) : p_(p) {}
+  // True when a round is due at `now` (the daemon samples jobs only then). `outgoing`:
+  // migrations from this node in flight.
+  bool due(double now, int outgoing);
+  // One round: the moves to start now, each with its reason.
+  std::vector<Decision> round(double now, const NodeView& self, const std::vector<LocalJob>& jobs,
+                              const std::vector<NodeView>& peers, int outgoing);
+  // Why a job stayed in the last round ("" if it was moved or is unknown).
+  std::string why_stays(const std::string& id) const;
+  // The job's CPU share (0..cpus) measured in the last rounds; 1 when not measured yet.
+  double share(const std::string& id) const;
+
+ private:
+  AutoBalanceParams p_;
+  double next_ = 0, quiet_until_ = 0;
+  struct Sample {
+    double t = 0, cpu_s = 0, share = -1;
+  };
+  std::map<std::string, Sample> samples_;
+  std::map<std::string, std::string> stays_;
+};
+
+}  // namespace grappe

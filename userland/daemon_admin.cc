@@ -1,0 +1,123 @@
+// grapped's admin settings (`grappe node …`) and its automatic balancer: once a second it turns
+// the job table and the membership view into the balancer's inputs and starts the moves it picks.
+#include <algorithm>
+
+#include "daemon.h"
+#include "job_inspect.h"
+
+namespace grappe {
+
+int Daemon::guests() const {
+  int n = 0;
+  for (const auto& [id, j] : jobs_.table().all()) n += j.state == JobState::Running && j.guest;
+  return n;
+}
+
+uint16_t Daemon::published_flags() const {
+  uint16_t f = admin_.flags;
+  if (admin_.max_guests >= 0 && guests() >= admin_.max_guests) f |= kFlagFull;
+  return f;
+}
+
+std::string Daemon::placeable(int node) const {
+  if (!mig_->unavailable().empty()) return "this node cannot migrate jobs: " + mig_->unavailable();
+  for (const Member& m : mb_.members()) {
+    if (m.number != node) continue;
+    if (m.state != MemberState::Alive) return "node " + std::to_string(node) + " is " + state_name(m.state);
+    if (m.load && (m.load->info.flags & (kFlagBlock | kFlagFull)))
+      return "node " + std::to_string(node) + " takes no guests (" + flags_text(m.load->info.flags) + ")";
+    return "";
+  }
+  return "no node " + std::to_string(node) + " in the cluster (grappe nodes lists them)";
+}
+
+nlohmann::json Daemon::node_command(const nlohmann::json& req, const Caller& who) {
+  auto fail = [](const std::string& why) { return nlohmann::json{{"v", 1}, {"ok", false}, {"error", "node: " + why}}; };
+  const std::string op = req.value("op", std::string()), value = req.value("value", std::string());
+  nlohmann::json moving = nlohmann::json::array();
+  if (op != "show") {
+    if (who.uid != 0) return fail("only root may change this node's settings (try sudo grappe node " + op + ")");
+    NodeAdmin next = admin_;
+    std::string err;
+    if (op == "expel") next.flags |= kFlagBlock;       // and no new guests from now on
+    else if (op == "bring") next.flags |= kFlagLstay;  // and the balancer keeps them home
+    else if (!next.apply(op, value, err)) return fail(err);
+    try {
+      save_node_admin(cfg_.state_dir + "/admin.json", next);
+    } catch (const std::exception& e) {
+      return fail(std::string("cannot save the setting: ") + e.what());
+    }
+    admin_ = next;
+    const std::string self = mb_.self().name.str();
+    for (auto& [id, j] : jobs_.table().all()) {
+      if (j.state != JobState::Running || j.migrating) continue;
+      bool send = (op == "expel" && j.guest) || (op == "bring" && j.remote && j.home == self);
+      if (!send) continue;
+      std::string why = mig_->move(id, j.home, -1, "grappe node " + op);
+      moving.push_back({{"job", id}, {"from", j.node}, {"error", why}});
+    }
+    mb_.on_event("admin: node " + op + (value.empty() ? "" : " " + value) + " by uid " + std::to_string(who.uid) +
+                 (moving.empty() ? "" : ", " + std::to_string(moving.size()) + " job(s) going home"));
+  }
+  nlohmann::json r = admin_.to_json();
+  r["v"] = 1;
+  r["ok"] = true;
+  r["flags"] = flags_text(published_flags());
+  r["guests"] = guests();
+  r["calibrated_speed"] = ident_.speed;
+  r["moving"] = moving;
+  return r;
+}
+
+void Daemon::balance(double now) {
+  int outgoing = 0;
+  for (auto& [id, j] : jobs_.table().all()) {
+    if (j.state != JobState::Running || j.remote) continue;
+    outgoing += j.migrating;
+    if (j.place && !j.migrating && now - j.started > 0.5) {  // grappe run --node N, once it has started
+      std::string to;
+      for (const Member& m : mb_.members())
+        if (m.number == j.place && m.state == MemberState::Alive) to = m.name.str();
+      const int place = j.place;
+      std::string why = to.empty() ? "node " + std::to_string(place) + " is gone" : mig_->move(id, to, -1, "grappe run --node " + std::to_string(place));
+      j.place = 0;
+      if (!why.empty()) jobs_.deliver(j, 2, "grappe: job " + id + " stays on " + j.node + ": " + why + "\n");
+      else ++outgoing;
+    }
+  }
+  if (!mig_->unavailable().empty() || !auto_.due(now, outgoing)) return;
+  const Member& me = mb_.self();
+  NodeView self;
+  self.node = me.number;
+  if (me.load) {
+    const LoadInfo& l = me.load->info;
+    self.cpus = l.cpus, self.speed = l.speed, self.load = smoother_.value(), self.mem_free_mb = l.mem_free_mb;
+  }
+  self.flags = published_flags();
+  std::vector<NodeView> peers;
+  for (const Member& m : mb_.members()) {
+    if (!m.load || m.id == me.id || !m.number) continue;
+    const LoadInfo& l = m.load->info;
+    NodeView v;
+    v.node = m.number;
+    v.alive = m.state == MemberState::Alive;
+    v.info_age_s = now - m.load->time;
+    v.cpus = l.cpus, v.speed = l.speed, v.load = l.load_milli / 1000.0, v.mem_free_mb = l.mem_free_mb, v.flags = l.flags;
+    peers.push_back(v);
+  }
+  std::vector<LocalJob> jobs;
+  for (auto& [id, j] : jobs_.table().all()) {
+    if (j.state != JobState::Running || j.remote || j.migrating) continue;
+    auto pids = job_processes("/proc", j.pid);
+    auto use = job_usage("/proc", pids);
+    jobs.push_back({id, j.guest, j.stay, why_not_movable("/proc", pids), j.arrived, use.cpu_s, static_cast<double>(use.rss_kb) / 1024});
+  }
+  for (const Decision& d : auto_.round(now, self, jobs, peers, outgoing)) {
+    auto to = resolve_node(std::to_string(d.target));
+    std::string why = to ? mig_->move(d.job, to->name, -1, "balancer: " + d.reason) : "node is gone";
+    mb_.on_event("balancer: job " + d.job + " to node " + std::to_string(d.target) + ": " + d.reason +
+                 (why.empty() ? "" : " — not started: " + why));
+  }
+}
+
+}  // namespace grappe

@@ -1,0 +1,37 @@
+// The admin's settings for this node (openMosix's mosctl set): block, lstay, stay, a speed
+// override and a guest limit. They live in <state dir>/admin.json, so they survive a grapped
+// restart, and the flags travel in this node's load entry so every balancer in the cluster
+// honours them. `expel` and `bring` are actions on top: expel blocks and sends guests home,
+// bring keeps local jobs home (lstay) and calls home the ones that are away.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace grappe {
+
+struct NodeAdmin {
+  uint16_t flags = 0;      // kFlagBlock | kFlagLstay | kFlagStay (balancer.h)
+  uint32_t speed = 0;      // 0: the calibrated speed
+  int max_guests = -1;     // -1: no limit
+
+  // Applies `grappe node OP [VALUE]`; false with `err` (naming the op and what is valid).
+  bool apply(const std::string& op, const std::string& value, std::string& err);
+  // Why an incoming job is refused by these settings ("" = welcome). A job coming home is
+  // never refused.
+  std::string admit(bool coming_home, int guests_now) const;
+  nlohmann::json to_json() const;
+  static NodeAdmin from_json(const nlohmann::json& j);
+};
+
+// Reads the file; a missing file is the default. Throws std::runtime_error naming the file and
+// the fix when it exists but cannot be used.
+NodeAdmin load_node_admin(const std::string& path);
+// Writes through a temporary file and a rename: never half-written.
+void save_node_admin(const std::string& path, const NodeAdmin& a);
+
+// "block,lstay" for `grappe nodes`; "-" when none.
+std::string flags_text(uint16_t flags);
+
+}  // namespace grappe
