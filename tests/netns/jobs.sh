@@ -3,7 +3,7 @@
 # namespace so its UDP port never meets the host's): output and exit status pass through, the job
 # is pid 1 of its own PID namespace and leads its session, stdin and Ctrl-C are forwarded, a job
 # holding a node-local file says why it cannot move, migrate refuses with reasons, ids never repeat
-# across a daemon restart.
+# across a daemon restart, admin settings (grappe node) are root-only and survive a restart.
 set -euo pipefail
 GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2"); JOBINIT=$(readlink -f "$3")
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: jobs need root (PID namespaces) and a network namespace"; exit 77; }
@@ -88,6 +88,19 @@ mig=$(g status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[
 g kill "$id"
 echo "ok: migrate refuses unknown jobs and nodes with the reason; status says: migration $mig"
 
+# Admin settings (grappe node): root only, checked values, shown by grappe nodes, kept across a restart.
+g run --node 77 -- true 2>"$TMP/err" && fail "run --node accepted a node that does not exist"
+grep -q "run --node 77: " "$TMP/err" || fail "run --node 77: $(cat "$TMP/err")"
+setpriv --reuid=65534 --regid=65534 --clear-groups "$GRAPPE" --socket "$TMP/n1.sock" node block 2>"$TMP/err" &&
+  fail "a user blocked the node"
+grep -q "only root" "$TMP/err" || fail "non-root node block: $(cat "$TMP/err")"
+g node speed fast 2>"$TMP/err" && fail "node speed accepted 'fast'"
+grep -q "'fast'" "$TMP/err" || fail "node speed fast: $(cat "$TMP/err")"
+g node block >/dev/null && g node speed 1234 >/dev/null && g node maxguests 3 >/dev/null || fail "node settings refused"
+sleep 1.2  # the next load sample publishes them
+g nodes | grep -E ' 1234 .* block *$' >/dev/null || fail "grappe nodes does not show the settings: $(g nodes)"
+echo "ok: grappe node is root-only, checks its values, and grappe nodes shows flags and speed"
+
 # Job ids never repeat across a daemon restart.
 last=$(g run -d -- true)
 kill "${NETNS_PIDS[1]}"; wait "${NETNS_PIDS[1]}" 2>/dev/null || true
@@ -96,4 +109,7 @@ for _ in $(seq 50); do g status >/dev/null 2>&1 && break; sleep 0.1; done
 next=$(g run -d -- true)
 [ "${next#*.}" -gt "${last#*.}" ] || fail "job id repeated after restart: $last then $next"
 echo "ok: job ids continue after a restart ($last, then $next)"
+shown=$(g node show)
+[ "$shown" = "flags block, speed 1234, maxguests 3, guests 0" ] || fail "admin settings after a restart: $shown"
+echo "ok: admin settings survive a restart ($shown)"
 echo "PASS"
