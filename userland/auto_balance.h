@@ -1,7 +1,7 @@
 // The balancer as grapped runs it: about once a second, when no migration from this node is in
-// flight and the last ones have had time to show in the load figures, it measures each job's CPU
-// share since the previous round, asks plan() (balancer.h) what to move, and remembers why every
-// other job stays, for `grappe ps`. Pure logic over samples the daemon takes from /proc.
+// flight and the last ones have had time to show in the load figures, it asks plan()
+// (balancer.h) what to move, and remembers why every other job stays, for `grappe ps`. Pure logic
+// over the samples the daemon takes from /proc (a job's demand comes from LoadModel, load.h).
 #pragma once
 #include <map>
 #include <string>
@@ -18,7 +18,7 @@ struct LocalJob {
   bool stay = false;     // grappe run --stay
   std::string why_not;   // why it cannot move at all ("" = movable)
   double arrived = 0;    // when it started running on this node
-  double cpu_s = 0;      // its CPU time so far
+  double demand = 1;     // runnable share it adds to a run queue (1: CPU-bound)
   double rss_mb = 0;
 };
 
@@ -26,7 +26,7 @@ struct AutoBalanceParams {
   BalancerParams plan;
   double period_s = 1;     // between rounds
   double settle_s = 4;     // after a migration from here ends, before the next round
-  double idle_share = 0.2; // a job using less CPU than this is not moved for CPU load
+  double idle_share = 0.2; // a job runnable less often than this is not moved for CPU load
 };
 
 class AutoBalancer {
@@ -38,18 +38,16 @@ class AutoBalancer {
   // One round: the moves to start now, each with its reason.
   std::vector<Decision> round(double now, const NodeView& self, const std::vector<LocalJob>& jobs,
                               const std::vector<NodeView>& peers, int outgoing);
+  // A migration from here took `freeze_s` for `mb` of images: the cost model follows what moves
+  // really cost on this cluster (an emulated one is far slower than the defaults).
+  void observed(double freeze_s, double mb);
+  double fixed_cost_s() const { return p_.plan.fixed_cost_s; }
   // Why a job stayed in the last round ("" if it was moved or is unknown).
   std::string why_stays(const std::string& id) const;
-  // The job's CPU share (0..cpus) measured in the last rounds; 1 when not measured yet.
-  double share(const std::string& id) const;
 
  private:
   AutoBalanceParams p_;
   double next_ = 0, quiet_until_ = 0;
-  struct Sample {
-    double t = 0, cpu_s = 0, share = -1;
-  };
-  std::map<std::string, Sample> samples_;
   std::map<std::string, std::string> stays_;
 };
 

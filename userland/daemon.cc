@@ -177,6 +177,7 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     if (i < clients_.size()) clients_[i].out += r.dump() + "\n", clients_[i].closing = true;
   };
   env.log = [this](const std::string& s) { mb_.on_event(s); };
+  env.moved_out = [this](double freeze_s, uint64_t bytes) { auto_.observed(freeze_s, static_cast<double>(bytes) / 1048576); };
   env.admit = [this](const nlohmann::json& offer) {
     return admin_.admit(offer.value("home_number", 0) == mb_.self().number, guests());
   };
@@ -333,20 +334,20 @@ void Daemon::serve_api(double now) {
 
 void Daemon::sample_load(double now) {
   if (last_sample_ >= 0 && now - last_sample_ < 0.5) return;
-  // Jobs that left since the last sample (moved away or ended) stop counting at once.
-  std::map<std::string, double> here;
-  for (const auto& [id, j] : jobs_.table().all())
-    if (j.state == JobState::Running && !j.remote && !j.migrating) here[id] = auto_.share(id);
-  for (const auto& [id, share] : here_)
-    if (!here.count(id)) smoother_.shift(-share);
-  here_ = std::move(here);
-  auto s = read_system();
-  smoother_.sample(s.runnable, last_sample_ < 0 ? 0.5 : now - last_sample_);
   last_sample_ = now;
+  usage_.clear();
+  std::map<std::string, int> runnable;
+  for (const auto& [id, j] : jobs_.table().all()) {
+    if (j.state != JobState::Running || j.remote || j.migrating || j.pid <= 0) continue;
+    usage_[id] = job_usage("/proc", job_processes("/proc", j.pid));
+    runnable[id] = usage_[id].runnable;
+  }
+  auto s = read_system();
+  load_.sample(now, s.runnable, runnable);
   LoadInfo l;
   l.cpus = s.cpus;
   l.speed = admin_.speed ? admin_.speed : ident_.speed;
-  l.load_milli = static_cast<uint32_t>(smoother_.value() * 1000);
+  l.load_milli = static_cast<uint32_t>(load_.value() * 1000);
   l.mem_total_mb = s.mem_total_mb;
   l.mem_free_mb = s.mem_free_mb;
   l.jobs = static_cast<uint16_t>(jobs_.running());
@@ -355,12 +356,26 @@ void Daemon::sample_load(double now) {
   mb_.set_local_load(l, now);
 }
 
+// The speed calibrated at start-up is often low: boot keeps the CPU busy, and a virtual CPU
+// shares its host. While the node is idle in its first ten minutes, measure again every 30 s
+// and keep the best figure (the admin's `grappe node speed` still overrides it).
+void Daemon::recalibrate(double now) {
+  if (cfg_.speed || now < next_calibration_ || now - info_.started > 600) return;
+  next_calibration_ = now + 30;
+  if (jobs_.running() || load_.value() > 0.5) return;
+  uint32_t s = calibrate_speed();
+  if (s <= ident_.speed * 1.05) return;
+  mb_.on_event("speed recalibrated while idle: " + std::to_string(ident_.speed) + " -> " + std::to_string(s));
+  ident_.speed = s;
+}
+
 int Daemon::run() {
   struct sigaction sa{};
   sa.sa_handler = on_signal;
   for (int sig : {SIGTERM, SIGINT}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   info_.started = clock_now();
+  next_calibration_ = info_.started + 30;
   std::fprintf(stderr, "grapped: node %s (%s) on UDP %u, group %s, cluster %s key %s\n", ident_.name.c_str(),
               id_hex(ident_.id).c_str(), cfg_.port, cfg_.group.c_str(), ident_.cluster.c_str(), info_.key_fingerprint.c_str());
   std::fflush(stdout);
@@ -380,6 +395,7 @@ int Daemon::run() {
     jobs_.pump(now);
     serve_api(now);
     sample_load(now);
+    recalibrate(now);
     balance(now);
     mb_.tick(now, out);
     if (!announced_join_ && mb_.live_count() >= 2) {

@@ -12,6 +12,7 @@
 #include "api.h"
 #include "auto_balance.h"
 #include "config.h"
+#include "job_inspect.h"
 #include "job_service.h"
 #include "load.h"
 #include "membership.h"
@@ -43,6 +44,7 @@ class Daemon {
   void receive_udp(double now);
   void serve_api(double now);
   void sample_load(double now);
+  void recalibrate(double now);
   void save_state();
   void dispatch(size_t client, const std::string& line, double now);
   size_t client_index(int fd) const;
@@ -61,8 +63,9 @@ class Daemon {
   DaemonCounters counters_;
   DaemonInfo info_;
   std::map<NodeId, ReplayWindow> replay_;
-  LoadSmoother smoother_;
+  LoadModel load_;
   double last_sample_ = -1;
+  double next_calibration_ = 0;
   bool announced_join_ = false;
   int udp_ = -1, api_ = -1;
   uint64_t nonce_;
@@ -83,7 +86,7 @@ class Daemon {
   std::unique_ptr<Migrator> mig_;
   NodeAdmin admin_;
   AutoBalancer auto_;
-  std::map<std::string, double> here_;  // jobs running here at the last load sample: their CPU share
+  std::map<std::string, JobUsage> usage_;  // jobs running here, at the last load sample
 };
 
 }  // namespace grappe

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "daemon.h"
-#include "job_inspect.h"
 
 namespace grappe {
 
@@ -91,7 +90,7 @@ void Daemon::balance(double now) {
   self.node = me.number;
   if (me.load) {
     const LoadInfo& l = me.load->info;
-    self.cpus = l.cpus, self.speed = l.speed, self.load = smoother_.value(), self.mem_free_mb = l.mem_free_mb;
+    self.cpus = l.cpus, self.speed = l.speed, self.load = load_.value(), self.mem_free_mb = l.mem_free_mb;
   }
   self.flags = published_flags();
   std::vector<NodeView> peers;
@@ -107,10 +106,10 @@ void Daemon::balance(double now) {
   }
   std::vector<LocalJob> jobs;
   for (auto& [id, j] : jobs_.table().all()) {
-    if (j.state != JobState::Running || j.remote || j.migrating) continue;
-    auto pids = job_processes("/proc", j.pid);
-    auto use = job_usage("/proc", pids);
-    jobs.push_back({id, j.guest, j.stay, why_not_movable("/proc", pids), j.arrived, use.cpu_s, static_cast<double>(use.rss_kb) / 1024});
+    auto u = usage_.find(id);
+    if (j.state != JobState::Running || j.remote || j.migrating || u == usage_.end()) continue;
+    jobs.push_back({id, j.guest, j.stay, why_not_movable("/proc", job_processes("/proc", j.pid)), j.arrived,
+                    load_.demand(id), static_cast<double>(u->second.rss_kb) / 1024});
   }
   for (const Decision& d : auto_.round(now, self, jobs, peers, outgoing)) {
     auto to = resolve_node(std::to_string(d.target));

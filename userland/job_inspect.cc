@@ -39,6 +39,7 @@ JobUsage job_usage(const std::string& proc, const std::vector<pid_t>& pids) {
     if (f.size() > 21) {  // f[0] is field 3 (state): utime/stime are fields 14/15, rss field 24
       u.cpu_s += (std::stod(f[11]) + std::stod(f[12])) / tick;
       u.rss_kb += std::stoull(f[21]) * page_kb;
+      u.runnable += f[0] == "R";
     }
   }
   return u;

@@ -14,6 +14,7 @@ namespace grappe {
 struct JobUsage {
   double cpu_s = 0;
   uint64_t rss_kb = 0;
+  int runnable = 0;  // processes in state R (running or waiting for a CPU)
 };
 
 // The namespace init and all its descendants.

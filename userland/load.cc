@@ -1,5 +1,6 @@
 #include "load.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -8,13 +9,30 @@
 
 namespace grappe {
 
-void LoadSmoother::sample(double runnable, double dt) {
-  if (runnable > value_) {
-    value_ += (runnable - value_) * 0.7;  // rise fast
-  } else {
-    double keep = std::exp(-dt / 8.0);    // decay with an 8 s time constant
-    value_ = value_ * keep + runnable * (1 - keep);
+void LoadModel::sample(double now, double runnable, const std::map<std::string, int>& jobs) {
+  const double dt = last_ < 0 ? 0 : std::min(now - last_, 30.0);
+  last_ = now;
+  const double job_keep = std::exp(-dt / 3.0), bg_keep = std::exp(-dt / 10.0);
+  std::map<std::string, double> next;
+  double in_jobs = 0;
+  for (const auto& [id, r] : jobs) {
+    auto it = demand_.find(id);
+    next[id] = it == demand_.end() ? r : it->second * job_keep + r * (1 - job_keep);  // a new job: as seen
+    in_jobs += r;
   }
+  demand_ = std::move(next);
+  background_ = background_ * bg_keep + std::max(0.0, runnable - in_jobs) * (1 - bg_keep);
+}
+
+double LoadModel::value() const {
+  double v = background_;
+  for (const auto& [id, d] : demand_) v += d;
+  return v;
+}
+
+double LoadModel::demand(const std::string& id) const {
+  auto it = demand_.find(id);
+  return it == demand_.end() ? 1 : it->second;
 }
 
 SystemSample read_system(const std::string& proc) {

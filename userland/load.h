@@ -3,20 +3,28 @@
 // speed calibrated by a short benchmark at start-up (the admin may override it).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace grappe {
 
-class LoadSmoother {
+// The load a balancer can trust. Each job counts by its demand: how often one of its processes
+// is runnable (state R, which includes waiting for a CPU), smoothed over a few seconds, so a
+// CPU-bound job counts 1 however crowded the CPU is, and counts at once where it arrives and no
+// more where it left. Everything else on the run queue (daemons, a migration's CRIU, a shell
+// command) is background, smoothed slowly, so short bursts barely move the figure.
+class LoadModel {
  public:
-  // `runnable` processes sampled `dt` seconds after the previous sample.
-  void sample(double runnable, double dt);
-  double value() const { return value_; }
-  // Jobs left or arrived (migration): adjust at once rather than wait for the samples to decay.
-  void shift(double delta) { value_ = value_ + delta > 0 ? value_ + delta : 0; }
+  // `runnable`: the node's run queue at `now`; `jobs`: runnable processes of each local job.
+  void sample(double now, double runnable, const std::map<std::string, int>& jobs);
+  double value() const;
+  // A job's smoothed demand (0..its processes); 1 for a job not sampled yet.
+  double demand(const std::string& id) const;
+  double background() const { return background_; }
 
  private:
-  double value_ = 0;
+  std::map<std::string, double> demand_;
+  double background_ = 0, last_ = -1;
 };
 
 struct SystemSample {

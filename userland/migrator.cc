@@ -250,6 +250,7 @@ std::string Migrator::move(const std::string& id, const std::string& to, int cli
         job->migrations = offer.value("epoch", job->migrations + 1);
         job->moved = "to " + m.to + " (" + m.reason + ")";
         if (job->in >= 0) ::close(job->in), job->in = -1;  // stdin goes through the relay now
+        if (env_.moved_out) env_.moved_out(r.freeze_s, r.bytes);
         // The local pipes drain to EOF in the pump; then the relay's output follows.
       }
     }

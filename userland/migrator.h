@@ -48,6 +48,9 @@ struct MigratorEnv {
   std::function<void(const std::string&)> log;
   // Extra admission rules for an incoming offer (admin flags, limits): "" = welcome.
   std::function<std::string(const nlohmann::json& offer)> admit;
+  // A job left this node: how long it was frozen and how many image bytes crossed (for the
+  // balancer's cost model).
+  std::function<void(double freeze_s, uint64_t bytes)> moved_out;
 };
 
 class Migrator {

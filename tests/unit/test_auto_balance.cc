@@ -14,32 +14,28 @@ NodeView node(int num, double load, int cpus = 1) {
   v.mem_free_mb = 1000;
   return v;
 }
-// n CPU-bound jobs that arrived at t=0, each with `cpu` seconds of CPU time.
-std::vector<LocalJob> busy(int n, double cpu) {
+// n CPU-bound jobs that arrived at t=0.
+std::vector<LocalJob> busy(int n) {
   std::vector<LocalJob> v;
-  for (int i = 0; i < n; ++i) v.push_back({"1." + std::to_string(i + 1), false, false, "", 0, cpu, 40});
+  for (int i = 0; i < n; ++i) v.push_back({"1." + std::to_string(i + 1), false, false, "", 0, 1, 40});
   return v;
 }
 }  // namespace
 
 TEST_CASE("auto balance: four busy jobs and an idle peer end two and two") {
   AutoBalancer b;
-  NodeView self = node(1, 4);
-  std::vector<NodeView> peers = {node(2, 0)};
-  REQUIRE(b.due(10, 0));
-  CHECK(b.round(10, self, busy(4, 2.5), peers, 0).empty());  // first sight: CPU use not measured yet
-  CHECK(b.why_stays("1.1") == "its CPU use is being measured");
-  CHECK_FALSE(b.due(10.5, 0));  // once a second
   REQUIRE(b.due(20, 0));
-  auto moves = b.round(20, self, busy(4, 5), peers, 0);  // each used 0.25 of the CPU
+  auto moves = b.round(20, node(1, 4), busy(4), {node(2, 0)}, 0);
   REQUIRE(moves.size() == 2);
   CHECK(moves[0].target == 2);
   CHECK(moves[0].reason.find("cpu") == 0);
   CHECK(b.why_stays(moves[0].job).empty());
-  CHECK(b.share("1.1") == doctest::Approx(0.25));
   int staying = 0;
   for (int i = 1; i <= 4; ++i) staying += b.why_stays("1." + std::to_string(i)) == "no other node would finish it sooner";
   CHECK(staying == 2);
+  CHECK_FALSE(b.due(20.5, 0));  // once a second
+  // Two and two: nothing moves either way.
+  CHECK(b.round(30, node(1, 2), busy(2), {node(2, 2)}, 0).empty());
 }
 
 TEST_CASE("auto balance: quiet while migrations are in flight and until the figures settle") {
@@ -53,18 +49,14 @@ TEST_CASE("auto balance: quiet while migrations are in flight and until the figu
 
 TEST_CASE("auto balance: idle, young, pinned and unmovable jobs stay, each with its reason") {
   AutoBalancer b;
-  NodeView self = node(1, 4);
-  std::vector<NodeView> peers = {node(2, 0)};
   std::vector<LocalJob> jobs = {
-      {"1.1", false, false, "", 0, 0.0, 10},           // sleeps
-      {"1.2", false, true, "", 0, 0.0, 10},            // --stay
-      {"1.3", false, false, "holds node-local file /tmp/x", 0, 0.0, 10},
-      {"1.4", false, false, "", 19.5, 0.0, 10},        // arrived just now
+      {"1.1", false, false, "", 0, 0.05, 10},  // sleeps
+      {"1.2", false, true, "", 0, 1, 10},      // --stay
+      {"1.3", false, false, "holds node-local file /tmp/x", 0, 1, 10},
+      {"1.4", false, false, "", 19.5, 1, 10},  // arrived just now
   };
-  b.round(10, self, jobs, peers, 0);
-  for (auto& j : jobs) j.cpu_s += j.id == "1.1" ? 0.5 : 10;
-  CHECK(b.round(20, self, jobs, peers, 0).empty());
-  CHECK(b.why_stays("1.1") == "mostly idle (5% CPU)");
+  CHECK(b.round(20, node(1, 4), jobs, {node(2, 0)}, 0).empty());
+  CHECK(b.why_stays("1.1") == "mostly idle (runnable 5% of the time)");
   CHECK(b.why_stays("1.2") == "started with --stay");
   CHECK(b.why_stays("1.3") == "cannot move: holds node-local file /tmp/x");
   CHECK(b.why_stays("1.4") == "too young to move");
@@ -72,13 +64,27 @@ TEST_CASE("auto balance: idle, young, pinned and unmovable jobs stay, each with 
 
 TEST_CASE("auto balance: node flags are honoured") {
   AutoBalancer b;
-  NodeView self = node(1, 4);
   NodeView blocked = node(2, 0);
   blocked.flags = kFlagBlock;
-  b.round(10, self, busy(4, 0), {blocked}, 0);
-  CHECK(b.round(20, self, busy(4, 10), {blocked}, 0).empty());
+  CHECK(b.round(20, node(1, 4), busy(4), {blocked}, 0).empty());
+  NodeView self = node(1, 4);
   self.flags = kFlagLstay;
-  b.round(30, self, busy(4, 20), {node(2, 0)}, 0);
-  CHECK(b.round(40, self, busy(4, 30), {node(2, 0)}, 0).empty());
+  CHECK(b.round(40, self, busy(4), {node(2, 0)}, 0).empty());
   CHECK(b.why_stays("1.1").find("lstay") != std::string::npos);
+}
+
+TEST_CASE("auto balance: the cost model follows observed migrations") {
+  AutoBalancer fresh, b;
+  for (int i = 0; i < 20; ++i) b.observed(5.3, 15);  // TCG: 16 MB frozen 5.3 s
+  CHECK(b.fixed_cost_s() == doctest::Approx(5.0).epsilon(0.01));
+  CHECK(b.fixed_cost_s() > fresh.fixed_cost_s());
+  // A job that has run 6 s on a node of 4 is worth moving at the default cost, not at the
+  // observed one; after 54 s it is worth it at either.
+  std::vector<LocalJob> job = {{"1.1", false, false, "", 14, 1, 15}};
+  NodeView self, peer;
+  self.node = 1, self.load = 4, self.mem_free_mb = 1000;
+  peer.node = 2, peer.mem_free_mb = 1000;
+  CHECK(fresh.round(20, self, job, {peer}, 0).size() == 1);
+  CHECK(b.round(20, self, job, {peer}, 0).empty());
+  CHECK(b.round(68, self, job, {peer}, 0).size() == 1);
 }

@@ -29,16 +29,24 @@ TEST_CASE("grapped.toml: defaults, overrides, and errors naming the key") {
   CHECK_THROWS_WITH(parse_daemon_config("[disco\n", "g.toml"), doctest::Contains("cannot parse g.toml"));
 }
 
-TEST_CASE("load smoothing rises fast and decays slowly") {
-  LoadSmoother s;
-  s.sample(4, 0.5);
-  CHECK(s.value() > 2.5);  // most of a jump at once
-  double high = s.value();
-  s.sample(0, 0.5);
-  CHECK(s.value() < high);
-  CHECK(s.value() > high * 0.9);  // a brief lull barely lowers it
-  for (int i = 0; i < 80; ++i) s.sample(0, 0.5);
-  CHECK(s.value() < 0.05);  // but it does decay
+TEST_CASE("load model: jobs count by demand at once, bursts of other work barely") {
+  LoadModel m;
+  double t = 0;
+  auto tick = [&](double runnable, std::map<std::string, int> jobs) { m.sample(t += 0.5, runnable, jobs); };
+  for (int i = 0; i < 60; ++i) tick(4, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
+  CHECK(m.value() == doctest::Approx(4).epsilon(0.01));
+  tick(2, {{"a", 1}, {"b", 1}});  // c and d moved away: they stop counting at once
+  CHECK(m.value() == doctest::Approx(2).epsilon(0.01));
+  CHECK(m.demand("c") == 1);      // unknown now: assumed busy
+  tick(7, {{"a", 1}, {"b", 1}});  // a burst of 5 other processes (a migration's CRIU)
+  CHECK(m.value() < 2.5);
+  for (int i = 0; i < 80; ++i) tick(3, {{"a", 1}, {"b", 1}});  // a steady daemon does count
+  CHECK(m.value() == doctest::Approx(3).epsilon(0.05));
+  // A job runnable in half the samples (it sleeps half the time) converges to about 0.5.
+  LoadModel h;
+  for (int i = 0; i < 200; ++i) h.sample(i * 0.5, i % 2, {{"s", i % 2}});
+  CHECK(h.demand("s") == doctest::Approx(0.5).epsilon(0.15));
+  CHECK(h.background() < 0.01);
 }
 
 TEST_CASE("system sampling from a /proc tree") {
