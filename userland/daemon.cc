@@ -336,14 +336,14 @@ void Daemon::sample_load(double now) {
   if (last_sample_ >= 0 && now - last_sample_ < 0.5) return;
   last_sample_ = now;
   usage_.clear();
-  std::map<std::string, int> runnable;
+  std::map<std::string, LoadModel::JobSample> samples;
   for (const auto& [id, j] : jobs_.table().all()) {
     if (j.state != JobState::Running || j.remote || j.migrating || j.pid <= 0) continue;
     usage_[id] = job_usage("/proc", job_processes("/proc", j.pid));
-    runnable[id] = usage_[id].runnable;
+    samples[id] = {usage_[id].runnable, usage_[id].cpu_s};
   }
   auto s = read_system();
-  load_.sample(now, s.runnable, runnable);
+  load_.sample(now, s.busy_s, samples);
   LoadInfo l;
   l.cpus = s.cpus;
   l.speed = admin_.speed ? admin_.speed : ident_.speed;

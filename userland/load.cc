@@ -1,5 +1,7 @@
 #include "load.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,19 +11,25 @@
 
 namespace grappe {
 
-void LoadModel::sample(double now, double runnable, const std::map<std::string, int>& jobs) {
-  const double dt = last_ < 0 ? 0 : std::min(now - last_, 30.0);
-  last_ = now;
+void LoadModel::sample(double now, double busy_s, const std::map<std::string, JobSample>& jobs) {
+  const double dt = last_ < 0 ? 0 : now - last_;
   const double job_keep = std::exp(-dt / 3.0), bg_keep = std::exp(-dt / 10.0);
-  std::map<std::string, double> next;
-  double in_jobs = 0;
-  for (const auto& [id, r] : jobs) {
+  std::map<std::string, double> demand, cpu;
+  double jobs_cpu = 0;
+  for (const auto& [id, j] : jobs) {
     auto it = demand_.find(id);
-    next[id] = it == demand_.end() ? r : it->second * job_keep + r * (1 - job_keep);  // a new job: as seen
-    in_jobs += r;
+    demand[id] = it == demand_.end() ? j.runnable : it->second * job_keep + j.runnable * (1 - job_keep);  // new: as seen
+    cpu[id] = j.cpu_s;
+    if (auto c = cpu_.find(id); c != cpu_.end()) jobs_cpu += std::max(0.0, j.cpu_s - c->second);
   }
-  demand_ = std::move(next);
-  background_ = background_ * bg_keep + std::max(0.0, runnable - in_jobs) * (1 - bg_keep);
+  if (dt > 0 && dt < 30) {
+    const double other = std::max(0.0, (busy_s - busy_ - jobs_cpu) / dt);  // CPUs' worth used by the rest
+    background_ = background_ * bg_keep + other * (1 - bg_keep);
+  }
+  demand_ = std::move(demand);
+  cpu_ = std::move(cpu);
+  busy_ = busy_s;
+  last_ = now;
 }
 
 double LoadModel::value() const {
@@ -41,6 +49,12 @@ SystemSample read_system(const std::string& proc) {
   int cpus = 0;
   for (std::string line; std::getline(st, line);) {
     if (line.rfind("cpu", 0) == 0 && line.size() > 3 && std::isdigit(static_cast<unsigned char>(line[3]))) ++cpus;
+    if (line.rfind("cpu ", 0) == 0) {  // user nice system idle iowait irq softirq steal, in ticks
+      std::istringstream f(line.substr(4));
+      double v[8] = {};
+      for (double& x : v) f >> x;
+      s.busy_s = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    }
     if (line.rfind("procs_running ", 0) == 0) s.runnable = std::max(0.0, std::stod(line.substr(14)) - 1);
   }
   s.cpus = static_cast<uint16_t>(std::max(1, cpus));

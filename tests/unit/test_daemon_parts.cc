@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -29,22 +30,30 @@ TEST_CASE("grapped.toml: defaults, overrides, and errors naming the key") {
   CHECK_THROWS_WITH(parse_daemon_config("[disco\n", "g.toml"), doctest::Contains("cannot parse g.toml"));
 }
 
-TEST_CASE("load model: jobs count by demand at once, bursts of other work barely") {
+TEST_CASE("load model: jobs count by demand at once, other work by the CPU it uses") {
   LoadModel m;
-  double t = 0;
-  auto tick = [&](double runnable, std::map<std::string, int> jobs) { m.sample(t += 0.5, runnable, jobs); };
-  for (int i = 0; i < 60; ++i) tick(4, {{"a", 1}, {"b", 1}, {"c", 1}, {"d", 1}});
-  CHECK(m.value() == doctest::Approx(4).epsilon(0.01));
-  tick(2, {{"a", 1}, {"b", 1}});  // c and d moved away: they stop counting at once
-  CHECK(m.value() == doctest::Approx(2).epsilon(0.01));
-  CHECK(m.demand("c") == 1);      // unknown now: assumed busy
-  tick(7, {{"a", 1}, {"b", 1}});  // a burst of 5 other processes (a migration's CRIU)
-  CHECK(m.value() < 2.5);
-  for (int i = 0; i < 80; ++i) tick(3, {{"a", 1}, {"b", 1}});  // a steady daemon does count
-  CHECK(m.value() == doctest::Approx(3).epsilon(0.05));
+  double t = 0, busy = 0;
+  std::map<std::string, LoadModel::JobSample> jobs;
+  // Every 0.5 s: each job in `runnable` runs for `share` of the time; other work uses `other` CPUs.
+  auto tick = [&](std::vector<std::string> runnable, double share, double other) {
+    std::map<std::string, LoadModel::JobSample> next;
+    for (const auto& id : runnable) next[id] = {1, jobs[id].cpu_s + share * 0.5};
+    jobs = next;
+    busy += (share * static_cast<double>(runnable.size()) + other) * 0.5;
+    m.sample(t += 0.5, busy, jobs);
+  };
+  for (int i = 0; i < 60; ++i) tick({"a", "b", "c", "d"}, 0.24, 0.04);  // 4 CPU-bound jobs on one CPU
+  CHECK(m.value() == doctest::Approx(4.04).epsilon(0.01));
+  tick({"a", "b"}, 0.48, 0.04);  // c and d moved away: they stop counting at once
+  CHECK(m.value() == doctest::Approx(2.04).epsilon(0.01));
+  CHECK(m.demand("c") == 1);  // unknown now: assumed busy
+  tick({"a", "b"}, 0.1, 0.8);  // a burst of other work (a migration's CRIU) for half a second
+  CHECK(m.value() < 2.2);
+  for (int i = 0; i < 80; ++i) tick({"a", "b"}, 0.35, 0.3);  // a steady daemon using 30% does count
+  CHECK(m.value() == doctest::Approx(2.3).epsilon(0.03));
   // A job runnable in half the samples (it sleeps half the time) converges to about 0.5.
   LoadModel h;
-  for (int i = 0; i < 200; ++i) h.sample(i * 0.5, i % 2, {{"s", i % 2}});
+  for (int i = 0; i < 200; ++i) h.sample(i * 0.5, i * 0.1, {{"s", {i % 2, i * 0.1}}});
   CHECK(h.demand("s") == doctest::Approx(0.5).epsilon(0.15));
   CHECK(h.background() < 0.01);
 }
@@ -52,11 +61,12 @@ TEST_CASE("load model: jobs count by demand at once, bursts of other work barely
 TEST_CASE("system sampling from a /proc tree") {
   fs::path p = fs::temp_directory_path() / "grappe-fakeproc";
   fs::create_directories(p);
-  std::ofstream(p / "stat") << "cpu  1 2 3\ncpu0 1 2 3\ncpu1 1 2 3\ncpu2 1 2 3\nprocs_running 5\nprocs_blocked 0\n";
+  std::ofstream(p / "stat") << "cpu  100 0 100 500 0 0 0 0\ncpu0 1 2 3\ncpu1 1 2 3\ncpu2 1 2 3\nprocs_running 5\nprocs_blocked 0\n";
   std::ofstream(p / "meminfo") << "MemTotal:       2048000 kB\nMemFree:         100 kB\nMemAvailable:    1024000 kB\n";
   auto s = read_system(p.string());
   CHECK(s.cpus == 3);
   CHECK(s.runnable == 4);  // the sampler itself does not count
+  CHECK(s.busy_s == doctest::Approx(200.0 / static_cast<double>(::sysconf(_SC_CLK_TCK))));
   CHECK(s.mem_total_mb == 2000);
   CHECK(s.mem_free_mb == 1000);
   fs::remove_all(p);
