@@ -37,6 +37,7 @@ class TcpPeerLink final : public PeerLink {
   // timeout here, unlike one inside recv(), leaves the link intact.
   bool readable(double timeout_s);
   bool broken() const { return broken_; }
+  int fd() const { return fd_; }  // to poll() it along with other descriptors
   const NodeId& peer() const { return peer_; }
 
  private:

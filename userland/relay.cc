@@ -119,9 +119,10 @@ void Migrator::guest(std::string id) {
         continue;
       }
     }
-    pollfd p[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
-    if (out >= 0 || err >= 0) ::poll(p, 2, 20);
-    else nap(20);
+    // Output, frames from the home and (every 200 ms at most) the exit and local move requests:
+    // waiting on all three keeps an idle relay from costing the job CPU time.
+    pollfd p[3] = {{out, POLLIN, 0}, {err, POLLIN, 0}, {link->fd(), POLLIN, 0}};
+    ::poll(p, 3, 200);
     pump_out(out, 1);
     pump_out(err, 2);
     std::vector<Move> moves;
@@ -224,7 +225,7 @@ void Migrator::home_relay(std::unique_ptr<TcpPeerLink> link, const Frame& first)
       nap(10);
       continue;
     }
-    if (!link->readable(0.05)) {
+    if (!link->readable(0.2)) {  // stdin, signals and moves from here wait at most this long
       if (link->broken()) break;
       continue;
     }

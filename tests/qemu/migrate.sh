@@ -5,7 +5,8 @@
 #      node 2 and back home, prints exactly what an unmoved run prints and exits with its status;
 #   2. node 2's grapped killed in the middle of a handoff: the job stays on node 1 and runs on;
 #   3. a job holding a file open in node-local /tmp is refused, with the file named.
-# The VMs belong to one `grappe-build qemu`, killed by PID (it kills its VMs by PID) on every exit.
+# The VMs belong to one `grappe-build qemu`, killed by PID (it kills its VMs by PID) on every exit
+# (tests/qemu/cluster-lib.sh). Both nodes are set to `stay`: no automatic migration here.
 set -euo pipefail
 BUILD=$(readlink -f "$1")
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,34 +15,11 @@ OUT=${GRAPPE_TEST_OUT:-$SRC/out/test}
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
 SCALE=${GRAPPE_TIMEOUT_SCALE:-1}
 DIR=$OUT/qemu-migrate
-rm -rf "$DIR"
-mkdir -p "$DIR"
-"$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes 2 --port $(( 30000 + RANDOM % 20000 )) > "$DIR/runner.log" 2>&1 &
-QPID=$!
-cleanup() { kill "$QPID" 2>/dev/null || true; wait "$QPID" 2>/dev/null || true; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; for n in 1 2; do echo "--- node$n journal:"; con "$n" "journalctl -u grapped --no-pager | tail -15" 2>/dev/null || true; done; exit 1; }
-con() { local n=$1; shift; "$BUILD" console --dir "$DIR" --node "$n" --timeout $(( SCALE * 600 )) -- "$@"; }
-# Waits up to $1 s for the command (on node $2) to succeed.
-wait_for() {
-  local limit=$(( SCALE * $1 )) n=$2; shift 2
-  for _ in $(seq 1 "$limit"); do con "$n" "$@" >/dev/null 2>&1 && return 0; sleep 1; done
-  return 1
-}
-jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-
-for _ in $(seq 1 $(( SCALE * 900 ))); do
-  grep -aq "joined cluster grappe-test nodes=2" "$DIR/node1.log" 2>/dev/null && grep -aq "joined cluster grappe-test nodes=2" "$DIR/node2.log" 2>/dev/null && break
-  kill -0 "$QPID" 2>/dev/null || { cat "$DIR/runner.log"; fail "the VMs stopped"; }
-  sleep 2
-done
-grep -aq "joined cluster" "$DIR/node2.log" || fail "the two nodes did not join one cluster"
-for n in 1 2; do
-  wait_for 120 "$n" "grappe status --json | grep -q '\"migration\": \"ready\"'" || fail "node$n: migration not ready: $(con "$n" 'grappe status --json | grep migration')"
-  con "$n" "dmesg -n 1" >/dev/null
-done
-NODE1=$(con 1 "hostname" | tr -d '\r\n')
-NODE2=$(con 2 "hostname" | tr -d '\r\n')
+# shellcheck source=cluster-lib.sh
+. "$SRC/tests/qemu/cluster-lib.sh"
+cluster_start
+# Manual migrations only: the automatic balancer would move the lone job to the idler node.
+for n in 1 2; do con "$n" "grappe node stay" >/dev/null; done
 echo "ok: $NODE1 and $NODE2 joined, CRIU ready on both"
 
 echo "== 1. moved there and back, same output and status as an unmoved run"

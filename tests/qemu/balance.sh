@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# ctest "qemu-balance": automatic load balancing between two TCG nodes of the test image.
+#   1. node 2 blocked (grappe node block): 4 CPU-bound jobs started on node 1 with `grappe run -d`
+#      all stay on node 1, and ps says why;
+#   2. node 2 unblocked: without any other command the jobs end 2 and 2, and stay so (no
+#      ping-pong: exactly 2 migrations);
+#   3. grappe node bring on node 1 calls its 2 jobs home; grappe node expel on node 2 sends a
+#      guest home.
+# Both nodes get the same speed (grappe node speed): they emulate the same CPU, but a speed
+# calibrated under TCG varies with the host's scheduling, and unequal speeds make 1+3 or 3+1 the
+# right answer. The VMs are killed by PID on every exit (tests/qemu/cluster-lib.sh).
+set -euo pipefail
+BUILD=$(readlink -f "$1")
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${GRAPPE_TEST_OUT:-$SRC/out/test}
+[ -s "$OUT/grappe-amd64.iso" ] || { echo "SKIP: no test image at $OUT/grappe-amd64.iso (the image test builds it; it needs root)"; exit 77; }
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+SCALE=${GRAPPE_TIMEOUT_SCALE:-1}
+DIR=$OUT/qemu-balance
+# shellcheck source=cluster-lib.sh
+. "$SRC/tests/qemu/cluster-lib.sh"
+cluster_start
+for n in 1 2; do con "$n" "grappe node speed 500" >/dev/null; done
+echo "ok: $NODE1 and $NODE2 joined, CRIU ready on both"
+# Jobs per node as node 1 (their home) sees them: "<on node 1> <on node 2> <migrations>".
+spread() {
+  con 1 "grappe ps --json" | jq_py "' '.join(str(x) for x in (sum(j['node']=='$NODE1' for j in d), sum(j['node']=='$NODE2' for j in d), sum(j['migrations'] for j in d)))"
+}
+
+echo "== 1. node 2 blocked: the jobs stay on node 1"
+con 2 "grappe node block" >/dev/null
+wait_for 30 1 "grappe nodes | grep '$NODE2' | grep -q block" || fail "node 1 does not see node 2's block flag"
+for _ in 1 2 3 4; do con 1 "cd / && grappe run -d -n -- /usr/lib/grappe/grappe-migrate-selftest --compute 1000000 16" >/dev/null; done
+sleep $(( SCALE * 40 ))
+[ "$(spread)" = "4 0 0" ] || fail "with node 2 blocked, jobs moved: $(spread)"
+con 1 "grappe ps" | tee "$DIR/ps1.txt"
+grep -q "stays: no other node would finish it sooner" "$DIR/ps1.txt" || fail "ps does not say why the jobs stay"
+echo "ok: 4 jobs stayed on $NODE1 while $NODE2 was blocked"
+
+echo "== 2. node 2 unblocked: 2 and 2, by themselves"
+con 2 "grappe node unblock" >/dev/null
+T0=$(date +%s)
+until [ "$(spread)" = "2 2 2" ]; do
+  [ $(( $(date +%s) - T0 )) -lt $(( SCALE * 300 )) ] || fail "the jobs did not spread 2 and 2: $(spread)"
+  sleep 3
+done
+echo "spread 2+2 after $(( $(date +%s) - T0 )) s"
+sleep $(( SCALE * 40 ))
+[ "$(spread)" = "2 2 2" ] || fail "the spread did not hold (ping-pong?): $(spread)"
+con 1 "grappe ps" | tee "$DIR/ps2.txt"
+grep -q "last moved to $NODE2 (balancer: cpu" "$DIR/ps2.txt" || fail "ps does not say why the jobs moved"
+con 1 "journalctl -u grapped --no-pager | grep balancer" | tail -4
+echo "ok: 2 jobs moved to $NODE2 by themselves, and the spread held for 40 s"
+
+echo "== 3. node bring and node expel"
+con 1 "grappe node bring" | tee "$DIR/bring.txt"
+[ "$(grep -c "going home" "$DIR/bring.txt")" = 2 ] || fail "node bring did not call 2 jobs home"
+wait_for 300 1 "grappe ps --json | grep -c '\"node\": \"$NODE1\"' | grep -qx 4" || fail "the jobs did not come home: $(spread)"
+con 1 "grappe ps" | grep -q "stays: local jobs stay home" || fail "ps does not say the jobs stay home (lstay)"
+con 1 "grappe node nolstay" >/dev/null
+T0=$(date +%s)
+until con 2 "grappe ps --json" | jq_py "len(d)" | grep -qv '^0$'; do
+  [ $(( $(date +%s) - T0 )) -lt $(( SCALE * 300 )) ] || fail "no job moved to node 2 after nolstay: $(spread)"
+  sleep 3
+done
+con 2 "grappe node expel" | tee "$DIR/expel.txt"
+grep -q "going home" "$DIR/expel.txt" || fail "node expel sent no guest home"
+wait_for 300 2 "grappe ps --json | grep -q '^\[\]'" || fail "node 2 still runs guests after expel"
+con 1 "grappe nodes" | grep "$NODE2" | grep -q block || fail "node 2 is not blocked after expel"
+echo "ok: bring called 2 jobs home, expel sent node 2's guests home and blocked it"
+for id in $(con 1 "grappe ps --json" | jq_py "' '.join(j['id'] for j in d)"); do con 1 "grappe kill $id KILL" >/dev/null; done
+echo "balance: all checks passed"

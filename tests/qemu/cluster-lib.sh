@@ -1,0 +1,47 @@
+# Shared by the two-node QEMU tests and benchmarks: boots a cluster of the test image with
+# `grappe-build qemu`, waits until both nodes joined and can migrate, and drives them through
+# their serial consoles. The runner is killed by PID (it kills its VMs by PID) on every exit.
+# The caller sets BUILD (grappe-build), OUT (the test image's folder), DIR (a scratch folder)
+# and SCALE (timeout multiplier), then calls cluster_start.
+
+con() { local n=$1; shift; "$BUILD" console --dir "$DIR" --node "$n" --timeout $(( SCALE * 900 )) -- "$@"; }
+# Waits up to $1 s (times SCALE) for the command, run on node $2, to succeed.
+wait_for() {
+  local limit=$(( SCALE * $1 )) n=$2 t0; shift 2
+  t0=$(date +%s)
+  while [ $(( $(date +%s) - t0 )) -lt "$limit" ]; do
+    con "$n" "$@" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  return 1
+}
+jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+fail() {
+  echo "FAIL: $*"
+  for n in 1 2; do echo "--- node$n journal:"; con "$n" "journalctl -u grapped --no-pager | tail -25" 2>/dev/null || true; done
+  exit 1
+}
+cluster_stop() { kill "$QPID" 2>/dev/null || true; wait "$QPID" 2>/dev/null || true; }
+
+cluster_start() {
+  rm -rf "$DIR"
+  mkdir -p "$DIR"
+  "$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes 2 --port $(( 30000 + RANDOM % 20000 )) > "$DIR/runner.log" 2>&1 &
+  QPID=$!
+  trap cluster_stop EXIT
+  local t0
+  t0=$(date +%s)
+  until grep -aq "joined cluster grappe-test nodes=2" "$DIR/node1.log" 2>/dev/null &&
+        grep -aq "joined cluster grappe-test nodes=2" "$DIR/node2.log" 2>/dev/null; do
+    kill -0 "$QPID" 2>/dev/null || { cat "$DIR/runner.log"; fail "the VMs stopped"; }
+    [ $(( $(date +%s) - t0 )) -lt $(( SCALE * 1800 )) ] || fail "the two nodes did not join one cluster"
+    sleep 2
+  done
+  for n in 1 2; do
+    wait_for 120 "$n" "grappe status --json | grep -q '\"migration\": \"ready\"'" ||
+      fail "node$n: migration not ready: $(con "$n" 'grappe status --json | grep migration')"
+    con "$n" "dmesg -n 1" >/dev/null
+  done
+  NODE1=$(con 1 "hostname" | tr -d '\r\n')
+  NODE2=$(con 2 "hostname" | tr -d '\r\n')
+}
