@@ -41,9 +41,10 @@ nlohmann::json stdio_pipe_keys(const std::string& proc, pid_t pid) {
 #ifdef GRAPPE_HAVE_CRIU
 namespace {
 
-// The last lines of a CRIU log, for error messages.
-std::string log_tail(const fs::path& log, size_t lines = 6) {
-  std::vector<std::string> all;
+// What a CRIU log says went wrong, for error messages: its first error lines (the cause; the
+// last ones are only "Dumping FAILED"), else its last lines.
+std::string log_excerpt(const fs::path& log, size_t lines = 6) {
+  std::vector<std::string> all, errors;
   std::string text = read_text(log.string()), line;
   for (char c : text) {
     if (c != '\n') line += c;
@@ -51,10 +52,18 @@ std::string log_tail(const fs::path& log, size_t lines = 6) {
   }
   if (!line.empty()) all.push_back(line);
   if (all.empty()) return "(no log at " + log.string() + ")";
-  std::string tail;
-  for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) tail += all[i] + "\n";
-  return tail + "(full log: " + log.string() + ")";
+  for (const auto& l : all)
+    if (l.find("Error") != std::string::npos && errors.size() < lines) errors.push_back(l);
+  if (errors.empty()) errors.assign(all.end() - static_cast<long>(std::min(lines, all.size())), all.end());
+  std::string out;
+  for (const auto& l : errors) out += l + "\n";
+  return out + "(full log: " + log.string() + ")";
 }
+
+// CRIU's parasite mounts /proc at a fixed place in the task's mount namespace, so two dumps (or
+// restores) at once on one node collide ("Can't create a directory (-17)"). They take turns up
+// to their hold point (post-dump, post-restore), never across the wait for the other node.
+std::mutex g_criu_turn;
 
 struct RestoreHold {
   std::mutex mu;
@@ -67,6 +76,7 @@ struct RestoreHold {
 
 // libcriu's notification callback has no user pointer; the call runs on the calling thread.
 struct NotifyCtx {
+  std::unique_lock<std::mutex>* turn = nullptr;  // g_criu_turn, released at the hold point
   const std::function<bool()>* hold = nullptr;  // dump
   bool held = false, verdict = false;
   RestoreHold* restore = nullptr;               // restore
@@ -77,6 +87,7 @@ int on_notify(char* action, criu_notify_arg_t na) {
   NotifyCtx* c = t_ctx;
   if (!c || !action) return 0;
   std::string a = action;
+  if (c->turn && c->turn->owns_lock() && (a == "post-dump" || a == "post-restore")) c->turn->unlock();
   if (c->hold && a == "post-dump") {
     c->held = true;
     c->verdict = (*c->hold)();
@@ -119,7 +130,9 @@ class CriuCheckpointer final : public Checkpointer {
     criu_local_set_leave_running(o, false);
     criu_local_set_shell_job(o, false);
     criu_local_set_notify_cb(o, on_notify);
+    std::unique_lock<std::mutex> turn(g_criu_turn);
     NotifyCtx ctx;
+    ctx.turn = &turn;
     ctx.hold = &hold;
     t_ctx = &ctx;
     int rc = criu_local_dump(o);
@@ -129,7 +142,7 @@ class CriuCheckpointer final : public Checkpointer {
     ::close(wfd);
     if (rc >= 0 && ctx.held && ctx.verdict) return {true, ""};
     if (ctx.held && !ctx.verdict) return {false, "the handoff declined; the job was thawed"};
-    return {false, "criu dump failed (" + std::to_string(rc) + "): " + log_tail(work / "dump.log")};
+    return {false, "criu dump failed (" + std::to_string(rc) + "): " + log_excerpt(work / "dump.log")};
   }
 
   RestoreResult restore(const std::string& dir, const nlohmann::json& job) override {
@@ -181,7 +194,9 @@ class CriuCheckpointer final : public Checkpointer {
         criu_local_set_shell_job(o, false);
         for (const auto& [key, p] : pipes) criu_local_add_inherit_fd(o, p.second, key.c_str());
         criu_local_set_notify_cb(o, on_notify);
+        std::unique_lock<std::mutex> turn(g_criu_turn);
         NotifyCtx ctx;
+        ctx.turn = &turn;
         ctx.restore = h;
         t_ctx = &ctx;
         rc = criu_local_restore_child(o);
@@ -208,7 +223,7 @@ class CriuCheckpointer final : public Checkpointer {
       h->cv.notify_all();
       h->th.join();
       for (auto& [k, p] : pipes) ::close(p.first);
-      return {-1, "criu restore failed (" + std::to_string(h->rc) + "): " + log_tail(work / "restore.log")};
+      return {-1, "criu restore failed (" + std::to_string(h->rc) + "): " + log_excerpt(work / "restore.log")};
     }
     r.pid = h->pid;
     auto ours = [&](int fd) { return fd_key.count(fd) ? pipes[fd_key[fd]].first : -1; };
