@@ -23,7 +23,12 @@ struct LocalJob {
 };
 
 struct AutoBalanceParams {
-  BalancerParams plan;
+  // At most 2 migrations from this node at once: CRIU dumps on one node take turns anyway.
+  BalancerParams plan = [] {
+    BalancerParams b;
+    b.max_outgoing = 2;
+    return b;
+  }();
   double period_s = 1;     // between rounds
   double settle_s = 4;     // after a migration from here ends, before the next round
   double idle_share = 0.2; // a job runnable less often than this is not moved for CPU load
