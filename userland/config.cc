@@ -18,6 +18,7 @@ const std::map<std::string, std::set<std::string>> kKeys = {
     {"node", {"speed", "name"}},
     {"paths", {"socket", "state_dir", "key", "image", "machine_id"}},
     {"cluster", {"name"}},
+    {"home", {"share"}},
 };
 
 [[noreturn]] void bad(const std::string& path, const toml::value& v, const std::string& what, const std::string& valid) {
@@ -38,7 +39,7 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   }
   for (const auto& [sec, val] : root.as_table()) {
     auto it = kKeys.find(sec);
-    if (it == kKeys.end() || !val.is_table()) bad(path, val, "unknown section [" + sec + "]", "discovery, node, paths, cluster");
+    if (it == kKeys.end() || !val.is_table()) bad(path, val, "unknown section [" + sec + "]", "discovery, node, paths, cluster, home");
     for (const auto& [k, v] : val.as_table())
       if (!it->second.count(k)) {
         std::string valid;
@@ -86,6 +87,10 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   str("paths", "image", c.image_file);
   str("paths", "machine_id", c.machine_id_file);
   str("cluster", "name", c.cluster);
+  if (auto* v = get("home", "share")) {
+    if (!v->is_boolean()) bad(path, *v, "home.share must be true or false", "true or false");
+    c.share_home = v->as_boolean();
+  }
   return c;
 }
 

@@ -20,6 +20,9 @@ struct DaemonConfig {
   std::string machine_id_file = "/etc/machine-id";
   std::string cluster;                  // default: from image.json, else "grappe"
   std::string job_init = "/usr/lib/grappe/grappe-job-init";
+  // Share /home over NFS from the founder (home_share.h). Off by default so a grapped run by hand
+  // or by the tests never mounts or exports anything; the image's grapped.toml turns it on.
+  bool share_home = false;
 };
 
 // Throws std::runtime_error naming file, line, key and what is valid.

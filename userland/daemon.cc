@@ -369,12 +369,33 @@ void Daemon::recalibrate(double now) {
   ident_.speed = s;
 }
 
+// Hands the shared /home its view of the cluster once a second (home_share.h does the rest on
+// its own thread).
+void Daemon::share_home(double now) {
+  if (!home_ || now < next_home_) return;
+  next_home_ = now + 1;
+  const Member& me = mb_.self();
+  if (!me.number) number_since_ = -1;
+  else if (number_since_ < 0) number_since_ = now;
+  HomeView v;
+  v.settled = number_since_ >= 0 && now - number_since_ >= 3;
+  v.self = {me.number, me.name.str(), 0};
+  for (const Member& m : mb_.members())
+    if (m.state == MemberState::Alive && m.number && m.ipv4 && m.id != me.id) v.live.push_back({m.number, m.name.str(), m.ipv4});
+  home_->observe(v);
+  info_.home = home_->status();
+}
+
 int Daemon::run() {
   struct sigaction sa{};
   sa.sa_handler = on_signal;
   for (int sig : {SIGTERM, SIGINT}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   info_.started = clock_now();
+  if (cfg_.share_home) {
+    home_ = std::make_unique<HomeShare>(runner_);
+    home_->start();
+  }
   next_calibration_ = info_.started + 30;
   std::fprintf(stderr, "grapped: node %s (%s) on UDP %u, group %s, cluster %s key %s\n", ident_.name.c_str(),
               id_hex(ident_.id).c_str(), cfg_.port, cfg_.group.c_str(), ident_.cluster.c_str(), info_.key_fingerprint.c_str());
@@ -396,6 +417,7 @@ int Daemon::run() {
     serve_api(now);
     sample_load(now);
     recalibrate(now);
+    share_home(now);
     balance(now);
     mb_.tick(now, out);
     if (!announced_join_ && mb_.live_count() >= 2) {

@@ -17,6 +17,7 @@
 #include "load.h"
 #include "membership.h"
 #include "migrator.h"
+#include "home_share.h"
 #include "node_admin.h"
 #include "replay.h"
 
@@ -45,6 +46,7 @@ class Daemon {
   void serve_api(double now);
   void sample_load(double now);
   void recalibrate(double now);
+  void share_home(double now);
   void save_state();
   void dispatch(size_t client, const std::string& line, double now);
   size_t client_index(int fd) const;
@@ -66,6 +68,7 @@ class Daemon {
   LoadModel load_;
   double last_sample_ = -1;
   double next_calibration_ = 0;
+  double number_since_ = -1, next_home_ = 0;
   bool announced_join_ = false;
   int udp_ = -1, api_ = -1;
   uint64_t nonce_;
@@ -86,6 +89,8 @@ class Daemon {
   std::unique_ptr<Migrator> mig_;
   NodeAdmin admin_;
   AutoBalancer auto_;
+  ProcessRunner runner_;
+  std::unique_ptr<HomeShare> home_;  // when [home] share = true
   std::map<std::string, JobUsage> usage_;  // jobs running here, at the last load sample
 };
 

@@ -231,6 +231,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "grappe: %s\n", err.c_str());
       return 1;
     }
+    if (daemon.contains("home") && daemon["home"].is_object()) {
+      const auto& h = daemon["home"];
+      std::printf("home      %s%s\n", h.value("state", std::string("?")).c_str(),
+                  h.contains("error") ? (" (last error: " + h["error"].get<std::string>() + ")").c_str() : "");
+    }
     auto p = daemon["packets"];
     std::printf("cluster   %s, %d nodes (%d alive, %d suspect, %d dead or left), key %s\n"
                 "health    %s: %llu packets accepted, %llu rejected, %llu replays dropped, up %.0f s\n",

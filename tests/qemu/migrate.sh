@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # ctest "qemu-migrate": CRIU migration between two TCG nodes of the test image, driven through
 # their serial consoles (grappe-build console):
-#   1. a deterministic job (CPU work over 32 MB) started with `grappe run` on node 1, moved to
-#      node 2 and back home, prints exactly what an unmoved run prints and exits with its status;
+#   0. /home is shared: node 1 (the founder) serves it, node 2 mounts it and sees node 1's files;
+#   1. a deterministic job (CPU work over 48 MB, working in /home and holding a file there open)
+#      started with `grappe run` on node 1, moved to node 2 and back home, prints exactly what an
+#      unmoved run prints and exits with its status;
 #   2. node 2's grapped killed in the middle of a handoff: the job stays on node 1 and runs on;
 #   3. a job holding a file open in node-local /tmp is refused, with the file named.
 # The VMs belong to one `grappe-build qemu`, killed by PID (it kills its VMs by PID) on every exit
@@ -22,16 +24,26 @@ cluster_start
 for n in 1 2; do con "$n" "grappe node stay" >/dev/null; done
 echo "ok: $NODE1 and $NODE2 joined, CRIU ready on both"
 
+echo "== 0. /home is shared from the founder"
+wait_for 180 2 "grappe status | grep -q 'home *mounted from node 1'" ||
+  fail "node 2 did not mount node 1's /home: $(con 2 'grappe status | grep home')"
+con 1 "grappe status | grep -q 'home *served from here to 1 node'" || fail "node 1 does not serve /home: $(con 1 'grappe status | grep home')"
+con 1 "mkdir -p /home/t && seq 1 5000 > /home/t/input"
+[ "$(con 2 'md5sum < /home/t/input')" = "$(con 1 'md5sum < /home/t/input')" ] || fail "node 2 does not see node 1's /home/t/input"
+echo "ok: node 2 mounts node 1's /home: $(con 2 'grappe status | grep home' | tr -d '\r')"
+
 echo "== 1. moved there and back, same output and status as an unmoved run"
-JOB="/usr/lib/grappe/grappe-migrate-selftest --compute 600 48"
+# In /home/t, holding /home/t/input open on fd 3 (sh execs the job, which keeps it).
+JOB="sh -c 'exec 3< input; exec /usr/lib/grappe/grappe-migrate-selftest --compute 600 48'"
 T0=$(date +%s)
-con 2 "cd / && grappe run -- $JOB > /root/ref.txt; echo \$? > /root/ref.rc"
+con 2 "cd /home/t && grappe run -- $JOB > /root/ref.txt; echo \$? > /root/ref.rc"
 REF_S=$(( $(date +%s) - T0 ))
 [ "$(con 2 'cat /root/ref.rc' | tr -d '\r\n')" = 3 ] || fail "the reference run did not exit with 3"
 echo "reference run: ${REF_S} s on $NODE2"
-con 1 "cd / && (grappe run -- $JOB > /root/mig.txt 2>&1; echo \$? > /root/mig.rc) >/dev/null 2>&1 &"
+con 1 "cd /home/t && (grappe run -- $JOB > /root/mig.txt 2>&1; echo \$? > /root/mig.rc) >/dev/null 2>&1 &"
 wait_for 120 1 "test \$(wc -l < /root/mig.txt) -ge 5" || fail "the job printed nothing on $NODE1"
 ID=$(con 1 "grappe ps --json" | jq_py 'd[0]["id"]')
+con 1 "grappe ps" | grep -q "cannot move" && fail "a job holding a /home file is said unmovable: $(con 1 'grappe ps')"
 con 1 "grappe migrate $ID 2" | tee "$DIR/m1.txt"
 grep -q "now runs on $NODE2" "$DIR/m1.txt" || fail "migrate to node 2 did not report the move"
 [ "$(con 2 "grappe ps --json" | jq_py "[j['home'] for j in d if j['id']=='$ID'][0]")" = "$NODE1" ] || fail "node 2 does not run job $ID"
