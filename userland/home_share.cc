@@ -24,15 +24,11 @@ std::string first_line(const std::string& s) {
 
 }  // namespace
 
-std::optional<HomePeer> choose_founder(const HomeView& v, const std::string& current) {
+std::optional<HomePeer> choose_founder(const HomeView& v) {
   if (!v.settled || !v.self.number) return std::nullopt;
-  if (current == v.self.name) return v.self;
   const HomePeer* best = &v.self;
-  for (const HomePeer& p : v.live) {
-    if (!p.number) continue;
-    if (p.name == current) return p;
-    if (p.number < best->number) best = &p;
-  }
+  for (const HomePeer& p : v.live)
+    if (p.number && p.number < best->number) best = &p;
   return *best;
 }
 
@@ -70,13 +66,11 @@ bool HomeShare::ok(const std::vector<std::string>& argv, double timeout_s) {
 
 void HomeShare::step(double now) {
   HomeView v;
-  std::string current;
   {
     std::lock_guard<std::mutex> l(mu_);
     v = view_;
-    current = founder_;
   }
-  auto f = choose_founder(v, current);
+  auto f = choose_founder(v);
   if (!f) return;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -88,8 +82,8 @@ void HomeShare::step(double now) {
         std::lock_guard<std::mutex> l(mu_);
         role_ = "serve", state_ = "starting the NFS server";
       }
-      if (now < next_try_) return;
-      next_try_ = now + 10;
+      if (now < next_start_) return;
+      next_start_ = now + 10;
       if (!ok({"systemctl", "start", "nfs-server"}, 120)) return;
       server_started_ = true;
     }
@@ -114,6 +108,9 @@ void HomeShare::step(double now) {
     if (all) error_.clear();
     return;
   }
+  // Another node is the founder now: stop serving (clusters that booted apart have merged).
+  for (auto it = exported_.begin(); it != exported_.end();)
+    it = ok({"exportfs", "-u", ip_text(*it) + ":" + dir_}, 60) ? exported_.erase(it) : std::next(it);
   const std::string server = ip_text(f->ip), mounted = home_server(read_text(mounts_file_), dir_);
   const std::string from = "node " + std::to_string(f->number) + " (" + f->name + ", " + server + ")";
   if (mounted == server) {
@@ -128,8 +125,8 @@ void HomeShare::step(double now) {
     role_ = "mount";
     state_ = "mounting from " + from;
   }
-  if (now < next_try_) return;
-  next_try_ = now + 5;
+  if (now < next_mount_) return;
+  next_mount_ = now + 5;
   if (!mounted.empty()) ok({"umount", "-l", dir_}, 30);  // the previous founder's share
   if (ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3", server + ":" + dir_, dir_}, 60)) {
     std::lock_guard<std::mutex> l(mu_);

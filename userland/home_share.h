@@ -1,9 +1,11 @@
 // The cluster-wide /home. Its founder, the live node with the lowest number (the first node of a
 // cluster takes number 1; nodes starting together settle on distinct numbers first), exports its
 // /home (a tmpfs) over NFSv4 to the address of each live member, and only to them; every other
-// node mounts it on its own /home. A chosen founder stays the founder while it is alive, so a
-// node that joins later never moves the share. Commands go through the CommandRunner seam on the
-// share's own thread: a slow mount never stalls the daemon.
+// node mounts it on its own /home. Numbers are never reused, so a node that joins later never
+// moves the share; it moves only when the founder dies (the next lowest takes over) or when two
+// clusters that booted apart merge and one of them renumbers (its founder then stops serving and
+// mounts the other's). Commands go through the CommandRunner seam on the share's own thread: a
+// slow mount never stalls the daemon.
 #pragma once
 #include <cstdint>
 #include <mutex>
@@ -30,8 +32,8 @@ struct HomeView {
   std::vector<HomePeer> live;   // the other live members with a number
 };
 
-// The founder, given the view and the current choice (kept while it is live).
-std::optional<HomePeer> choose_founder(const HomeView& v, const std::string& current);
+// The founder: the live node with the lowest number (none until this node's number settled).
+std::optional<HomePeer> choose_founder(const HomeView& v);
 // The NFS server `/home` is mounted from, per a /proc/mounts text ("" when it is not NFS).
 std::string home_server(const std::string& mounts, const std::string& dir = "/home");
 
@@ -53,7 +55,7 @@ class HomeShare {
   uint16_t founder_number_ = 0;
   bool server_started_ = false;
   std::set<uint32_t> exported_;
-  double next_try_ = 0;
+  double next_start_ = 0, next_mount_ = 0;  // retry times
 };
 
 }  // namespace grappe

@@ -33,12 +33,11 @@ HomeView view(uint16_t self, std::vector<HomePeer> live, bool settled = true) {
 HomePeer peer(uint16_t n) { return {n, "n" + std::to_string(n), ip(static_cast<uint8_t>(n))}; }
 }  // namespace
 
-TEST_CASE("home share: the founder is the lowest live number, and stays while alive") {
-  CHECK_FALSE(choose_founder(view(1, {}, false), ""));  // not settled: no choice yet
-  CHECK(choose_founder(view(1, {peer(2), peer(3)}), "")->name == "n1");
-  CHECK(choose_founder(view(3, {peer(2), peer(5)}), "")->name == "n2");
-  CHECK(choose_founder(view(3, {peer(1), peer(2)}), "n2")->name == "n2");  // kept: still alive
-  CHECK(choose_founder(view(3, {peer(4)}), "n2")->name == "n3");            // n2 gone: next lowest
+TEST_CASE("home share: the founder is the lowest live number") {
+  CHECK_FALSE(choose_founder(view(1, {}, false)));  // not settled: no choice yet
+  CHECK(choose_founder(view(1, {peer(2), peer(3)}))->name == "n1");
+  CHECK(choose_founder(view(3, {peer(2), peer(5)}))->name == "n2");
+  CHECK(choose_founder(view(3, {peer(4)}))->name == "n3");  // n1 and n2 gone: this node
 }
 
 TEST_CASE("home share: which server /home is mounted from") {
@@ -53,7 +52,8 @@ TEST_CASE("home share: the founder exports to each live member only, others moun
   std::ofstream(mounts) << "tmpfs /home tmpfs rw 0 0\n";
   FakeRunner r;
   HomeShare founder(r, mounts);
-  founder.observe(view(1, {peer(2), peer(3)}));
+  HomeView start = view(1, {peer(2), peer(3)});
+  founder.observe(start);
   founder.step(100);
   REQUIRE(r.calls.size() == 3);
   CHECK(r.calls[0] == "systemctl start nfs-server");
@@ -65,6 +65,14 @@ TEST_CASE("home share: the founder exports to each live member only, others moun
   founder.step(101);
   REQUIRE(r.calls.size() == 1);
   CHECK(r.calls[0] == "exportfs -u 10.0.0.2:/home");
+  r.calls.clear();
+  // Two clusters booted apart and merged: a node numbered 1 elsewhere is alive, this one was
+  // renumbered 4. It stops serving and mounts the other's /home.
+  founder.observe(view(4, {peer(1), peer(3)}));
+  founder.step(102);
+  REQUIRE(r.calls.size() == 2);
+  CHECK(r.calls[0] == "exportfs -u 10.0.0.3:/home");
+  CHECK(r.calls[1] == "mount -t nfs4 -o soft,timeo=100,retrans=3 10.0.0.1:/home /home");
 
   FakeRunner r2;
   r2.fail["mount"] = 32;
