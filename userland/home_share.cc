@@ -93,7 +93,9 @@ void HomeShare::step(double now) {
     bool all = true;
     for (uint32_t ip : want)
       if (!exported_.count(ip)) {
-        if (ok({"exportfs", "-o", "rw,sync,no_subtree_check,no_root_squash,fsid=1", ip_text(ip) + ":" + dir_}, 60))
+        // fsid=0: /home is the NFSv4 root, mounted as "server:/". The pseudo-root NFSv4 would
+        // build otherwise starts at "/", an overlayfs that cannot be exported (ENOENT).
+        if (ok({"exportfs", "-o", "rw,sync,no_subtree_check,no_root_squash,fsid=0", ip_text(ip) + ":" + dir_}, 60))
           exported_.insert(ip);
         else
           all = false;
@@ -128,7 +130,7 @@ void HomeShare::step(double now) {
   if (now < next_mount_) return;
   next_mount_ = now + 5;
   if (!mounted.empty()) ok({"umount", "-l", dir_}, 30);  // the previous founder's share
-  if (ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3", server + ":" + dir_, dir_}, 60)) {
+  if (ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3", server + ":/", dir_}, 60)) {
     std::lock_guard<std::mutex> l(mu_);
     state_ = "mounted from " + from;
     error_.clear();

@@ -57,8 +57,8 @@ TEST_CASE("home share: the founder exports to each live member only, others moun
   founder.step(100);
   REQUIRE(r.calls.size() == 3);
   CHECK(r.calls[0] == "systemctl start nfs-server");
-  CHECK(r.calls[1] == "exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=1 10.0.0.2:/home");
-  CHECK(r.calls[2] == "exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=1 10.0.0.3:/home");
+  CHECK(r.calls[1] == "exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.0.0.2:/home");
+  CHECK(r.calls[2] == "exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.0.0.3:/home");
   CHECK(founder.status()["state"] == "served from here to 2 node(s)");
   r.calls.clear();
   founder.observe(view(1, {peer(3)}));  // node 2 died: its export goes
@@ -72,7 +72,7 @@ TEST_CASE("home share: the founder exports to each live member only, others moun
   founder.step(102);
   REQUIRE(r.calls.size() == 2);
   CHECK(r.calls[0] == "exportfs -u 10.0.0.3:/home");
-  CHECK(r.calls[1] == "mount -t nfs4 -o soft,timeo=100,retrans=3 10.0.0.1:/home /home");
+  CHECK(r.calls[1] == "mount -t nfs4 -o soft,timeo=100,retrans=3 10.0.0.1:/ /home");
 
   FakeRunner r2;
   r2.fail["mount"] = 32;
@@ -80,7 +80,7 @@ TEST_CASE("home share: the founder exports to each live member only, others moun
   member.observe(view(3, {peer(1), peer(2)}));
   member.step(100);
   REQUIRE(r2.calls.size() == 1);
-  CHECK(r2.calls[0] == "mount -t nfs4 -o soft,timeo=100,retrans=3 10.0.0.1:/home /home");
+  CHECK(r2.calls[0] == "mount -t nfs4 -o soft,timeo=100,retrans=3 10.0.0.1:/ /home");
   auto s = member.status();
   CHECK(s["role"] == "mount");
   CHECK(s["error"].get<std::string>().find("Connection refused") != std::string::npos);
@@ -89,7 +89,7 @@ TEST_CASE("home share: the founder exports to each live member only, others moun
   r2.fail.clear();
   member.step(106);
   CHECK(r2.calls.size() == 2);
-  std::ofstream(mounts, std::ios::app) << "10.0.0.1:/home /home nfs4 rw 0 0\n";
+  std::ofstream(mounts, std::ios::app) << "10.0.0.1:/ /home nfs4 rw 0 0\n";
   member.step(107);
   CHECK(r2.calls.size() == 2);  // mounted: nothing to do
   CHECK(member.status()["state"] == "mounted from node 1 (n1, 10.0.0.1)");
