@@ -21,6 +21,11 @@ fail() {
   for n in 1 2; do echo "--- node$n journal:"; con "$n" "journalctl -u grapped --no-pager | tail -25" 2>/dev/null || true; done
   exit 1
 }
+# For the ctest suites: skip (exit 77) with the reason when the test image or QEMU is missing.
+cluster_skip_unless_ready() {
+  [ -s "$OUT/grappe-amd64.iso" ] || { echo "SKIP: no test image at $OUT/grappe-amd64.iso (the image test builds it; it needs root)"; exit 77; }
+  command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
+}
 cluster_stop() { kill "$QPID" 2>/dev/null || true; wait "$QPID" 2>/dev/null || true; }
 
 cluster_start() {

@@ -12,13 +12,10 @@
 set -euo pipefail
 BUILD=$(readlink -f "$1")
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=${GRAPPE_TEST_OUT:-$SRC/out/test}
-[ -s "$OUT/grappe-amd64.iso" ] || { echo "SKIP: no test image at $OUT/grappe-amd64.iso (the image test builds it; it needs root)"; exit 77; }
-command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
-SCALE=${GRAPPE_TIMEOUT_SCALE:-1}
-DIR=$OUT/qemu-migrate
+OUT=${GRAPPE_TEST_OUT:-$SRC/out/test} SCALE=${GRAPPE_TIMEOUT_SCALE:-1} DIR=${GRAPPE_TEST_OUT:-$SRC/out/test}/qemu-migrate
 # shellcheck source=cluster-lib.sh
 . "$SRC/tests/qemu/cluster-lib.sh"
+cluster_skip_unless_ready
 cluster_start
 # Manual migrations only: the automatic balancer would move the lone job to the idler node.
 for n in 1 2; do con "$n" "grappe node stay" >/dev/null; done
