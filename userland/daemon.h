@@ -3,6 +3,7 @@
 // second. Every packet is authenticated, replay-checked and size-bounded before it is used.
 #pragma once
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -69,6 +70,10 @@ class Daemon {
   double last_sample_ = -1;
   double next_calibration_ = 0;
   double number_since_ = -1, next_home_ = 0;
+  // For 2 minutes after `grappe node expel|bring`, jobs whose handoff was already under way are
+  // sent on too (guests home; this node's jobs back here).
+  double expel_until_ = 0, bring_until_ = 0, next_recall_ = 0;
+  std::set<std::string> recalled_;  // jobs already sent on by them
   bool announced_join_ = false;
   int udp_ = -1, api_ = -1;
   uint64_t nonce_;

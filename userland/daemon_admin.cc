@@ -47,12 +47,16 @@ nlohmann::json Daemon::node_command(const nlohmann::json& req, const Caller& who
       return fail(std::string("cannot save the setting: ") + e.what());
     }
     admin_ = next;
+    if (op == "expel") expel_until_ = last_sample_ + 120;
+    if (op == "bring") bring_until_ = last_sample_ + 120;
+    if (op == "expel" || op == "bring") recalled_.clear();
     const std::string self = mb_.self().name.str();
     for (auto& [id, j] : jobs_.table().all()) {
       if (j.state != JobState::Running || j.migrating) continue;
       bool send = (op == "expel" && j.guest) || (op == "bring" && j.remote && j.home == self);
       if (!send) continue;
       std::string why = mig_->move(id, j.home, -1, "grappe node " + op);
+      if (why.empty()) recalled_.insert(id);
       moving.push_back({{"job", id}, {"from", j.node}, {"error", why}});
     }
     mb_.on_event("admin: node " + op + (value.empty() ? "" : " " + value) + " by uid " + std::to_string(who.uid) +
@@ -69,6 +73,17 @@ nlohmann::json Daemon::node_command(const nlohmann::json& req, const Caller& who
 }
 
 void Daemon::balance(double now) {
+  if ((now < expel_until_ || now < bring_until_) && now >= next_recall_) {
+    next_recall_ = now + 1;
+    const std::string self = mb_.self().name.str();
+    for (auto& [id, j] : jobs_.table().all()) {
+      if (j.state != JobState::Running || j.migrating || !j.ctl_q.empty() || recalled_.count(id)) continue;
+      const bool expel = now < expel_until_ && j.guest, bring = now < bring_until_ && j.remote && j.home == self;
+      if ((expel || bring) && mig_->move(id, j.home, -1, expel ? "grappe node expel" : "grappe node bring").empty() &&
+          recalled_.insert(id).second)
+        mb_.on_event("admin: job " + id + " was on its way during node " + (expel ? "expel" : "bring") + "; sending it home");
+    }
+  }
   int outgoing = 0;
   for (auto& [id, j] : jobs_.table().all()) {
     if (j.state != JobState::Running || j.remote) continue;
