@@ -50,6 +50,8 @@ nlohmann::json Daemon::node_command(const nlohmann::json& req, const Caller& who
     if (op == "expel") expel_until_ = last_sample_ + 120;
     if (op == "bring") bring_until_ = last_sample_ + 120;
     if (op == "expel" || op == "bring") recalled_.clear();
+    if (op == "unblock") expel_until_ = 0;  // the admin changed their mind: guests may stay
+    if (op == "nolstay") bring_until_ = 0;  // and jobs may go out again
     const std::string self = mb_.self().name.str();
     for (auto& [id, j] : jobs_.table().all()) {
       if (j.state != JobState::Running || j.migrating) continue;
