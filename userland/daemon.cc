@@ -339,8 +339,10 @@ void Daemon::sample_load(double now) {
   std::map<std::string, LoadModel::JobSample> samples;
   for (const auto& [id, j] : jobs_.table().all()) {
     if (j.state != JobState::Running || j.remote || j.migrating || j.pid <= 0) continue;
-    usage_[id] = job_usage("/proc", job_processes("/proc", j.pid));
-    samples[id] = {usage_[id].runnable, usage_[id].cpu_s};
+    Sampled& u = usage_[id];
+    u.pids = job_processes("/proc", j.pid);
+    u.use = job_usage("/proc", u.pids);
+    samples[id] = {u.use.runnable, u.use.cpu_s};
   }
   auto s = read_system();
   load_.sample(now, s.busy_s, samples);

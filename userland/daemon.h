@@ -96,7 +96,11 @@ class Daemon {
   AutoBalancer auto_;
   ProcessRunner runner_;
   std::unique_ptr<HomeShare> home_;  // when [home] share = true
-  std::map<std::string, JobUsage> usage_;  // jobs running here, at the last load sample
+  struct Sampled {
+    std::vector<pid_t> pids;
+    JobUsage use;
+  };
+  std::map<std::string, Sampled> usage_;  // jobs running here, at the last load sample
 };
 
 }  // namespace grappe

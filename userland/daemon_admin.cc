@@ -1,6 +1,7 @@
 // grapped's admin settings (`grappe node …`) and its automatic balancer: once a second it turns
 // the job table and the membership view into the balancer's inputs and starts the moves it picks.
 #include <algorithm>
+#include <utility>
 
 #include "daemon.h"
 
@@ -91,12 +92,9 @@ void Daemon::balance(double now) {
     if (j.state != JobState::Running || j.remote) continue;
     outgoing += j.migrating;
     if (j.place && !j.migrating && now - j.started > 0.5) {  // grappe run --node N, once it has started
-      std::string to;
-      for (const Member& m : mb_.members())
-        if (m.number == j.place && m.state == MemberState::Alive) to = m.name.str();
-      const int place = j.place;
-      std::string why = to.empty() ? "node " + std::to_string(place) + " is gone" : mig_->move(id, to, -1, "grappe run --node " + std::to_string(place));
-      j.place = 0;
+      const std::string place = std::to_string(std::exchange(j.place, 0));
+      auto to = resolve_node(place);
+      std::string why = to ? mig_->move(id, to->name, -1, "grappe run --node " + place) : "node " + place + " is gone";
       if (!why.empty()) jobs_.deliver(j, 2, "grappe: job " + id + " stays on " + j.node + ": " + why + "\n");
       else ++outgoing;
     }
@@ -125,8 +123,8 @@ void Daemon::balance(double now) {
   for (auto& [id, j] : jobs_.table().all()) {
     auto u = usage_.find(id);
     if (j.state != JobState::Running || j.remote || j.migrating || u == usage_.end()) continue;
-    jobs.push_back({id, j.guest, j.stay, why_not_movable("/proc", job_processes("/proc", j.pid)), j.arrived,
-                    load_.demand(id), static_cast<double>(u->second.rss_kb) / 1024});
+    jobs.push_back({id, j.guest, j.stay, why_not_movable("/proc", u->second.pids), j.arrived, load_.demand(id),
+                    static_cast<double>(u->second.use.rss_kb) / 1024});
   }
   for (const Decision& d : auto_.round(now, self, jobs, peers, outgoing)) {
     auto to = resolve_node(std::to_string(d.target));
