@@ -19,6 +19,7 @@ const std::map<std::string, std::set<std::string>> kKeys = {
     {"paths", {"socket", "state_dir", "key", "image", "machine_id"}},
     {"cluster", {"name"}},
     {"home", {"share"}},
+    {"migration", {"precopy_min_mb"}},
 };
 
 [[noreturn]] void bad(const std::string& path, const toml::value& v, const std::string& what, const std::string& valid) {
@@ -39,7 +40,7 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   }
   for (const auto& [sec, val] : root.as_table()) {
     auto it = kKeys.find(sec);
-    if (it == kKeys.end() || !val.is_table()) bad(path, val, "unknown section [" + sec + "]", "discovery, node, paths, cluster, home");
+    if (it == kKeys.end() || !val.is_table()) bad(path, val, "unknown section [" + sec + "]", "discovery, node, paths, cluster, home, migration");
     for (const auto& [k, v] : val.as_table())
       if (!it->second.count(k)) {
         std::string valid;
@@ -90,6 +91,11 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   if (auto* v = get("home", "share")) {
     if (!v->is_boolean()) bad(path, *v, "home.share must be true or false", "true or false");
     c.share_home = v->as_boolean();
+  }
+  if (auto* v = get("migration", "precopy_min_mb")) {
+    if (!v->is_integer() || v->as_integer() < 0 || v->as_integer() > (1 << 20))
+      bad(path, *v, "migration.precopy_min_mb out of range", "0 (never pre-copy unless asked) to 1048576 MB, e.g. 128");
+    c.precopy_min_mb = static_cast<uint32_t>(v->as_integer());
   }
   return c;
 }

@@ -23,6 +23,9 @@ struct DaemonConfig {
   // Share /home over NFS from the founder (home_share.h). Off by default so a grapped run by hand
   // or by the tests never mounts or exports anything; the image's grapped.toml turns it on.
   bool share_home = false;
+  // Jobs with at least this RSS migrate with pre-copy (iterative pre-dumps while they run) unless
+  // the request says otherwise; 0: only when asked (grappe migrate --precopy).
+  uint32_t precopy_min_mb = 128;
 };
 
 // Throws std::runtime_error naming file, line, key and what is valid.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
@@ -79,14 +80,20 @@ struct NotifyCtx {
   std::unique_lock<std::mutex>* turn = nullptr;  // g_criu_turn, released at the hold point
   const std::function<bool()>* hold = nullptr;  // dump
   bool held = false, verdict = false;
+  double frozen_at = 0;                         // dump: the "pre-dump" notification (tasks about to freeze)
   RestoreHold* restore = nullptr;               // restore
 };
+
+double steady_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 thread_local NotifyCtx* t_ctx = nullptr;
 
 int on_notify(char* action, criu_notify_arg_t na) {
   NotifyCtx* c = t_ctx;
   if (!c || !action) return 0;
   std::string a = action;
+  if (a == "pre-dump" && c->frozen_at == 0) c->frozen_at = steady_now();
   if (c->turn && c->turn->owns_lock() && (a == "post-dump" || a == "post-restore")) c->turn->unlock();
   if (c->hold && a == "post-dump") {
     c->held = true;
@@ -109,40 +116,13 @@ int open_dir(const fs::path& p) { return ::open(p.c_str(), O_RDONLY | O_DIRECTOR
 
 class CriuCheckpointer final : public Checkpointer {
  public:
-  DumpResult dump(pid_t pid, const std::string& dir, const std::function<bool()>& hold) override {
-    std::error_code ec;
-    fs::path work = dir + ".work";
-    fs::create_directories(dir, ec);
-    fs::create_directories(work, ec);
-    int dfd = open_dir(dir), wfd = open_dir(work);
-    if (dfd < 0 || wfd < 0) {
-      if (dfd >= 0) ::close(dfd);
-      if (wfd >= 0) ::close(wfd);
-      return {false, "cannot open " + dir + ": " + std::strerror(errno)};
-    }
-    criu_opts* o = nullptr;
-    if (criu_local_init_opts(&o) != 0) return {false, "libcriu: cannot allocate options"};
-    criu_local_set_pid(o, pid);
-    criu_local_set_images_dir_fd(o, dfd);
-    criu_local_set_work_dir_fd(o, wfd);
-    criu_local_set_log_file(o, "dump.log");
-    criu_local_set_log_level(o, 4);
-    criu_local_set_leave_running(o, false);
-    criu_local_set_shell_job(o, false);
-    criu_local_set_notify_cb(o, on_notify);
-    std::unique_lock<std::mutex> turn(g_criu_turn);
-    NotifyCtx ctx;
-    ctx.turn = &turn;
-    ctx.hold = &hold;
-    t_ctx = &ctx;
-    int rc = criu_local_dump(o);
-    t_ctx = nullptr;
-    criu_local_free_opts(o);
-    ::close(dfd);
-    ::close(wfd);
-    if (rc >= 0 && ctx.held && ctx.verdict) return {true, ""};
-    if (ctx.held && !ctx.verdict) return {false, "the handoff declined; the job was thawed"};
-    return {false, "criu dump failed (" + std::to_string(rc) + "): " + log_excerpt(work / "dump.log")};
+  DumpResult dump(pid_t pid, const std::string& dir, const std::string& parent,
+                  const std::function<bool()>& hold) override {
+    return run_dump(pid, dir, parent, &hold);
+  }
+
+  DumpResult pre_dump(pid_t pid, const std::string& dir, const std::string& parent) override {
+    return run_dump(pid, dir, parent, nullptr);
   }
 
   RestoreResult restore(const std::string& dir, const nlohmann::json& job) override {
@@ -240,6 +220,50 @@ class CriuCheckpointer final : public Checkpointer {
   void discard(pid_t pid) override { release(pid, false); }
 
  private:
+  // A dump (with its hold) or, without one, a pre-dump that lets the tasks run on.
+  DumpResult run_dump(pid_t pid, const std::string& dir, const std::string& parent, const std::function<bool()>* hold) {
+    const char* what = hold ? "dump" : "pre-dump";
+    std::error_code ec;
+    fs::path work = dir + ".work";
+    fs::create_directories(dir, ec);
+    fs::create_directories(work, ec);
+    int dfd = open_dir(dir), wfd = open_dir(work);
+    if (dfd < 0 || wfd < 0) {
+      if (dfd >= 0) ::close(dfd);
+      if (wfd >= 0) ::close(wfd);
+      return {false, "cannot open " + dir + ": " + std::strerror(errno), 0};
+    }
+    criu_opts* o = nullptr;
+    if (criu_local_init_opts(&o) != 0) return {false, "libcriu: cannot allocate options", 0};
+    criu_local_set_pid(o, pid);
+    criu_local_set_images_dir_fd(o, dfd);
+    criu_local_set_work_dir_fd(o, wfd);
+    criu_local_set_log_file(o, hold ? "dump.log" : "pre-dump.log");
+    criu_local_set_log_level(o, 4);
+    criu_local_set_leave_running(o, false);
+    criu_local_set_shell_job(o, false);
+    if (!hold || !parent.empty()) criu_local_set_track_mem(o, true);
+    if (!parent.empty()) criu_local_set_parent_images(o, parent.c_str());
+    criu_local_set_notify_cb(o, on_notify);
+    std::unique_lock<std::mutex> turn(g_criu_turn);
+    NotifyCtx ctx;
+    ctx.turn = hold ? &turn : nullptr;  // a pre-dump keeps the turn to its end
+    ctx.hold = hold;
+    t_ctx = &ctx;
+    int rc = hold ? criu_local_dump(o) : criu_local_pre_dump(o);
+    t_ctx = nullptr;
+    criu_local_free_opts(o);
+    ::close(dfd);
+    ::close(wfd);
+    if (!hold) {
+      if (rc >= 0) fs::remove_all(work, ec);
+      return {rc >= 0, rc >= 0 ? "" : "criu pre-dump failed (" + std::to_string(rc) + "): " + log_excerpt(work / "pre-dump.log"), ctx.frozen_at};
+    }
+    if (rc >= 0 && ctx.held && ctx.verdict) return {true, "", ctx.frozen_at};
+    if (ctx.held && !ctx.verdict) return {false, "the handoff declined; the job was thawed", ctx.frozen_at};
+    return {false, std::string("criu ") + what + " failed (" + std::to_string(rc) + "): " + log_excerpt(work / "dump.log"), 0};
+  }
+
   bool release(pid_t pid, bool go) {
     std::unique_ptr<RestoreHold> h;
     {

@@ -18,7 +18,9 @@ namespace grappe {
 class NoCheckpointer final : public Checkpointer {
  public:
   explicit NoCheckpointer(std::string why) : why_(std::move(why)) {}
-  DumpResult dump(pid_t, const std::string&, const std::function<bool()>&) override { return {false, why_}; }
+  DumpResult dump(pid_t, const std::string&, const std::string&, const std::function<bool()>&) override {
+    return {false, why_, 0};
+  }
   RestoreResult restore(const std::string&, const nlohmann::json&) override { return {-1, why_}; }
   bool resume(pid_t) override { return false; }
   void discard(pid_t) override {}

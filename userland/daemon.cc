@@ -170,6 +170,7 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   env.key = ident_.key;
   env.self = ident_.id;
   env.work_dir = cfg_.state_dir + "/migrate";
+  env.precopy_min_kb = uint64_t{cfg_.precopy_min_mb} << 10;
   env.resolve = [this](const std::string& node) { return resolve_node(node); };
   env.alive = [this](const std::string& name) { return node_alive(name); };
   env.reply = [this](int fd, const nlohmann::json& r) {

@@ -126,6 +126,11 @@ int main(int argc, char** argv) {
   std::string to;
   migrate->add_option("job", job_id, "job id, as grappe ps shows it")->required();
   migrate->add_option("node", to, "target node: its number, its name, or 'home'")->required();
+  bool precopy = false, no_precopy = false;
+  auto* pc = migrate->add_flag("--precopy", precopy,
+                               "copy the job's memory while it runs first (iterative pre-dumps), to shorten its freeze; "
+                               "default: for jobs of [migration] precopy_min_mb or more");
+  migrate->add_flag("--no-precopy", no_precopy, "freeze the job and copy all its memory at once")->excludes(pc);
 
   std::string node_op, node_value;
   auto* node = app.add_subcommand("node", "this node's admin settings (mosctl); they persist across grapped restarts");
@@ -166,12 +171,19 @@ int main(int argc, char** argv) {
     }
     if (*migrate) {
       // A handoff under TCG can take minutes for a big job: wait for its answer.
-      auto reply = api_call(socket, {{"v", kApiVersion}, {"cmd", "migrate"}, {"job", job_id}, {"to", to}}, 900000);
+      nlohmann::json req = {{"v", kApiVersion}, {"cmd", "migrate"}, {"job", job_id}, {"to", to}};
+      if (precopy || no_precopy) req["precopy"] = precopy;
+      auto reply = api_call(socket, req, 900000);
       std::printf("job %s now runs on %s", job_id.c_str(), reply.value("node", std::string("?")).c_str());
       if (reply.contains("freeze_s"))
-        std::printf(" (frozen %.2f s, %.1f MB of images)", reply["freeze_s"].get<double>(),
-                    reply.value("bytes", 0.0) / 1048576);
+        std::printf(" (frozen %.2f s, %.1f MB of images", reply["freeze_s"].get<double>(), reply.value("bytes", 0.0) / 1048576);
+      if (reply.value("precopy_rounds", 0) > 0)
+        std::printf(", after %d pre-copy round(s) of %.1f MB", reply["precopy_rounds"].get<int>(),
+                    reply.value("precopy_bytes", 0.0) / 1048576);
+      if (reply.contains("freeze_s")) std::printf(")");
       std::printf("\n");
+      if (!reply.value("precopy_note", std::string()).empty())
+        std::printf("pre-copy: %s\n", reply["precopy_note"].get<std::string>().c_str());
       return 0;
     }
     if (*node) {

@@ -8,9 +8,7 @@ namespace grappe {
 namespace fs = std::filesystem;
 namespace {
 
-double since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 bool safe_name(const std::string& n) {
   if (n.empty() || n.size() > 255 || n == "." || n == "..") return false;
@@ -19,8 +17,16 @@ bool safe_name(const std::string& n) {
   return true;
 }
 
-// Streams every regular file of `dir`; false when the link breaks or a file cannot be read.
-bool send_images(const std::string& dir, PeerLink& link, size_t chunk, uint64_t& bytes, std::string& why) {
+// A pre-dump's directory name: "pre-N", N < 100.
+bool precopy_dir(const std::string& d) {
+  return d.size() >= 5 && d.size() <= 6 && d.rfind("pre-", 0) == 0 &&
+         d.find_first_not_of("0123456789", 4) == std::string::npos;
+}
+
+// Streams every regular file of `dir` (as files of `subdir` on the other side: "" or "pre-N");
+// false when the link breaks or a file cannot be read.
+bool send_images(const std::string& dir, const std::string& subdir, PeerLink& link, size_t chunk, uint64_t& bytes,
+                 std::string& why) {
   std::error_code ec;
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -40,7 +46,9 @@ bool send_images(const std::string& dir, PeerLink& link, size_t chunk, uint64_t&
       why = "cannot read image " + p.string();
       return false;
     }
-    if (!link.send({"file", {{"name", p.filename().string()}, {"size", size}}, {}})) {
+    nlohmann::json meta = {{"name", p.filename().string()}, {"size", size}};
+    if (!subdir.empty()) meta["dir"] = subdir;
+    if (!link.send({"file", meta, {}})) {
       why = "link to the target broke while sending images";
       return false;
     }
@@ -58,11 +66,56 @@ bool send_images(const std::string& dir, PeerLink& link, size_t chunk, uint64_t&
       bytes += n;
     }
   }
-  if (!link.send({"commit", {{"files", files.size()}, {"bytes", bytes}}, {}})) {
-    why = "link to the target broke before commit";
-    return false;
-  }
   return true;
+}
+
+// Pre-copy rounds while the job runs. Returns the last pre-dump sent ("" if none); false when
+// the link broke (the job is still running here: nothing else happened).
+bool precopy(pid_t pid, const std::string& dump_dir, PeerLink& link, Checkpointer& criu, const HandoffLimits& lim,
+             SourceResult& r, std::string& parent, std::string& why) {
+  uint64_t prev = 0;
+  for (int i = 0; i < lim.precopy.max_rounds; ++i) {
+    const std::string name = "pre-" + std::to_string(i), dir = dump_dir + "/" + name;
+    DumpResult p = criu.pre_dump(pid, dir, parent.empty() ? "" : "../" + parent);
+    if (!p.ok) {
+      r.precopy_note = "pre-dump " + std::to_string(i + 1) + " failed: " + p.error;
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      return true;
+    }
+    uint64_t b = 0;
+    if (!send_images(dir, name, link, lim.chunk, b, why)) return false;
+    parent = name;
+    ++r.precopy_rounds;
+    r.precopy_bytes += b;
+    if (b <= lim.precopy.small_bytes) return true;
+    if (i > 0 && static_cast<double>(b) > lim.precopy.min_shrink * static_cast<double>(prev)) {
+      r.precopy_note = "the dirty set stopped shrinking (" + std::to_string(b >> 20) + " MB after " +
+                       std::to_string(prev >> 20) + " MB)";
+      return true;
+    }
+    prev = b;
+  }
+  r.precopy_note = "stopped after " + std::to_string(lim.precopy.max_rounds) + " rounds";
+  return true;
+}
+
+// The final images' parent chain, as CRIU left it on the source: parent -> pre-N, and each
+// pre-K/parent -> ../pre-(K-1). Returns why not, or "".
+std::string link_precopy(const std::string& image_dir, const std::string& parent) {
+  if (parent.empty()) return "";
+  if (!precopy_dir(parent)) return "refusing parent images '" + parent + "'";
+  const fs::path base(image_dir);
+  std::error_code ec;
+  const int last = std::stoi(parent.substr(4));
+  for (int k = last; k >= 0; --k) {
+    const std::string name = "pre-" + std::to_string(k);
+    if (!fs::is_directory(base / name)) return "pre-copy images " + name + " never arrived";
+    const fs::path link = k == last ? base / "parent" : base / ("pre-" + std::to_string(k + 1)) / "parent";
+    fs::create_directory_symlink(k == last ? fs::path(name) : fs::path("..") / name, link, ec);
+    if (ec) return "cannot link " + link.string() + ": " + ec.message();
+  }
+  return "";
 }
 
 }  // namespace
@@ -90,17 +143,26 @@ const char* target_outcome_name(TargetOutcome o) {
 SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string& dump_dir, PeerLink& link,
                          Checkpointer& criu, const HandoffLimits& lim) {
   SourceResult r;
-  if (!link.send({"offer", job, {}})) return {SourceOutcome::Stayed, "cannot reach the target", 0, 0};
+  if (!link.send({"offer", job, {}})) return stayed("cannot reach the target");
   auto answer = link.recv(lim.reply_timeout_s);
-  if (!answer) return {SourceOutcome::Stayed, "the target did not answer the offer", 0, 0};
-  if (answer->kind == "refuse") return {SourceOutcome::Stayed, "the target refused: " + answer->meta.value("why", std::string("?")), 0, 0};
-  if (answer->kind != "accept") return {SourceOutcome::Stayed, "unexpected answer '" + answer->kind + "' to the offer", 0, 0};
+  if (!answer) return stayed("the target did not answer the offer");
+  if (answer->kind == "refuse") return stayed("the target refused: " + answer->meta.value("why", std::string("?")));
+  if (answer->kind != "accept") return stayed("unexpected answer '" + answer->kind + "' to the offer");
 
-  std::string hold_why;
-  DumpResult d = criu.dump(pid, dump_dir, [&]() {
-    auto t0 = std::chrono::steady_clock::now();
+  std::string hold_why, parent;
+  if (job.value("precopy", false) && !precopy(pid, dump_dir, link, criu, lim, r, parent, hold_why)) {
+    link.send({"abort", {}, {}});
+    return stayed(hold_why.empty() ? "link to the target broke during pre-copy" : hold_why);
+  }
+  double hold_start = 0, hold_end = 0;
+  DumpResult d = criu.dump(pid, dump_dir, parent, [&]() {
+    hold_start = now();
     bool ok = [&]() {
-      if (!send_images(dump_dir, link, lim.chunk, r.bytes, hold_why)) return false;
+      if (!send_images(dump_dir, "", link, lim.chunk, r.bytes, hold_why)) return false;
+      if (!link.send({"commit", {{"bytes", r.bytes}, {"parent", parent}}, {}})) {
+        hold_why = "link to the target broke before commit";
+        return false;
+      }
       auto done = link.recv(lim.restore_timeout_s);
       if (!done) {
         hold_why = "no answer from the target after the images (link broken or restore too slow)";
@@ -111,9 +173,14 @@ SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string
                                         : "unexpected answer '" + done->kind + "' after the images";
       return false;
     }();
-    r.freeze_s = since(t0);
+    hold_end = now();
     return ok;
   });
+  if (hold_end > 0) {
+    double frozen = d.frozen_at > 0 && d.frozen_at <= hold_start ? d.frozen_at : hold_start;
+    r.freeze_s = hold_end - frozen;
+    r.dump_s = hold_start - frozen;
+  }
   if (!d.ok) {
     link.send({"abort", {}, {}});  // best effort: the target discards its stopped copy
     r.outcome = SourceOutcome::Stayed;
@@ -150,9 +217,12 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
 
   std::ofstream cur;
   uint64_t expect = 0, got = 0, total = 0;
-  std::string cur_name;
+  std::string cur_name, parent;
+  // With pre-copy, the source pre-dumps the running job between frames: give it the time a
+  // restore gets.
+  const double wait_s = r.job.value("precopy", false) ? lim.restore_timeout_s : lim.reply_timeout_s;
   for (;;) {
-    auto f = link.recv(lim.reply_timeout_s);
+    auto f = link.recv(wait_s);
     if (!f) return fail("the source went silent while sending images", false);
     if (f->kind == "abort") return fail("the source aborted", false);
     if ((f->kind == "file" || f->kind == "commit") && got != expect)
@@ -160,13 +230,18 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
     if (f->kind == "file") {
       cur.close();
       cur_name = f->meta.value("name", std::string());
+      const std::string sub = f->meta.value("dir", std::string());
       expect = f->meta.value("size", uint64_t{0});
       got = 0;
       if (!safe_name(cur_name)) return fail("refusing image name '" + cur_name + "'", true);
+      if (!sub.empty() && !precopy_dir(sub)) return fail("refusing image directory '" + sub + "'", true);
       if (total + expect > lim.max_image_bytes) return fail("images exceed the limit of " + std::to_string(lim.max_image_bytes) + " bytes", true);
-      if (fs::exists(fs::path(image_dir) / cur_name)) return fail("image " + cur_name + " sent twice", true);
-      cur.open(fs::path(image_dir) / cur_name, std::ios::binary);
-      if (!cur) return fail("cannot write " + (fs::path(image_dir) / cur_name).string(), true);
+      const fs::path dir = sub.empty() ? fs::path(image_dir) : fs::path(image_dir) / sub;
+      fs::create_directories(dir, ec);
+      if (!sub.empty()) cur_name = sub + "/" + cur_name;
+      if (fs::exists(dir / fs::path(cur_name).filename())) return fail("image " + cur_name + " sent twice", true);
+      cur.open(dir / fs::path(cur_name).filename(), std::ios::binary);
+      if (!cur) return fail("cannot write " + (dir / fs::path(cur_name).filename()).string(), true);
     } else if (f->kind == "data") {
       if (!cur.is_open() || got + f->data.size() > expect) return fail("image data beyond the announced size", true);
       cur.write(f->data.data(), static_cast<std::streamsize>(f->data.size()));
@@ -175,11 +250,13 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
       total += f->data.size();
     } else if (f->kind == "commit") {
       cur.close();
+      parent = f->meta.value("parent", std::string());
       break;
     } else {
       return fail("unexpected '" + f->kind + "' while receiving images", true);
     }
   }
+  if (std::string why = link_precopy(image_dir, parent); !why.empty()) return fail(why, true);
   RestoreResult rr = criu.restore(image_dir, r.job);
   if (rr.pid < 0) return fail("restore: " + rr.error, true);
   r.pid = rr.pid;

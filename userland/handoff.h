@@ -4,8 +4,11 @@
 // source (job's node)                          target
 //   Offer{job}                       ──►        fits? (memory, guests, CRIU)
 //                                    ◄──        Accept | Refuse{why}
+//   pre-copy only, job running: per round N, a CRIU pre-dump, then
+//   File{name,size,dir:"pre-N"} + Data…  ──►    store them under pre-N/
 //   CRIU dump, job frozen; in the post-dump hold:
-//   File{name,size} + Data…, Commit  ──►        store images (bounded, names checked)
+//   File{name,size} + Data…, Commit{parent}  ──►  store images (bounded, names checked); link
+//                                               the pre-dumps (parent → pre-N → … → pre-0)
 //                                               restore, tasks left STOPPED
 //                                    ◄──        Restored | Failed{why}
 //   hold returns: Restored → CRIU ends the source; anything else (refusal, error, timeout,
@@ -42,8 +45,10 @@ class PeerLink {
 };
 
 struct DumpResult {
-  bool ok = false;  // the source tasks are gone (dumped and killed after a successful hold)
+  bool ok = false;  // dump: the source tasks are gone (dumped and killed after a successful hold);
+                    // pre-dump: the images are written and the tasks run on
   std::string error;
+  double frozen_at = 0;  // steady-clock seconds when the tasks were frozen (0: not known)
 };
 struct RestoreResult {
   pid_t pid = -1;  // the restored namespace init, held before it runs again
@@ -55,8 +60,15 @@ class Checkpointer {
  public:
   virtual ~Checkpointer() = default;
   // Dumps the tree rooted at `pid` into `dir`. `hold` runs while the tasks are frozen after the
-  // dump: true ends them, false thaws them (and the dump reports failure).
-  virtual DumpResult dump(pid_t pid, const std::string& dir, const std::function<bool()>& hold) = 0;
+  // dump: true ends them, false thaws them (and the dump reports failure). `parent` (relative to
+  // `dir`; empty: none) names the last pre-dump: pages unchanged since then are not written again.
+  virtual DumpResult dump(pid_t pid, const std::string& dir, const std::string& parent,
+                          const std::function<bool()>& hold) = 0;
+  // Pre-copy: writes the tree's memory into `dir` (only the pages dirtied since `parent`, when
+  // given) and lets it run on; memory changes are tracked from then on.
+  virtual DumpResult pre_dump(pid_t, const std::string&, const std::string&) {
+    return {false, "this node cannot pre-dump", 0};
+  }
   // Restores the tree dumped in `dir` (the job's offer says which stdio pipes to recreate) and
   // holds it before it runs again; then exactly one of resume() (let it run) or discard() (kill it).
   virtual RestoreResult restore(const std::string& dir, const nlohmann::json& job) = 0;
@@ -64,22 +76,42 @@ class Checkpointer {
   virtual void discard(pid_t pid) = 0;
 };
 
+// When iterative pre-dumps stop and the final dump follows.
+struct PreCopyPolicy {
+  int max_rounds = 4;
+  uint64_t small_bytes = 8ull << 20;  // a round that wrote this little: the dirty set is small
+  double min_shrink = 0.7;            // a round over this share of the previous: it stopped shrinking
+};
+
 struct HandoffLimits {
   double reply_timeout_s = 30;                    // any single answer from the peer
   double restore_timeout_s = 300;                 // the target's restore
   uint64_t max_image_bytes = 64ull << 30;         // target refuses more
   size_t chunk = 1 << 20;                         // data frame size
+  PreCopyPolicy precopy;
 };
 
 enum class SourceOutcome { Stayed, Moved, MovedGoPending };
 struct SourceResult {
   SourceOutcome outcome = SourceOutcome::Stayed;
   std::string why;        // for Stayed: what failed
-  uint64_t bytes = 0;     // image bytes sent
-  double freeze_s = 0;    // time from the hold starting to its answer
+  uint64_t bytes = 0;     // image bytes sent while the job was frozen
+  double freeze_s = 0;    // time from the freeze (the dump) to the hold's answer
+  double dump_s = 0;      // of which CRIU writing the final images
+  int precopy_rounds = 0;       // pre-dumps sent while the job ran
+  uint64_t precopy_bytes = 0;   // their image bytes
+  std::string precopy_note;     // why pre-copy stopped early or was skipped ("" when it went to plan)
 };
 
+inline SourceResult stayed(std::string why) {
+  SourceResult r;
+  r.why = std::move(why);
+  return r;
+}
+
 // Moves `pid` (the job described by `job`) to the peer. Files are read from the dump directory.
+// With job["precopy"] true, pre-dumps of the running job go first (into <dump_dir>/pre-N, sent as
+// such), until a round is small or stops shrinking; the final dump then holds only what changed.
 SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string& dump_dir, PeerLink& link,
                          Checkpointer& criu, const HandoffLimits& lim = {});
 

@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
   RestoreResult rr;
   double t0 = now_s(), t_hold = 0, t_restored = 0, quiet_lines = -1;
   uint64_t bytes = 0;
-  DumpResult d = criu->dump(job.pid, img, [&]() {
+  DumpResult d = criu->dump(job.pid, img, "", [&]() {
     t_hold = now_s();
     for (const auto& e : fs::directory_iterator(img, ec)) bytes += e.is_regular_file() ? e.file_size() : 0;
     rr = criu->restore(img, offer);

@@ -62,6 +62,33 @@ uint64_t mem_available_kb() {
 
 }  // namespace
 
+std::string handoff_summary(const SourceResult& r) {
+  char b[200];
+  std::snprintf(b, sizeof b, "%.1f MB, frozen %.2f s", static_cast<double>(r.bytes) / 1048576, r.freeze_s);
+  std::string s = b;
+  if (r.precopy_rounds) {
+    std::snprintf(b, sizeof b, ", after %d pre-copy round(s) of %.1f MB", r.precopy_rounds,
+                  static_cast<double>(r.precopy_bytes) / 1048576);
+    s += b;
+  }
+  if (!r.precopy_note.empty()) s += "; pre-copy: " + r.precopy_note;
+  return s;
+}
+
+nlohmann::json handoff_reply(const std::string& id, const std::string& node, bool ok, const SourceResult& r) {
+  return {{"v", 1},
+          {"ok", ok},
+          {"job", id},
+          {"node", node},
+          {"error", ok ? "" : "migrate: " + r.why},
+          {"freeze_s", r.freeze_s},
+          {"dump_s", r.dump_s},
+          {"bytes", r.bytes},
+          {"precopy_rounds", r.precopy_rounds},
+          {"precopy_bytes", r.precopy_bytes},
+          {"precopy_note", r.precopy_note}};
+}
+
 std::vector<std::string> cpu_flags(const std::string& text) {
   std::istringstream in(text);
   std::string line;
@@ -173,7 +200,7 @@ std::string Migrator::fits(const nlohmann::json& offer) {
   return "";
 }
 
-nlohmann::json Migrator::offer_for(Job& j, std::string& why) {
+nlohmann::json Migrator::offer_for(Job& j, std::string& why, int precopy) {
   if (!criu_why_.empty()) why = criu_why_;
   else if (j.migrating) why = "job " + j.id + " is already moving";
   else if (j.stay && !j.place) why = "job " + j.id + " was started with --stay";
@@ -194,6 +221,7 @@ nlohmann::json Migrator::offer_for(Job& j, std::string& why) {
           {"cpu_flags", cpu_flags(read_text(env_.proc + "/cpuinfo"))},
           {"age_s", now_s() - j.started},
           {"stay", j.stay},
+          {"precopy", precopy < 0 ? env_.precopy_min_kb && use.rss_kb >= env_.precopy_min_kb : precopy > 0},
           {"from", env_.jobs->node_name()}};
 }
 
@@ -209,10 +237,10 @@ SourceResult Migrator::handoff_out(const std::string& id, pid_t pid, const std::
     std::lock_guard<std::mutex> l(*env_.mu);
     a = env_.resolve(to);
   }
-  if (!a) return {SourceOutcome::Stayed, "node " + to + " is not a live member", 0, 0};
+  if (!a) return stayed("node " + to + " is not a live member");
   std::string err;
   auto link = TcpPeerLink::connect(a->ip, a->port, env_.key, env_.self, 10, err);
-  if (!link) return {SourceOutcome::Stayed, "cannot reach " + to + ": " + err, 0, 0};
+  if (!link) return stayed("cannot reach " + to + ": " + err);
   const std::string dir = env_.work_dir + "/" + id + "-out";
   ++in_flight_;
   SourceResult r = migrate_out(offer, pid, dir, *link, *criu_);
@@ -224,18 +252,19 @@ SourceResult Migrator::handoff_out(const std::string& id, pid_t pid, const std::
   return r;
 }
 
-std::string Migrator::move(const std::string& id, const std::string& to, int client, const std::string& reason) {
+std::string Migrator::move(const std::string& id, const std::string& to, int client, const std::string& reason,
+                           int precopy) {
   Job* j = env_.jobs->table().find(id);
   if (!j || j->state != JobState::Running) return "job " + id + " is not running";
   if (j->remote || j->guest) {  // the node running it does the move
-    j->ctl_q.push_back({{"to", to}, {"client", client}, {"reason", reason}});
+    j->ctl_q.push_back({{"to", to}, {"client", client}, {"reason", reason}, {"precopy", precopy}});
     return "";
   }
   std::string why;
-  nlohmann::json offer = offer_for(*j, why);
+  nlohmann::json offer = offer_for(*j, why, precopy);
   if (!why.empty()) return why;
   j->migrating = true;
-  Move m{to, client, false, -1, reason};
+  Move m{to, client, false, -1, reason, precopy};
   pid_t pid = j->pid;
   spawn([this, id, m, offer, pid] {
     SourceResult r = handoff_out(id, pid, m.to, offer);
@@ -255,10 +284,9 @@ std::string Migrator::move(const std::string& id, const std::string& to, int cli
       }
     }
     env_.log("job " + id + (moved ? " moved to " + m.to : " stays here: " + r.why) + " (" + m.reason + ", " +
-             std::to_string(r.bytes >> 20) + " MB, frozen " + std::to_string(r.freeze_s).substr(0, 5) + " s)");
+             handoff_summary(r) + ")");
     if (m.client >= 0)
-      env_.reply(m.client, {{"v", 1}, {"ok", moved}, {"job", id}, {"node", moved ? m.to : env_.jobs->node_name()},
-                            {"error", moved ? "" : "migrate: " + r.why}, {"freeze_s", r.freeze_s}, {"bytes", r.bytes}});
+      env_.reply(m.client, handoff_reply(id, moved ? m.to : env_.jobs->node_name(), moved, r));
   });
   return "";
 }
@@ -279,7 +307,9 @@ nlohmann::json Migrator::request(const nlohmann::json& req, const Caller& who) {
     target = a->name;
   }
   if (target == j->node) return fail("job " + id + " already runs on " + target);
-  if (std::string why = move(id, target, who.client, "grappe migrate, uid " + std::to_string(who.uid)); !why.empty())
+  const nlohmann::json pc = req.value("precopy", nlohmann::json());
+  const int precopy = pc.is_boolean() ? pc.get<bool>() : -1;
+  if (std::string why = move(id, target, who.client, "grappe migrate, uid " + std::to_string(who.uid), precopy); !why.empty())
     return fail(why);
   return nullptr;  // the answer comes when the handoff ends
 }

@@ -41,6 +41,7 @@ struct MigratorEnv {
   NodeId self{};
   std::string work_dir;  // images in flight: <work_dir>/<job>-in|out
   std::string proc = "/proc";
+  uint64_t precopy_min_kb = 128 << 10;  // jobs this big move with pre-copy unless told otherwise (0: never)
   // The rest are called with the lock held.
   std::function<std::optional<PeerAddr>(const std::string& node)> resolve;  // name, number; live only
   std::function<bool(const std::string& name)> alive;                       // not declared dead
@@ -68,8 +69,10 @@ class Migrator {
   // later through env.reply to `who.client`.
   nlohmann::json request(const nlohmann::json& req, const Caller& who);
   // Starts moving a job this node runs (lock held); `client` < 0: nobody waits for the answer.
+  // `precopy`: 1 with pre-dumps, 0 without, -1 by the job's size (precopy_min_kb).
   // Returns "" when started, else why not.
-  std::string move(const std::string& id, const std::string& to, int client, const std::string& reason);
+  std::string move(const std::string& id, const std::string& to, int client, const std::string& reason,
+                   int precopy = -1);
   // Once per loop (lock held): remote jobs whose node died are lost; say so and end them.
   void tick(double now);
   const std::string& unavailable() const { return criu_why_; }  // "" when CRIU works here (lock held)
@@ -82,6 +85,7 @@ class Migrator {
     bool via_home = false;  // the request came over the relay: answer there
     int home_client = -1;   // the client on the home node
     std::string reason;
+    int precopy = -1;
   };
   void serve(int fd);                                         // thread: one accepted connection
   void move_local(std::string id, Move m);                    // thread: a job whose pipes the pump reads
@@ -93,7 +97,7 @@ class Migrator {
   void adopt(const TargetResult& r);  // a restored job now runs here
   std::string fits(const nlohmann::json& offer);              // lock held
   // Builds the offer for the job here (lock held); empty with `why` when it cannot move.
-  nlohmann::json offer_for(Job& j, std::string& why);
+  nlohmann::json offer_for(Job& j, std::string& why, int precopy);
   SourceResult handoff_out(const std::string& id, pid_t pid, const std::string& to, const nlohmann::json& offer);
   void record(const std::string& id, int epoch, bool moved);
   void spawn(std::function<void()> fn);
@@ -107,6 +111,11 @@ class Migrator {
   std::mutex out_mu_;
   std::map<std::string, bool> outcomes_;  // "<job>@<epoch>" -> did the source end its copy
 };
+
+// How a handoff went, for logs ("12.3 MB, frozen 1.20 s, after 2 pre-copy round(s) of 260.1 MB"),
+// and the API's answer to whoever asked for the move.
+std::string handoff_summary(const SourceResult& r);
+nlohmann::json handoff_reply(const std::string& id, const std::string& node, bool ok, const SourceResult& r);
 
 // The CPU feature flags of this machine (/proc/cpuinfo), and those of `need` missing from `have`.
 std::vector<std::string> cpu_flags(const std::string& cpuinfo_text);

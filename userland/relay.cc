@@ -30,6 +30,12 @@ bool read_some(int& fd, std::string& data) {
   return false;
 }
 
+// A move request's pre-copy choice: 1, 0, or -1 (by the job's size).
+int precopy_of(const nlohmann::json& m) {
+  auto it = m.find("precopy");
+  return it != m.end() && it->is_number_integer() && it->get<int>() >= -1 && it->get<int>() <= 1 ? it->get<int>() : -1;
+}
+
 }  // namespace
 
 void Migrator::guest(std::string id) {
@@ -59,9 +65,10 @@ void Migrator::guest(std::string id) {
   };
   // The answer to whoever asked for a move: over the relay when the home node asked.
   auto answer = [&](const Move& m, bool ok, const std::string& why, const SourceResult* r = nullptr) {
-    nlohmann::json rep = {{"v", 1}, {"ok", ok}, {"job", id}, {"node", ok ? m.to : env_.jobs->node_name()},
-                          {"error", ok ? "" : "migrate: " + why}};
-    if (r) rep["freeze_s"] = r->freeze_s, rep["bytes"] = r->bytes;
+    SourceResult none;
+    none.why = why;
+    nlohmann::json rep = handoff_reply(id, ok ? m.to : env_.jobs->node_name(), ok, r ? *r : none);
+    rep["error"] = ok ? "" : "migrate: " + why;
     if (m.via_home) {
       rep["client"] = m.home_client;
       if (link) link->send({"migrated", rep, {}});
@@ -77,7 +84,7 @@ void Migrator::guest(std::string id) {
     {
       std::lock_guard<std::mutex> l(*env_.mu);
       Job* j = env_.jobs->table().find(id);
-      if (j) offer = offer_for(*j, why);
+      if (j) offer = offer_for(*j, why, m.precopy);
       if (j && why.empty()) j->migrating = true;
     }
     if (!why.empty()) return answer(m, false, why), false;
@@ -86,7 +93,8 @@ void Migrator::guest(std::string id) {
       std::lock_guard<std::mutex> l(*env_.mu);
       if (Job* j = env_.jobs->table().find(id)) j->migrating = false;
     }
-    say(r.outcome == SourceOutcome::Stayed ? "stays here: " + r.why : "moved to " + m.to + " (" + m.reason + ")");
+    say(r.outcome == SourceOutcome::Stayed ? "stays here: " + r.why
+                                           : "moved to " + m.to + " (" + m.reason + ", " + handoff_summary(r) + ")");
     if (r.outcome == SourceOutcome::Stayed) return answer(m, false, r.why, &r), false;
     // The copy here is gone: the rest of its output, then the relay hands over to the next node.
     for (double until = now_s() + 30; (out >= 0 || err >= 0) && now_s() < until;) {
@@ -134,7 +142,7 @@ void Migrator::guest(std::string id) {
       else if (f->kind == "signal") ::kill(pid, f->meta.value("sig", SIGTERM));
       else if (f->kind == "migrate")
         moves.push_back({f->meta.value("to", std::string()), -1, true, f->meta.value("client", -1),
-                         f->meta.value("reason", std::string("requested by the home node"))});
+                         f->meta.value("reason", std::string("requested by the home node")), precopy_of(f->meta)});
       else if (f->kind == "unknown") {  // the home node has no record of the job any more
         say("its home node forgot it (grapped restarted there); ending it");
         ::kill(pid, SIGKILL);
@@ -150,7 +158,8 @@ void Migrator::guest(std::string id) {
       std::lock_guard<std::mutex> l(*env_.mu);
       if (Job* j = env_.jobs->table().find(id))
         for (auto& c : std::exchange(j->ctl_q, {}))
-          moves.push_back({c.value("to", std::string()), c.value("client", -1), false, -1, c.value("reason", std::string())});
+          moves.push_back({c.value("to", std::string()), c.value("client", -1), false, -1, c.value("reason", std::string()),
+                           precopy_of(c)});
     }
     for (const auto& m : moves)
       if (do_move(m)) {

@@ -60,14 +60,28 @@ struct World {
   std::mutex mu;
   Copy source = Copy::Running, target = Copy::None;
   bool dump_fails = false, restore_fails = false;
+  std::vector<size_t> dirty;    // bytes each pre-dump writes (more rounds than entries: fails)
+  std::vector<std::string> pre_parents;  // what each pre-dump was given as parent
+  std::string final_parent;
   int running() const { return (source == Copy::Running) + (target == Copy::Running); }
 };
 
 class FakeCriu final : public Checkpointer {
  public:
   explicit FakeCriu(World& w) : w_(w) {}
-  DumpResult dump(pid_t, const std::string& dir, const std::function<bool()>& hold) override {
+  DumpResult pre_dump(pid_t, const std::string& dir, const std::string& parent) override {
+    size_t round = w_.pre_parents.size();
+    w_.pre_parents.push_back(parent);
+    CHECK(w_.source == Copy::Running);
+    if (round >= w_.dirty.size()) return {false, "pre-dump: no soft-dirty tracking", 0};
+    fs::create_directories(dir);
+    std::ofstream(fs::path(dir) / "pagemap-1.img") << "map";
+    std::ofstream(fs::path(dir) / "pages-1.img") << std::string(w_.dirty[round], 'd');
+    return {true, "", 0};
+  }
+  DumpResult dump(pid_t, const std::string& dir, const std::string& parent, const std::function<bool()>& hold) override {
     if (w_.dump_fails) return {false, "dump: out of disk"};
+    w_.final_parent = parent;
     {
       std::lock_guard<std::mutex> l(w_.mu);
       w_.source = Copy::Frozen;
@@ -83,6 +97,15 @@ class FakeCriu final : public Checkpointer {
   }
   RestoreResult restore(const std::string& dir, const nlohmann::json&) override {
     if (w_.restore_fails) return {-1, "criu restore: can't find file /tmp/x"};
+    // The pre-dumps arrived whole and chained the way CRIU left them on the source.
+    fs::path at = dir;
+    for (size_t k = w_.final_parent.empty() ? 0 : std::stoul(w_.final_parent.substr(4)) + 1; k-- > 0;) {
+      REQUIRE(fs::is_symlink(at / "parent"));
+      at = fs::canonical(at / "parent");
+      CHECK(at.filename() == "pre-" + std::to_string(k));
+      CHECK(fs::file_size(at / "pages-1.img") == w_.dirty[k]);
+    }
+    CHECK(!fs::exists(at / "parent"));
     CHECK(fs::file_size(fs::path(dir) / "pages-1.img") == (3u << 20));
     CHECK(fs::exists(fs::path(dir) / "empty.img"));
     std::lock_guard<std::mutex> l(w_.mu);
@@ -108,7 +131,7 @@ struct Run {
   TargetResult t;
 };
 
-Run migrate(World& world, Wire& wire, const std::string& refuse = "") {
+Run migrate(World& world, Wire& wire, const std::string& refuse = "", bool precopy = false) {
   static int n = 0;
   fs::path base = fs::temp_directory_path() / ("grappe-handoff-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
   HandoffLimits lim;
@@ -120,7 +143,8 @@ Run migrate(World& world, Wire& wire, const std::string& refuse = "") {
   std::thread t([&] {
     r.t = migrate_in(b, dst, (base / "in").string(), [&](const nlohmann::json&) { return refuse; }, lim);
   });
-  r.s = migrate_out({{"id", "1.7"}}, 1234, (base / "out").string(), a, src, lim);
+  lim.precopy.small_bytes = 1 << 20;
+  r.s = migrate_out({{"id", "1.7"}, {"precopy", precopy}}, 1234, (base / "out").string(), a, src, lim);
   t.join();
   fs::remove_all(base);
   return r;
@@ -211,5 +235,101 @@ TEST_CASE("handoff: losing exactly the restored or the go frame needs the daemon
     }
     resolve(w, r);
     CHECK(w.running() == 1);
+  }
+}
+
+TEST_CASE("handoff: pre-copy sends pre-dumps while the job runs, until the dirty set is small") {
+  World w;
+  Wire wire;
+  w.dirty = {6u << 20, 3u << 20, 512u << 10, 1u << 20};
+  auto r = migrate(w, wire, "", true);
+  CHECK(r.s.outcome == SourceOutcome::Moved);
+  CHECK(w.running() == 1);
+  CHECK(w.target == Copy::Running);
+  CHECK(r.s.precopy_rounds == 3);  // the third round wrote 512 KB: small enough
+  CHECK(r.s.precopy_bytes == (6u << 20) + (3u << 20) + (512u << 10) + 3 * 3);
+  CHECK(r.s.bytes == 4 + (3u << 20));  // the final dump, sent while frozen
+  CHECK(r.s.precopy_note.empty());
+  CHECK(w.pre_parents == std::vector<std::string>{"", "../pre-0", "../pre-1"});
+  CHECK(w.final_parent == "pre-2");
+}
+
+TEST_CASE("handoff: pre-copy stops when the dirty set stops shrinking, or falls back when pre-dumps fail") {
+  World w;
+  Wire wire;
+  SUBCASE("not shrinking") {
+    w.dirty = {6u << 20, 5u << 20, 4u << 20};
+    auto r = migrate(w, wire, "", true);
+    CHECK(r.s.outcome == SourceOutcome::Moved);
+    CHECK(r.s.precopy_rounds == 2);
+    CHECK(r.s.precopy_note.find("stopped shrinking") != std::string::npos);
+    CHECK(w.final_parent == "pre-1");
+  }
+  SUBCASE("the first pre-dump fails: a plain migration") {
+    auto r = migrate(w, wire, "", true);
+    CHECK(r.s.outcome == SourceOutcome::Moved);
+    CHECK(r.s.precopy_rounds == 0);
+    CHECK(r.s.precopy_note.find("no soft-dirty") != std::string::npos);
+    CHECK(w.final_parent.empty());
+  }
+  SUBCASE("a later pre-dump fails: the final dump builds on the last good one") {
+    w.dirty = {6u << 20, 4u << 20};
+    auto r = migrate(w, wire, "", true);
+    CHECK(r.s.outcome == SourceOutcome::Moved);
+    CHECK(r.s.precopy_rounds == 2);
+    CHECK(w.final_parent == "pre-1");
+  }
+  CHECK(w.running() == 1);
+  CHECK(w.target == Copy::Running);
+}
+
+TEST_CASE("handoff: with pre-copy, the link breaks after every possible frame; the job runs exactly once") {
+  // offer, accept, 2 rounds x (2 files + 2 data... ) then the final dump: count a clean run first.
+  int frames = 0;
+  {
+    World w;
+    Wire wire;
+    w.dirty = {2u << 20, 512u << 10};
+    migrate(w, wire, "", true);
+    frames = (1 << 30) - wire.budget;
+  }
+  CHECK(frames > 14);
+  for (int budget = 0; budget <= frames; ++budget) {
+    CAPTURE(budget);
+    World w;
+    Wire wire;
+    wire.budget = budget;
+    w.dirty = {2u << 20, 512u << 10};
+    auto r = migrate(w, wire, "", true);
+    resolve(w, r);
+    CHECK(w.running() == 1);
+    CHECK(w.source != Copy::Frozen);
+    if (r.s.outcome == SourceOutcome::Stayed) CHECK(w.source == Copy::Running);
+    else CHECK(w.target == Copy::Running);
+  }
+}
+
+TEST_CASE("handoff: the target refuses image paths outside its directory") {
+  for (auto [dir, parent] : {std::pair<std::string, std::string>{"../etc", ""}, {"pre-0/..", ""}, {"pre-", ""},
+                             {"pre-0", "../pre-0"}, {"pre-0", "pre-1"}}) {
+    CAPTURE(dir);
+    CAPTURE(parent);
+    World w;
+    Wire wire;
+    fs::path base = fs::temp_directory_path() / ("grappe-handoff-bad-" + std::to_string(::getpid()));
+    FakeLink a(wire, 0), b(wire, 1);
+    FakeCriu dst(w);
+    HandoffLimits lim;
+    lim.reply_timeout_s = lim.restore_timeout_s = 0.3;
+    a.send({"offer", {{"id", "1.7"}, {"precopy", true}}, {}});
+    a.send({"file", {{"name", "pages-1.img"}, {"size", 1}, {"dir", dir}}, {}});
+    a.send({"data", {}, "x"});
+    a.send({"commit", {{"parent", parent}}, {}});
+    auto t = migrate_in(b, dst, (base / "in").string(), [](const nlohmann::json&) { return ""; }, lim);
+    CHECK(t.outcome == TargetOutcome::Failed);
+    CHECK((t.why.find("refusing") != std::string::npos || t.why.find("never arrived") != std::string::npos));
+    CHECK(!fs::exists(base / "etc"));
+    CHECK(w.target == Copy::None);
+    fs::remove_all(base);
   }
 }
