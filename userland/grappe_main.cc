@@ -176,7 +176,8 @@ int main(int argc, char** argv) {
       auto reply = api_call(socket, req, 900000);
       std::printf("job %s now runs on %s", job_id.c_str(), reply.value("node", std::string("?")).c_str());
       if (reply.contains("freeze_s"))
-        std::printf(" (frozen %.2f s, %.1f MB of images", reply["freeze_s"].get<double>(), reply.value("bytes", 0.0) / 1048576);
+        std::printf(" (frozen %.2f s, of which %.2f s dumping; %.2f MB of images", reply["freeze_s"].get<double>(),
+                    reply.value("dump_s", 0.0), reply.value("bytes", 0.0) / 1048576);
       if (reply.value("precopy_rounds", 0) > 0)
         std::printf(", after %d pre-copy round(s) of %.1f MB", reply["precopy_rounds"].get<int>(),
                     reply.value("precopy_bytes", 0.0) / 1048576);
