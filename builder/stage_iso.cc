@@ -56,7 +56,7 @@ Stage iso_stage() {
   s.key = [](BuildContext& ctx) {
     Sha256 h;
     h.field("stage", "iso/1"); h.field("tool", ctx.tool_hash);
-    for (const char* k : {"kernel", "initramfs", "base", "node"}) h.field(k, ctx.keys.at(k));
+    for (const char* k : {"kernel", "initramfs", "base", "node", "pxe"}) h.field(k, ctx.keys.at(k));
     h.field("templates", sha256_tree(ctx.repo / "iso")).field("label", ctx.recipe.volume_label);
     h.field("default", ctx.recipe.default_entry).field("timeout", std::to_string(ctx.recipe.timeout_s));
     h.field("cmdline", ctx.recipe.cmdline).field("epoch", std::to_string(ctx.recipe.source_date_epoch));
@@ -131,7 +131,11 @@ Stage iso_stage() {
                 "boot/vmlinuz=" + (ctx.outputs.at("kernel") / "vmlinuz").string(),
                 "boot/initrd.img=" + (ctx.outputs.at("initramfs") / "initrd.img").string(),
                 "live/base.squashfs=" + (ctx.outputs.at("base") / "base.squashfs").string(),
-                "live/node.squashfs=" + (ctx.outputs.at("node") / "node.squashfs").string()},
+                "live/node.squashfs=" + (ctx.outputs.at("node") / "node.squashfs").string(),
+                // What a node booted from this CD needs to serve network boot (boot_service.h).
+                "pxe/boot.ipxe=" + (ctx.outputs.at("pxe") / "boot.ipxe").string(),
+                "pxe/undionly.kpxe=" + (ctx.outputs.at("pxe") / "undionly.kpxe").string(),
+                "pxe/snponly.efi=" + (ctx.outputs.at("pxe") / "snponly.efi").string()},
                log);
     remove_tree_safely(stage);
   };

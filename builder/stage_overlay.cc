@@ -50,6 +50,8 @@ void check_runtime_libraries(BuildContext& ctx, const fs::path& userland, const 
 
 }  // namespace
 
+const char* kDnsmasqTemplate = "iso/dnsmasq-boot.conf.in";
+
 Stage overlay_stage() {
   Stage s;
   s.name = "overlay";
@@ -60,6 +62,7 @@ Stage overlay_stage() {
     h.field("userland", ctx.keys.at("userland")).field("kernel", ctx.keys.at("kernel"));
     h.field("cluster", ctx.recipe.cluster_name).field("key", sha256_hex(ctx.cluster_key));
     h.field("name", ctx.recipe.name);
+    h.field("dnsmasq", sha256_hex(read_file(ctx.repo / kDnsmasqTemplate)));
     // The build id names the boot chain (kernel, modules, base layer) that the initramfs is
     // made for; it does not change with overlay/ or userland/, so neither does the initramfs.
     ctx.build_id = Sha256()
@@ -80,6 +83,9 @@ Stage overlay_stage() {
     for (const auto& e : ctx.extra_overlays) copy_in(e);
     copy_in(ctx.outputs.at("userland"));
     copy_in(ctx.outputs.at("kernel") / "modmeta");
+    // The boot service renders dnsmasq's configuration from this template on the node.
+    fs::create_directories(tmp / "usr/share/grappe");
+    fs::copy_file(ctx.repo / kDnsmasqTemplate, tmp / "usr/share/grappe/dnsmasq-boot.conf.in");
     run_logged(ctx, {"chown", "-R", "0:0", tmp.string()}, log);
     fs::create_directories(tmp / "etc/grappe");
     write_file_atomic(tmp / "etc/grappe/cluster.key", ctx.cluster_key + "\n", 0600);

@@ -63,7 +63,7 @@ std::string render_template(const std::string& text, const std::vector<std::pair
 
 std::vector<Stage> all_stages() {
   return {rootfs_stage(), kernel_stage(), sdk_stage(), userland_stage(), overlay_stage(),
-          initramfs_stage(), base_layer_stage(), node_layer_stage(), iso_stage(), pxe_stage()};
+          initramfs_stage(), base_layer_stage(), node_layer_stage(), pxe_stage(), iso_stage()};
 }
 
 }  // namespace grappe

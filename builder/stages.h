@@ -16,8 +16,8 @@ Stage overlay_stage();    // overlay/ + userland + module index + cluster key = 
 Stage initramfs_stage();  // grappe-init + module closure + busybox, as a cpio
 Stage base_layer_stage(); // squashfs of the rootfs (trimmed)
 Stage node_layer_stage(); // squashfs of the node layer tree
-Stage iso_stage();        // hybrid BIOS/UEFI CD/USB image
 Stage pxe_stage();        // out/pxe bundle
+Stage iso_stage();        // hybrid BIOS/UEFI CD/USB image (carrying pxe/'s script and loaders)
 
 std::vector<Stage> all_stages();
 

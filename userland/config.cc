@@ -20,6 +20,7 @@ const std::map<std::string, std::set<std::string>> kKeys = {
     {"cluster", {"name"}},
     {"home", {"share"}},
     {"migration", {"precopy_min_mb"}},
+    {"boot", {"serve", "http_port"}},
 };
 
 [[noreturn]] void bad(const std::string& path, const toml::value& v, const std::string& what, const std::string& valid) {
@@ -40,7 +41,7 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   }
   for (const auto& [sec, val] : root.as_table()) {
     auto it = kKeys.find(sec);
-    if (it == kKeys.end() || !val.is_table()) bad(path, val, "unknown section [" + sec + "]", "discovery, node, paths, cluster, home, migration");
+    if (it == kKeys.end() || !val.is_table()) bad(path, val, "unknown section [" + sec + "]", "discovery, node, paths, cluster, home, migration, boot");
     for (const auto& [k, v] : val.as_table())
       if (!it->second.count(k)) {
         std::string valid;
@@ -96,6 +97,14 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
     if (!v->is_integer() || v->as_integer() < 0 || v->as_integer() > (1 << 20))
       bad(path, *v, "migration.precopy_min_mb out of range", "0 (never pre-copy unless asked) to 1048576 MB, e.g. 128");
     c.precopy_min_mb = static_cast<uint32_t>(v->as_integer());
+  }
+  if (auto* v = get("boot", "serve")) {
+    if (!v->is_boolean()) bad(path, *v, "boot.serve must be true or false", "true or false");
+    c.boot_serve = v->as_boolean();
+  }
+  if (auto* v = get("boot", "http_port")) {
+    if (!v->is_integer() || v->as_integer() < 1 || v->as_integer() > 65535) bad(path, *v, "boot.http_port out of range", "1 to 65535, e.g. 80");
+    c.boot_http_port = static_cast<uint16_t>(v->as_integer());
   }
   return c;
 }

@@ -25,7 +25,12 @@ struct DaemonConfig {
   bool share_home = false;
   // Jobs with at least this RSS migrate with pre-copy (iterative pre-dumps while they run) unless
   // the request says otherwise; 0: only when asked (grappe migrate --precopy).
-  uint32_t precopy_min_mb = 128;
+  uint32_t precopy_min_mb = 32;
+  // Take part in the cluster's network-boot service (boot_service.h): when it is enabled
+  // (grappe boot-server enable), the founder runs dnsmasq and the HTTP server. Off by default,
+  // like [home] share; the image's grapped.toml turns it on.
+  bool boot_serve = false;
+  uint16_t boot_http_port = 80;
 };
 
 // Throws std::runtime_error naming file, line, key and what is valid.

@@ -270,6 +270,8 @@ void Daemon::dispatch(size_t ci, const std::string& line, double now) {
   bool attached = false;
   if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "node") {
     reply = node_command(req, c.who);
+  } else if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "boot-server") {
+    reply = boot_command(req, c.who);
   } else if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "migrate") {
     reply = mig_->request(req, c.who);
     attached = reply.is_null();  // the answer comes when the handoff ends
@@ -356,6 +358,7 @@ void Daemon::sample_load(double now) {
   l.jobs = static_cast<uint16_t>(jobs_.running());
   l.flags = published_flags();
   l.daemon_version = 1;
+  l.netboot = admin_.netboot;
   mb_.set_local_load(l, now);
 }
 
@@ -375,8 +378,16 @@ void Daemon::recalibrate(double now) {
 // Hands the shared /home its view of the cluster once a second (home_share.h does the rest on
 // its own thread).
 void Daemon::share_home(double now) {
-  if (!home_ || now < next_home_) return;
+  if (now < next_home_) return;
   next_home_ = now + 1;
+  HomeView v = home_view(now);
+  serve_boot(now, v);
+  if (!home_) return;
+  home_->observe(v);
+  info_.home = home_->status();
+}
+
+HomeView Daemon::home_view(double now) {
   const Member& me = mb_.self();
   if (!me.number) number_since_ = -1;
   else if (number_since_ < 0) number_since_ = now;
@@ -385,8 +396,7 @@ void Daemon::share_home(double now) {
   v.self = {me.number, me.name.str(), 0};
   for (const Member& m : mb_.members())
     if (m.state == MemberState::Alive && m.number && m.ipv4 && m.id != me.id) v.live.push_back({m.number, m.name.str(), m.ipv4});
-  home_->observe(v);
-  info_.home = home_->status();
+  return v;
 }
 
 int Daemon::run() {
@@ -398,6 +408,13 @@ int Daemon::run() {
   if (cfg_.share_home) {
     home_ = std::make_unique<HomeShare>(runner_);
     home_->start();
+  }
+  if (cfg_.boot_serve) {
+    BootEnv be;
+    be.run = &runner_;
+    be.http_port = cfg_.boot_http_port;
+    boot_ = std::make_unique<BootService>(be);
+    boot_->start();
   }
   next_calibration_ = info_.started + 30;
   std::fprintf(stderr, "grapped: node %s (%s) on UDP %u, group %s, cluster %s key %s\n", ident_.name.c_str(),

@@ -18,6 +18,7 @@
 #include "load.h"
 #include "membership.h"
 #include "migrator.h"
+#include "boot_service.h"
 #include "home_share.h"
 #include "node_admin.h"
 #include "replay.h"
@@ -48,6 +49,9 @@ class Daemon {
   void sample_load(double now);
   void recalibrate(double now);
   void share_home(double now);
+  HomeView home_view(double now);
+  void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
+  nlohmann::json boot_command(const nlohmann::json& req, const Caller& who);
   void save_state();
   void dispatch(size_t client, const std::string& line, double now);
   size_t client_index(int fd) const;
@@ -96,6 +100,7 @@ class Daemon {
   AutoBalancer auto_;
   ProcessRunner runner_;
   std::unique_ptr<HomeShare> home_;  // when [home] share = true
+  std::unique_ptr<BootService> boot_;  // when [boot] serve = true
   struct Sampled {
     std::vector<pid_t> pids;
     JobUsage use;

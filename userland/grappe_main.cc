@@ -85,6 +85,21 @@ int signal_number(const std::string& s) {
   return -1;
 }
 
+// One line (two with an error) for `grappe status` and `grappe boot-server status`.
+std::string boot_text(const nlohmann::json& b) {
+  const std::string role = b.value("role", std::string("?"));
+  std::string t;
+  if (!b.value("enabled", false)) t = "network boot off for the cluster (grappe boot-server enable turns it on)";
+  else if (role == "serving")
+    t = "serving network boot: " + b.value("mode", std::string()) + " DHCP on " + b.value("interface", std::string()) + " (" +
+        b.value("why", std::string()) + "), iPXE script " + b.value("url", std::string()) + ", " +
+        std::to_string(b.value("http_requests", 0)) + " HTTP requests";
+  else if (role == "standby") t = "network boot served by " + b.value("founder", std::string("the founder"));
+  else t = "network boot on; this node: " + role;
+  if (!b.value("error", std::string()).empty()) t += "\n          last error: " + b["error"].get<std::string>();
+  return t;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -143,6 +158,14 @@ int main(int argc, char** argv) {
                              "expel", "bring"}));
   node->add_option("value", node_value, "the number for speed and maxguests");
 
+  std::string boot_op = "status";
+  auto* boot = app.add_subcommand("boot-server",
+                                  "the cluster's network boot (PXE/iPXE): enable | disable (for the whole cluster; root) | status");
+  boot->add_option("operation", boot_op, "enable, disable or status")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"enable", "disable", "status"}));
+  boot->add_flag("--json", json, "machine-readable output");
+
   CLI11_PARSE(app, argc, argv);
   auto info = read_node_info(root);
   if (*ready) {
@@ -185,6 +208,12 @@ int main(int argc, char** argv) {
       std::printf("\n");
       if (!reply.value("precopy_note", std::string()).empty())
         std::printf("pre-copy: %s\n", reply["precopy_note"].get<std::string>().c_str());
+      return 0;
+    }
+    if (*boot) {
+      auto r = api_call(socket, {{"v", kApiVersion}, {"cmd", "boot-server"}, {"op", boot_op}});
+      if (json) std::printf("%s\n", r.dump(2).c_str());
+      else std::printf("%s\n", boot_text(r).c_str());
       return 0;
     }
     if (*node) {
@@ -249,6 +278,7 @@ int main(int argc, char** argv) {
       std::printf("home      %s%s\n", h.value("state", std::string("?")).c_str(),
                   h.contains("error") ? (" (last error: " + h["error"].get<std::string>() + ")").c_str() : "");
     }
+    if (daemon.contains("boot") && daemon["boot"].is_object()) std::printf("boot      %s\n", boot_text(daemon["boot"]).c_str());
     auto p = daemon["packets"];
     std::printf("cluster   %s, %d nodes (%d alive, %d suspect, %d dead or left), key %s\n"
                 "health    %s: %llu packets accepted, %llu rejected, %llu replays dropped, up %.0f s\n",

@@ -41,7 +41,7 @@ struct MigratorEnv {
   NodeId self{};
   std::string work_dir;  // images in flight: <work_dir>/<job>-in|out
   std::string proc = "/proc";
-  uint64_t precopy_min_kb = 128 << 10;  // jobs this big move with pre-copy unless told otherwise (0: never)
+  uint64_t precopy_min_kb = 32 << 10;  // jobs this big move with pre-copy unless told otherwise (0: never)
   // The rest are called with the lock held.
   std::function<std::optional<PeerAddr>(const std::string& node)> resolve;  // name, number; live only
   std::function<bool(const std::string& name)> alive;                       // not declared dead

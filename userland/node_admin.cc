@@ -62,7 +62,7 @@ std::string NodeAdmin::admit(bool coming_home, int guests_now) const {
 
 nlohmann::json NodeAdmin::to_json() const {
   return {{"block", (flags & kFlagBlock) != 0}, {"lstay", (flags & kFlagLstay) != 0}, {"stay", (flags & kFlagStay) != 0},
-          {"speed", speed}, {"max_guests", max_guests}};
+          {"speed", speed}, {"max_guests", max_guests}, {"netboot", netboot}};
 }
 
 NodeAdmin NodeAdmin::from_json(const nlohmann::json& j) {
@@ -75,6 +75,10 @@ NodeAdmin NodeAdmin::from_json(const nlohmann::json& j) {
   flag("block", kFlagBlock);
   flag("lstay", kFlagLstay);
   flag("stay", kFlagStay);
+  if (j.contains("netboot")) {
+    if (!j["netboot"].is_number_unsigned()) throw std::runtime_error("\"netboot\" must be a whole number >= 0");
+    a.netboot = j["netboot"].get<uint32_t>();
+  }
   if (j.contains("speed")) {
     if (!j["speed"].is_number_unsigned()) throw std::runtime_error("\"speed\" must be a whole number >= 0");
     a.speed = j["speed"].get<uint32_t>();

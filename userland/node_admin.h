@@ -15,6 +15,14 @@ struct NodeAdmin {
   uint16_t flags = 0;      // kFlagBlock | kFlagLstay | kFlagStay (balancer.h)
   uint32_t speed = 0;      // 0: the calibrated speed
   int max_guests = -1;     // -1: no limit
+  // The cluster-wide network-boot setting (generation << 1 | on; see LoadInfo::netboot).
+  uint32_t netboot = 0;
+
+  bool netboot_on() const { return netboot & 1; }
+  // `grappe boot-server enable|disable`: a new generation, so it wins over every older setting.
+  void set_netboot(bool on) { netboot = (((netboot >> 1) + 1) << 1) | (on ? 1u : 0u); }
+  // A setting seen in a peer's load entry: true when it is newer and was adopted.
+  bool adopt_netboot(uint32_t seen) { return seen > netboot ? (netboot = seen, true) : false; }
 
   // Applies `grappe node OP [VALUE]`; false with `err` (naming the op and what is valid).
   bool apply(const std::string& op, const std::string& value, std::string& err);

@@ -37,6 +37,9 @@ struct LoadInfo {
   uint16_t jobs = 0;       // migratable jobs
   uint16_t flags = 0;      // admin flags (block, lstay, …)
   uint16_t daemon_version = 0;
+  // The cluster-wide network-boot setting as this node knows it: generation << 1 | on. Every
+  // `grappe boot-server enable|disable` bumps the generation; the highest one seen wins.
+  uint32_t netboot = 0;
   bool operator==(const LoadInfo&) const = default;
 };
 

@@ -35,7 +35,7 @@ echo "== files on the ISO"
 xorriso -indev "$ISO" -find / -type f 2>/dev/null > "$TMP/files"
 for f in /boot/vmlinuz /boot/initrd.img /live/base.squashfs /live/node.squashfs /live/SHA256SUMS \
          /isolinux/isolinux.bin /isolinux/isolinux.cfg /boot/grub/grub.cfg /boot/grub/efi.img \
-         /EFI/BOOT/BOOTX64.EFI "/grappe/$BUILD_ID"; do
+         /EFI/BOOT/BOOTX64.EFI /pxe/boot.ipxe /pxe/undionly.kpxe /pxe/snponly.efi "/grappe/$BUILD_ID"; do
   grep -qx "'$f'" "$TMP/files" || grep -qx "$f" "$TMP/files" || fail "missing on the ISO: $f"
 done
 ok "expected files present (build $BUILD_ID)"
@@ -95,7 +95,7 @@ mkdir -p "$TMP/extra/etc/grappe"
 echo "marker $$" > "$TMP/extra/etc/grappe/test-marker"
 "$BUILD" build recipes/test.toml --out "$OUT" --extra-overlay "$TMP/extra" > "$TMP/overlay.log"
 REBUILT=$(stage_cached 0)
-[ "$REBUILT" = "overlay node iso pxe" ] || fail "an overlay change rebuilt '$REBUILT', expected 'overlay node iso pxe'"
+[ "$REBUILT" = "overlay node pxe iso" ] || fail "an overlay change rebuilt '$REBUILT', expected 'overlay node pxe iso'"
 unsquashfs -l "$OUT/pxe/node.squashfs" | grep -q "etc/grappe/test-marker" || fail "the extra file is not in the node layer"
 ok "overlay change rebuilt only: $REBUILT"
 

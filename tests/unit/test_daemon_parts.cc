@@ -28,7 +28,7 @@ TEST_CASE("grapped.toml: defaults, overrides, and errors naming the key") {
   CHECK_THROWS_WITH(parse_daemon_config("[discovery]\ngroup = \"10.0.0.1\"\n", "g.toml"), doctest::Contains("not an IPv4 multicast"));
   CHECK_THROWS_WITH(parse_daemon_config("[discovery]\nport = 70000\n", "g.toml"), doctest::Contains("g.toml line 2"));
   CHECK_THROWS_WITH(parse_daemon_config("[disco\n", "g.toml"), doctest::Contains("cannot parse g.toml"));
-  CHECK(d.precopy_min_mb == 128);
+  CHECK(d.precopy_min_mb == 32);
   CHECK(parse_daemon_config("[migration]\nprecopy_min_mb = 0\n", "g.toml").precopy_min_mb == 0);
   CHECK_THROWS_WITH(parse_daemon_config("[migration]\nprecopy_min_mb = -1\n", "g.toml"),
                     doctest::Contains("migration.precopy_min_mb out of range"));

@@ -38,6 +38,7 @@ Message sample() {
   l.load_milli = 1250;
   l.mem_total_mb = 2048;
   l.mem_free_mb = 1024;
+  l.netboot = (3 << 1) | 1;
   m.loads = {l};
   return m;
 }

@@ -1,0 +1,45 @@
+// The HTTP side of the network-boot service: the files of the image this node runs (kernel,
+// initrd, squashfs layers, checksums, iPXE script) under /grappe/, and scripts generated per
+// request. Files are streamed in chunks straight from their file, with range requests, so many
+// PCs booting at once cost no per-client copy of a 100 MB layer.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace httplib {
+class Server;
+}
+
+namespace grappe {
+
+struct BootHttpStats {
+  std::atomic<uint64_t> requests{0}, bytes{0}, not_found{0};
+};
+
+class BootHttp {
+ public:
+  // Generated text for /grappe/NAME ("" = no such script); `mac` is the ?mac= query, if any, and
+  // `host` the Host header (how the client reached this server: "10.71.0.1:8080").
+  using Script = std::function<std::string(const std::string& name, const std::string& mac, const std::string& host)>;
+  BootHttp();
+  ~BootHttp();
+  // Serves `files` (name -> path on this node) and `script` on `bind`:`port` (0: any free port).
+  // false with `err` when the port cannot be bound.
+  bool start(const std::string& bind, int port, std::map<std::string, std::string> files, Script script, std::string& err);
+  void stop();
+  int port() const { return port_; }
+  const BootHttpStats& stats() const { return stats_; }
+
+ private:
+  std::unique_ptr<httplib::Server> srv_;
+  std::thread th_;
+  int port_ = 0;
+  BootHttpStats stats_;
+};
+
+}  // namespace grappe
