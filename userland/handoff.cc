@@ -69,8 +69,8 @@ bool send_images(const std::string& dir, const std::string& subdir, PeerLink& li
   return true;
 }
 
-// Pre-copy rounds while the job runs. Returns the last pre-dump sent ("" if none); false when
-// the link broke (the job is still running here: nothing else happened).
+// Pre-copy rounds while the job runs; `parent` ends as the last pre-dump sent ("" if none).
+// False when the link broke (the job is still running here: nothing else happened).
 bool precopy(pid_t pid, const std::string& dump_dir, PeerLink& link, Checkpointer& criu, const HandoffLimits& lim,
              SourceResult& r, std::string& parent, std::string& why) {
   uint64_t prev = 0;

@@ -68,7 +68,6 @@ void Migrator::guest(std::string id) {
     SourceResult none;
     none.why = why;
     nlohmann::json rep = handoff_reply(id, ok ? m.to : env_.jobs->node_name(), ok, r ? *r : none);
-    rep["error"] = ok ? "" : "migrate: " + why;
     if (m.via_home) {
       rep["client"] = m.home_client;
       if (link) link->send({"migrated", rep, {}});
