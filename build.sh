@@ -12,7 +12,7 @@ HOST_PACKAGES=(
   libsodium-dev nlohmann-json3-dev libcli11-dev doctest-dev libtoml11-dev libcpp-httplib-dev
   mmdebstrap debian-archive-keyring squashfs-tools xorriso isolinux syslinux-common
   grub-efi-amd64-bin grub-common mtools dosfstools ipxe cpio kmod xz-utils zstd busybox-static
-  qemu-system-x86 qemu-utils ovmf fdisk iproute2 procps binutils nftables python3 clang libclang-rt-14-dev
+  qemu-system-x86 ipxe-qemu qemu-utils ovmf fdisk iproute2 procps binutils nftables python3 clang libclang-rt-14-dev
 )
 
 usage() {

@@ -11,6 +11,8 @@ std::vector<BootEntry> boot_entries(const Recipe& r, const std::string& build_id
        base + " grappe.debug loglevel=7 systemd.show_status=1" + extra},
       {"serial", "Grappe node, serial console (ttyS0, 115200)",
        base + " console=tty0 console=ttyS0,115200n8" + extra},
+      // grappe-serve-boot.service turns the cluster's network boot on when it sees grappe.serve.
+      {"serve", "Grappe node + serve network boot", base + " quiet grappe.serve" + extra},
   };
 }
 

@@ -124,7 +124,9 @@ int main(int argc, char** argv) {
   QemuOptions q;
   auto* qemu = app.add_subcommand("qemu", "start N VMs from the built image on one private virtual network");
   qemu->add_option("-n,--nodes", q.nodes, "number of VMs")->capture_default_str();
-  qemu->add_option("--boot", q.boot, "cd (BIOS CD), uefi (UEFI CD), usb (BIOS USB stick), pxe (BIOS network boot)")
+  qemu->add_option("--boot", q.boot, "cd (BIOS CD), uefi (UEFI CD), usb (BIOS USB stick), pxe (BIOS network boot from this "
+                   "host's out/pxe), net / uefi-net (no disk: network boot from the cluster itself, BIOS / UEFI); "
+                   "a comma list gives one per node, the last for the rest: cd,net")
       ->capture_default_str();
   qemu->add_flag_callback("--uefi", [&] { q.boot = "uefi"; }, "same as --boot uefi");
   qemu->add_flag_callback("--pxe", [&] { q.boot = "pxe"; }, "same as --boot pxe");

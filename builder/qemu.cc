@@ -5,10 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include <httplib.h>
@@ -136,10 +138,20 @@ std::string node_mac(int index, bool boot_nic) {
   return buf;
 }
 
+std::string node_boot(const std::string& boot, int index) {
+  std::vector<std::string> kinds;
+  std::stringstream in(boot);
+  for (std::string k; std::getline(in, k, ',');) kinds.push_back(k);
+  if (kinds.empty()) return "";
+  return kinds[std::min<size_t>(static_cast<size_t>(std::max(index, 1)) - 1, kinds.size() - 1)];
+}
+
 std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::string& accel, const fs::path& vars_copy,
                                       int http_port) {
   const fs::path iso = o.out / "grappe-amd64.iso";
   const fs::path dir = o.dir.empty() ? o.out / "qemu" : o.dir;
+  const std::string boot = node_boot(o.boot, i);
+  const bool uefi = boot == "uefi" || boot == "uefi-net";
   std::vector<std::string> a = {"qemu-system-x86_64", "-name", "grappe-node" + std::to_string(i), "-accel", accel,
                                 "-m", std::to_string(o.memory_mb), "-smp", std::to_string(o.cpus), "-no-user-config",
                                 // The serial console: logged to nodeN.log, typed into through nodeN.sock
@@ -149,27 +161,32 @@ std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::st
                                     (dir / ("node" + std::to_string(i) + ".log")).string(),
                                 "-serial", "chardev:console", "-monitor", "none"};
   if (!o.gui) a.insert(a.end(), {"-display", "none"});
-  if (o.boot == "uefi") {
+  if (uefi) {
     a.insert(a.end(), {"-machine", "q35", "-drive", std::string("if=pflash,format=raw,readonly=on,file=") + kOvmfCode,
                        "-drive", "if=pflash,format=raw,file=" + vars_copy.string()});
   } else {
     a.insert(a.end(), {"-machine", "pc"});
   }
-  if (o.boot == "cd" || o.boot == "uefi") {
+  if (boot == "cd" || boot == "uefi") {
     a.insert(a.end(), {"-drive", "file=" + iso.string() + ",media=cdrom,readonly=on", "-boot", "order=d"});
-  } else if (o.boot == "usb") {
+  } else if (boot == "usb") {
     a.insert(a.end(), {"-device", "qemu-xhci,id=xhci", "-drive",
                        "if=none,id=stick,format=raw,readonly=on,file=" + iso.string(), "-device",
                        "usb-storage,bus=xhci.0,drive=stick,bootindex=0"});
-  } else if (o.boot == "pxe") {
+  } else if (boot == "pxe") {
     a.insert(a.end(), {"-netdev",
                        "user,id=boot,tftp=" + (dir / "tftp").string() + ",bootfile=grappe.ipxe,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:busybox nc 127.0.0.1 " +
                            std::to_string(http_port),
                        "-device", "virtio-net-pci,netdev=boot,mac=" + node_mac(i, true) + ",bootindex=0"});
+  } else if (boot == "net" || boot == "uefi-net") {
+    // No disk: the firmware boots from the cluster NIC (its iPXE ROM), served by a node of the
+    // cluster. Until one serves, a failed boot retries every 5 s (SeaBIOS reboot-timeout).
+    a.insert(a.end(), {"-boot", "reboot-timeout=5000"});
   }
+  const bool net = boot == "net" || boot == "uefi-net";
   a.insert(a.end(), {"-netdev",
                      "socket,id=cluster,mcast=230.0.0.1:" + std::to_string(o.port) + ",localaddr=127.0.0.1", "-device",
-                     "virtio-net-pci,netdev=cluster,mac=" + node_mac(i) + ",romfile="});
+                     "virtio-net-pci,netdev=cluster,mac=" + node_mac(i) + (net ? ",bootindex=0" : ",romfile=")});
   return a;
 }
 
@@ -178,9 +195,20 @@ int run_qemu_cluster(QemuOptions o) {
   if (o.dir.empty()) o.dir = o.out / "qemu";
   const fs::path dir = o.dir;
   if (o.nodes < 1 || o.nodes > 64) throw Error("--nodes must be between 1 and 64", std::to_string(o.nodes));
-  if (o.boot != "cd" && o.boot != "uefi" && o.boot != "usb" && o.boot != "pxe")
-    throw Error("unknown --boot '" + o.boot + "'", "", "use cd, uefi, usb or pxe");
-  if (o.boot == "pxe" ? !fs::exists(o.out / "pxe/boot.ipxe") : !fs::exists(iso))
+  bool any_pxe = false, any_disk = false, any_medium = false;
+  for (int i = 1; i <= o.nodes; ++i) {
+    const std::string b = node_boot(o.boot, i);
+    if (b != "cd" && b != "uefi" && b != "usb" && b != "pxe" && b != "net" && b != "uefi-net")
+      throw Error("unknown --boot '" + b + "'", o.boot,
+                  "use cd, uefi, usb, pxe, net or uefi-net, or a comma list of them (one per node, e.g. cd,net)");
+    any_pxe |= b == "pxe";
+    any_medium |= b != "net" && b != "uefi-net";
+    any_disk |= b != "pxe" && b != "net" && b != "uefi-net";
+  }
+  if (!any_medium)
+    throw Error("--boot '" + o.boot + "': no node boots from a medium, so none can serve the others", "",
+                "boot node 1 from the CD: --boot cd,net");
+  if ((any_pxe && !fs::exists(o.out / "pxe/boot.ipxe")) || (any_disk && !fs::exists(iso)))
     throw Error("no built image in " + o.out.string(), iso.string(), "build one first: ./build.sh (or grappe-build build RECIPE --out DIR)");
   fs::create_directories(dir);
   if (o.port == 0) o.port = 20000 + static_cast<int>(std::stoul(sha256_hex(fs::absolute(o.out).string()).substr(0, 4), nullptr, 16) % 20000);
@@ -195,7 +223,7 @@ int run_qemu_cluster(QemuOptions o) {
   std::unique_ptr<httplib::Server> http;
   std::thread http_thread;
   int http_port = 0;
-  if (o.boot == "pxe") {
+  if (any_pxe) {
     http = std::make_unique<httplib::Server>();
     if (!http->set_mount_point("/", (o.out / "pxe").string())) throw Error("cannot serve", (o.out / "pxe").string());
     http_port = http->bind_to_any_port("127.0.0.1");
@@ -233,7 +261,8 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
   std::vector<fs::path> logs;
   for (int i = 1; i <= o.nodes; ++i) {
     fs::path vars = dir / ("node" + std::to_string(i) + "-OVMF_VARS.fd");
-    if (o.boot == "uefi") fs::copy_file(kOvmfVars, vars, fs::copy_options::overwrite_existing);
+    const std::string b = node_boot(o.boot, i);
+    if (b == "uefi" || b == "uefi-net") fs::copy_file(kOvmfVars, vars, fs::copy_options::overwrite_existing);
     fs::path serial = dir / ("node" + std::to_string(i) + ".log");
     fs::remove(serial);
     logs.push_back(serial);

@@ -10,7 +10,9 @@ namespace grappe {
 
 struct QemuOptions {
   int nodes = 2;
-  std::string boot = "cd";      // cd | uefi | usb | pxe
+  // cd | uefi | usb | pxe | net | uefi-net, or a comma list: one per node, the last one for the
+  // rest (cd,net: node 1 from the CD, every other node from the cluster segment it serves).
+  std::string boot = "cd";
   std::string accel = "auto";   // auto | kvm | tcg
   int memory_mb = 1536;
   int cpus = 1;
@@ -23,6 +25,8 @@ struct QemuOptions {
 };
 
 std::string node_mac(int index, bool boot_nic = false);  // index from 1
+// The boot kind of node `index` (from 1) out of --boot's comma list.
+std::string node_boot(const std::string& boot, int index);
 // The command line of one VM (pure function, unit tested). `http_port` serves out/pxe for --boot pxe.
 std::vector<std::string> qemu_command(const QemuOptions& o, int index, const std::string& accel,
                                       const std::filesystem::path& vars_copy, int http_port);

@@ -124,7 +124,7 @@ Recipe parse(const toml::value& root, const std::string& path) {
   int64_t level = r.compression_level;
   rd.integer("squashfs", "level", level, 1, 22);
   r.compression_level = static_cast<int>(level);
-  rd.str("boot", "default", r.default_entry, "node|debug|serial", "one of node, debug, serial");
+  rd.str("boot", "default", r.default_entry, "node|debug|serial|serve", "one of node, debug, serial, serve");
   int64_t timeout = r.timeout_s;
   rd.integer("boot", "timeout", timeout, 0, 600);
   r.timeout_s = static_cast<int>(timeout);

@@ -112,12 +112,10 @@ Stage iso_stage() {
     run_logged(ctx, {"mcopy", "-m", "-i", img.string(), efi.string(), "::/EFI/BOOT/BOOTX64.EFI"}, log, mt);
     fs::remove_all(work);
 
-    // Identity of this build and the layer checksums.
+    // Identity of this build and the checksums of the layers and of every file network boot serves
+    // (the same list as out/pxe/SHA256SUMS: this node may serve it).
     write_file_atomic(stage / "grappe" / ctx.build_id, ctx.build_id + "\n");
-    std::string sums;
-    for (const char* l : {"base", "node"})
-      sums += read_file(ctx.outputs.at(l) / (std::string(l) + ".squashfs.sha256"));
-    write_file_atomic(stage / "live/SHA256SUMS", sums);
+    write_file_atomic(stage / "live/SHA256SUMS", read_file(ctx.outputs.at("pxe") / "SHA256SUMS"));
 
     run_logged(ctx,
                {"xorriso", "-as", "mkisofs", "-o", tmp.string(), "-iso-level", "3", "-full-iso9660-filenames",

@@ -24,7 +24,7 @@ Stage pxe_stage() {
   s.output = [](BuildContext& ctx, const std::string&) { return ctx.out / "pxe"; };
   s.key = [](BuildContext& ctx) {
     Sha256 h;
-    h.field("stage", "pxe/1"); h.field("tool", ctx.tool_hash);
+    h.field("stage", "pxe/2"); h.field("tool", ctx.tool_hash);
     for (const char* k : {"kernel", "initramfs", "base", "node"}) h.field(k, ctx.keys.at(k));
     h.field("templates", sha256_tree(ctx.repo / "iso")).field("default", ctx.recipe.default_entry);
     h.field("cmdline", ctx.recipe.cmdline).field("ipxe", package_version(ctx, "ipxe"));
@@ -42,7 +42,6 @@ Stage pxe_stage() {
       sums += line;
       hashes += (hashes.empty() ? "" : ",") + first_word(line);
     }
-    write_file_atomic(tmp / "SHA256SUMS", sums);
     for (const char* f : {"undionly.kpxe", "snponly.efi", "ipxe.efi"}) {
       if (!fs::exists(fs::path(kIpxeDir) / f))
         throw Error("iPXE loader missing", std::string(kIpxeDir) + "/" + f, "install Debian's ipxe package (./build.sh deps)");
@@ -57,6 +56,11 @@ Stage pxe_stage() {
     write_file_atomic(tmp / "boot.ipxe", render_template(read_file(ctx.repo / "iso/boot.ipxe.in"), vars, "iso/boot.ipxe.in"));
     write_file_atomic(tmp / "dnsmasq-proxy.conf.example",
                       render_template(read_file(ctx.repo / "iso/dnsmasq-proxy.conf.in"), vars, "iso/dnsmasq-proxy.conf.in"));
+    // The layers first (what boot.ipxe's grappe.sha256 names), then every other file served, so a
+    // network-booted node can check the copies it keeps to serve network boot itself.
+    for (const char* f : {"vmlinuz", "initrd.img", "boot.ipxe", "undionly.kpxe", "snponly.efi", "ipxe.efi"})
+      sums += sha256_file(tmp / f) + "  " + f + "\n";
+    write_file_atomic(tmp / "SHA256SUMS", sums);
   };
   s.adopt = [](BuildContext&, const fs::path& out) { return out.string() + "/ " + human_size(tree_size(out)); };
   return s;

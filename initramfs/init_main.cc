@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "boot_copy.h"
 #include "cmdline.h"
 #include "fetch.h"
 #include "identity.h"
@@ -174,6 +175,31 @@ std::vector<std::string> fetched_layers() {
   return files;
 }
 
+// Keeps what the cluster's network boot serves, so this node can serve it too. Best effort: on
+// failure the node boots anyway and its boot service says why it cannot serve.
+void mirror_for_serving(const std::vector<std::string>& files) {
+  const std::string& first = g_cfg.fetch.front();
+  const std::string base = first.substr(0, first.rfind('/') + 1);
+  std::map<std::string, std::string> layers, local;
+  for (size_t i = 0; i < g_cfg.fetch.size(); ++i) {
+    const std::string name = g_cfg.fetch[i].substr(g_cfg.fetch[i].rfind('/') + 1);
+    layers[name] = g_cfg.sha256[i];
+    local[name] = files[i];
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::string why = mirror_boot_files(base, layers, local, kRun + "/medium",
+                                      [](const std::string& url, const std::string& dest, std::string& err) {
+                                        return fetch_to_file(url, dest, err, [](size_t, size_t) {});
+                                      });
+  if (why.empty())
+    log("kept the kernel, initrd and iPXE files from " + base + " (" + std::to_string(static_cast<int>(since(t0))) +
+        " s): this node can serve network boot too");
+  else {
+    log("this node will not be able to serve network boot: " + why);
+    write_text(kRun + "/boot-copy-failed", why + "\n");  // shown by `grappe boot-server status`
+  }
+}
+
 void stack_layers(const std::vector<std::string>& files) {
   std::string lower, err;
   for (size_t i = 0; i < files.size(); ++i) {
@@ -253,6 +279,7 @@ int main() {
   } else {
     boot_mac = network_up(mods);
     layers = fetched_layers();
+    mirror_for_serving(layers);
   }
   for (int i = 0; i < 3; ++i) mods.coldplug();  // NICs and the rest, before identity
   stack_layers(layers);

@@ -42,13 +42,20 @@ BootFiles find_boot_files(const std::string& run_dir) {
                {"base.squashfs", (m / "live/base.squashfs").string()}, {"node.squashfs", (m / "live/node.squashfs").string()},
                {"SHA256SUMS", (m / "live/SHA256SUMS").string()},   {"boot.ipxe", (m / "pxe/boot.ipxe").string()}};
     b.tftp_root = (m / "pxe").string();
-    for (const auto& [name, path] : b.files)
+    std::vector<std::string> need;
+    for (const auto& [name, path] : b.files) need.push_back(path);
+    for (const char* loader : {"pxe/undionly.kpxe", "pxe/snponly.efi"}) need.push_back((m / loader).string());
+    for (const auto& path : need)
       if (!fs::exists(path)) b.why = "the boot medium lacks " + path + " (an image built before network boot serving?)";
     return b;
   }
-  if (fs::exists(fs::path(run_dir) / "fetched"))
-    b.why = "this node was itself booted from the network and keeps only its squashfs layers, not the kernel and initrd";
-  else
+  if (fs::exists(fs::path(run_dir) / "fetched")) {
+    // grappe-init writes why it could not keep a copy of what the network boot served.
+    std::string why = read_text((fs::path(run_dir) / "boot-copy-failed").string());
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    b.why = "this node was booted from the network and could not keep a copy of the boot files" +
+            (why.empty() ? std::string() : ": " + why);
+  } else
     b.why = "no boot medium under " + m.string();
   return b;
 }

@@ -165,6 +165,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"enable", "disable", "status"}));
   boot->add_flag("--json", json, "machine-readable output");
+  int boot_wait = 0;
+  boot->add_option("--wait", boot_wait, "seconds to wait for grapped to come up (used at boot by grappe-serve-boot.service)")
+      ->check(CLI::Range(0, 3600));
 
   CLI11_PARSE(app, argc, argv);
   auto info = read_node_info(root);
@@ -211,7 +214,17 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*boot) {
-      auto r = api_call(socket, {{"v", kApiVersion}, {"cmd", "boot-server"}, {"op", boot_op}});
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(boot_wait);
+      nlohmann::json r;
+      for (;;) {
+        try {
+          r = api_call(socket, {{"v", kApiVersion}, {"cmd", "boot-server"}, {"op", boot_op}});
+          break;
+        } catch (const std::runtime_error& e) {  // only "not running yet" is waited for
+          if (std::string(e.what()).rfind("cannot reach grapped", 0) != 0 || std::chrono::steady_clock::now() >= until) throw;
+          std::this_thread::sleep_for(std::chrono::seconds(1));
+        }
+      }
       if (json) std::printf("%s\n", r.dump(2).c_str());
       else std::printf("%s\n", boot_text(r).c_str());
       return 0;

@@ -41,11 +41,11 @@ done
 ok "expected files present (build $BUILD_ID)"
 xorriso -osirrox on -indev "$ISO" -extract /isolinux/isolinux.cfg "$TMP/isolinux.cfg" -extract /boot/grub/grub.cfg "$TMP/grub.cfg" >/dev/null 2>&1
 grep -q "^DEFAULT serial" "$TMP/isolinux.cfg" || fail "isolinux default is not the recipe's (serial)"
-for e in node debug serial; do
+for e in node debug serial serve; do
   grep -q "^LABEL $e" "$TMP/isolinux.cfg" || fail "isolinux entry $e missing"
   grep -q -- "--id $e" "$TMP/grub.cfg" || fail "grub entry $e missing"
 done
-ok "boot menus: node, debug, serial; default serial"
+ok "boot menus: node, debug, serial, serve; default serial"
 
 echo "== sizes"
 ISO_MB=$(( $(stat -c %s "$ISO") / 1000000 ))
@@ -79,7 +79,7 @@ for f in vmlinuz initrd.img base.squashfs node.squashfs SHA256SUMS boot.ipxe und
   [ -s "$OUT/pxe/$f" ] || fail "out/pxe/$f missing"
 done
 (cd "$OUT/pxe" && sha256sum -c --quiet SHA256SUMS) || fail "SHA256SUMS does not match the layers"
-for h in $(cut -d' ' -f1 "$OUT/pxe/SHA256SUMS"); do grep -q "$h" "$OUT/pxe/boot.ipxe" || fail "boot.ipxe lacks hash $h"; done
+for h in $(grep '\.squashfs$' "$OUT/pxe/SHA256SUMS" | cut -d' ' -f1); do grep -q "$h" "$OUT/pxe/boot.ipxe" || fail "boot.ipxe lacks hash $h"; done
 head -1 "$OUT/pxe/boot.ipxe" | grep -qx '#!ipxe' || fail "boot.ipxe is not an iPXE script"
 ok "pxe/: loaders, script with the layer hashes, dnsmasq example"
 

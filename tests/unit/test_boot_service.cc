@@ -227,7 +227,7 @@ TEST_CASE("boot http: whole files, ranges, many clients at once, scripts, 404") 
 TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the probe, stops when told") {
   fs::path run = temp_dir("svc");
   for (const char* f : {"boot/vmlinuz", "boot/initrd.img", "live/base.squashfs", "live/node.squashfs", "live/SHA256SUMS",
-                        "pxe/boot.ipxe"}) {
+                        "pxe/boot.ipxe", "pxe/undionly.kpxe", "pxe/snponly.efi"}) {
     fs::create_directories((run / "medium" / f).parent_path());
     std::ofstream(run / "medium" / f) << f;
   }
@@ -314,9 +314,19 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
   SUBCASE("a node booted from the network has no kernel to serve: it says so") {
     fs::remove_all(run / "medium");
     fs::create_directories(run / "fetched");
+    std::ofstream(run / "boot-copy-failed") << "cannot fetch http://s/vmlinuz: HTTP 404\n";
     svc.observe(v);
     svc.step(100);
-    CHECK(svc.status()["error"].get<std::string>().find("booted from the network") != std::string::npos);
+    const std::string e = svc.status()["error"];
+    CHECK(e.find("booted from the network") != std::string::npos);
+    CHECK(e.find(": cannot fetch http://s/vmlinuz: HTTP 404") != std::string::npos);  // grappe-init's reason
+    CHECK(runner.calls.empty());
+  }
+  SUBCASE("a medium without the iPXE loaders cannot serve plain PXE firmware") {
+    fs::remove(run / "medium/pxe/snponly.efi");
+    svc.observe(v);
+    svc.step(100);
+    CHECK(svc.status()["error"].get<std::string>().find("lacks " + (run / "medium/pxe/snponly.efi").string()) != std::string::npos);
     CHECK(runner.calls.empty());
   }
   SUBCASE("disabled for the cluster: off, nothing runs") {

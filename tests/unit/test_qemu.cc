@@ -22,7 +22,7 @@ TEST_CASE("every VM gets its own MAC") {
 TEST_CASE("the cluster segment always stays on loopback") {
   QemuOptions o;
   o.port = 23456;
-  for (const char* boot : {"cd", "uefi", "usb", "pxe"}) {
+  for (const char* boot : {"cd", "uefi", "usb", "pxe", "net", "uefi-net", "cd,net"}) {
     o.boot = boot;
     auto a = qemu_command(o, 1, "tcg", "vars.fd", 8080);
     CHECK(has(a, "mcast=230.0.0.1:23456,localaddr=127.0.0.1"));
@@ -47,6 +47,29 @@ TEST_CASE("boot modes pick the right firmware and devices") {
   CHECK(has(p, "restrict=on"));
   CHECK(has(p, "nc 127.0.0.1 8080"));
   CHECK(has(p, "kvm"));
+}
+
+TEST_CASE("a comma list gives each node its boot kind; net nodes boot from the cluster NIC") {
+  CHECK(node_boot("cd", 1) == "cd");
+  CHECK(node_boot("cd", 5) == "cd");
+  CHECK(node_boot("cd,net", 1) == "cd");
+  CHECK(node_boot("cd,net", 2) == "net");
+  CHECK(node_boot("cd,net,uefi-net", 3) == "uefi-net");
+  CHECK(node_boot("cd,net,uefi-net", 9) == "uefi-net");
+  QemuOptions o;
+  o.port = 1;
+  o.boot = "cd,net";
+  auto first = qemu_command(o, 1, "tcg", "v.fd", 0);
+  CHECK(has(first, "media=cdrom"));
+  CHECK(has(first, ",romfile="));  // a CD node's cluster NIC never tries to boot
+  auto second = qemu_command(o, 2, "tcg", "v.fd", 0);
+  CHECK_FALSE(has(second, "media=cdrom"));
+  CHECK_FALSE(has(second, "romfile"));
+  CHECK(has(second, "netdev=cluster,mac=52:54:00:67:72:02,bootindex=0"));
+  CHECK(has(second, "reboot-timeout"));  // retries until a node serves
+  CHECK_FALSE(has(second, "if=pflash"));
+  o.boot = "cd,uefi-net";
+  CHECK(has(qemu_command(o, 2, "tcg", "v.fd", 0), "if=pflash"));
 }
 
 TEST_CASE("console: markers are found in console noise, never in the typed text") {

@@ -13,15 +13,16 @@ TEST_CASE("templates substitute known placeholders and reject unknown ones") {
   CHECK_THROWS_WITH_AS(render_template("@NOPE@", {}, "iso/x.in"), doctest::Contains("@NOPE@"), Error);
 }
 
-TEST_CASE("boot menu: three entries, each naming this build; serial and debug differ as documented") {
+TEST_CASE("boot menu: four entries, each naming this build; serial, debug and serve differ as documented") {
   Recipe r;
   r.volume_label = "GRAPPE";
   r.cmdline = "mitigations=off";
   auto es = boot_entries(r, "0123456789abcdef");
-  REQUIRE(es.size() == 3);
+  REQUIRE(es.size() == 4);
   CHECK(es[0].id == "node");
   CHECK(es[1].id == "debug");
   CHECK(es[2].id == "serial");
+  CHECK(es[3].id == "serve");
   for (const auto& e : es) {
     CHECK(e.cmdline.find("grappe.label=GRAPPE grappe.build=0123456789abcdef") == 0);
     CHECK(e.cmdline.find("mitigations=off") != std::string::npos);
@@ -29,4 +30,7 @@ TEST_CASE("boot menu: three entries, each naming this build; serial and debug di
   CHECK(es[0].cmdline.find("quiet") != std::string::npos);
   CHECK(es[1].cmdline.find("grappe.debug") != std::string::npos);
   CHECK(es[2].cmdline.find("console=ttyS0,115200n8") != std::string::npos);
+  CHECK(es[3].cmdline.find(" grappe.serve") != std::string::npos);  // read by grappe-serve-boot.service
+  CHECK(es[3].title == "Grappe node + serve network boot");
+  for (int i = 0; i < 3; ++i) CHECK(es[i].cmdline.find("grappe.serve") == std::string::npos);
 }
