@@ -40,12 +40,12 @@ BootFiles find_boot_files(const std::string& run_dir) {
   if (fs::exists(m / "live/base.squashfs")) {
     b.files = {{"vmlinuz", (m / "boot/vmlinuz").string()},       {"initrd.img", (m / "boot/initrd.img").string()},
                {"base.squashfs", (m / "live/base.squashfs").string()}, {"node.squashfs", (m / "live/node.squashfs").string()},
-               {"SHA256SUMS", (m / "live/SHA256SUMS").string()},   {"boot.ipxe", (m / "pxe/boot.ipxe").string()}};
+               {"SHA256SUMS", (m / "live/SHA256SUMS").string()},   {"boot.ipxe", (m / "pxe/boot.ipxe").string()},
+               // TFTP serves the loaders to plain PXE firmware; HTTP too, for network-booted
+               // nodes keeping a copy (grappe-init) and for chainloading.
+               {"undionly.kpxe", (m / "pxe/undionly.kpxe").string()}, {"snponly.efi", (m / "pxe/snponly.efi").string()}};
     b.tftp_root = (m / "pxe").string();
-    std::vector<std::string> need;
-    for (const auto& [name, path] : b.files) need.push_back(path);
-    for (const char* loader : {"pxe/undionly.kpxe", "pxe/snponly.efi"}) need.push_back((m / loader).string());
-    for (const auto& path : need)
+    for (const auto& [name, path] : b.files)
       if (!fs::exists(path)) b.why = "the boot medium lacks " + path + " (an image built before network boot serving?)";
     return b;
   }

@@ -57,7 +57,7 @@ wait_log 2 "joined cluster grappe-test nodes=2" 1800
 NET_S=$(( $(date +%s) - T1 ))
 grep -aq "verified .* (sha256 ok)" "$DIR/node2.log" || fail "node 2's console shows no checked download"
 echo "ok: node 2 network-booted to node ready in $READY_S s, joined in $NET_S s (from boot-server enable)"
-wait_for 120 1 "test \"\$(grappe nodes --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')\" = 2" ||
+wait_for 120 1 "test \$(grappe nodes | grep -c ' alive ') = 2" ||
   fail "node 1 does not list 2 nodes: $(con 1 'grappe nodes')"
 con 1 "mkdir -p /home/t && echo served-by-node-1 > /home/t/netboot"
 wait_for 300 2 "grep -q served-by-node-1 /home/t/netboot" || fail "node 2 does not see node 1's /home: $(con 2 'grappe status | grep home')"
