@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -30,6 +31,12 @@ bool write_atomic(const std::string& path, const std::string& text) {
   }
   fs::rename(tmp, path, ec);
   return !ec;
+}
+
+std::string mac_text(const std::array<uint8_t, 6>& m) {
+  char b[18];
+  std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return b;
 }
 
 }  // namespace
@@ -178,7 +185,7 @@ bool BootService::serve(double now, const BootView& v) {
   try {
     conf = render_dnsmasq(read_text(env_.template_path), mode,
                           {{"IFACE", nic.name}, {"RANGE", range}, {"TFTP_ROOT", files.tftp_root}, {"URL", base + "node.ipxe"},
-                           {"MODE", mode}});
+                           {"MODE", mode}, {"SELF_MAC", mac_text(nic.mac)}});
   } catch (const std::exception& e) {
     http_.stop();
     return undo_addr(), failed(std::string("cannot render ") + env_.template_path + ": " + e.what());

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # ctest "qemu-netboot": network boot from the cluster itself, under TCG. Node 1 boots the test
-# ISO; node 2 has no disk at all and boots from the cluster segment with QEMU's iPXE ROM
+# ISO; nodes 2 and 3 have no disk at all and boot from the cluster segment with QEMU's iPXE ROM
 # (`grappe-build qemu --boot cd,net`), retrying until someone serves. Then:
 #   1. `grappe boot-server enable` on node 1: with no other DHCP server on the segment it serves
 #      full DHCP on a private /24, and says so;
-#   2. node 2 gets iPXE's script over HTTP, fetches kernel, initrd and both layers from node 1,
-#      checks their SHA-256, boots, reaches "node ready" and joins: node 1 sees 2 nodes, node 2
-#      sees node 1's /home;
-#   3. node 2 kept a checked copy of everything served, so it could serve network boot too.
+#   2. nodes 2 and 3 get iPXE's script over HTTP, fetch kernel, initrd and both layers from node 1,
+#      check their SHA-256, boot, reach "node ready" and join: node 1 sees 3 nodes, node 2 sees
+#      node 1's /home;
+#   3. node 2 kept a checked copy of everything served, so it could serve network boot too;
+#   4. node 1 dies (its VM frozen, like a PC losing power): node 2 or 3 takes the boot service
+#      over from its copy, and the other one, rebooted, network-boots from it and joins again.
 # Prints the CD boot time of node 1 and the network boot-to-joined time of node 2, and writes
 # them to $GRAPPE_NETBOOT_JSON when set (ci/bench-netboot). The VMs belong to one
 # `grappe-build qemu`, killed by PID on every exit (tests/qemu/cluster-lib.sh).
@@ -22,7 +24,7 @@ cluster_skip_unless_ready
 
 rm -rf "$DIR"
 mkdir -p "$DIR"
-"$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes 2 --boot cd,net --port $(( 30000 + RANDOM % 20000 )) > "$DIR/runner.log" 2>&1 &
+"$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes 3 --boot cd,net --port $(( 30000 + RANDOM % 20000 )) > "$DIR/runner.log" 2>&1 &
 QPID=$!
 trap cluster_stop EXIT
 T0=$(date +%s)
@@ -41,6 +43,7 @@ grep -aq "grappe: node ready" "$DIR/node2.log" && fail "node 2 booted before any
 
 echo "== 1. boot serving on node 1"
 wait_for 120 1 "grappe status --json >/dev/null" || fail "node 1: grapped does not answer"
+con 1 "dmesg -n 1" > /dev/null  # no kernel messages in the middle of command output
 con 1 "grappe boot-server enable" > /dev/null
 T1=$(date +%s)
 wait_for 120 1 "grappe boot-server status | grep -q 'serving network boot'" ||
@@ -49,19 +52,23 @@ STATUS=$(con 1 "grappe boot-server status" | tr -d '\r')
 echo "$STATUS"
 echo "$STATUS" | grep -q "full DHCP" || fail "no DHCP server on the segment, yet not in full DHCP mode"
 
-echo "== 2. node 2 boots from node 1 and joins"
+echo "== 2. nodes 2 and 3 boot from node 1 and join"
 wait_log 2 "grappe-init: .*network boot" 900
 wait_log 2 "grappe: node ready" 1500
 READY_S=$(( $(date +%s) - T1 ))
-wait_log 2 "joined cluster grappe-test nodes=2" 1800
+wait_log 2 "joined cluster grappe-test nodes=" 1800
 NET_S=$(( $(date +%s) - T1 ))
-grep -aq "verified .* (sha256 ok)" "$DIR/node2.log" || fail "node 2's console shows no checked download"
-echo "ok: node 2 network-booted to node ready in $READY_S s, joined in $NET_S s (from boot-server enable)"
-wait_for 120 1 "test \$(grappe nodes | grep -c ' alive ') = 2" ||
-  fail "node 1 does not list 2 nodes: $(con 1 'grappe nodes')"
+wait_log 3 "grappe: node ready" 1800
+for n in 2 3; do
+  con "$n" "dmesg -n 1" > /dev/null
+  grep -aq "verified .* (sha256 ok)" "$DIR/node$n.log" || fail "node $n's console shows no checked download"
+done
+echo "ok: node 2 network-booted to node ready in $READY_S s, joined in $NET_S s (from boot-server enable); node 3 too"
+wait_for 300 1 "test \$(grappe nodes | grep -c ' alive ') = 3" ||
+  fail "node 1 does not list 3 nodes: $(con 1 'grappe nodes')"
 con 1 "mkdir -p /home/t && echo served-by-node-1 > /home/t/netboot"
 wait_for 300 2 "grep -q served-by-node-1 /home/t/netboot" || fail "node 2 does not see node 1's /home: $(con 2 'grappe status | grep home')"
-echo "ok: node 1 lists 2 nodes; node 2 sees node 1's /home"
+echo "ok: node 1 lists 3 nodes; node 2 sees node 1's /home"
 REQS=$(con 1 "grappe boot-server status --json" | jq_py 'd.get("http_requests", 0)')
 [ "$REQS" -ge 4 ] || fail "node 1 counted $REQS HTTP requests (script, kernel, initrd, layers expected)"
 
@@ -74,8 +81,40 @@ for f in boot/vmlinuz boot/initrd.img live/base.squashfs live/node.squashfs pxe/
 done
 con 2 "grappe boot-server status" | tr -d '\r' | grep -q "served by" || fail "node 2 is not on standby: $(con 2 'grappe boot-server status')"
 echo "ok: node 2 holds the same kernel, initrd, layers and loaders as node 1, on standby"
+
+echo "== 4. node 1 dies: another node takes the boot service over, and a node still network-boots"
+PID1=$(sed -n 's/^node1: pid \([0-9]*\).*/\1/p' "$DIR/runner.log")
+[ -n "$PID1" ] || fail "no pid for node 1 in $DIR/runner.log"
+trap 'kill -CONT "$PID1" 2>/dev/null || true; cluster_stop' EXIT
+kill -STOP "$PID1"  # frozen: gone from the segment at once, like a PC losing power
+T2=$(date +%s) S=
+until [ -n "$S" ]; do
+  for n in 2 3; do con "$n" "grappe boot-server status | grep -q 'serving network boot'" > /dev/null 2>&1 && S=$n; done
+  [ $(( $(date +%s) - T2 )) -lt $(( SCALE * 300 )) ] ||
+    fail "nobody took the boot service over: $(con 2 'grappe boot-server status'; con 3 'grappe boot-server status')"
+  sleep 1
+done
+TAKE_S=$(( $(date +%s) - T2 ))
+R=$(( S == 2 ? 3 : 2 ))
+echo "ok: node $S serves network boot $TAKE_S s after node 1 died: $(con "$S" 'grappe boot-server status' | tr -d '\r')"
+con "$R" "grappe status" | grep -q "boot .*served by node" || fail "node $R does not show the new server: $(con "$R" 'grappe status')"
+BEFORE=$(grep -ac "grappe: node ready" "$DIR/node$R.log")
+SIZE=$(stat -c %s "$DIR/node$R.log")
+con "$R" "(sleep 1; systemctl reboot) > /dev/null 2>&1 &" > /dev/null  # the firmware boots from the network again
+T3=$(date +%s)
+until [ "$(grep -ac "grappe: node ready" "$DIR/node$R.log")" -gt "$BEFORE" ]; do
+  [ $(( $(date +%s) - T3 )) -lt $(( SCALE * 1200 )) ] || fail "node $R did not network-boot again from node $S"
+  tail -c +"$SIZE" "$DIR/node$R.log" | grep -aq "Kernel panic\|grappe-init: FAILED" &&
+    fail "node $R's second boot failed: $(tail -c +"$SIZE" "$DIR/node$R.log" | grep -a "grappe-init\|Oops\|panic" | tail -8)"
+  sleep 2
+done
+SRV=$(con "$S" "grappe boot-server status --json" | jq_py 'd["url"]')
+tail -c 200000 "$DIR/node$R.log" | grep -aq "fetching ${SRV%node.ipxe}base.squashfs" || fail "node $R did not fetch from node $S ($SRV)"
+con "$R" "dmesg -n 1" > /dev/null
+wait_for 300 "$S" "test \$(grappe nodes | grep -c ' alive ') = 2" || fail "node $R did not join node $S again: $(con "$S" 'grappe nodes')"
+echo "ok: node $R network-booted again, from node $S (${SRV%node.ipxe}), in $(( $(date +%s) - T3 )) s, and joined"
 if [ -n "${GRAPPE_NETBOOT_JSON:-}" ]; then
-  printf '{"cd_boot_s": %s, "netboot_ready_s": %s, "netboot_joined_s": %s, "ratio": %s}\n' "$CD_S" "$READY_S" "$NET_S" \
-    "$(python3 -c "print(round($NET_S / $CD_S, 2))")" > "$GRAPPE_NETBOOT_JSON"
+  printf '{"cd_boot_s": %s, "netboot_ready_s": %s, "netboot_joined_s": %s, "ratio": %s, "takeover_s": %s}\n' "$CD_S" "$READY_S" "$NET_S" \
+    "$(python3 -c "print(round($NET_S / $CD_S, 2))")" "$TAKE_S" > "$GRAPPE_NETBOOT_JSON"
 fi
-echo "PASS: network boot from the cluster: CD boot $CD_S s, network boot to joined $NET_S s"
+echo "PASS: network boot from the cluster: CD boot $CD_S s, network boot to joined $NET_S s, takeover $TAKE_S s"

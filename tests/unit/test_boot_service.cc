@@ -171,8 +171,9 @@ TEST_CASE("dnsmasq template: the real one renders for both modes") {
   REQUIRE(!tpl.empty());
   std::map<std::string, std::string> v = {{"IFACE", "ens4"}, {"RANGE", "10.71.0.50,10.71.0.250,255.255.255.0,1h"},
                                           {"TFTP_ROOT", "/run/grappe/medium/pxe"}, {"URL", "http://10.71.0.1/grappe/node.ipxe"},
-                                          {"MODE", "full"}};
+                                          {"MODE", "full"}, {"SELF_MAC", "52:54:00:67:72:01"}};
   std::string full = render_dnsmasq(tpl, "full", v);
+  CHECK(full.find("dhcp-host=52:54:00:67:72:01,ignore\n") != std::string::npos);  // never leases to itself
   CHECK(full.find("dhcp-range=10.71.0.50,10.71.0.250,255.255.255.0,1h\n") != std::string::npos);
   CHECK(full.find("dhcp-boot=tag:ipxe,http://10.71.0.1/grappe/node.ipxe\n") != std::string::npos);
   CHECK(full.find("pxe-service") == std::string::npos);
@@ -258,6 +259,7 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
   nic.name = "ens4";
   nic.addr = htonl(0xa9fe0b02u);  // 169.254.11.2/16
   nic.mask = htonl(0xffff0000u);
+  nic.mac = {0x52, 0x54, 0x00, 0x67, 0x72, 0x0a};
   v.ifaces = {nic};
 
   SUBCASE("no DHCP server: full DHCP on a private /24, address added, dnsmasq started") {
@@ -272,6 +274,7 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     std::string conf = read_text(env.conf_path);
     CHECK(conf.find("dhcp-range=10.71.0.50,10.71.0.250,255.255.255.0,1h") != std::string::npos);
     CHECK(conf.find("tftp-root=" + (run / "medium/pxe").string()) != std::string::npos);
+    CHECK(conf.find("dhcp-host=52:54:00:67:72:0a,ignore") != std::string::npos);
     CHECK(st["url"].get<std::string>().rfind("http://10.71.0.1:", 0) == 0);
     // The HTTP side serves the medium's files.
     int port = std::stoi(st["url"].get<std::string>().substr(17));
