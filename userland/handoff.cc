@@ -1,6 +1,7 @@
 #include "handoff.h"
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -73,6 +74,16 @@ bool send_images(const std::string& dir, const std::string& subdir, PeerLink& li
 // False when the link broke (the job is still running here: nothing else happened).
 bool precopy(pid_t pid, const std::string& dump_dir, PeerLink& link, Checkpointer& criu, const HandoffLimits& lim,
              SourceResult& r, std::string& parent, std::string& why) {
+  if (lim.precopy.dirty_share) {
+    const double share = lim.precopy.dirty_share(pid, lim.precopy.probe_s);
+    if (share >= lim.precopy.skip_share) {
+      char note[160];
+      std::snprintf(note, sizeof note, "skipped: the job rewrote %.0f %% of its memory in %.1f s, faster than rounds could send it",
+                    100 * share, lim.precopy.probe_s);
+      r.precopy_note = note;
+      return true;
+    }
+  }
   uint64_t prev = 0;
   for (int i = 0; i < lim.precopy.max_rounds; ++i) {
     const std::string name = "pre-" + std::to_string(i), dir = dump_dir + "/" + name;

@@ -81,6 +81,12 @@ struct PreCopyPolicy {
   int max_rounds = 4;
   uint64_t small_bytes = 8ull << 20;  // a round that wrote this little: the dirty set is small
   double min_shrink = 0.7;            // a round over this share of the previous: it stopped shrinking
+  // Before the first round: the share of its resident pages the job writes in probe_s seconds
+  // (-1: unknown; grapped reads soft-dirty bits, dirty_probe.h). At skip_share or more, no round
+  // could shrink what is finally frozen, so pre-copy is skipped instead of slowing the job.
+  std::function<double(pid_t, double)> dirty_share;
+  double probe_s = 0.5;
+  double skip_share = 0.7;
 };
 
 struct HandoffLimits {

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "criu_checkpointer.h"
+#include "dirty_probe.h"
 #include "job_inspect.h"
 #include "text_file.h"
 
@@ -243,7 +244,10 @@ SourceResult Migrator::handoff_out(const std::string& id, pid_t pid, const std::
   if (!link) return stayed("cannot reach " + to + ": " + err);
   const std::string dir = env_.work_dir + "/" + id + "-out";
   ++in_flight_;
-  SourceResult r = migrate_out(offer, pid, dir, *link, *criu_);
+  HandoffLimits lim;
+  const std::string proc = env_.proc;
+  lim.precopy.dirty_share = [proc](pid_t job, double s) { return dirty_share(proc, job, s); };
+  SourceResult r = migrate_out(offer, pid, dir, *link, *criu_, lim);
   --in_flight_;
   std::error_code ec;
   fs::remove_all(dir, ec);

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -131,7 +132,8 @@ struct Run {
   TargetResult t;
 };
 
-Run migrate(World& world, Wire& wire, const std::string& refuse = "", bool precopy = false) {
+Run migrate(World& world, Wire& wire, const std::string& refuse = "", bool precopy = false,
+            std::function<double(pid_t, double)> dirty_share = nullptr) {
   static int n = 0;
   fs::path base = fs::temp_directory_path() / ("grappe-handoff-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
   HandoffLimits lim;
@@ -144,6 +146,7 @@ Run migrate(World& world, Wire& wire, const std::string& refuse = "", bool preco
     r.t = migrate_in(b, dst, (base / "in").string(), [&](const nlohmann::json&) { return refuse; }, lim);
   });
   lim.precopy.small_bytes = 1 << 20;
+  lim.precopy.dirty_share = std::move(dirty_share);
   r.s = migrate_out({{"id", "1.7"}, {"precopy", precopy}}, 1234, (base / "out").string(), a, src, lim);
   t.join();
   fs::remove_all(base);
@@ -252,6 +255,40 @@ TEST_CASE("handoff: pre-copy sends pre-dumps while the job runs, until the dirty
   CHECK(r.s.precopy_note.empty());
   CHECK(w.pre_parents == std::vector<std::string>{"", "../pre-0", "../pre-1"});
   CHECK(w.final_parent == "pre-2");
+}
+
+TEST_CASE("handoff: pre-copy is skipped for a job rewriting most of its memory faster than rounds go") {
+  World w;
+  Wire wire;
+  w.dirty = {6u << 20, 3u << 20, 512u << 10, 1u << 20};
+  std::vector<double> probed;
+  auto probe = [&](double share) {
+    return [&probed, share](pid_t pid, double s) {
+      CHECK(pid == 1234);
+      probed.push_back(s);
+      return share;
+    };
+  };
+  SUBCASE("rewrites 95 % in the probe: straight to the one frozen dump") {
+    auto r = migrate(w, wire, "", true, probe(0.95));
+    CHECK(r.s.outcome == SourceOutcome::Moved);
+    CHECK(r.s.precopy_rounds == 0);
+    CHECK(w.pre_parents.empty());  // no pre-dump at all
+    CHECK(r.s.precopy_note.find("skipped: the job rewrote 95 % of its memory in 0.5 s") == 0);
+    CHECK(w.final_parent.empty());
+  }
+  SUBCASE("writes little: the rounds go as planned") {
+    auto r = migrate(w, wire, "", true, probe(0.05));
+    CHECK(r.s.precopy_rounds == 3);
+    CHECK(r.s.precopy_note.empty());
+  }
+  SUBCASE("unknown (-1): as without the probe") {
+    auto r = migrate(w, wire, "", true, probe(-1));
+    CHECK(r.s.precopy_rounds == 3);
+  }
+  CHECK(probed == std::vector<double>{0.5});
+  CHECK(w.running() == 1);
+  CHECK(w.target == Copy::Running);
 }
 
 TEST_CASE("handoff: pre-copy stops when the dirty set stops shrinking, or falls back when pre-dumps fail") {
