@@ -11,6 +11,7 @@
 #include <random>
 
 #include "error.h"
+#include "process.h"
 
 namespace grappe {
 namespace {
@@ -43,6 +44,8 @@ bool read_until(int fd, std::string& seen, double deadline, Done done) {
   while (!done(seen)) {
     int left = static_cast<int>((deadline - now_s()) * 1000);
     if (left <= 0) return false;
+    // Ctrl-C or a kill: the handler only sets a flag (process.h), so stop here.
+    if (termination_requested()) throw Error("interrupted while waiting on the console");
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, std::min(left, 500)) <= 0) continue;
     ssize_t n = ::read(fd, buf, sizeof buf);

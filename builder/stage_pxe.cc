@@ -24,7 +24,7 @@ Stage pxe_stage() {
   s.output = [](BuildContext& ctx, const std::string&) { return ctx.out / "pxe"; };
   s.key = [](BuildContext& ctx) {
     Sha256 h;
-    h.field("stage", "pxe/2"); h.field("tool", ctx.tool_hash);
+    h.field("stage", "pxe/3"); h.field("tool", ctx.tool_hash);
     for (const char* k : {"kernel", "initramfs", "base", "node"}) h.field(k, ctx.keys.at(k));
     h.field("templates", sha256_tree(ctx.repo / "iso")).field("default", ctx.recipe.default_entry);
     h.field("cmdline", ctx.recipe.cmdline).field("ipxe", package_version(ctx, "ipxe"));
@@ -50,7 +50,7 @@ Stage pxe_stage() {
     std::string entries;
     for (const auto& e : boot_entries(ctx.recipe, ctx.build_id))
       entries += ":" + e.id + "\nkernel ${grappe-base}vmlinuz initrd=initrd.img ${grappe-fetch} BOOTIF=01-${netX/mac:hexhyp} " +
-                 e.cmdline + " || goto retry\ngoto boot\n";
+                 e.cmdline + " ${grappe-extra} || goto retry\ngoto boot\n";
     std::vector<std::pair<std::string, std::string>> vars = {
         {"BUILD_ID", ctx.build_id}, {"DEFAULT", ctx.recipe.default_entry}, {"SHA256S", hashes}, {"ENTRIES", entries}};
     write_file_atomic(tmp / "boot.ipxe", render_template(read_file(ctx.repo / "iso/boot.ipxe.in"), vars, "iso/boot.ipxe.in"));

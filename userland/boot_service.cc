@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "boot_nodes.h"
 #include "text_file.h"
 
 namespace grappe {
@@ -102,6 +103,31 @@ std::string render_dnsmasq(const std::string& tpl, const std::string& mode, cons
   return out;
 }
 
+// The script points iPXE back at the address it reached us on. Asked without ?mac=, it has iPXE
+// ask again with the PC's MAC; with it, it adds that PC's settings (grappe-extra, appended to the
+// kernel command line by boot.ipxe) and chains the image's boot.ipxe.
+std::string BootService::node_script(const std::string& mac, const std::string& host) {
+  std::string s = "#!ipxe\n# Grappe: served by a node of the cluster\nset grappe-base http://" + host + "/grappe/\n";
+  if (mac.empty()) return s + "chain ${grappe-base}node.ipxe?mac=${netX/mac:hexhyp} || chain ${grappe-base}boot.ipxe\n";
+  std::string err;
+  std::error_code ec;
+  if (fs::exists(env_.nodes_path, ec)) {
+    try {
+      const auto rules = parse_boot_nodes(read_text(env_.nodes_path), env_.nodes_path);
+      if (const BootNodeRule* r = match_boot_node(rules, mac); r && !boot_node_args(*r).empty())
+        s += "set grappe-extra" + boot_node_args(*r) + "\n";
+    } catch (const std::exception& e) {
+      err = e.what();
+      s += "echo Grappe: the serving node's " + env_.nodes_path + " has an error; booting with default settings\n";
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    nodes_error_ = err;
+  }
+  return s + "chain ${grappe-base}boot.ipxe\n";
+}
+
 BootService::BootService(BootEnv env) : env_(std::move(env)) {}
 BootService::~BootService() { http_.stop(); }
 
@@ -172,11 +198,8 @@ bool BootService::serve(double now, const BootView& v) {
   auto undo_addr = [&] {
     if (added) env_.run->run({"ip", "addr", "del", cidr(added, htonl(0xffffff00u)), "dev", nic.name}, 10);
   };
-  // The script points iPXE back at the address it reached us on.
-  auto script = [](const std::string& name, const std::string&, const std::string& host) -> std::string {
-    if (name != "node.ipxe") return "";
-    return "#!ipxe\n# Grappe: served by a node of the cluster\nset grappe-base http://" + host +
-           "/grappe/\nchain ${grappe-base}boot.ipxe\n";
+  auto script = [this](const std::string& name, const std::string& mac, const std::string& host) -> std::string {
+    return name == "node.ipxe" ? node_script(mac, host) : "";
   };
   if (!http_.start(env_.http_bind, env_.http_port, files.files, script, err)) return undo_addr(), failed(err);
   const std::string base =
@@ -258,6 +281,7 @@ nlohmann::json BootService::status() const {
     j["http_requests"] = http_.stats().requests.load();
     j["http_bytes"] = http_.stats().bytes.load();
     j["dnsmasq_restarts"] = restarts_;
+    if (!nodes_error_.empty()) j["nodes_error"] = nodes_error_;
   }
   return j;
 }

@@ -65,6 +65,7 @@ struct BootEnv {
   std::string unit = "grappe-boot-dhcp.service";
   int http_port = 80;
   std::string http_bind = "0.0.0.0";
+  std::string nodes_path = "/etc/grappe/boot-nodes.toml";  // per-PC settings (boot_nodes.h); optional
   std::function<std::unique_ptr<DhcpSocket>(const std::string& ifname, std::string& err)> open_probe = open_dhcp_socket;
 };
 
@@ -79,6 +80,8 @@ class BootService {
 
  private:
   bool serve(double now, const BootView& v);  // false with error_ set
+  // The generated node.ipxe for one PC: its settings from env_.nodes_path, if any.
+  std::string node_script(const std::string& mac, const std::string& host);
   void stop_serving();
   BootEnv env_;
   BootHttp http_;
@@ -86,6 +89,7 @@ class BootService {
   BootView view_;
   bool serving_ = false;
   std::string role_ = "off", mode_, why_, error_, url_, iface_, range_;
+  std::string nodes_error_;  // the last error reading env_.nodes_path ("" = fine or absent)
   uint32_t added_addr_ = 0;  // the address added for full DHCP (removed when stopping)
   double next_try_ = 0, next_check_ = 0;
   int restarts_ = 0;

@@ -20,6 +20,7 @@ struct DaemonConfig {
   std::string machine_id_file = "/etc/machine-id";
   std::string cluster;                  // default: from image.json, else "grappe"
   std::string job_init = "/usr/lib/grappe/grappe-job-init";
+  std::string cmdline_path = "/proc/cmdline";  // grappe.flags= from the serving node (not in the file)
   // Share /home over NFS from the founder (home_share.h). Off by default so a grapped run by hand
   // or by the tests never mounts or exports anything; the image's grapped.toml turns it on.
   bool share_home = false;

@@ -23,6 +23,7 @@
 #include <stdexcept>
 
 #include "criu_checkpointer.h"
+#include "text_file.h"
 
 namespace grappe {
 namespace {
@@ -112,6 +113,15 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   info_.key_fingerprint = hex;
   info_.socket = cfg_.socket;
   info_.port = cfg_.port;
+  // Per-PC settings from the node that served this network boot (boot-nodes.toml there).
+  if (std::string flags = apply_boot_flags(admin_, read_text(cfg_.cmdline_path)); !flags.empty()) {
+    try {
+      save_node_admin(cfg_.state_dir + "/admin.json", admin_);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "grapped: %s\n", e.what());
+    }
+    std::printf("grapped: flags %s set at boot by the serving node (grappe.flags on the kernel command line)\n", flags.c_str());
+  }
 
   udp_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;

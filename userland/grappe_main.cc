@@ -97,6 +97,7 @@ std::string boot_text(const nlohmann::json& b) {
   else if (role == "standby") t = "network boot served by " + b.value("founder", std::string("the founder"));
   else t = "network boot on; this node: " + role;
   if (!b.value("error", std::string()).empty()) t += "\n          last error: " + b["error"].get<std::string>();
+  if (!b.value("nodes_error", std::string()).empty()) t += "\n          per-PC settings ignored: " + b["nodes_error"].get<std::string>();
   return t;
 }
 

@@ -18,6 +18,20 @@ bool parse_count(const std::string& v, long max, long& out) {
 
 }  // namespace
 
+std::string apply_boot_flags(NodeAdmin& a, const std::string& cmdline) {
+  std::istringstream words(cmdline);
+  std::string applied;
+  for (std::string w; words >> w;) {
+    if (w.rfind("grappe.flags=", 0) != 0) continue;
+    std::istringstream list(w.substr(13));
+    for (std::string f; std::getline(list, f, ',');) {
+      std::string err;
+      if ((f == "block" || f == "lstay" || f == "stay") && a.apply(f, "", err)) applied += (applied.empty() ? "" : ",") + f;
+    }
+  }
+  return applied;
+}
+
 bool NodeAdmin::apply(const std::string& op, const std::string& value, std::string& err) {
   struct Toggle {
     const char *on, *off;

@@ -39,6 +39,11 @@ NodeAdmin load_node_admin(const std::string& path);
 // Writes through a temporary file and a rename: never half-written.
 void save_node_admin(const std::string& path, const NodeAdmin& a);
 
+// Flags the serving node set for this PC when it booted from the network (grappe.flags=block,stay
+// on the kernel command line, from its boot-nodes.toml): set on top of the saved settings.
+// Returns the flags it set ("" when none; unknown names are ignored).
+std::string apply_boot_flags(NodeAdmin& a, const std::string& cmdline);
+
 // "block,lstay" for `grappe nodes`; "-" when none.
 std::string flags_text(uint16_t flags);
 

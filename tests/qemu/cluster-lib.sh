@@ -16,9 +16,13 @@ wait_for() {
   return 1
 }
 jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# FAIL_NODES: the nodes whose journal a failure shows (default 1 2; a test leaves out a frozen one).
 fail() {
   echo "FAIL: $*"
-  for n in 1 2; do echo "--- node$n journal:"; con "$n" "journalctl -u grapped --no-pager | tail -25" 2>/dev/null || true; done
+  for n in ${FAIL_NODES:-1 2}; do
+    echo "--- node$n journal:"
+    "$BUILD" console --dir "$DIR" --node "$n" --timeout 60 -- "journalctl -u grapped --no-pager | tail -25" 2>/dev/null || true
+  done
   exit 1
 }
 # For the ctest suites: skip (exit 77) with the reason when the test image or QEMU is missing.

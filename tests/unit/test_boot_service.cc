@@ -244,6 +244,7 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
   env.conf_path = (run / "boot/dnsmasq.conf").string();
   env.http_port = 0;
   env.http_bind = "127.0.0.1";
+  env.nodes_path = (run / "boot-nodes.toml").string();
   env.open_probe = [&](const std::string& ifname, std::string&) -> std::unique_ptr<DhcpSocket> {
     CHECK(ifname == "ens4");
     auto s = std::make_unique<FakeSegment>();
@@ -283,6 +284,20 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     REQUIRE(k);
     CHECK(k->body == "boot/vmlinuz");
     CHECK(c.Get("/grappe/node.ipxe")->body.find("chain ${grappe-base}boot.ipxe") != std::string::npos);
+    // node.ipxe: first asked without the MAC (iPXE cannot put it in the DHCP-given URL)...
+    CHECK(c.Get("/grappe/node.ipxe")->body.find("chain ${grappe-base}node.ipxe?mac=${netX/mac:hexhyp}") != std::string::npos);
+    // ...then with it: no boot-nodes.toml, zero-config; with one, the PC's settings.
+    CHECK(c.Get("/grappe/node.ipxe?mac=52-54-00-67-72-02")->body.find("grappe-extra") == std::string::npos);
+    std::ofstream(env.nodes_path) << "[[node]]\nmac = \"52:54:00:67:72:02\"\nhostname = \"render-1\"\njoin = false\n";
+    auto one = c.Get("/grappe/node.ipxe?mac=52-54-00-67-72-02")->body;
+    CHECK(one.find("set grappe-extra grappe.hostname=render-1 grappe.join=0\nchain ${grappe-base}boot.ipxe") != std::string::npos);
+    CHECK(c.Get("/grappe/node.ipxe?mac=52-54-00-67-72-03")->body.find("grappe-extra") == std::string::npos);
+    std::ofstream(env.nodes_path) << "[[node]]\nmac = \"nope\"\n";  // broken: boots with defaults, says why
+    auto broken = c.Get("/grappe/node.ipxe?mac=52-54-00-67-72-02")->body;
+    CHECK(broken.find("has an error; booting with default settings") != std::string::npos);
+    CHECK(broken.find("chain ${grappe-base}boot.ipxe") != std::string::npos);
+    CHECK(svc.status()["nodes_error"].get<std::string>().find("line 2: mac 'nope'") != std::string::npos);
+    fs::remove(env.nodes_path);
     // Every file a network-booted node keeps a copy of (grappe-init's list) is served over HTTP.
     for (const auto& [name, rel] : mirrored_boot_files()) {
       auto f = c.Get("/grappe/" + name);
