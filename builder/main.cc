@@ -139,6 +139,9 @@ int main(int argc, char** argv) {
   qemu->add_option("--dir", q.dir, "where serial logs and VM state go (default: OUT/qemu)");
   qemu->add_flag("--gui", q.gui, "show each VM's screen");
   qemu->add_option("--until", q.until, "stop all VMs once each serial log contains this text (tests)");
+  qemu->add_option("--hold-net", q.hold_net,
+                   "start the net / uefi-net VMs only once this file exists (e.g. touched after grappe boot-server "
+                   "enable: UEFI firmware does not retry a failed network boot)");
   qemu->add_option("--timeout", q.timeout_s, "with --until: seconds before giving up (default 900 under TCG)");
 
   auto* con = app.add_subcommand("console", "run a shell command on a running QEMU node (grappe-build qemu) through its serial console; exits with the command's status");

@@ -50,17 +50,21 @@ pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
 }
 
 // Kills every VM it holds, by PID, however the runner exits.
+// Every VM by PID. A slot is -1 once its VM was reaped, or before it starts (--hold-net): never
+// signalled, as kill(-1, …) would reach every process.
 struct VmGuard {
   std::vector<pid_t> pids;
   ~VmGuard() {
-    for (pid_t p : pids) ::kill(p, SIGTERM);
+    for (pid_t p : pids)
+      if (p > 0) ::kill(p, SIGTERM);
     for (int i = 0; i < 50; ++i) {
       bool alive = false;
-      for (pid_t p : pids) alive |= ::waitpid(p, nullptr, WNOHANG) == 0;
+      for (pid_t p : pids) alive |= p > 0 && ::waitpid(p, nullptr, WNOHANG) == 0;
       if (!alive) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     for (pid_t p : pids) {
+      if (p <= 0) continue;
       ::kill(p, SIGKILL);
       ::waitpid(p, nullptr, 0);
     }
@@ -259,18 +263,30 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
   const int timeout = o.timeout_s > 0 ? o.timeout_s : (accel == "kvm" ? 300 : 900);
   VmGuard guard;
   std::vector<fs::path> logs;
-  for (int i = 1; i <= o.nodes; ++i) {
+  auto start_vm = [&](int i) {
     fs::path vars = dir / ("node" + std::to_string(i) + "-OVMF_VARS.fd");
     const std::string b = node_boot(o.boot, i);
     if (b == "uefi" || b == "uefi-net") fs::copy_file(kOvmfVars, vars, fs::copy_options::overwrite_existing);
+    auto argv = qemu_command(o, i, accel, vars, http_port);
+    write_file_atomic(dir / ("node" + std::to_string(i) + ".cmd"), join_argv(argv) + "\n");
+    guard.pids[static_cast<size_t>(i - 1)] = spawn(argv, dir / ("node" + std::to_string(i) + ".qemu.log"));
+    std::printf("node%d: pid %d, MAC %s, serial log %s\n", i, guard.pids[static_cast<size_t>(i - 1)], node_mac(i).c_str(),
+                logs[static_cast<size_t>(i - 1)].c_str());
+    std::fflush(stdout);
+  };
+  auto held = [&](int i) {
+    const std::string b = node_boot(o.boot, i);
+    return !o.hold_net.empty() && (b == "net" || b == "uefi-net");
+  };
+  guard.pids.assign(static_cast<size_t>(o.nodes), -1);
+  for (int i = 1; i <= o.nodes; ++i) {
     fs::path serial = dir / ("node" + std::to_string(i) + ".log");
     fs::remove(serial);
     logs.push_back(serial);
-    auto argv = qemu_command(o, i, accel, vars, http_port);
-    write_file_atomic(dir / ("node" + std::to_string(i) + ".cmd"), join_argv(argv) + "\n");
-    guard.pids.push_back(spawn(argv, dir / ("node" + std::to_string(i) + ".qemu.log")));
-    std::printf("node%d: pid %d, MAC %s, serial log %s\n", i, guard.pids.back(), node_mac(i).c_str(), serial.c_str());
+    if (held(i)) std::printf("node%d: starts once %s exists (--hold-net)\n", i, o.hold_net.c_str());
+    else start_vm(i);
   }
+  bool holding = !o.hold_net.empty();
   std::printf("segment: multicast 230.0.0.1:%d on 127.0.0.1 (%s, %s boot)%s\n", o.port, accel.c_str(), o.boot.c_str(),
               o.until.empty() ? "; Ctrl-C stops every VM" : "");
   std::fflush(stdout);
@@ -282,7 +298,13 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
       std::printf("grappe-build qemu: stopping %d VMs\n", o.nodes);
       return o.until.empty() ? 0 : 130;
     }
+    if (holding && fs::exists(o.hold_net)) {
+      holding = false;
+      for (int i = 1; i <= o.nodes; ++i)
+        if (held(i)) start_vm(i);
+    }
     for (int i = 0; i < o.nodes; ++i) {
+      if (guard.pids[static_cast<size_t>(i)] <= 0) continue;  // held back, not started yet
       fs::path qlog = dir / ("node" + std::to_string(i + 1) + ".qemu.log");
       if (may_fall_back && kvm_failed(qlog)) {
         std::printf("grappe-build qemu: KVM is present but the guest died (\"KVM internal error\"); "

@@ -22,6 +22,7 @@ struct QemuOptions {
   std::filesystem::path dir;    // serial logs and VM state; default <out>/qemu
   std::string until;            // stop when every node's serial log contains this text
   int timeout_s = 0;            // with --until: give up after this long (0: scaled default)
+  std::filesystem::path hold_net;  // start the net / uefi-net VMs only once this file exists
 };
 
 std::string node_mac(int index, bool boot_nic = false);  // index from 1

@@ -29,9 +29,10 @@ const std::vector<std::pair<std::string, std::string>>& mirrored_boot_files() {
   return files;
 }
 
-std::string mirror_boot_files(const std::string& base_url, const std::map<std::string, std::string>& layers,
-                              const std::map<std::string, std::string>& layer_files, const std::string& medium,
-                              const Fetcher& fetch) {
+namespace {
+std::string copy_boot_files(const std::string& base_url, const std::map<std::string, std::string>& layers,
+                            const std::map<std::string, std::string>& layer_files, const std::string& medium,
+                            const Fetcher& fetch) {
   std::error_code ec;
   const fs::path m(medium);
   fs::create_directories(m / "live", ec);
@@ -71,13 +72,19 @@ std::string mirror_boot_files(const std::string& base_url, const std::map<std::s
       ec.clear();
       fs::copy_file(path, m / "live" / name, fs::copy_options::overwrite_existing, ec);
     }
-    if (ec) {
-      const std::string why = "cannot link " + path + " into " + (m / "live").string() + ": " + ec.message();
-      for (const auto& [n, p] : layer_files) fs::remove(m / "live" / n, ec);
-      return why;
-    }
+    if (ec) return "cannot link " + path + " into " + (m / "live").string() + ": " + ec.message();
   }
   return "";
+}
+}  // namespace
+
+std::string mirror_boot_files(const std::string& base_url, const std::map<std::string, std::string>& layers,
+                              const std::map<std::string, std::string>& layer_files, const std::string& medium,
+                              const Fetcher& fetch) {
+  std::string why = copy_boot_files(base_url, layers, layer_files, medium, fetch);
+  std::error_code ec;
+  if (!why.empty()) fs::remove_all(medium, ec);  // nothing half-copied stays in RAM
+  return why;
 }
 
 }  // namespace grappe

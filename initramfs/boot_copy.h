@@ -21,8 +21,8 @@ using Fetcher = std::function<std::string(const std::string& url, const std::str
 // Fetches base_url + "SHA256SUMS", checks it names the layers with the hashes the node booted
 // with (`layers`: served name → hash), fetches each mirrored file into `medium` and checks it,
 // then hard-links the already fetched layers (`layer_files`: served name → local path) into
-// `medium`/live. Returns "" on success, else why not; on failure `medium` holds no live/ layer,
-// so the boot service sees an incomplete medium and says why it cannot serve.
+// `medium`/live. Returns "" on success, else why not; on failure `medium` is removed (nothing
+// half-copied stays in RAM), so the boot service says why this node cannot serve.
 std::string mirror_boot_files(const std::string& base_url, const std::map<std::string, std::string>& layers,
                               const std::map<std::string, std::string>& layer_files, const std::string& medium,
                               const Fetcher& fetch);

@@ -36,13 +36,7 @@ bool glob(const char* p, const char* s) {
 }  // namespace
 
 std::vector<BootNodeRule> parse_boot_nodes(const std::string& text, const std::string& path) {
-  toml::value root;
-  try {
-    std::istringstream in(text);
-    root = toml::parse(in, path);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("cannot parse " + path + ": " + e.what());
-  }
+  const toml::value root = parse_toml(text, path);
   std::vector<BootNodeRule> rules;
   for (const auto& [key, val] : root.as_table())
     if (key != "node") bad(path, val, "unknown key '" + key + "'", "[[node]] entries");

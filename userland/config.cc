@@ -32,13 +32,7 @@ const std::map<std::string, std::set<std::string>> kKeys = {
 
 DaemonConfig parse_daemon_config(const std::string& text, const std::string& path) {
   DaemonConfig c;
-  toml::value root;
-  try {
-    std::istringstream in(text);
-    root = toml::parse(in, path);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("cannot parse " + path + ": " + e.what());
-  }
+  const toml::value root = parse_toml(text, path);
   for (const auto& [sec, val] : root.as_table()) {
     auto it = kKeys.find(sec);
     if (it == kKeys.end() || !val.is_table()) bad(path, val, "unknown section [" + sec + "]", "discovery, node, paths, cluster, home, migration, boot");

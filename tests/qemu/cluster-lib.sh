@@ -30,16 +30,36 @@ cluster_skip_unless_ready() {
   [ -s "$OUT/grappe-amd64.iso" ] || { echo "SKIP: no test image at $OUT/grappe-amd64.iso (the image test builds it; it needs root)"; exit 77; }
   command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 is not installed"; exit 77; }
 }
+# The network-boot suites also need QEMU's iPXE ROM for virtio-net.
+netboot_skip_unless_ready() {
+  cluster_skip_unless_ready
+  [ -s /usr/lib/ipxe/qemu/efi-virtio.rom ] || [ -s /usr/share/qemu/efi-virtio.rom ] ||
+    { echo "SKIP: QEMU's iPXE ROM for virtio-net (ipxe-qemu) is not installed"; exit 77; }
+}
 cluster_stop() { kill "$QPID" 2>/dev/null || true; wait "$QPID" 2>/dev/null || true; }
 
-cluster_start() {
+# Starts `grappe-build qemu OPTIONS…` in an emptied $DIR on a random segment port; sets QPID (the
+# runner, killed with its VMs on exit) and T0 (the start time).
+cluster_launch() {
   rm -rf "$DIR"
   mkdir -p "$DIR"
-  "$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes 2 --port $(( 30000 + RANDOM % 20000 )) > "$DIR/runner.log" 2>&1 &
+  "$BUILD" qemu --out "$OUT" --dir "$DIR" --port $(( 30000 + RANDOM % 20000 )) "$@" > "$DIR/runner.log" 2>&1 &
   QPID=$!
   trap cluster_stop EXIT
-  local t0
-  t0=$(date +%s)
+  T0=$(date +%s)
+}
+# wait_log N TEXT LIMIT: waits for TEXT in node N's serial log, until LIMIT s (times SCALE) after T0.
+wait_log() {
+  until grep -aq "$2" "$DIR/node$1.log" 2>/dev/null; do
+    kill -0 "$QPID" 2>/dev/null || { cat "$DIR/runner.log"; fail "the VMs stopped"; }
+    [ $(( $(date +%s) - T0 )) -lt $(( SCALE * $3 )) ] || fail "node $1: no \"$2\" after $(( $(date +%s) - T0 )) s"
+    sleep 2
+  done
+}
+
+cluster_start() {
+  cluster_launch --nodes 2
+  local t0=$T0
   until grep -aq "joined cluster grappe-test nodes=2" "$DIR/node1.log" 2>/dev/null &&
         grep -aq "joined cluster grappe-test nodes=2" "$DIR/node2.log" 2>/dev/null; do
     kill -0 "$QPID" 2>/dev/null || { cat "$DIR/runner.log"; fail "the VMs stopped"; }

@@ -14,23 +14,9 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${GRAPPE_TEST_OUT:-$SRC/out/test} SCALE=${GRAPPE_TIMEOUT_SCALE:-1} DIR=${GRAPPE_TEST_OUT:-$SRC/out/test}/qemu-netboot-proxy
 # shellcheck source=cluster-lib.sh
 . "$SRC/tests/qemu/cluster-lib.sh"
-cluster_skip_unless_ready
-{ [ -s /usr/lib/ipxe/qemu/efi-virtio.rom ] || [ -s /usr/share/qemu/efi-virtio.rom ]; } || { echo "SKIP: QEMU's iPXE ROM for virtio-net (ipxe-qemu) is not installed"; exit 77; }
-
+netboot_skip_unless_ready
 FAIL_NODES="1 2 3"
-rm -rf "$DIR"
-mkdir -p "$DIR"
-"$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes 3 --boot cd,net,cd --port $(( 30000 + RANDOM % 20000 )) > "$DIR/runner.log" 2>&1 &
-QPID=$!
-trap cluster_stop EXIT
-T0=$(date +%s)
-wait_log() {  # wait_log N TEXT LIMIT
-  until grep -aq "$2" "$DIR/node$1.log" 2>/dev/null; do
-    kill -0 "$QPID" 2>/dev/null || { cat "$DIR/runner.log"; fail "the VMs stopped"; }
-    [ $(( $(date +%s) - T0 )) -lt $(( SCALE * $3 )) ] || fail "node $1: no \"$2\" after $(( $(date +%s) - T0 )) s"
-    sleep 2
-  done
-}
+cluster_launch --nodes 3 --boot cd,net,cd
 wait_log 1 "grappe: node ready" 900
 wait_log 3 "grappe: node ready" 900
 for n in 1 3; do

@@ -103,8 +103,7 @@ TEST_CASE("a network-booted node keeps every served file, checked, laid out like
     srv.files["vmlinuz"] = "kernel, but corrupted";
     std::string why = mirror_boot_files("http://s/", layers, local, m.string(), srv.fetcher());
     CHECK(why.find("SHA-256 mismatch for http://s/vmlinuz") != std::string::npos);
-    CHECK_FALSE(fs::exists(m / "boot/vmlinuz"));
-    CHECK_FALSE(fs::exists(m / "live/base.squashfs"));
+    CHECK_FALSE(fs::exists(m));  // nothing half-copied left
   }
   SUBCASE("sums naming other layers than the booted ones (the image changed) stop the copy") {
     auto other = layers;
