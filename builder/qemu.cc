@@ -187,10 +187,12 @@ std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::st
     // cluster. Until one serves, a failed boot retries every 5 s (SeaBIOS reboot-timeout).
     a.insert(a.end(), {"-boot", "reboot-timeout=5000"});
   }
-  const bool net = boot == "net" || boot == "uefi-net";
+  // net: SeaBIOS has no network stack, so the NIC keeps its iPXE ROM. uefi-net: no ROM, so OVMF's
+  // own UEFI PXE client boots, like plain firmware: DHCP, snponly.efi over TFTP, then iPXE.
+  const std::string nic_boot = boot == "net" ? ",bootindex=0" : boot == "uefi-net" ? ",romfile=,bootindex=0" : ",romfile=";
   a.insert(a.end(), {"-netdev",
                      "socket,id=cluster,mcast=230.0.0.1:" + std::to_string(o.port) + ",localaddr=127.0.0.1", "-device",
-                     "virtio-net-pci,netdev=cluster,mac=" + node_mac(i) + (net ? ",bootindex=0" : ",romfile=")});
+                     "virtio-net-pci,netdev=cluster,mac=" + node_mac(i) + nic_boot});
   return a;
 }
 

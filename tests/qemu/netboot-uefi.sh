@@ -2,9 +2,10 @@
 # ctest "qemu-netboot-uefi": UEFI network boot from the cluster, under TCG. Node 1 boots the test
 # ISO (BIOS); node 2 has no disk and UEFI firmware (OVMF), and is started only once node 1 serves
 # (`grappe-build qemu --boot cd,uefi-net --hold-net FILE`: OVMF does not retry a failed network
-# boot). Its firmware's PXE client gets snponly.efi over TFTP from node 1's dnsmasq, iPXE then the
-# script over HTTP, and the kernel boots through its EFI stub: node 2 reaches "node ready" and
-# joins. The VMs belong to one `grappe-build qemu`, killed by PID on every exit (cluster-lib.sh).
+# boot). Its NIC has no iPXE ROM, so OVMF's own PXE client boots, as plain UEFI firmware does: it
+# gets snponly.efi over TFTP from node 1's dnsmasq, iPXE then the script over HTTP, and the kernel
+# boots through its EFI stub: node 2 reaches "node ready" and joins. The VMs belong to one
+# `grappe-build qemu`, killed by PID on every exit (cluster-lib.sh).
 set -euo pipefail
 BUILD=$(readlink -f "$1")
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +28,6 @@ wait_log 2 "grappe: node ready" 1800
 wait_log 2 "joined cluster grappe-test nodes=2" 1800
 grep -aq "verified .* (sha256 ok)" "$DIR/node2.log" || fail "node 2's console shows no checked download"
 con 2 "dmesg -n 1; test -d /sys/firmware/efi" || fail "node 2 did not boot through UEFI"
-con 1 "grep -qi 'snponly.efi' /var/log/syslog 2>/dev/null || journalctl -u grappe-boot-dhcp --no-pager | grep -qi 'snponly.efi'" ||
-  fail "node 1's dnsmasq did not hand out snponly.efi: $(con 1 'journalctl -u grappe-boot-dhcp --no-pager | tail -15')"
+con 1 "journalctl -u grappe-boot-dhcp --no-pager | grep -q 'sent .*snponly.efi'" ||
+  fail "node 1's dnsmasq did not send snponly.efi over TFTP: $(con 1 'journalctl -u grappe-boot-dhcp --no-pager | grep -i "tftp\|bootfile" | tail -8')"
 echo "PASS: UEFI network boot: node 2 (OVMF) booted from node 1 and joined in $(( $(date +%s) - T1 )) s"

@@ -69,7 +69,9 @@ TEST_CASE("a comma list gives each node its boot kind; net nodes boot from the c
   CHECK(has(second, "reboot-timeout"));  // retries until a node serves
   CHECK_FALSE(has(second, "if=pflash"));
   o.boot = "cd,uefi-net";
-  CHECK(has(qemu_command(o, 2, "tcg", "v.fd", 0), "if=pflash"));
+  auto uefi = qemu_command(o, 2, "tcg", "v.fd", 0);
+  CHECK(has(uefi, "if=pflash"));
+  CHECK(has(uefi, "mac=52:54:00:67:72:02,romfile=,bootindex=0"));  // OVMF's own PXE client, not iPXE's ROM
 }
 
 TEST_CASE("console: markers are found in console noise, never in the typed text") {
