@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
   auto* qemu = app.add_subcommand("qemu", "start N VMs from the built image on one private virtual network");
   qemu->add_option("-n,--nodes", q.nodes, "number of VMs")->capture_default_str();
   qemu->add_option("--boot", q.boot, "cd (BIOS CD), uefi (UEFI CD), usb (BIOS USB stick), pxe (BIOS network boot from this "
-                   "host's out/pxe), net / uefi-net (no disk: network boot from the cluster itself, BIOS / UEFI); "
+                   "host's out/pxe), net / uefi-net (no disk: network boot from the cluster itself, BIOS / UEFI), "
+                   "kernel (only out/pxe's kernel and initrd: grappe-init finds the cluster by itself); "
                    "a comma list gives one per node, the last for the rest: cd,net")
       ->capture_default_str();
   qemu->add_flag_callback("--uefi", [&] { q.boot = "uefi"; }, "same as --boot uefi");
@@ -140,7 +141,7 @@ int main(int argc, char** argv) {
   qemu->add_flag("--gui", q.gui, "show each VM's screen");
   qemu->add_option("--until", q.until, "stop all VMs once each serial log contains this text (tests)");
   qemu->add_option("--hold-net", q.hold_net,
-                   "start the net / uefi-net VMs only once this file exists (e.g. touched after grappe boot-server "
+                   "start the net / uefi-net / kernel VMs only once this file exists (e.g. touched after grappe boot-server "
                    "enable: UEFI firmware does not retry a failed network boot)");
   qemu->add_option("--timeout", q.timeout_s, "with --until: seconds before giving up (default 900 under TCG)");
 

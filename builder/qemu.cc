@@ -182,6 +182,11 @@ std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::st
                        "user,id=boot,tftp=" + (dir / "tftp").string() + ",bootfile=grappe.ipxe,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:busybox nc 127.0.0.1 " +
                            std::to_string(http_port),
                        "-device", "virtio-net-pci,netdev=boot,mac=" + node_mac(i, true) + ",bootindex=0"});
+  } else if (boot == "kernel") {
+    // Only the kernel and initrd, no fetch URL on the command line: grappe-init finds the
+    // cluster from its boot service's announcement.
+    a.insert(a.end(), {"-kernel", (o.out / "pxe/vmlinuz").string(), "-initrd", (o.out / "pxe/initrd.img").string(),
+                       "-append", "console=tty0 console=ttyS0,115200n8"});
   } else if (boot == "net" || boot == "uefi-net") {
     // No disk: the firmware boots from the cluster NIC (its iPXE ROM), served by a node of the
     // cluster. Until one serves, a failed boot retries every 5 s (SeaBIOS reboot-timeout).
@@ -201,20 +206,22 @@ int run_qemu_cluster(QemuOptions o) {
   if (o.dir.empty()) o.dir = o.out / "qemu";
   const fs::path dir = o.dir;
   if (o.nodes < 1 || o.nodes > 64) throw Error("--nodes must be between 1 and 64", std::to_string(o.nodes));
-  bool any_pxe = false, any_disk = false, any_medium = false;
+  bool any_pxe = false, any_bundle = false, any_disk = false, any_medium = false;
   for (int i = 1; i <= o.nodes; ++i) {
     const std::string b = node_boot(o.boot, i);
-    if (b != "cd" && b != "uefi" && b != "usb" && b != "pxe" && b != "net" && b != "uefi-net")
+    if (b != "cd" && b != "uefi" && b != "usb" && b != "pxe" && b != "net" && b != "uefi-net" && b != "kernel")
       throw Error("unknown --boot '" + b + "'", o.boot,
-                  "use cd, uefi, usb, pxe, net or uefi-net, or a comma list of them (one per node, e.g. cd,net)");
+                  "use cd, uefi, usb, pxe, net, uefi-net or kernel, or a comma list of them (one per node, e.g. cd,net)");
+    const bool diskless = b == "net" || b == "uefi-net" || b == "kernel";
     any_pxe |= b == "pxe";
-    any_medium |= b != "net" && b != "uefi-net";
-    any_disk |= b != "pxe" && b != "net" && b != "uefi-net";
+    any_bundle |= b == "pxe" || b == "kernel";
+    any_medium |= !diskless;
+    any_disk |= b != "pxe" && !diskless;
   }
   if (!any_medium)
     throw Error("--boot '" + o.boot + "': no node boots from a medium, so none can serve the others", "",
                 "boot node 1 from the CD: --boot cd,net");
-  if ((any_pxe && !fs::exists(o.out / "pxe/boot.ipxe")) || (any_disk && !fs::exists(iso)))
+  if ((any_bundle && !fs::exists(o.out / "pxe/boot.ipxe")) || (any_disk && !fs::exists(iso)))
     throw Error("no built image in " + o.out.string(), iso.string(), "build one first: ./build.sh (or grappe-build build RECIPE --out DIR)");
   fs::create_directories(dir);
   if (o.port == 0) o.port = 20000 + static_cast<int>(std::stoul(sha256_hex(fs::absolute(o.out).string()).substr(0, 4), nullptr, 16) % 20000);
@@ -278,7 +285,7 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
   };
   auto held = [&](int i) {
     const std::string b = node_boot(o.boot, i);
-    return !o.hold_net.empty() && (b == "net" || b == "uefi-net");
+    return !o.hold_net.empty() && (b == "net" || b == "uefi-net" || b == "kernel");
   };
   guard.pids.assign(static_cast<size_t>(o.nodes), -1);
   for (int i = 1; i <= o.nodes; ++i) {

@@ -45,6 +45,8 @@ Stage initramfs_stage() {
     for (const auto& m : ctx.recipe.initramfs_modules) h.field("mod", m);
     for (const auto& m : ctx.recipe.initramfs_always) h.field("always", m);
     h.field("label", ctx.recipe.volume_label).field("build", ctx.build_id);
+    // The cluster key checks the boot service's announcements (discovery from kernel + initrd).
+    h.field("key", sha256_hex(ctx.cluster_key));
     h.field("epoch", std::to_string(ctx.recipe.source_date_epoch));
     return h.hex();
   };
@@ -118,7 +120,7 @@ Stage initramfs_stage() {
 
     std::string conf = "label=" + ctx.recipe.volume_label + "\nbuild=" + ctx.build_id + "\nkernel=" + ver +
                        "\nlayers=base.squashfs node.squashfs\nalways=" + join(ctx.recipe.initramfs_always, " ") +
-                       "\ncluster=" + ctx.recipe.cluster_name + "\n";
+                       "\ncluster=" + ctx.recipe.cluster_name + "\nkey=" + ctx.cluster_key + "\n";
     write_file_atomic(root / "etc/grappe-init.conf", conf);
 
     const std::string epoch = std::to_string(ctx.recipe.source_date_epoch);

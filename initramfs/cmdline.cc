@@ -64,6 +64,7 @@ InitConfig make_config(const std::map<std::string, std::string>& conf, const std
   get(conf, "kernel", c.kernel);
   get(conf, "layers", layers);
   get(conf, "always", always);
+  get(conf, "key", c.key);
   get(cmd, "grappe.label", c.label);
   get(cmd, "grappe.build", c.build);
   get(cmd, "grappe.fetch", fetch);
@@ -76,6 +77,7 @@ InitConfig make_config(const std::map<std::string, std::string>& conf, const std
   c.always = split(always, ' ');
   c.fetch = split(fetch, ',');
   c.sha256 = split(sha, ',');
+  c.discover = !cmd.count("grappe.discover") || cmd.at("grappe.discover") != "0";
   c.debug = cmd.count("grappe.debug") > 0;
   c.shell = c.debug || cmd.count("grappe.shell") > 0;
   if (!timeout.empty()) {

@@ -20,6 +20,8 @@ struct InitConfig {
   bool debug = false;               // grappe.debug: verbose, shell on failure
   bool shell = false;               // grappe.shell: shell on failure
   int timeout_s = 90;               // grappe.timeout=: how long to wait for the medium/network
+  std::string key;                  // the cluster key (hex, baked): checks boot announcements
+  bool discover = true;             // grappe.discover=0: never look for a cluster's announcement
 };
 
 // Splits a command line into key -> value ("" for bare flags); quotes group spaces.

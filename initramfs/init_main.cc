@@ -3,7 +3,10 @@
 // stack the squashfs layers under a tmpfs overlay, give the node its own identity, and hand over
 // to systemd. Every failure says what was looked for and what was found.
 #include <sodium.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/reboot.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "boot_announce.h"
 #include "boot_copy.h"
 #include "cmdline.h"
 #include "fetch.h"
@@ -87,10 +91,23 @@ std::string find_medium(std::string& seen) {
   return "";
 }
 
+std::string g_discovered_mac;  // set when the image came from a cluster's announcement
+std::vector<std::string> discovered_layers(ModuleLoader& mods);
+
+// The layers from the boot medium; without one, after a few seconds and every 15 s after, from a
+// cluster serving network boot on the wire (its signed announcement), unless grappe.discover=0.
 std::vector<std::string> medium_layers(ModuleLoader& mods) {
   auto t0 = std::chrono::steady_clock::now();
   std::string seen;
+  double next_discovery = 8;
   for (int round = 0;; ++round) {
+    if (g_cfg.discover && !g_cfg.key.empty() && since(t0) >= next_discovery) {
+      log("no boot medium after " + std::to_string(static_cast<int>(since(t0))) +
+          " s; listening for a cluster serving network boot");
+      auto files = discovered_layers(mods);
+      if (!files.empty()) return files;
+      next_discovery = since(t0) + 15;
+    }
     mods.coldplug();
     std::string mnt = find_medium(seen);
     if (!mnt.empty()) {
@@ -173,6 +190,64 @@ std::vector<std::string> fetched_layers() {
     files.push_back(dest);
   }
   return files;
+}
+
+// One look for a cluster serving network boot: DHCP on each NIC until one gets a lease, then up to
+// 6 s for an announcement signed with this image's cluster key; its SHA256SUMS (checked against
+// the announced hash) gives the layers' hashes. {} when none came: the caller tries again later.
+std::vector<std::string> discovered_layers(ModuleLoader& mods) {
+  std::array<uint8_t, 32> key{};
+  size_t n = 0;
+  if (g_cfg.key.size() != 64 || sodium_hex2bin(key.data(), key.size(), g_cfg.key.c_str(), 64, nullptr, &n, nullptr) != 0 ||
+      n != key.size())
+    return {};
+  mods.coldplug();
+  std::string mac;
+  for (const auto& [name, m] : ethernet_interfaces())
+    if (dhcp(name)) {
+      mac = m;
+      break;
+    }
+  if (mac.empty()) return log("no DHCP lease on any network interface"), std::vector<std::string>{};
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(kBootAnnouncePort);
+  BootAnnouncement a;
+  bool found = false;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0) {
+    auto t0 = std::chrono::steady_clock::now();
+    char buf[600];
+    while (!found && since(t0) < 6) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 500) <= 0) continue;
+      ssize_t got = ::recv(fd, buf, sizeof buf, 0);
+      std::string why;
+      if (got > 0) found = decode_boot_announcement(key, std::string(buf, static_cast<size_t>(got)), a, why);
+      if (got > 0 && !found) debug_log("ignored an announcement: " + why);
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  if (!found) return log("no announcement from a cluster with this image's key"), std::vector<std::string>{};
+  log("found cluster " + a.cluster + " serving network boot at " + a.base);
+  std::string err;
+  const std::string sums_path = kRun + "/announced-SHA256SUMS";
+  const std::string got = fetch_to_file(a.base + "SHA256SUMS", sums_path, err, [](size_t, size_t) {});
+  if (got != a.sums_sha256)
+    return log("cannot use " + a.base + "SHA256SUMS: " + (got.empty() ? err : "its hash differs from the announced one")),
+           std::vector<std::string>{};
+  const auto sums = parse_sums(read_text(sums_path));
+  g_cfg.fetch.clear(), g_cfg.sha256.clear();
+  for (const auto& l : g_cfg.layers) {
+    auto it = sums.find(l);
+    if (it == sums.end()) return log(a.base + "SHA256SUMS lists no " + l), g_cfg.fetch.clear(), std::vector<std::string>{};
+    g_cfg.fetch.push_back(a.base + l);
+    g_cfg.sha256.push_back(it->second);
+  }
+  g_discovered_mac = mac;
+  return fetched_layers();
 }
 
 // Keeps what the cluster's network boot serves, so this node can serve it too. Best effort: on
@@ -276,6 +351,10 @@ int main() {
   std::vector<std::string> layers;
   if (g_cfg.fetch.empty()) {
     layers = medium_layers(mods);
+    if (!g_discovered_mac.empty()) {  // found a cluster on the wire, booting its image
+      boot_mac = g_discovered_mac;
+      mirror_for_serving(layers);
+    }
   } else {
     boot_mac = network_up(mods);
     layers = fetched_layers();

@@ -1,6 +1,9 @@
 #include "boot_service.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -11,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "boot_announce.h"
 #include "boot_nodes.h"
 #include "text_file.h"
 
@@ -34,6 +38,14 @@ bool write_atomic(const std::string& path, const std::string& text) {
   return !ec;
 }
 
+std::string sha256_text(const std::string& data) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  char hex[sizeof h * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  return hex;
+}
+
 std::string mac_text(const std::array<uint8_t, 6>& m) {
   char b[18];
   std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -41,6 +53,22 @@ std::string mac_text(const std::array<uint8_t, 6>& m) {
 }
 
 }  // namespace
+
+bool broadcast_boot_announcement(const std::string& ifname, const std::string& packet) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(), static_cast<socklen_t>(ifname.size()));
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(kBootAnnouncePort);
+  to.sin_addr.s_addr = htonl(INADDR_BROADCAST);
+  const bool ok = ::sendto(fd, packet.data(), packet.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
+                  static_cast<ssize_t>(packet.size());
+  ::close(fd);
+  return ok;
+}
 
 BootFiles find_boot_files(const std::string& run_dir) {
   BootFiles b;
@@ -228,6 +256,8 @@ bool BootService::serve(double now, const BootView& v) {
   iface_ = nic.name, mode_ = mode, why_ = why, url_ = base + "node.ipxe", range_ = range;
   error_.clear();
   next_check_ = now + 5;
+  announcement_ = encode_boot_announcement(env_.key, {env_.cluster, base, sha256_text(read_text(files.files.at("SHA256SUMS")))});
+  next_announce_ = now;
   return true;
 }
 
@@ -253,11 +283,18 @@ void BootService::step(double now) {
       role_ = "starting";
       if (now < next_try_) return;
     }
-    if (serve(now, v)) {
+    if (!serve(now, v)) return;
+    std::lock_guard<std::mutex> l(mu_);
+    role_ = "serving";
+  }  // serving: announce at once, then every 2 s
+  if (now >= next_announce_) {
+    next_announce_ = now + 2;
+    std::string packet, ifname;
+    {
       std::lock_guard<std::mutex> l(mu_);
-      role_ = "serving";
+      packet = announcement_, ifname = iface_;
     }
-    return;
+    env_.announce(ifname, packet);
   }
   if (now < next_check_) return;
   next_check_ = now + 5;

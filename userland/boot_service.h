@@ -12,6 +12,7 @@
 // the image) and run as grappe-boot-dhcp.service; commands go through the CommandRunner seam on
 // the service's own thread.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -57,6 +58,9 @@ uint32_t choose_boot_subnet(const std::vector<std::pair<uint32_t, uint32_t>>& us
 // dropped for the other, and @NAME@ replaced from `vars`. Throws naming an unknown @NAME@.
 std::string render_dnsmasq(const std::string& tpl, const std::string& mode, const std::map<std::string, std::string>& vars);
 
+// Sends `packet` to 255.255.255.255:kBootAnnouncePort out of `ifname` (SO_BINDTODEVICE).
+bool broadcast_boot_announcement(const std::string& ifname, const std::string& packet);
+
 struct BootEnv {
   CommandRunner* run = nullptr;
   std::string run_dir = "/run/grappe";
@@ -66,6 +70,10 @@ struct BootEnv {
   int http_port = 80;
   std::string http_bind = "0.0.0.0";
   std::string nodes_path = "/etc/grappe/boot-nodes.toml";  // per-PC settings (boot_nodes.h); optional
+  // The announcement (boot_announce.h), signed with the cluster key, sent every 2 s while serving.
+  std::string cluster = "grappe";
+  std::array<uint8_t, 32> key{};
+  std::function<bool(const std::string& ifname, const std::string& packet)> announce = broadcast_boot_announcement;
   std::function<std::unique_ptr<DhcpSocket>(const std::string& ifname, std::string& err)> open_probe = open_dhcp_socket;
 };
 
@@ -91,7 +99,8 @@ class BootService {
   std::string role_ = "off", mode_, why_, error_, url_, iface_, range_;
   std::string nodes_error_;  // the last error reading env_.nodes_path ("" = fine or absent)
   uint32_t added_addr_ = 0;  // the address added for full DHCP (removed when stopping)
-  double next_try_ = 0, next_check_ = 0;
+  double next_try_ = 0, next_check_ = 0, next_announce_ = 0;
+  std::string announcement_;  // the signed packet, made when serving starts
   int restarts_ = 0;
 };
 

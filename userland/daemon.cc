@@ -423,6 +423,8 @@ int Daemon::run() {
     BootEnv be;
     be.run = &runner_;
     be.http_port = cfg_.boot_http_port;
+    be.cluster = ident_.cluster;
+    be.key = ident_.key;
     boot_ = std::make_unique<BootService>(be);
     boot_->start();
   }

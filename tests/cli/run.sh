@@ -24,7 +24,10 @@ grep -q "cannot read recipe" "$TMP/err" || fail "missing recipe: unclear error"
 if "$BUILD" qemu --out "$TMP/none" 2> "$TMP/err"; then fail "qemu ran without an image"; fi
 grep -q "no built image" "$TMP/err" || fail "qemu without an image: unclear error: $(cat "$TMP/err")"
 if "$BUILD" qemu --out "$TMP" --boot floppy 2> "$TMP/err"; then fail "unknown boot mode accepted"; fi
-grep -q "use cd, uefi, usb or pxe" "$TMP/err" || fail "unknown boot mode: unclear error"
+grep -q "unknown --boot 'floppy'" "$TMP/err" && grep -q "use cd, uefi, usb, pxe, net, uefi-net or kernel" "$TMP/err" ||
+  fail "unknown boot mode: unclear error: $(cat "$TMP/err")"
+if "$BUILD" qemu --out "$TMP" --boot net 2> "$TMP/err"; then fail "qemu ran with no node to serve the others"; fi
+grep -q "no node boots from a medium" "$TMP/err" || fail "--boot net alone: unclear error: $(cat "$TMP/err")"
 if "$GRAPPE" --socket "$TMP/nosock" run -- true 2> "$TMP/err"; then fail "run without a daemon succeeded"; fi
 grep -q "cannot reach grapped at $TMP/nosock" "$TMP/err" || fail "run without a daemon: unclear error: $(cat "$TMP/err")"
 if "$GRAPPE" run 2> "$TMP/err"; then fail "run without a command succeeded"; fi

@@ -2,6 +2,8 @@
 // choice, the dnsmasq template, the HTTP side (ranges, many clients at once, generated scripts)
 // and the service's start/stop against fake commands and a fake DHCP segment.
 #include <doctest/doctest.h>
+
+#include <sodium.h>
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "boot_announce.h"
 #include "boot_copy.h"
 #include "boot_service.h"
 #include "text_file.h"
@@ -245,6 +248,13 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
   env.http_port = 0;
   env.http_bind = "127.0.0.1";
   env.nodes_path = (run / "boot-nodes.toml").string();
+  env.cluster = "lab";
+  env.key.fill(7);
+  std::vector<std::pair<std::string, std::string>> announced;  // never a real broadcast in tests
+  env.announce = [&](const std::string& ifname, const std::string& packet) {
+    announced.emplace_back(ifname, packet);
+    return true;
+  };
   env.open_probe = [&](const std::string& ifname, std::string&) -> std::unique_ptr<DhcpSocket> {
     CHECK(ifname == "ens4");
     auto s = std::make_unique<FakeSegment>();
@@ -277,6 +287,24 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     CHECK(conf.find("tftp-root=" + (run / "medium/pxe").string()) != std::string::npos);
     CHECK(conf.find("dhcp-host=52:54:00:67:72:0a,ignore") != std::string::npos);
     CHECK(st["url"].get<std::string>().rfind("http://10.71.0.1:", 0) == 0);
+    // The signed announcement, on the cluster interface, names the base URL and SHA256SUMS' hash.
+    REQUIRE(announced.size() == 1);
+    CHECK(announced[0].first == "ens4");
+    BootAnnouncement ann;
+    std::string why;
+    REQUIRE(decode_boot_announcement(env.key, announced[0].second, ann, why));
+    CHECK(ann.cluster == "lab");
+    CHECK(ann.base + "node.ipxe" == st["url"].get<std::string>());
+    unsigned char h[crypto_hash_sha256_BYTES];
+    const std::string sums = "live/SHA256SUMS";  // the fixture file's content
+    crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(sums.data()), sums.size());
+    char hex[sizeof h * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    CHECK(ann.sums_sha256 == hex);
+    svc.step(101);  // 1 s later: not yet
+    CHECK(announced.size() == 1);
+    svc.step(102);  // every 2 s
+    CHECK(announced.size() == 2);
     // The HTTP side serves the medium's files.
     int port = std::stoi(st["url"].get<std::string>().substr(17));
     httplib::Client c("127.0.0.1", port);

@@ -72,6 +72,12 @@ TEST_CASE("a comma list gives each node its boot kind; net nodes boot from the c
   auto uefi = qemu_command(o, 2, "tcg", "v.fd", 0);
   CHECK(has(uefi, "if=pflash"));
   CHECK(has(uefi, "mac=52:54:00:67:72:02,romfile=,bootindex=0"));  // OVMF's own PXE client, not iPXE's ROM
+  o.boot = "cd,kernel";
+  auto k = qemu_command(o, 2, "tcg", "v.fd", 0);
+  CHECK(has(k, "pxe/vmlinuz"));
+  CHECK(has(k, "pxe/initrd.img"));
+  CHECK_FALSE(has(k, "grappe.fetch"));  // nothing but the kernel and initrd: grappe-init discovers
+  CHECK_FALSE(has(k, "media=cdrom"));
 }
 
 TEST_CASE("console: markers are found in console noise, never in the typed text") {
