@@ -337,7 +337,9 @@ int main() {
   auto cmd = parse_cmdline(read_text("/proc/cmdline"));
   g_cfg = make_config(conf, cmd, err);
   set_debug(g_cfg.debug);
-  log("Grappe build " + g_cfg.build + ", kernel " + g_cfg.kernel + (g_cfg.fetch.empty() ? ", boot from medium" : ", network boot"));
+  log("Grappe build " + g_cfg.build + ", kernel " + g_cfg.kernel + (!g_cfg.fetch.empty()                      ? ", network boot"
+           : g_cfg.discover && !g_cfg.key.empty() ? ", boot from a medium, or from a cluster found on the wire"
+                                                  : ", boot from medium"));
   if (!err.empty()) fail("bad boot parameters", err);
 
   ModuleIndex idx;

@@ -57,6 +57,16 @@ wait_log() {
   done
 }
 
+# Waits for node 1's boot, turns the cluster's network boot on there and waits until it serves.
+netboot_serve_from_node1() {
+  wait_log 1 "grappe: node ready" 900
+  wait_for 120 1 "grappe status --json >/dev/null" || fail "node 1: grapped does not answer"
+  con 1 "dmesg -n 1" > /dev/null
+  con 1 "grappe boot-server enable" > /dev/null
+  wait_for 120 1 "grappe boot-server status | grep -q 'serving network boot'" ||
+    fail "node 1 does not serve: $(con 1 'grappe boot-server status')"
+}
+
 cluster_start() {
   cluster_launch --nodes 2
   local t0=$T0

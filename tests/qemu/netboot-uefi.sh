@@ -15,12 +15,7 @@ OUT=${GRAPPE_TEST_OUT:-$SRC/out/test} SCALE=${GRAPPE_TIMEOUT_SCALE:-1} DIR=${GRA
 netboot_skip_unless_ready
 [ -s /usr/share/OVMF/OVMF_CODE_4M.fd ] || { echo "SKIP: no OVMF firmware (ovmf)"; exit 77; }
 cluster_launch --nodes 2 --boot cd,uefi-net --hold-net "$DIR/go"
-wait_log 1 "grappe: node ready" 900
-wait_for 120 1 "grappe status --json >/dev/null" || fail "node 1: grapped does not answer"
-con 1 "dmesg -n 1" > /dev/null
-con 1 "grappe boot-server enable" > /dev/null
-wait_for 120 1 "grappe boot-server status | grep -q 'serving network boot'" ||
-  fail "node 1 does not serve: $(con 1 'grappe boot-server status')"
+netboot_serve_from_node1
 touch "$DIR/go"
 T1=$(date +%s)
 wait_log 2 "grappe-init: .*network boot" 1500
