@@ -188,8 +188,8 @@ std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::st
     a.insert(a.end(), {"-kernel", (o.out / "pxe/vmlinuz").string(), "-initrd", (o.out / "pxe/initrd.img").string(),
                        "-append", "console=tty0 console=ttyS0,115200n8"});
   } else if (boot == "net" || boot == "uefi-net") {
-    // No disk: the firmware boots from the cluster NIC (its iPXE ROM), served by a node of the
-    // cluster. Until one serves, a failed boot retries every 5 s (SeaBIOS reboot-timeout).
+    // No disk: the firmware boots from the cluster NIC, served by a node of the cluster. Until
+    // one serves, SeaBIOS retries a failed boot every 5 s (reboot-timeout; OVMF ignores it).
     a.insert(a.end(), {"-boot", "reboot-timeout=5000"});
   }
   // net: SeaBIOS has no network stack, so the NIC keeps its iPXE ROM. uefi-net: no ROM, so OVMF's
