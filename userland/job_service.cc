@@ -3,9 +3,11 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sodium.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 
@@ -29,6 +31,15 @@ bool string_array(const nlohmann::json& j, std::vector<std::string>& out, size_t
     if (out.back().find('\0') != std::string::npos) return false;
   }
   return true;
+}
+
+// The caller's nice value, read from the kernel (SO_PEERCRED's pid), never from the request: a
+// request could not ask for more priority than its caller has. 0 when the caller is gone.
+int caller_nice(pid_t pid) {
+  if (pid <= 0) return 0;
+  errno = 0;
+  int n = ::getpriority(PRIO_PROCESS, static_cast<id_t>(pid));
+  return errno != 0 ? 0 : n;
 }
 
 }  // namespace
@@ -118,6 +129,7 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
     spec.groups.resize(static_cast<size_t>(n));
   }
   spec.pipe_stdin = req.value("stdin", false);
+  spec.nice = caller_nice(who.pid);
   spec.init_path = init_path_;
   if (::access(init_path_.c_str(), X_OK) != 0)
     return fail("run: " + init_path_ + " is missing or not executable: " + std::strerror(errno) +

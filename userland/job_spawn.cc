@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +40,9 @@ int child_main(void* p) {
   // would otherwise leak into every job (and pin it to this node).
   ::close_range(3, ~0U, 0);
   if (::chdir(a->spec->cwd.c_str()) != 0) die(2, ("chdir " + a->spec->cwd).c_str());
+  // grapped runs at nice -10 (grapped.service) so migrations stay quick on a busy node; the job
+  // gets its caller's priority back.
+  if (::setpriority(PRIO_PROCESS, 0, a->spec->nice) != 0) die(2, "setpriority");
   if (::setgroups(a->spec->groups.size(), a->spec->groups.data()) != 0 && errno != EPERM) die(2, "setgroups");
   if (::setgid(a->spec->gid) != 0) die(2, "setgid");
   if (::setuid(a->spec->uid) != 0) die(2, "setuid");

@@ -1,6 +1,6 @@
 // Starting a job: the seam between grapped's job bookkeeping and the kernel. The real spawner
 // clones grappe-job-init as pid 1 of a new PID namespace (CLONE_NEWPID), session leader, no
-// controlling terminal, with the caller's user, groups, environment and working directory, its
+// controlling terminal, with the caller's user, groups, nice value, environment and working directory, its
 // stdout/stderr (and stdin when forwarded) on pipes to grapped. Tests substitute a fake.
 #pragma once
 #include <sys/types.h>
@@ -18,6 +18,7 @@ struct SpawnSpec {
   gid_t gid = 0;
   std::vector<gid_t> groups;
   bool pipe_stdin = false;  // else /dev/null
+  int nice = 0;             // the caller's: grapped itself runs at a higher priority
   std::string init_path;    // grappe-job-init
 };
 

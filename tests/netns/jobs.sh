@@ -39,6 +39,14 @@ fds=$(g run -- ls /proc/self/fd | sort -n | tr '\n' ' ')
 [ "$fds" = "0 1 2 3 " ] || fail "the job inherited descriptors beyond stdio (ls shows: $fds; 3 is ls's own)"
 echo "ok: user, working directory and environment carried; only stdio is inherited"
 
+# Run like grapped.service (nice -10): a job still gets its caller's nice value, not grapped's.
+renice -n -10 -p "${NETNS_PIDS[1]}" >/dev/null
+ni() { "$@" "$GRAPPE" --socket "$TMP/n1.sock" run -- sh -c 'cut -d" " -f19 /proc/self/stat'; }
+[ "$(ni nice -n 0)" = 0 ] || fail "a job of a nice-0 caller runs at nice $(ni nice -n 0) (grapped's own is -10)"
+[ "$(ni nice -n 7)" = 7 ] || fail "a job of a nice-7 caller runs at nice $(ni nice -n 7)"
+[ "$(ni setpriv --reuid=65534 --regid=65534 --clear-groups nice -n 3)" = 3 ] || fail "an unprivileged caller's nice is not kept"
+echo "ok: jobs run at their caller's nice value (0, 7, 3 unprivileged), not at grapped's -10"
+
 # stdin is forwarded, large output arrives whole and in order.
 [ "$(printf 'a\nb\n' | g run -- cat)" = "$(printf 'a\nb')" ] || fail "stdin not forwarded"
 n=$(g run -- sh -c 'seq 1 200000' | tee "$TMP/seq" | wc -l)

@@ -19,6 +19,11 @@ cluster_skip_unless_ready
 cluster_start
 for n in 1 2; do con "$n" "grappe node speed 500" >/dev/null; done
 echo "ok: $NODE1 and $NODE2 joined, CRIU ready on both"
+# Migrations stay prompt on a busy node: grapped (and the CRIU it runs) ahead of the jobs, with
+# no per-session autogroups to level them out (overlay/etc/sysctl.d/50-grappe.conf).
+prio=$(con 1 'echo $(cat /proc/sys/kernel/sched_autogroup_enabled) $(ps -o ni= -p $(pidof grapped))' | tail -1 | tr -d '\r')
+[ "$prio" = "0 -10" ] || fail "autogroup and grapped's nice: want '0 -10', got '$prio'"
+echo "ok: autogroups off, grapped at nice -10"
 # Jobs per node as node 1 (their home) sees them: "<on node 1> <on node 2> <migrations>".
 spread() {
   con 1 "grappe ps --json" | jq_py "' '.join(str(x) for x in (sum(j['node']=='$NODE1' for j in d), sum(j['node']=='$NODE2' for j in d), sum(j['migrations'] for j in d)))"
@@ -33,6 +38,9 @@ sleep $(( SCALE * 40 ))
 con 1 "grappe ps" | tee "$DIR/ps1.txt"
 grep -q "stays: no other node would finish it sooner" "$DIR/ps1.txt" || fail "ps does not say why the jobs stay"
 echo "ok: 4 jobs stayed on $NODE1 while $NODE2 was blocked"
+jnice=$(con 1 "ps -o ni= -C grappe-migrate-selftest | sort -u | tr -d ' '" | tr -d '\r' | tr '\n' ' ')
+[ "$jnice" = "0 " ] || fail "jobs should run at their caller's nice 0, not grapped's: '$jnice'"
+echo "ok: the jobs run at nice 0"
 
 echo "== 2. node 2 unblocked: 2 and 2, by themselves"
 con 2 "grappe node unblock" >/dev/null
