@@ -438,7 +438,7 @@ int Daemon::run() {
     std::vector<pollfd> fds = {{udp_, POLLIN, 0}, {api_, POLLIN, 0}};
     for (auto& c : clients_) fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
     fds.push_back({mig_->listen_fd(), POLLIN, 0});
-    jobs_.add_pollfds(fds);
+    jobs_.add_pollfds(fds, clock_now());
     ::poll(fds.data(), fds.size(), 50);
     std::lock_guard<std::mutex> lock(mu_);
     double now = clock_now();

@@ -18,6 +18,7 @@ namespace {
 
 constexpr size_t kMaxArgBytes = 256 * 1024;
 constexpr size_t kStdinQueue = 1 << 20;
+constexpr double kOutputGap = 0.04;  // s between drains of the jobs' output pipes
 constexpr double kKeepExited = 300;  // seconds an ended job stays in `grappe ps --all`
 
 nlohmann::json fail(const std::string& why) { return {{"v", 1}, {"ok", false}, {"error", why}}; }
@@ -222,7 +223,8 @@ bool JobService::accepts_input(int client) {
   return true;
 }
 
-void JobService::add_pollfds(std::vector<pollfd>& fds) const {
+void JobService::add_pollfds(std::vector<pollfd>& fds, double now) const {
+  if (now < quiet_until_) return;
   for (const auto& [id, j] : jobs_.all())
     if (!j.guest && j.local_epoch == j.out_epoch)
       for (int fd : {j.out, j.err})
@@ -235,6 +237,7 @@ void JobService::drain(Job& j, int& fd, int stream) {
     if (j.watcher >= 0 && congested && congested(j.watcher)) return;  // the job waits: nothing is lost
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
+      drained_ = true;
       deliver(j, stream, std::string(buf, static_cast<size_t>(n)));
       continue;
     }
@@ -268,6 +271,7 @@ void JobService::close_job_fds(Job& j) {
 }
 
 void JobService::pump(double now) {
+  double quiet_next = quiet_until_;
   for (auto it = jobs_.all().begin(); it != jobs_.all().end();) {
     Job& j = it->second;
     if (j.state == JobState::Exited) {
@@ -284,9 +288,11 @@ void JobService::pump(double now) {
       else if (n < 0 && errno != EAGAIN) j.in_q.clear(), j.in_eof = true;  // the job closed its stdin
     }
     if (j.in >= 0 && j.in_eof && j.in_q.empty()) ::close(j.in), j.in = -1;
-    if (j.local_epoch == j.out_epoch) {  // earlier residences' output first
+    if (j.local_epoch == j.out_epoch && now >= quiet_until_) {  // earlier residences' output first
+      drained_ = false;
       drain(j, j.out, 1);
       drain(j, j.err, 2);
+      if (drained_) quiet_next = now + kOutputGap;
     }
     if (!j.reaped && !j.remote) {
       int st = 0;
@@ -305,6 +311,7 @@ void JobService::pump(double now) {
     if (!j.migrating && !j.remote && j.reaped && j.out < 0 && j.err < 0) end(j, j.exit_code, now);
     ++it;
   }
+  quiet_until_ = quiet_next;
 }
 
 }  // namespace grappe

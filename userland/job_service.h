@@ -38,7 +38,9 @@ class JobService {
   void detach(int client);
   // Reads pipes, reaps exits, emits events; call after poll().
   void pump(double now);
-  void add_pollfds(std::vector<pollfd>& fds) const;
+  // The local jobs' output pipes, unless output was drained less than kOutputGap ago: a job
+  // printing a line per iteration then wakes grapped at most 25 times a second, not per line.
+  void add_pollfds(std::vector<pollfd>& fds, double now) const;
   size_t running() const { return jobs_.running(); }
   // False while the job attached to `client` has a full stdin queue: stop reading the client.
   bool accepts_input(int client);
@@ -73,6 +75,8 @@ class JobService {
   std::string init_path_, node_, proc_;
   uint16_t number_ = 0;
   JobTable jobs_;
+  double quiet_until_ = 0;  // no output drains before this (see add_pollfds)
+  bool drained_ = false;    // the last drain() calls read something
 };
 
 std::string b64_encode(const std::string& raw);
