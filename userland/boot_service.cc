@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -253,6 +254,7 @@ bool BootService::serve(double now, const BootView& v) {
   std::lock_guard<std::mutex> l(mu_);
   serving_ = true;
   added_addr_ = added;
+  served_addr_ = nic.addr;
   iface_ = nic.name, mode_ = mode, why_ = why, url_ = base + "node.ipxe", range_ = range;
   error_.clear();
   next_check_ = now + 5;
@@ -298,6 +300,25 @@ void BootService::step(double now) {
   }
   if (now < next_check_) return;
   next_check_ = now + 5;
+  // Proxy mode answers for the interface's network and points iPXE at its address. A node that
+  // started serving on its link-local address and then got a lease from the segment's DHCP server
+  // (networkd) must start again on the new one, or PXE clients get no answer.
+  std::string moved;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto nic = std::find_if(v.ifaces.begin(), v.ifaces.end(), [&](const NetIf& n) { return n.name == iface_; });
+    if (mode_ == "proxy" && (nic == v.ifaces.end() || nic->addr != served_addr_))
+      moved = iface_ + "'s address changed from " + ipv4_text(served_addr_) + " to " +
+              (nic == v.ifaces.end() ? std::string("none") : ipv4_text(nic->addr)) + "; serving again";
+  }
+  if (!moved.empty()) {
+    stop_serving();
+    std::lock_guard<std::mutex> l(mu_);
+    role_ = "starting";
+    error_ = moved;
+    next_try_ = now;
+    return;
+  }
   if (env_.run->run({"systemctl", "is-active", "--quiet", env_.unit}, 10).status != 0) {
     auto r = env_.run->run({"systemctl", "restart", env_.unit}, 30);
     std::lock_guard<std::mutex> l(mu_);

@@ -99,6 +99,7 @@ class BootService {
   std::string role_ = "off", mode_, why_, error_, url_, iface_, range_;
   std::string nodes_error_;  // the last error reading env_.nodes_path ("" = fine or absent)
   uint32_t added_addr_ = 0;  // the address added for full DHCP (removed when stopping)
+  uint32_t served_addr_ = 0;  // the interface's address when serving started (proxy mode follows it)
   double next_try_ = 0, next_check_ = 0, next_announce_ = 0;
   std::string announcement_;  // the signed packet, made when serving starts
   int restarts_ = 0;

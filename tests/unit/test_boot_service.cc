@@ -353,6 +353,24 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     CHECK(read_text(env.conf_path).find("dhcp-range=169.254.0.0,proxy") != std::string::npos);
     for (const auto& c : runner.calls) CHECK(c.rfind("ip addr", 0) != 0);
     CHECK(discovers == 1);
+    // networkd then takes a lease from that server: the service starts again on the new address.
+    v.ifaces[0].addr = htonl(0xc0a84d41u);  // 192.168.77.65/24
+    v.ifaces[0].mask = htonl(0xffffff00u);
+    svc.observe(v);
+    svc.step(104);  // between checks: unchanged
+    CHECK(svc.status()["url"].get<std::string>().rfind("http://169.254.11.2:", 0) == 0);
+    svc.step(105);
+    CHECK(svc.status()["role"] == "starting");
+    CHECK(svc.status()["error"].get<std::string>().find("address changed from 169.254.11.2 to 192.168.77.65") != std::string::npos);
+    CHECK(runner.saw("systemctl stop grappe-boot-dhcp.service"));
+    svc.step(106);
+    st = svc.status();
+    CHECK(st["role"] == "serving");
+    CHECK(st["mode"] == "proxy");
+    CHECK(st["error"] == "");
+    CHECK(st["url"].get<std::string>().rfind("http://192.168.77.65:", 0) == 0);
+    CHECK(read_text(env.conf_path).find("dhcp-range=192.168.77.0,proxy") != std::string::npos);
+    CHECK(discovers == 2);
   }
   SUBCASE("dnsmasq fails: nothing half-started, retried later, the error shown") {
     runner.status = 1;
