@@ -23,6 +23,11 @@ namespace grappe {
 namespace fs = std::filesystem;
 namespace {
 
+// A server may take its time with the first offer: dnsmasq pings an address it has never leased
+// before offering it (up to 3 s). 4 discovers, 2 s apart, before deciding that none is there.
+constexpr int kProbeAttempts = 4;
+constexpr double kProbeWaitS = 2.0;
+
 std::string cidr(uint32_t addr, uint32_t mask) {
   return ipv4_text(addr) + "/" + std::to_string(__builtin_popcount(ntohl(mask)));
 }
@@ -201,7 +206,7 @@ bool BootService::serve(double now, const BootView& v) {
   std::vector<uint32_t> mine;
   for (const auto& i : v.ifaces) mine.push_back(i.addr);
   std::mt19937 rng(std::random_device{}());
-  auto offer = probe_dhcp(*sock, nic.mac, static_cast<uint32_t>(rng()), 3, 1.0, mine);
+  auto offer = probe_dhcp(*sock, nic.mac, static_cast<uint32_t>(rng()), kProbeAttempts, kProbeWaitS, mine);
   sock.reset();
 
   std::string mode, why, range;
@@ -221,7 +226,7 @@ bool BootService::serve(double now, const BootView& v) {
     if (r.status != 0) return failed("cannot add " + ipv4_text(added) + " to " + nic.name + ": " + r.output);
     server_ip = added;
     mode = "full";
-    why = "no DHCP server answered on " + nic.name + " in 3 s: serving addresses from " + cidr(net, htonl(0xffffff00u));
+    why = "no DHCP server answered on " + nic.name + " in " + std::to_string(static_cast<int>(kProbeAttempts * kProbeWaitS)) + " s: serving addresses from " + cidr(net, htonl(0xffffff00u));
     range = ipv4_text(htonl(ntohl(net) | 50)) + "," + ipv4_text(htonl(ntohl(net) | 250)) + ",255.255.255.0,1h";
   }
   auto undo_addr = [&] {
