@@ -231,20 +231,22 @@ void JobService::add_pollfds(std::vector<pollfd>& fds, double now) const {
         if (fd >= 0) fds.push_back({fd, POLLIN, 0});
 }
 
-void JobService::drain(Job& j, int& fd, int stream) {
+bool JobService::drain(Job& j, int& fd, int stream) {
   char buf[16384];
+  bool got = false;
   for (int round = 0; fd >= 0 && round < 8; ++round) {
-    if (j.watcher >= 0 && congested && congested(j.watcher)) return;  // the job waits: nothing is lost
+    if (j.watcher >= 0 && congested && congested(j.watcher)) return got;  // the job waits: nothing is lost
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
-      drained_ = true;
+      got = true;
       deliver(j, stream, std::string(buf, static_cast<size_t>(n)));
       continue;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return got;
     ::close(fd);
     fd = -1;
   }
+  return got;
 }
 
 void JobService::deliver(Job& j, int stream, const std::string& data) {
@@ -289,10 +291,8 @@ void JobService::pump(double now) {
     }
     if (j.in >= 0 && j.in_eof && j.in_q.empty()) ::close(j.in), j.in = -1;
     if (j.local_epoch == j.out_epoch && now >= quiet_until_) {  // earlier residences' output first
-      drained_ = false;
-      drain(j, j.out, 1);
-      drain(j, j.err, 2);
-      if (drained_) quiet_next = now + kOutputGap;
+      const bool got_out = drain(j, j.out, 1);
+      if (drain(j, j.err, 2) || got_out) quiet_next = now + kOutputGap;
     }
     if (!j.reaped && !j.remote) {
       int st = 0;

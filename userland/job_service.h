@@ -68,7 +68,7 @@ class JobService {
   nlohmann::json run(const nlohmann::json& req, const Caller& who, double now, bool& attached);
   nlohmann::json ps(const nlohmann::json& req, const Caller& who, double now);
   nlohmann::json kill(const nlohmann::json& req, const Caller& who);
-  void drain(Job& j, int& fd, int stream);
+  bool drain(Job& j, int& fd, int stream);  // true when it read something
   void close_job_fds(Job& j);
 
   Spawner& spawner_;
@@ -76,7 +76,6 @@ class JobService {
   uint16_t number_ = 0;
   JobTable jobs_;
   double quiet_until_ = 0;  // no output drains before this (see add_pollfds)
-  bool drained_ = false;    // the last drain() calls read something
 };
 
 std::string b64_encode(const std::string& raw);
