@@ -29,10 +29,15 @@ MAC3=$(con 3 "cat /sys/class/net/ens3/address" | tr -d '\r\n')
 con 3 "ip addr add 192.168.77.1/24 dev ens3 && dnsmasq --port=0 --interface=ens3 --bind-interfaces --dhcp-range=192.168.77.50,192.168.77.150,1h --dhcp-host=$MAC3,ignore --dhcp-leasefile=/run/site-dhcp.leases --pid-file=/run/site-dhcp.pid" ||
   fail "cannot start the site DHCP server on node 3"
 echo "ok: a DHCP server on node 3"
+# Node 1's networkd keeps asking for a lease (backing off up to about a minute); let it get one
+# from the site's server first, so the boot service does not start on the link-local address and
+# restart when the lease arrives (it would, and the test would catch it between the two).
+wait_for 180 1 "ip -4 addr show ens3 | grep -q ' 192\.168\.77\.'" ||
+  fail "node 1 got no lease from the site's DHCP server: $(con 1 'ip -4 addr show ens3')"
 
 echo "== 1. boot serving on node 1: proxy mode"
 con 1 "grappe boot-server enable" > /dev/null
-wait_for 120 1 "grappe boot-server status | grep -q 'serving network boot'" ||
+wait_for 120 1 "grappe boot-server status | grep 'serving network boot' | grep -q 'proxy DHCP'" ||
   fail "node 1 does not serve: $(con 1 'grappe boot-server status')"
 STATUS=$(con 1 "grappe boot-server status" | tr -d '\r')
 echo "$STATUS"
