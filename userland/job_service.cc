@@ -18,7 +18,6 @@ namespace {
 
 constexpr size_t kMaxArgBytes = 256 * 1024;
 constexpr size_t kStdinQueue = 1 << 20;
-constexpr double kOutputGap = 0.04;  // s between drains of the jobs' output pipes
 constexpr double kKeepExited = 300;  // seconds an ended job stays in `grappe ps --all`
 
 nlohmann::json fail(const std::string& why) { return {{"v", 1}, {"ok", false}, {"error", why}}; }
@@ -153,6 +152,7 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   j.stay = req.value("stay", false);
   attached = !req.value("detach", false);
   if (attached) j.watcher = who.client;
+  j.interactive = attached && req.value("tty", false);
   Job& added = jobs_.add(std::move(j));
   if (log) log("job " + added.id + " started: " + added.argv[0] + " (user " + user + ", pid " + std::to_string(s.pid) + ")");
   return {{"v", 1}, {"ok", true}, {"job", added.id}, {"pid", s.pid}, {"node", node_}};
@@ -224,9 +224,8 @@ bool JobService::accepts_input(int client) {
 }
 
 void JobService::add_pollfds(std::vector<pollfd>& fds, double now) const {
-  if (now < quiet_until_) return;
   for (const auto& [id, j] : jobs_.all())
-    if (!j.guest && j.local_epoch == j.out_epoch)
+    if (!j.guest && j.local_epoch == j.out_epoch && now >= j.quiet_until)
       for (int fd : {j.out, j.err})
         if (fd >= 0) fds.push_back({fd, POLLIN, 0});
 }
@@ -273,7 +272,6 @@ void JobService::close_job_fds(Job& j) {
 }
 
 void JobService::pump(double now) {
-  double quiet_next = quiet_until_;
   for (auto it = jobs_.all().begin(); it != jobs_.all().end();) {
     Job& j = it->second;
     if (j.state == JobState::Exited) {
@@ -290,9 +288,9 @@ void JobService::pump(double now) {
       else if (n < 0 && errno != EAGAIN) j.in_q.clear(), j.in_eof = true;  // the job closed its stdin
     }
     if (j.in >= 0 && j.in_eof && j.in_q.empty()) ::close(j.in), j.in = -1;
-    if (j.local_epoch == j.out_epoch && now >= quiet_until_) {  // earlier residences' output first
+    if (j.local_epoch == j.out_epoch && now >= j.quiet_until) {  // earlier residences' output first
       const bool got_out = drain(j, j.out, 1);
-      if (drain(j, j.err, 2) || got_out) quiet_next = now + kOutputGap;
+      if (drain(j, j.err, 2) || got_out) j.quiet_until = now + output_gap(j);
     }
     if (!j.reaped && !j.remote) {
       int st = 0;
@@ -311,7 +309,6 @@ void JobService::pump(double now) {
     if (!j.migrating && !j.remote && j.reaped && j.out < 0 && j.err < 0) end(j, j.exit_code, now);
     ++it;
   }
-  quiet_until_ = quiet_next;
 }
 
 }  // namespace grappe

@@ -38,8 +38,7 @@ class JobService {
   void detach(int client);
   // Reads pipes, reaps exits, emits events; call after poll().
   void pump(double now);
-  // The local jobs' output pipes, unless output was drained less than kOutputGap ago: a job
-  // printing a line per iteration then wakes grapped at most 25 times a second, not per line.
+  // The local jobs' output pipes, except those drained less than output_gap() ago (jobs.h).
   void add_pollfds(std::vector<pollfd>& fds, double now) const;
   size_t running() const { return jobs_.running(); }
   // False while the job attached to `client` has a full stdin queue: stop reading the client.
@@ -75,7 +74,6 @@ class JobService {
   std::string init_path_, node_, proc_;
   uint16_t number_ = 0;
   JobTable jobs_;
-  double quiet_until_ = 0;  // no output drains before this (see add_pollfds)
 };
 
 std::string b64_encode(const std::string& raw);

@@ -17,7 +17,6 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-constexpr double kOutputGap = 0.04;  // s between a relay's output frames (a pipe holds 64 KiB meanwhile)
 
 // Reads what is in `fd`; false (and fd closed) at EOF.
 bool read_some(int& fd, std::string& data) {
@@ -42,12 +41,14 @@ int precopy_of(const nlohmann::json& m) {
 void Migrator::guest(std::string id) {
   pid_t pid;
   int in, out, err, epoch;
+  double gap;  // between output frames (jobs.h; a pipe holds 64 KiB meanwhile)
   uint16_t home_number;
   {
     std::lock_guard<std::mutex> l(*env_.mu);
     Job* j = env_.jobs->table().find(id);
     if (!j) return;
     pid = j->pid, in = j->in, out = j->out, err = j->err, epoch = j->migrations, home_number = j->home_number;
+    gap = output_gap(*j);
     j->in = j->out = j->err = -1;  // this thread owns them now
   }
   std::unique_ptr<TcpPeerLink> link;
@@ -131,11 +132,11 @@ void Migrator::guest(std::string id) {
     // waiting on all three keeps an idle relay from costing the job CPU time.
     pollfd p[3] = {{out, POLLIN, 0}, {err, POLLIN, 0}, {link->fd(), POLLIN, 0}};
     ::poll(p, 3, 200);
-    // At most one output frame per stream every kOutputGap: a job printing a line per loop
+    // At most one output frame per stream every `gap`: a job printing a line per loop
     // iteration would otherwise cost a sealed frame (and a wake-up on both nodes) per line.
     if ((p[0].revents | p[1].revents) & POLLIN) {
       if (double t = now_s(); t < next_out) nap(static_cast<int>((next_out - t) * 1000) + 1);
-      next_out = now_s() + kOutputGap;
+      next_out = now_s() + gap;
     }
     pump_out(out, 1);
     pump_out(err, 2);
