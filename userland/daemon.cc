@@ -28,6 +28,11 @@
 namespace grappe {
 namespace {
 
+// The loop's longest sleep in poll(): its timers (probes every 0.5 s, acks awaited 0.2 s, load
+// samples, the balancer) are checked at least this often. An idle node wakes 10 times a second;
+// under emulation every wake-up also costs the running jobs a flushed TLB.
+constexpr int kLoopIdleMs = 100;
+
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
@@ -160,7 +165,7 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   jobs_.set_next_seq(ident_.job_seq);
   jobs_.send = [this](int fd, const nlohmann::json& ev) {
     size_t i = client_index(fd);
-    if (i < clients_.size()) clients_[i].out += ev.dump() + "\n";
+    if (i < clients_.size()) clients_[i].out += ev.dump() + "\n", wake_loop();
   };
   jobs_.congested = [this](int fd) {
     size_t i = client_index(fd);
@@ -185,7 +190,7 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   env.alive = [this](const std::string& name) { return node_alive(name); };
   env.reply = [this](int fd, const nlohmann::json& r) {
     size_t i = client_index(fd);
-    if (i < clients_.size()) clients_[i].out += r.dump() + "\n", clients_[i].closing = true;
+    if (i < clients_.size()) clients_[i].out += r.dump() + "\n", clients_[i].closing = true, wake_loop();
   };
   env.log = [this](const std::string& s) { mb_.on_event(s); };
   env.moved_out = [this](double freeze_s, uint64_t bytes) { auto_.observed(freeze_s, static_cast<double>(bytes) / 1048576); };
@@ -221,6 +226,8 @@ bool Daemon::node_alive(const std::string& name) const {
 Daemon::~Daemon() {
   if (udp_ >= 0) ::close(udp_);
   if (api_ >= 0) ::close(api_);
+  for (int fd : wake_)
+    if (fd >= 0) ::close(fd);
   for (auto& c : clients_) ::close(c.fd);
   ::unlink(cfg_.socket.c_str());
 }
@@ -409,6 +416,10 @@ HomeView Daemon::home_view(double now) {
   return v;
 }
 
+void Daemon::wake_loop() {
+  if (wake_[1] >= 0 && std::this_thread::get_id() != loop_thread_) [[maybe_unused]] auto n = ::write(wake_[1], "w", 1);
+}
+
 int Daemon::run() {
   struct sigaction sa{};
   sa.sa_handler = on_signal;
@@ -433,13 +444,20 @@ int Daemon::run() {
               id_hex(ident_.id).c_str(), cfg_.port, cfg_.group.c_str(), ident_.cluster.c_str(), info_.key_fingerprint.c_str());
   std::fflush(stdout);
   save_state();
+  loop_thread_ = std::this_thread::get_id();
+  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;  // then lines wait for the timeout
   Udp out(*this);
   while (!g_stop) {
-    std::vector<pollfd> fds = {{udp_, POLLIN, 0}, {api_, POLLIN, 0}};
+    std::vector<pollfd> fds = {{udp_, POLLIN, 0}, {api_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
     for (auto& c : clients_) fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
     fds.push_back({mig_->listen_fd(), POLLIN, 0});
-    jobs_.add_pollfds(fds, clock_now());
-    ::poll(fds.data(), fds.size(), 50);
+    const double before = clock_now();
+    jobs_.add_pollfds(fds, before);
+    const double quiet = jobs_.quiet_until(before) - before;  // a job's output gap ends sooner
+    ::poll(fds.data(), fds.size(), quiet * 1000 < kLoopIdleMs ? static_cast<int>(quiet * 1000) + 1 : kLoopIdleMs);
+    if (fds[2].revents & POLLIN)
+      for (char b[64]; ::read(wake_[0], b, sizeof b) > 0;) {
+      }
     std::lock_guard<std::mutex> lock(mu_);
     double now = clock_now();
     mig_->accept_ready();

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <limits>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -228,6 +230,14 @@ void JobService::add_pollfds(std::vector<pollfd>& fds, double now) const {
     if (!j.guest && j.local_epoch == j.out_epoch && now >= j.quiet_until)
       for (int fd : {j.out, j.err})
         if (fd >= 0) fds.push_back({fd, POLLIN, 0});
+}
+
+double JobService::quiet_until(double now) const {
+  double t = std::numeric_limits<double>::infinity();
+  for (const auto& [id, j] : jobs_.all())
+    if (!j.guest && j.local_epoch == j.out_epoch && now < j.quiet_until && (j.out >= 0 || j.err >= 0))
+      t = std::min(t, j.quiet_until);
+  return t;
 }
 
 bool JobService::drain(Job& j, int& fd, int stream) {

@@ -40,6 +40,8 @@ class JobService {
   void pump(double now);
   // The local jobs' output pipes, except those drained less than output_gap() ago (jobs.h).
   void add_pollfds(std::vector<pollfd>& fds, double now) const;
+  // When the first of the pipes add_pollfds() left out may be read again (infinity if none).
+  double quiet_until(double now) const;
   size_t running() const { return jobs_.running(); }
   // False while the job attached to `client` has a full stdin queue: stop reading the client.
   bool accepts_input(int client);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <limits>
 
 #include <doctest/doctest.h>
 
@@ -110,5 +111,16 @@ TEST_CASE("job output: the first line after a quiet spell is read at once") {
   CHECK(s.polled(fd, 10.01));
   s.js.pump(10.01);
   CHECK(s.got == std::vector<std::string>{"late\n"});
+  ::close(s.sp.job_out);
+}
+
+TEST_CASE("job output: the daemon learns when the next pipe may be read (its poll timeout)") {
+  Service s;
+  s.start(false);
+  CHECK(s.js.quiet_until(10.0) == std::numeric_limits<double>::infinity());  // nothing read yet
+  s.say("one\n");
+  s.js.pump(10.0);
+  CHECK(s.js.quiet_until(10.1) == doctest::Approx(10.25));
+  CHECK(s.js.quiet_until(10.3) == std::numeric_limits<double>::infinity());  // gap over: polled again
   ::close(s.sp.job_out);
 }
