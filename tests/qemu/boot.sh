@@ -25,13 +25,19 @@ UNTIL="grappe: node ready"
 "$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes "$NODES" --boot "$BOOT" --port "$PORT" \
   --until "$UNTIL" --timeout "$TIMEOUT"
 
-ready() { grep -a -o "grappe: node ready name=[^ ]* machine-id=[0-9a-f?]*" "$DIR/node$1.log" | head -1; }
+# The node's ready line, or nothing (then the check below fails, showing what the log has).
+ready() { { grep -a -o "grappe: node ready name=[^ ]* machine-id=[0-9a-f?]*" "$DIR/node$1.log" || true; } | head -1; }
+no_ready() {
+  echo "FAIL: node$1 has no intact ready line ($2); its serial log around it:"
+  grep -a -n "node ready\|grappe-ready" "$DIR/node$1.log" | tail -5
+  exit 1
+}
 for i in $(seq 1 "$NODES"); do
   line=$(ready "$i")
   echo "node$i: $line"
   name=$(echo "$line" | sed 's/.*name=\([^ ]*\).*/\1/')
   mid=$(echo "$line" | sed 's/.*machine-id=//')
-  [ "${#mid}" -eq 32 ] || { echo "FAIL: node$i has no valid machine-id: $line"; exit 1; }
+  [ "${#mid}" -eq 32 ] || no_ready "$i" "no valid machine-id in '$line'"
   [ "$MODE" = pxe ] && want="grappe-52540067$(printf %02x 113)$(printf %02x "$i")" || want="grappe-52540067$(printf %02x 114)$(printf %02x "$i")"
   [ "$name" = "$want" ] || { echo "FAIL: node$i is named $name, expected $want (derived from its MAC)"; exit 1; }
 done
