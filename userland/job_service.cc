@@ -154,7 +154,8 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   j.stay = req.value("stay", false);
   attached = !req.value("detach", false);
   if (attached) j.watcher = who.client;
-  j.interactive = attached && req.value("tty", false);
+  j.tty[1] = attached && req.value("tty_out", false);
+  j.tty[2] = attached && req.value("tty_err", false);
   Job& added = jobs_.add(std::move(j));
   if (log) log("job " + added.id + " started: " + added.argv[0] + " (user " + user + ", pid " + std::to_string(s.pid) + ")");
   return {{"v", 1}, {"ok", true}, {"job", added.id}, {"pid", s.pid}, {"node", node_}};
@@ -227,16 +228,17 @@ bool JobService::accepts_input(int client) {
 
 void JobService::add_pollfds(std::vector<pollfd>& fds, double now) const {
   for (const auto& [id, j] : jobs_.all())
-    if (!j.guest && j.local_epoch == j.out_epoch && now >= j.quiet_until)
-      for (int fd : {j.out, j.err})
-        if (fd >= 0) fds.push_back({fd, POLLIN, 0});
+    if (!j.guest && j.local_epoch == j.out_epoch)
+      for (int s : {1, 2})
+        if (int fd = s == 1 ? j.out : j.err; fd >= 0 && now >= j.quiet_until[s]) fds.push_back({fd, POLLIN, 0});
 }
 
 double JobService::quiet_until(double now) const {
   double t = std::numeric_limits<double>::infinity();
   for (const auto& [id, j] : jobs_.all())
-    if (!j.guest && j.local_epoch == j.out_epoch && now < j.quiet_until && (j.out >= 0 || j.err >= 0))
-      t = std::min(t, j.quiet_until);
+    if (!j.guest && j.local_epoch == j.out_epoch)
+      for (int s : {1, 2})
+        if ((s == 1 ? j.out : j.err) >= 0 && now < j.quiet_until[s]) t = std::min(t, j.quiet_until[s]);
   return t;
 }
 
@@ -298,10 +300,10 @@ void JobService::pump(double now) {
       else if (n < 0 && errno != EAGAIN) j.in_q.clear(), j.in_eof = true;  // the job closed its stdin
     }
     if (j.in >= 0 && j.in_eof && j.in_q.empty()) ::close(j.in), j.in = -1;
-    if (j.local_epoch == j.out_epoch && now >= j.quiet_until) {  // earlier residences' output first
-      const bool got_out = drain(j, j.out, 1);
-      if (drain(j, j.err, 2) || got_out) j.quiet_until = now + output_gap(j);
-    }
+    if (j.local_epoch == j.out_epoch)  // earlier residences' output first
+      for (int s : {1, 2})
+        if (now >= j.quiet_until[s] && drain(j, s == 1 ? j.out : j.err, s))
+          j.quiet_until[s] = next_output_slot(now, output_gap(j, s));
     if (!j.reaped && !j.remote) {
       int st = 0;
       if (::waitpid(j.pid, &st, WNOHANG) == j.pid) {

@@ -2,6 +2,7 @@
 // Pure bookkeeping: ids, states, who may act on a job, and the `grappe ps` view. The daemon does
 // the I/O (pipes, waitpid, clients); job_inspect reads what a job holds from /proc.
 #pragma once
+#include <cmath>
 #include <sys/types.h>
 
 #include <map>
@@ -45,15 +46,22 @@ struct Job {
   std::vector<int> sig_q;               // home: signals for the remote copy
   std::vector<nlohmann::json> ctl_q;    // home: requests for the remote copy (migrate)
   std::string moved;                    // why it last moved, for ps
-  // Output coalescing: its pipes are read at most once per output_gap(), so a job printing a
+  // Output coalescing: each pipe is read at most once per output_gap(), so a job printing a
   // line per loop iteration costs a wake-up (and, moved, a sealed frame on both nodes) per gap,
-  // not per line. A terminal gets its output within 40 ms; a file, pipe or nobody (-d) within
-  // 250 ms, the way stdio buffers fully when its output is not a terminal.
-  bool interactive = false;  // the caller's stdout or stderr is a terminal
-  double quiet_until = 0;    // its pipes are not read before this
+  // not per line. A stream whose caller has a terminal gets its output within 50 ms; one going
+  // to a file, a pipe or nobody (-d) within 250 ms, the way stdio buffers fully when its output
+  // is not a terminal. Reads fall on a shared grid (next_output_slot), so a node's chatty jobs
+  // are read together: one wake-up per gap, not one per job.
+  bool tty[3] = {false, false, false};  // [1] stdout, [2] stderr: the caller's is a terminal
+  double quiet_until[3] = {0, 0, 0};    // [1], [2]: that pipe is not read before this
 };
 
-inline double output_gap(const Job& j) { return j.interactive ? 0.04 : 0.25; }
+inline double output_gap(const Job& j, int stream) { return j.tty[stream] ? 0.05 : 0.25; }
+// The first multiple of `gap` after `now`: where the next read of a stream drained at `now` goes.
+inline double next_output_slot(double now, double gap) {
+  const double t = (std::floor(now / gap) + 1) * gap;
+  return t > now ? t : t + gap;  // rounding must not give a slot at or before now
+}
 
 class JobTable {
  public:

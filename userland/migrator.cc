@@ -222,7 +222,8 @@ nlohmann::json Migrator::offer_for(Job& j, std::string& why, int precopy) {
           {"cpu_flags", cpu_flags(read_text(env_.proc + "/cpuinfo"))},
           {"age_s", now_s() - j.started},
           {"stay", j.stay},
-          {"tty", j.interactive},
+          {"tty_out", j.tty[1]},
+          {"tty_err", j.tty[2]},
           {"precopy", precopy < 0 ? env_.precopy_min_kb && use.rss_kb >= env_.precopy_min_kb : precopy > 0},
           {"from", env_.jobs->node_name()}};
 }
@@ -361,7 +362,8 @@ void Migrator::adopt(const TargetResult& r) {
     n.home = o.value("home", std::string("?"));
     n.home_number = o.value("home_number", uint16_t{0});
     n.stay = o.value("stay", false);
-    n.interactive = o.value("tty", false);
+    n.tty[1] = o.value("tty_out", false);
+    n.tty[2] = o.value("tty_err", false);
     n.started = now_s() - o.value("age_s", 0.0);
     j = &t.add(std::move(n));
   }

@@ -41,18 +41,18 @@ int precopy_of(const nlohmann::json& m) {
 void Migrator::guest(std::string id) {
   pid_t pid;
   int in, out, err, epoch;
-  double gap;  // between output frames (jobs.h; a pipe holds 64 KiB meanwhile)
+  double gap[3];  // [1] stdout, [2] stderr: between output frames (jobs.h; a pipe holds 64 KiB meanwhile)
   uint16_t home_number;
   {
     std::lock_guard<std::mutex> l(*env_.mu);
     Job* j = env_.jobs->table().find(id);
     if (!j) return;
     pid = j->pid, in = j->in, out = j->out, err = j->err, epoch = j->migrations, home_number = j->home_number;
-    gap = output_gap(*j);
+    gap[1] = output_gap(*j, 1), gap[2] = output_gap(*j, 2);
     j->in = j->out = j->err = -1;  // this thread owns them now
   }
   std::unique_ptr<TcpPeerLink> link;
-  double next_try = 0, next_out = 0;
+  double next_try = 0, next_out[3] = {0, 0, 0};
   std::string in_buf;
   bool in_eof = false, reaped = false;
   int status = 0;
@@ -129,17 +129,21 @@ void Migrator::guest(std::string id) {
       }
     }
     // Output, frames from the home and (every 200 ms at most) the exit and local move requests:
-    // waiting on all three keeps an idle relay from costing the job CPU time.
-    pollfd p[3] = {{out, POLLIN, 0}, {err, POLLIN, 0}, {link->fd(), POLLIN, 0}};
-    ::poll(p, 3, 200);
-    // At most one output frame per stream every `gap`: a job printing a line per loop
-    // iteration would otherwise cost a sealed frame (and a wake-up on both nodes) per line.
-    if ((p[0].revents | p[1].revents) & POLLIN) {
-      if (double t = now_s(); t < next_out) nap(static_cast<int>((next_out - t) * 1000) + 1);
-      next_out = now_s() + gap;
-    }
-    pump_out(out, 1);
-    pump_out(err, 2);
+    // waiting on all three keeps an idle relay from costing the job CPU time. At most one output
+    // frame per stream every gap, on the grid the home node reads on too (jobs.h): a job printing
+    // a line per loop iteration would otherwise cost a sealed frame (and a wake-up on both
+    // nodes) per line. A stream in its gap is left out of the poll until the gap ends.
+    double t = now_s(), wait = 0.2;
+    for (int s : {1, 2})
+      if (t < next_out[s]) wait = std::min(wait, next_out[s] - t);
+    pollfd p[3] = {{t >= next_out[1] ? out : -1, POLLIN, 0}, {t >= next_out[2] ? err : -1, POLLIN, 0}, {link->fd(), POLLIN, 0}};
+    ::poll(p, 3, static_cast<int>(wait * 1000) + 1);
+    t = now_s();
+    for (int s : {1, 2})
+      if (int& fd = s == 1 ? out : err; t >= next_out[s] && fd >= 0 && p[s - 1].revents) {
+        pump_out(fd, s);
+        next_out[s] = next_output_slot(t, gap[s]);
+      }
     std::vector<Move> moves;
     while (link->readable(0)) {
       auto f = link->recv(30);

@@ -77,7 +77,7 @@ int run_once(const std::string& socket, const RunOptions& opt) {
   bool use_stdin = opt.forward_stdin && !opt.detach;
   nlohmann::json req = {{"v", kApiVersion}, {"cmd", "run"}, {"argv", opt.argv}, {"env", env}, {"cwd", cwd},
                         {"detach", opt.detach}, {"stay", opt.stay}, {"node", opt.node}, {"stdin", use_stdin},
-                        {"tty", !opt.detach && (::isatty(1) || ::isatty(2))}};
+                        {"tty_out", !opt.detach && ::isatty(1)}, {"tty_err", !opt.detach && ::isatty(2)}};
   if (!write_all(fd, req.dump() + "\n")) {
     std::fprintf(stderr, "grappe: grapped at %s closed the connection\n", socket.c_str());
     return 255;

@@ -1,6 +1,7 @@
-// JobService's output coalescing: a job's pipes are read at most once per output_gap() — 40 ms
-// when its caller's output is a terminal, 250 ms otherwise — so a chatty job does not cost
-// grapped a wake-up per line. A fake spawner hands out pipes; no process is started.
+// JobService's output coalescing: each of a job's pipes is read at most once per output_gap() —
+// 50 ms when the caller's stream is a terminal, 250 ms otherwise — on a grid shared by every job,
+// so chatty jobs cost grapped one wake-up per gap, not one per line or per job. A fake spawner
+// hands out pipes; no process is started.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -16,43 +17,55 @@ using namespace grappe;
 namespace {
 
 struct PipeSpawner : Spawner {
-  int job_out = -1;  // the job's end of its stdout pipe
+  std::vector<int> job_out, job_err;  // the jobs' ends of their stdout and stderr pipes
   Spawned spawn(const SpawnSpec&) override {
     int o[2], e[2];
     REQUIRE(::pipe2(o, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(e, O_CLOEXEC) == 0);
     for (int fd : {o[0], e[0]}) ::fcntl(fd, F_SETFL, O_NONBLOCK);
-    ::close(e[1]);
-    job_out = o[1];
+    job_out.push_back(o[1]);
+    job_err.push_back(e[1]);
     Spawned s;
     s.pid = 999999;  // no such child: never reaped
     s.out = o[0];
     s.err = e[0];
     return s;
   }
+  ~PipeSpawner() {
+    for (auto* v : {&job_out, &job_err})
+      for (int fd : *v) ::close(fd);
+  }
 };
 
 struct Service {
   PipeSpawner sp;
   JobService js{sp, "/bin/sh", "node1", "/proc"};
-  std::vector<std::string> got;  // output delivered to the caller, in order
+  std::vector<std::string> got;  // output delivered to the caller, in order, "1:" stdout "2:" stderr
   Service() {
     js.set_node_number(1);
     js.send = [this](int, const nlohmann::json& ev) {
       std::string raw;
-      if (ev.value("ev", "") == "out" && b64_decode(ev.value("data", ""), raw)) got.push_back(raw);
+      if (ev.value("ev", "") == "out" && b64_decode(ev.value("data", ""), raw))
+        got.push_back(std::to_string(ev.value("fd", 0)) + ":" + raw);
     };
   }
-  int start(bool tty, bool detach = false) {
+  // Starts a job whose caller has a terminal on stdout and/or stderr; returns the job.
+  const Job& start(bool tty_out, bool tty_err, bool detach = false) {
     Caller who;
     who.pid = ::getpid();
     who.client = 7;
     bool attached = false;
-    auto r = js.handle({{"v", 1}, {"cmd", "run"}, {"argv", {"job"}}, {"tty", tty}, {"detach", detach}}, who, 10.0, attached);
+    auto r = js.handle({{"v", 1}, {"cmd", "run"}, {"argv", {"job"}}, {"tty_out", tty_out}, {"tty_err", tty_err}, {"detach", detach}},
+                       who, 10.0, attached);
     REQUIRE(r.value("ok", false));
-    return js.table().all().begin()->second.out;
+    const Job* j = js.table().find(r.value("job", std::string()));
+    REQUIRE(j);
+    return *j;
   }
-  void say(const char* s) { REQUIRE(::write(sp.job_out, s, std::strlen(s)) == static_cast<ssize_t>(std::strlen(s))); }
+  void say(size_t job, int stream, const char* s) {
+    int fd = (stream == 1 ? sp.job_out : sp.job_err).at(job);
+    REQUIRE(::write(fd, s, std::strlen(s)) == static_cast<ssize_t>(std::strlen(s)));
+  }
   bool polled(int fd, double now) {
     std::vector<pollfd> fds;
     js.add_pollfds(fds, now);
@@ -64,63 +77,103 @@ struct Service {
 
 }  // namespace
 
-TEST_CASE("job output: a terminal gets it within 40 ms, one read per gap") {
+TEST_CASE("job output: a terminal gets it within 50 ms, one read per gap") {
   Service s;
-  int fd = s.start(true);
-  CHECK(output_gap(s.js.table().all().begin()->second) == doctest::Approx(0.04));
-  s.say("one\n");
-  CHECK(s.polled(fd, 10.0));
-  s.js.pump(10.0);
-  REQUIRE(s.got == std::vector<std::string>{"one\n"});
-  s.say("two\n");
-  s.say("three\n");
-  CHECK_FALSE(s.polled(fd, 10.03));  // within the gap: not even a wake-up
-  s.js.pump(10.03);
+  const Job& j = s.start(true, true);
+  CHECK(output_gap(j, 1) == doctest::Approx(0.05));
+  CHECK(output_gap(j, 2) == doctest::Approx(0.05));
+  s.say(0, 1, "one\n");
+  CHECK(s.polled(j.out, 10.01));
+  s.js.pump(10.01);
+  REQUIRE(s.got == std::vector<std::string>{"1:one\n"});
+  s.say(0, 1, "two\n");
+  s.say(0, 1, "three\n");
+  CHECK_FALSE(s.polled(j.out, 10.04));  // within the gap: not even a wake-up
+  s.js.pump(10.04);
   CHECK(s.got.size() == 1);
-  CHECK(s.polled(fd, 10.041));
-  s.js.pump(10.041);
-  CHECK(s.got == std::vector<std::string>{"one\n", "two\nthree\n"});  // both lines in one read
-  ::close(s.sp.job_out);
+  CHECK(s.polled(j.out, 10.051));
+  s.js.pump(10.051);
+  CHECK(s.got == std::vector<std::string>{"1:one\n", "1:two\nthree\n"});  // both lines in one read
+}
+
+TEST_CASE("job output: each stream has its own gap: stdout to a file waits 250 ms, stderr on a terminal 50 ms") {
+  Service s;
+  const Job& j = s.start(/*tty_out=*/false, /*tty_err=*/true);
+  CHECK(output_gap(j, 1) == doctest::Approx(0.25));
+  CHECK(output_gap(j, 2) == doctest::Approx(0.05));
+  s.say(0, 1, "data\n");
+  s.say(0, 2, "warning\n");
+  s.js.pump(10.01);
+  CHECK(s.got.size() == 2);
+  s.say(0, 1, "more data\n");
+  s.say(0, 2, "error\n");
+  CHECK(s.polled(j.err, 10.05));
+  CHECK_FALSE(s.polled(j.out, 10.05));
+  s.js.pump(10.05);
+  CHECK(s.got.back() == "2:error\n");
+  CHECK_FALSE(s.polled(j.out, 10.24));
+  CHECK(s.polled(j.out, 10.25));
+  s.js.pump(10.25);
+  CHECK(s.got.back() == "1:more data\n");
 }
 
 TEST_CASE("job output: a file, a pipe or a detached job is read every 250 ms") {
   for (bool detach : {false, true}) {
     CAPTURE(detach);
     Service s;
-    int fd = s.start(/*tty=*/!detach ? false : true, detach);  // detached: no terminal, even if asked
-    CHECK(output_gap(s.js.table().all().begin()->second) == doctest::Approx(0.25));
-    s.say("one\n");
-    s.js.pump(10.0);
-    s.say("two\n");
-    CHECK_FALSE(s.polled(fd, 10.1));
-    CHECK_FALSE(s.polled(fd, 10.24));
-    CHECK(s.polled(fd, 10.25));
+    const Job& j = s.start(/*tty=*/detach, detach, detach);  // detached: no terminal, even if asked
+    CHECK(output_gap(j, 1) == doctest::Approx(0.25));
+    CHECK(output_gap(j, 2) == doctest::Approx(0.25));
+    s.say(0, 1, "one\n");
+    s.js.pump(10.01);
+    s.say(0, 1, "two\n");
+    CHECK_FALSE(s.polled(j.out, 10.1));
+    CHECK_FALSE(s.polled(j.out, 10.24));
+    CHECK(s.polled(j.out, 10.25));
     s.js.pump(10.25);
-    if (!detach) CHECK(s.got == std::vector<std::string>{"one\n", "two\n"});
+    if (!detach) CHECK(s.got == std::vector<std::string>{"1:one\n", "1:two\n"});
     else CHECK(s.got.empty());  // nobody attached: read and dropped
-    ::close(s.sp.job_out);
   }
+}
+
+TEST_CASE("job output: jobs read at different moments share the next slot, so one wake-up serves them all") {
+  Service s;
+  const Job& a = s.start(false, false);
+  const Job& b = s.start(false, false);
+  s.say(0, 1, "a\n");
+  s.js.pump(10.02);
+  s.say(1, 1, "b\n");
+  s.js.pump(10.2);
+  CHECK(s.got.size() == 2);
+  s.say(0, 1, "a2\n");
+  s.say(1, 1, "b2\n");
+  CHECK(s.js.quiet_until(10.21) == doctest::Approx(10.25));
+  CHECK_FALSE(s.polled(a.out, 10.249));
+  CHECK_FALSE(s.polled(b.out, 10.249));
+  CHECK(s.polled(a.out, 10.25));
+  CHECK(s.polled(b.out, 10.25));
+  s.js.pump(10.25);
+  CHECK(s.got.size() == 4);
+  CHECK(next_output_slot(10.25, 0.25) == doctest::Approx(10.5));  // read on a slot: the next one
 }
 
 TEST_CASE("job output: the first line after a quiet spell is read at once") {
   Service s;
-  int fd = s.start(false);
-  CHECK(s.polled(fd, 10.0));
+  const Job& j = s.start(false, false);
+  CHECK(s.polled(j.out, 10.0));
   s.js.pump(10.0);  // nothing to read: no gap starts
-  s.say("late\n");
-  CHECK(s.polled(fd, 10.01));
+  s.say(0, 1, "late\n");
+  CHECK(s.polled(j.out, 10.01));
   s.js.pump(10.01);
-  CHECK(s.got == std::vector<std::string>{"late\n"});
-  ::close(s.sp.job_out);
+  CHECK(s.got == std::vector<std::string>{"1:late\n"});
 }
 
 TEST_CASE("job output: the daemon learns when the next pipe may be read (its poll timeout)") {
   Service s;
-  s.start(false);
+  s.start(false, false);
   CHECK(s.js.quiet_until(10.0) == std::numeric_limits<double>::infinity());  // nothing read yet
-  s.say("one\n");
-  s.js.pump(10.0);
+  s.say(0, 1, "one\n");
+  s.js.pump(10.01);
   CHECK(s.js.quiet_until(10.1) == doctest::Approx(10.25));
   CHECK(s.js.quiet_until(10.3) == std::numeric_limits<double>::infinity());  // gap over: polled again
-  ::close(s.sp.job_out);
 }
