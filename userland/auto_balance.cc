@@ -6,13 +6,24 @@
 namespace grappe {
 
 bool AutoBalancer::due(double now, int outgoing) {
-  if (outgoing > 0) quiet_until_ = std::max(quiet_until_, now + p_.settle_s);
-  return outgoing == 0 && now >= next_ && now >= quiet_until_;
+  if (outgoing > 0) last_busy_ = now;
+  return outgoing == 0 && now >= next_ && now >= last_busy_ + p_.settle_s;
 }
 
 std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, const std::vector<LocalJob>& jobs,
                                           const std::vector<NodeView>& peers, int outgoing) {
   next_ = now + p_.period_s;
+  // Targets of recent moves whose figures predate the job's arrival count it here. A move still
+  // unseen after 30 s (a target that stopped publishing) is forgotten.
+  std::vector<NodeView> view = peers;
+  std::erase_if(sent_, [&](const Sent& s) {
+    auto t = std::find_if(view.begin(), view.end(), [&](const NodeView& v) { return v.node == s.target; });
+    if (t == view.end() || now - s.decided > 30) return true;
+    const double sampled = now - t->info_age_s;
+    if (sampled >= std::max(s.decided, last_busy_) + p_.fresh_s) return true;
+    t->load += s.demand;
+    return false;
+  });
   std::vector<JobView> views;
   stays_.clear();
   const bool memory_low = self.mem_free_mb < p_.plan.mem_low_mb;
@@ -27,9 +38,13 @@ std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, cons
     stays_[j.id] = why;
     if (why.empty()) views.push_back(v);
   }
-  auto moves = plan(self, views, peers, outgoing, p_.plan);
+  auto moves = plan(self, views, view, outgoing, p_.plan);
   for (const JobView& v : views) stays_[v.id] = "no other node would finish it sooner";
-  for (const Decision& d : moves) stays_.erase(d.job);
+  for (const Decision& d : moves) {
+    stays_.erase(d.job);
+    auto v = std::find_if(views.begin(), views.end(), [&](const JobView& j) { return j.id == d.job; });
+    sent_.push_back({d.target, v == views.end() ? 1.0 : v->cpu, now});
+  }
   return moves;
 }
 

@@ -1,5 +1,5 @@
 // The balancer as grapped runs it: about once a second, when no migration from this node is in
-// flight and the last ones have had time to show in the load figures, it asks plan()
+// flight and a moment after the last one ended, it asks plan()
 // (balancer.h) what to move, and remembers why every other job stays, for `grappe ps`. Pure logic
 // over the samples the daemon takes from /proc (a job's demand comes from LoadModel, load.h).
 #pragma once
@@ -30,7 +30,11 @@ struct AutoBalanceParams {
     return b;
   }();
   double period_s = 1;     // between rounds
-  double settle_s = 4;     // after a migration from here ends, before the next round
+  double settle_s = 1;     // after a migration from here ends, before the next round
+  // A target's load figures show a job that moved there once they were sampled this long after
+  // the move ended (grapped samples every 0.5 s); until then the job is added to them here, so a
+  // stale figure does not draw a second job, and the next move need not wait for the figures.
+  double fresh_s = 0.6;
   double idle_share = 0.2; // a job runnable less often than this is not moved for CPU load
 };
 
@@ -51,8 +55,13 @@ class AutoBalancer {
   std::string why_stays(const std::string& id) const;
 
  private:
+  struct Sent {  // a move this balancer started, until the target's figures show it
+    int target;
+    double demand, decided;
+  };
   AutoBalanceParams p_;
-  double next_ = 0, quiet_until_ = 0;
+  double next_ = 0, last_busy_ = -1e9;  // when a migration from here was last seen in flight
+  std::vector<Sent> sent_;
   std::map<std::string, std::string> stays_;
 };
 

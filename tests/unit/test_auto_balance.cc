@@ -47,6 +47,31 @@ TEST_CASE("auto balance: quiet while migrations are in flight and until the figu
   CHECK(b.due(14.5, 0));
 }
 
+TEST_CASE("auto balance: a job sent to a peer counts there until the peer's figures show it") {
+  AutoBalancer b, forgetful;
+  REQUIRE(b.due(20, 0));
+  auto first = b.round(20, node(1, 3), busy(3), {node(2, 0)}, 0);
+  REQUIRE(first.size() == 1);  // three and none: one goes, two and one is as good as it gets
+  CHECK_FALSE(b.due(21, 1));   // in flight
+  CHECK_FALSE(b.due(23, 1));   // it ends at 23
+  CHECK_FALSE(b.due(23.5, 0)); // settling
+  REQUIRE(b.due(24.1, 0));
+  std::vector<LocalJob> left;
+  for (const auto& j : busy(3))
+    if (j.id != first[0].job) left.push_back(j);
+  // Node 2's figure was sampled at 23.1, before the job landed: it still says idle.
+  NodeView stale = node(2, 0);
+  stale.info_age_s = 1.0;
+  CHECK(b.round(24.1, node(1, 2), left, {stale}, 0).empty());
+  CHECK(forgetful.round(24.1, node(1, 2), left, {stale}, 0).size() == 1);  // what it would do without
+  // A figure sampled after the landing is believed as it is: the job is not counted twice, and
+  // once it ends there the peer is idle again.
+  NodeView fresh = node(2, 1);
+  fresh.info_age_s = 0.4;
+  CHECK(b.round(26, node(1, 2), left, {fresh}, 0).empty());
+  CHECK(b.round(28, node(1, 2), left, {node(2, 0)}, 0).size() == 1);
+}
+
 TEST_CASE("auto balance: idle, young, pinned and unmovable jobs stay, each with its reason") {
   AutoBalancer b;
   std::vector<LocalJob> jobs = {
