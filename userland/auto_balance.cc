@@ -7,7 +7,9 @@ namespace grappe {
 
 bool AutoBalancer::due(double now, int outgoing) {
   if (outgoing > 0) last_busy_ = now;
-  return outgoing == 0 && now >= next_ && now >= last_busy_ + p_.settle_s;
+  if (now < next_) return false;
+  // While moves are in flight, rounds go on (jobs sent count at their targets) up to the limit.
+  return outgoing > 0 ? outgoing < p_.plan.max_outgoing : now >= last_busy_ + p_.settle_s;
 }
 
 std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, const std::vector<LocalJob>& jobs,

@@ -1,5 +1,5 @@
-// The balancer as grapped runs it: about once a second, when no migration from this node is in
-// flight and a moment after the last one ended, it asks plan()
+// The balancer as grapped runs it: about once a second while fewer migrations than its limit are in
+// flight from this node (and a moment after the last one ended), it asks plan()
 // (balancer.h) what to move, and remembers why every other job stays, for `grappe ps`. Pure logic
 // over the samples the daemon takes from /proc (a job's demand comes from LoadModel, load.h).
 #pragma once
@@ -42,7 +42,7 @@ class AutoBalancer {
  public:
   explicit AutoBalancer(AutoBalanceParams p = {}) : p_(p) {}
   // True when a round is due at `now` (the daemon samples jobs only then). `outgoing`:
-  // migrations from this node in flight.
+  // migrations from this node in flight (their jobs are not offered to round()).
   bool due(double now, int outgoing);
   // One round: the moves to start now, each with its reason.
   std::vector<Decision> round(double now, const NodeView& self, const std::vector<LocalJob>& jobs,

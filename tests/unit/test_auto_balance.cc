@@ -38,11 +38,14 @@ TEST_CASE("auto balance: four busy jobs and an idle peer end two and two") {
   CHECK(b.round(30, node(1, 2), busy(2), {node(2, 2)}, 0).empty());
 }
 
-TEST_CASE("auto balance: quiet while migrations are in flight and until the figures settle") {
+TEST_CASE("auto balance: rounds go on below the limit of moves in flight, and pause after the last one ends") {
   AutoBalanceParams p;
   p.settle_s = 4;
   AutoBalancer b(p);
-  CHECK_FALSE(b.due(10, 1));
+  CHECK_FALSE(b.due(10, 2));  // at the limit (2)
+  CHECK(b.due(10, 1));        // one more may start
+  b.round(10, node(1, 0), {}, {}, 1);
+  CHECK_FALSE(b.due(10.5, 1)); // once a second
   CHECK_FALSE(b.due(12, 0));  // 2 s after the last one ended
   CHECK(b.due(14.5, 0));
 }
@@ -52,8 +55,10 @@ TEST_CASE("auto balance: a job sent to a peer counts there until the peer's figu
   REQUIRE(b.due(20, 0));
   auto first = b.round(20, node(1, 3), busy(3), {node(2, 0)}, 0);
   REQUIRE(first.size() == 1);  // three and none: one goes, two and one is as good as it gets
-  CHECK_FALSE(b.due(21, 1));   // in flight
-  CHECK_FALSE(b.due(23, 1));   // it ends at 23
+  CHECK_FALSE(b.due(20.5, 1)); // in flight; the next round is due at 21
+  CHECK(b.due(21, 1));         // rounds go on while it flies: nothing more to move
+  CHECK(b.round(21, node(1, 2), {}, {node(2, 0)}, 1).empty());
+  CHECK(b.due(23, 1));         // last seen in flight at 23: it ends then
   CHECK_FALSE(b.due(23.5, 0)); // settling
   REQUIRE(b.due(24.1, 0));
   std::vector<LocalJob> left;
