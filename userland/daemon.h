@@ -81,7 +81,7 @@ class Daemon {
   std::set<std::string> recalled_;  // jobs already sent on by them
   bool announced_join_ = false;
   int udp_ = -1, api_ = -1;
-  // The loop sleeps in poll() up to kLoopIdle; a migration or relay thread that queues a line for
+  // The loop sleeps in poll() up to kLoopIdleMs; a migration or relay thread that queues a line for
   // a client wakes it through this pipe, so the line goes out at once, not at the next timeout.
   int wake_[2] = {-1, -1};
   std::thread::id loop_thread_;

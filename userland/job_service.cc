@@ -8,10 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <limits>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <limits>
 
 #include "job_inspect.h"
 
@@ -230,7 +230,7 @@ void JobService::add_pollfds(std::vector<pollfd>& fds, double now) const {
   for (const auto& [id, j] : jobs_.all())
     if (!j.guest && j.local_epoch == j.out_epoch)
       for (int s : {1, 2})
-        if (int fd = s == 1 ? j.out : j.err; fd >= 0 && now >= j.quiet_until[s]) fds.push_back({fd, POLLIN, 0});
+        if (j.pipe(s) >= 0 && now >= j.quiet_until[s]) fds.push_back({j.pipe(s), POLLIN, 0});
 }
 
 double JobService::quiet_until(double now) const {
@@ -238,7 +238,7 @@ double JobService::quiet_until(double now) const {
   for (const auto& [id, j] : jobs_.all())
     if (!j.guest && j.local_epoch == j.out_epoch)
       for (int s : {1, 2})
-        if ((s == 1 ? j.out : j.err) >= 0 && now < j.quiet_until[s]) t = std::min(t, j.quiet_until[s]);
+        if (j.pipe(s) >= 0 && now < j.quiet_until[s]) t = std::min(t, j.quiet_until[s]);
   return t;
 }
 
@@ -302,7 +302,7 @@ void JobService::pump(double now) {
     if (j.in >= 0 && j.in_eof && j.in_q.empty()) ::close(j.in), j.in = -1;
     if (j.local_epoch == j.out_epoch)  // earlier residences' output first
       for (int s : {1, 2})
-        if (now >= j.quiet_until[s] && drain(j, s == 1 ? j.out : j.err, s))
+        if (now >= j.quiet_until[s] && drain(j, j.pipe(s), s))
           j.quiet_until[s] = next_output_slot(now, output_gap(j, s));
     if (!j.reaped && !j.remote) {
       int st = 0;

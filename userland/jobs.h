@@ -54,6 +54,8 @@ struct Job {
   // are read together: one wake-up per gap, not one per job.
   bool tty[3] = {false, false, false};  // [1] stdout, [2] stderr: the caller's is a terminal
   double quiet_until[3] = {0, 0, 0};    // [1], [2]: that pipe is not read before this
+  int& pipe(int stream) { return stream == 1 ? out : err; }  // 1: stdout, 2: stderr
+  int pipe(int stream) const { return stream == 1 ? out : err; }
 };
 
 inline double output_gap(const Job& j, int stream) { return j.tty[stream] ? 0.05 : 0.25; }
