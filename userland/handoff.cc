@@ -166,6 +166,7 @@ SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string
     return stayed(hold_why.empty() ? "link to the target broke during pre-copy" : hold_why);
   }
   double hold_start = 0, hold_end = 0;
+  std::function<void()> undo = lim.before_dump ? lim.before_dump(pid) : nullptr;
   DumpResult d = criu.dump(pid, dump_dir, parent, [&]() {
     hold_start = now();
     bool ok = [&]() {
@@ -193,6 +194,7 @@ SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string
     r.dump_s = hold_start - frozen;
   }
   if (!d.ok) {
+    if (undo) undo();              // the job runs on here
     link.send({"abort", {}, {}});  // best effort: the target discards its stopped copy
     r.outcome = SourceOutcome::Stayed;
     r.why = hold_why.empty() ? "checkpoint failed: " + d.error : hold_why;
@@ -272,6 +274,7 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
   if (rr.pid < 0) return fail("restore: " + rr.error, true);
   r.pid = rr.pid;
   r.restored = rr;
+  if (lim.restored) lim.restored(rr.pid, r.job);
   if (!link.send({"restored", {{"pid", rr.pid}}, {}})) {
     r.outcome = TargetOutcome::Pending;  // the source may or may not have ended its copy
     r.why = "link broke after the restore";

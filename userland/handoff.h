@@ -95,6 +95,11 @@ struct HandoffLimits {
   uint64_t max_image_bytes = 64ull << 30;         // target refuses more
   size_t chunk = 1 << 20;                         // data frame size
   PreCopyPolicy precopy;
+  // Source, right before the final dump: returns what undoes it if the job stays (grapped raises
+  // the job's priority for the dump, dump_priority.h). Target, once the tasks are restored and
+  // held: `restored` (grapped puts back the nice value the offer carries).
+  std::function<std::function<void()>(pid_t)> before_dump;
+  std::function<void(pid_t, const nlohmann::json& job)> restored;
 };
 
 enum class SourceOutcome { Stayed, Moved, MovedGoPending };

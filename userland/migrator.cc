@@ -19,6 +19,7 @@
 
 #include "criu_checkpointer.h"
 #include "dirty_probe.h"
+#include "dump_priority.h"
 #include "job_inspect.h"
 #include "text_file.h"
 
@@ -210,6 +211,7 @@ nlohmann::json Migrator::offer_for(Job& j, std::string& why, int precopy) {
   why = why_not_movable(env_.proc, pids);
   if (!why.empty()) return {};
   auto use = job_usage(env_.proc, pids);
+  const std::optional<int> nice = common_nice(env_.proc, pids);
   return {{"id", j.id},
           {"argv", j.argv},
           {"user", j.user},
@@ -225,6 +227,7 @@ nlohmann::json Migrator::offer_for(Job& j, std::string& why, int precopy) {
           {"tty_out", j.tty[1]},
           {"tty_err", j.tty[2]},
           {"precopy", precopy < 0 ? env_.precopy_min_kb && use.rss_kb >= env_.precopy_min_kb : precopy > 0},
+          {"nice", nice ? nlohmann::json(*nice) : nlohmann::json()},
           {"from", env_.jobs->node_name()}};
 }
 
@@ -249,6 +252,15 @@ SourceResult Migrator::handoff_out(const std::string& id, pid_t pid, const std::
   HandoffLimits lim;
   const std::string proc = env_.proc;
   lim.precopy.dirty_share = [proc](pid_t job, double s) { return dirty_share(proc, job, s); };
+  // The dump at a raised priority, when the job has the one nice value the offer told the target.
+  const nlohmann::json nice = offer.value("nice", nlohmann::json());
+  lim.before_dump = [proc, nice](pid_t job) -> std::function<void()> {
+    const auto pids = job_processes(proc, job);
+    const auto now = common_nice(proc, pids);
+    if (!nice.is_number_integer() || !now || *now != nice.get<int>() || *now <= kDumpNice) return nullptr;
+    set_job_nice(proc, pids, kDumpNice);
+    return [proc, job, was = *now] { set_job_nice(proc, job_processes(proc, job), was); };
+  };
   SourceResult r = migrate_out(offer, pid, dir, *link, *criu_, lim);
   --in_flight_;
   std::error_code ec;
@@ -325,10 +337,20 @@ void Migrator::incoming(std::unique_ptr<TcpPeerLink> link, Frame offer) {
   const std::string id = offer.meta.value("id", std::string());
   const std::string dir = env_.work_dir + "/" + (safe_id(id) ? id : std::string("bad")) + "-in";
   ++in_flight_;
-  TargetResult r = migrate_in(fl, *criu_, dir, [this](const nlohmann::json& o) {
-    std::lock_guard<std::mutex> l(*env_.mu);
-    return fits(o);
-  });
+  HandoffLimits lim;
+  const std::string proc = env_.proc;
+  lim.restored = [proc](pid_t init, const nlohmann::json& job) {  // CRIU restored the dump's raised nice
+    const auto nice = job.find("nice");
+    if (nice != job.end() && nice->is_number_integer() && *nice >= -20 && *nice <= 19)
+      set_job_nice(proc, job_processes(proc, init), nice->get<int>());
+  };
+  TargetResult r = migrate_in(
+      fl, *criu_, dir,
+      [this](const nlohmann::json& o) {
+        std::lock_guard<std::mutex> l(*env_.mu);
+        return fits(o);
+      },
+      lim);
   --in_flight_;
   std::error_code ec;
   if (r.outcome == TargetOutcome::Running || r.outcome == TargetOutcome::Pending) fs::remove_all(dir + ".work", ec);

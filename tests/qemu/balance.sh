@@ -32,15 +32,17 @@ spread() {
 echo "== 1. node 2 blocked: the jobs stay on node 1"
 con 2 "grappe node block" >/dev/null
 wait_for 30 1 "grappe nodes | grep '$NODE2' | grep -q block" || fail "node 1 does not see node 2's block flag"
-for _ in 1 2 3 4; do con 1 "cd / && grappe run -d -n -- /usr/lib/grappe/grappe-migrate-selftest --compute 1000000 16" >/dev/null; done
+# The fourth job runs at its caller's nice 5: a job keeps its nice value wherever it moves (the
+# source raises it for the dump, CRIU records that, the target puts it back; dump_priority.h).
+for n in 0 0 0 5; do con 1 "cd / && nice -n $n grappe run -d -n -- /usr/lib/grappe/grappe-migrate-selftest --compute 1000000 16" >/dev/null; done
 sleep $(( SCALE * 40 ))
 [ "$(spread)" = "4 0 0" ] || fail "with node 2 blocked, jobs moved: $(spread)"
 con 1 "grappe ps" | tee "$DIR/ps1.txt"
 grep -q "stays: no other node would finish it sooner" "$DIR/ps1.txt" || fail "ps does not say why the jobs stay"
 echo "ok: 4 jobs stayed on $NODE1 while $NODE2 was blocked"
 jnice=$(con 1 "ps -o ni= -C grappe-migrate-selftest | sort -u | tr -d ' '" | tr -d '\r' | tr '\n' ' ')
-[ "$jnice" = "0 " ] || fail "jobs should run at their caller's nice 0, not grapped's: '$jnice'"
-echo "ok: the jobs run at nice 0"
+[ "$jnice" = "0 5 " ] || fail "jobs should run at their caller's nice (0 and 5), not grapped's: '$jnice'"
+echo "ok: the jobs run at their caller's nice (0 and 5)"
 
 echo "== 2. node 2 unblocked: 2 and 2, by themselves"
 con 2 "grappe node unblock" >/dev/null
@@ -56,6 +58,9 @@ con 1 "grappe ps" | tee "$DIR/ps2.txt"
 grep -q "last moved to $NODE2 (balancer: cpu" "$DIR/ps2.txt" || fail "ps does not say why the jobs moved"
 con 1 "journalctl -u grapped --no-pager | grep balancer" | tail -4
 echo "ok: 2 jobs moved to $NODE2 by themselves, and the spread held for 40 s"
+nices=$( (con 1 "ps -o ni= -C grappe-migrate-selftest"; con 2 "ps -o ni= -C grappe-migrate-selftest") | tr -d ' \r' | grep . | sort -n | tr '\n' ' ')
+[ "$nices" = "0 0 0 5 " ] || fail "after the moves the jobs' nice values are '$nices', want '0 0 0 5 '"
+echo "ok: the moved jobs kept their nice values"
 
 echo "== 3. node bring and node expel"
 con 1 "grappe node bring" | tee "$DIR/bring.txt"

@@ -64,6 +64,7 @@ struct World {
   std::vector<size_t> dirty;    // bytes each pre-dump writes (more rounds than entries: fails)
   std::vector<std::string> pre_parents;  // what each pre-dump was given as parent
   std::string final_parent;
+  std::vector<std::string> hooks;  // the dump-priority hooks as they ran, with the copy's state then
   int running() const { return (source == Copy::Running) + (target == Copy::Running); }
 };
 
@@ -147,6 +148,14 @@ Run migrate(World& world, Wire& wire, const std::string& refuse = "", bool preco
   });
   lim.precopy.small_bytes = 1 << 20;
   lim.precopy.dirty_share = std::move(dirty_share);
+  lim.before_dump = [&](pid_t pid) -> std::function<void()> {
+    world.hooks.push_back("raise " + std::to_string(pid) + (world.source == Copy::Running ? " running" : " not running"));
+    return [&world] { world.hooks.push_back(world.source == Copy::Running ? "lower running" : "lower not running"); };
+  };
+  lim.restored = [&](pid_t pid, const nlohmann::json& job) {
+    world.hooks.push_back("restored " + std::to_string(pid) + " " + job.value("id", "") +
+                          (world.target == Copy::Stopped ? " held" : " not held"));
+  };
   r.s = migrate_out({{"id", "1.7"}, {"precopy", precopy}}, 1234, (base / "out").string(), a, src, lim);
   t.join();
   fs::remove_all(base);
@@ -173,6 +182,28 @@ TEST_CASE("handoff: a clean migration moves the job and streams every image byte
   CHECK(r.t.job["id"] == "1.7");
   CHECK(w.source == Copy::Dead);
   CHECK(w.target == Copy::Running);
+  // Raised before the freeze, never lowered (it is gone); the restored copy set back while held.
+  CHECK(w.hooks == std::vector<std::string>{"raise 1234 running", "restored 42 1.7 held"});
+}
+
+TEST_CASE("handoff: a job raised for its dump is lowered again when it stays, and only then") {
+  World w;
+  Wire wire;
+  SUBCASE("the dump fails") {
+    w.dump_fails = true;
+    migrate(w, wire);
+    CHECK(w.hooks == std::vector<std::string>{"raise 1234 running", "lower running"});
+  }
+  SUBCASE("the restore fails: thawed at the source, then lowered") {
+    w.restore_fails = true;
+    migrate(w, wire);
+    CHECK(w.hooks == std::vector<std::string>{"raise 1234 running", "lower running"});
+  }
+  SUBCASE("refused: no dump, no raise") {
+    migrate(w, wire, "blocked");
+    CHECK(w.hooks.empty());
+  }
+  CHECK(w.source == Copy::Running);
 }
 
 TEST_CASE("handoff: refusal, dump failure and restore failure leave the job running at the source") {

@@ -1,0 +1,66 @@
+#include "dump_priority.h"
+
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "text_file.h"
+
+namespace grappe {
+namespace fs = std::filesystem;
+namespace {
+
+std::vector<pid_t> threads_of(const std::string& proc, pid_t pid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(proc + "/" + std::to_string(pid) + "/task", ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+// Field 19 (nice) of a stat line; the command name (field 2) may hold spaces and parentheses.
+std::optional<int> nice_of(const std::string& stat) {
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 > stat.size()) return std::nullopt;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string w;
+  for (int field = 3; rest >> w; ++field)
+    if (field == 19) {
+      try {
+        return std::stoi(w);
+      } catch (...) {
+        return std::nullopt;
+      }
+    }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool set_thread_nice(pid_t tid, int nice) { return ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), nice) == 0; }
+
+std::optional<int> common_nice(const std::string& proc, const std::vector<pid_t>& pids) {
+  std::optional<int> common;
+  for (pid_t p : pids) {
+    const auto tids = threads_of(proc, p);
+    if (tids.empty()) return std::nullopt;
+    for (pid_t t : tids) {
+      auto n = nice_of(read_text(proc + "/" + std::to_string(p) + "/task/" + std::to_string(t) + "/stat"));
+      if (!n || (common && *common != *n)) return std::nullopt;
+      common = n;
+    }
+  }
+  return common;
+}
+
+int set_job_nice(const std::string& proc, const std::vector<pid_t>& pids, int nice, const NiceSetter& set) {
+  int n = 0;
+  for (pid_t p : pids)
+    for (pid_t t : threads_of(proc, p)) n += set(t, nice);
+  return n;
+}
+
+}  // namespace grappe
