@@ -6,11 +6,14 @@
 //   grappe-migrate-selftest --worker MB                 the job itself (internal)
 //   grappe-migrate-selftest --compute ROUNDS MB         a deterministic job for migration tests:
 //       CPU work over MB MiB, one checksum line per round, exit status 3
+//   grappe-migrate-selftest --encode ROUNDS MB          a stand-in for an encoder (ci/bench-balance):
+//       the same work per round on one 64 KiB block of its MB MiB, block after block
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -80,6 +83,26 @@ int compute(long rounds, long mb) {
   return 3;
 }
 
+// Like compute(), as many operations per round, but the way an encoder works: hard on one frame
+// at a time (a block that stays in the CPU's cache), walking through its input in memory. The
+// MB MiB stay resident (a migration moves them all) but are not streamed through every round.
+int encode(long rounds, long mb) {
+  std::vector<uint64_t> mem(static_cast<size_t>(mb) << 17);
+  for (size_t i = 0; i < mem.size(); ++i) mem[i] = i;
+  const size_t block = std::min<size_t>(8192, mem.size()), passes = mem.size() / block;
+  for (long r = 1; r <= rounds; ++r) {
+    uint64_t* b = mem.data() + (static_cast<size_t>(r - 1) % passes) * block, sum = 0;
+    for (size_t p = 0; p < passes; ++p)
+      for (size_t i = 0; i < block; ++i) {
+        b[i] = b[i] * 6364136223846793005ull + static_cast<uint64_t>(r);
+        sum ^= b[i] >> 17;
+      }
+    std::printf("frame %ld of %ld: %016llx\n", r, rounds, static_cast<unsigned long long>(sum));
+    std::fflush(stdout);
+  }
+  return 3;
+}
+
 long tick_of(const std::string& line) { return line.rfind("tick ", 0) == 0 ? std::atol(line.c_str() + 5) : -1; }
 
 }  // namespace
@@ -91,6 +114,7 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     if (a == "--worker" && i + 1 < argc) return worker(std::atol(argv[i + 1]));
     if (a == "--compute" && i + 2 < argc) return compute(std::atol(argv[i + 1]), std::atol(argv[i + 2]));
+    if (a == "--encode" && i + 2 < argc) return encode(std::atol(argv[i + 1]), std::atol(argv[i + 2]));
     if (a == "--rss" && i + 1 < argc) rss = std::atol(argv[++i]);
     else if (a == "--dir" && i + 1 < argc) dir = argv[++i];
     else {

@@ -3,9 +3,10 @@
 # namespace so its UDP port never meets the host's): output and exit status pass through, the job
 # is pid 1 of its own PID namespace and leads its session, stdin and Ctrl-C are forwarded, a job
 # holding a node-local file says why it cannot move, migrate refuses with reasons, ids never repeat
-# across a daemon restart, admin settings (grappe node) are root-only and survive a restart.
+# across a daemon restart, admin settings (grappe node) are root-only and survive a restart; the
+# benchmarks' stand-in jobs (grappe-migrate-selftest --compute/--encode) run through it unchanged.
 set -euo pipefail
-GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2"); JOBINIT=$(readlink -f "$3")
+GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2"); JOBINIT=$(readlink -f "$3"); SELFTEST=$(readlink -f "$4")
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: jobs need root (PID namespaces) and a network namespace"; exit 77; }
 command -v ip >/dev/null || { echo "SKIP: iproute2 (ip) is not installed"; exit 77; }
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,6 +39,19 @@ out=$(cd "$TMP/work" && GRAPPE_T=marker setpriv --reuid=65534 --regid=65534 --cl
 fds=$(g run -- ls /proc/self/fd | sort -n | tr '\n' ' ')
 [ "$fds" = "0 1 2 3 " ] || fail "the job inherited descriptors beyond stdio (ls shows: $fds; 3 is ls's own)"
 echo "ok: user, working directory and environment carried; only stdio is inherited"
+
+# The stand-in jobs of the tests and benchmarks: a checksum line per round, the same through
+# grappe as run directly (so a moved one can be compared with an unmoved run), exit status 3.
+for kind in compute encode; do
+  direct=$("$SELFTEST" --$kind 40 2) && rc=0 || rc=$?
+  [ "$rc" = 3 ] || fail "$kind: direct exit status $rc, want 3"
+  [ "$(echo "$direct" | wc -l)" = 40 ] || fail "$kind: $(echo "$direct" | wc -l) lines for 40 rounds"
+  [ "$(echo "$direct" | sort -u | wc -l)" = 40 ] || fail "$kind: repeated checksum lines"
+  via=$(g run -- "$SELFTEST" --$kind 40 2) && rc=0 || rc=$?
+  [ "$rc" = 3 ] && [ "$via" = "$direct" ] || fail "$kind through grappe run: status $rc, output differs"
+done
+[ "$("$SELFTEST" --compute 40 2)" != "$("$SELFTEST" --encode 40 2)" ] || fail "--encode computes the same as --compute"
+echo "ok: the stand-in jobs (--compute, --encode) run through grappe with all their output and status 3"
 
 # Run like grapped.service (nice -10): a job still gets its caller's nice value, not grapped's.
 renice -n -10 -p "${NETNS_PIDS[1]}" >/dev/null
