@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -61,6 +62,14 @@ int set_job_nice(const std::string& proc, const std::vector<pid_t>& pids, int ni
   for (pid_t p : pids)
     for (pid_t t : threads_of(proc, p)) n += set(t, nice);
   return n;
+}
+
+std::optional<int> nice_after_restore(const nlohmann::json& offer) {
+  const auto nice = offer.find("nice");
+  if (!offer.is_object() || nice == offer.end() || !nice->is_number_integer()) return std::nullopt;
+  const auto uid = offer.find("uid");
+  const int64_t floor = uid != offer.end() && uid->is_number_integer() && uid->get<int64_t>() == 0 ? -20 : 0;
+  return static_cast<int>(std::clamp<int64_t>(nice->get<int64_t>(), floor, 19));
 }
 
 }  // namespace grappe

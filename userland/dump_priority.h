@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace grappe {
 
 constexpr int kDumpNice = -10;
@@ -28,5 +30,10 @@ std::optional<int> common_nice(const std::string& proc, const std::vector<pid_t>
 // Sets every thread of the processes to `nice`; the number of threads set.
 int set_job_nice(const std::string& proc, const std::vector<pid_t>& pids, int nice,
                  const NiceSetter& set = set_thread_nice);
+
+// The target's side: the nice value to give a restored job from its offer ("nice", "uid"), or none
+// when the offer carries none (the source did not raise it). Clamped to 19 and, for anyone but
+// root, to 0 (an offer is authenticated, but no reason to give a user's job more than it had).
+std::optional<int> nice_after_restore(const nlohmann::json& offer);
 
 }  // namespace grappe

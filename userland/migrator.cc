@@ -340,9 +340,7 @@ void Migrator::incoming(std::unique_ptr<TcpPeerLink> link, Frame offer) {
   HandoffLimits lim;
   const std::string proc = env_.proc;
   lim.restored = [proc](pid_t init, const nlohmann::json& job) {  // CRIU restored the dump's raised nice
-    const auto nice = job.find("nice");
-    if (nice != job.end() && nice->is_number_integer() && *nice >= -20 && *nice <= 19)
-      set_job_nice(proc, job_processes(proc, init), nice->get<int>());
+    if (auto nice = nice_after_restore(job)) set_job_nice(proc, job_processes(proc, init), *nice);
   };
   TargetResult r = migrate_in(
       fl, *criu_, dir,

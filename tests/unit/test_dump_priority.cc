@@ -68,3 +68,18 @@ TEST_CASE("dump priority: a live child process, read and reniced through /proc")
   ::kill(kid, SIGKILL);
   ::waitpid(kid, nullptr, 0);
 }
+
+TEST_CASE("dump priority: the nice value a restored job gets back from its offer") {
+  using nlohmann::json;
+  CHECK(nice_after_restore(json{{"uid", 1000}, {"nice", 5}}) == 5);
+  CHECK(nice_after_restore(json{{"uid", 1000}, {"nice", 0}}) == 0);
+  CHECK(nice_after_restore(json{{"uid", 0}, {"nice", -5}}) == -5);      // root may run below 0
+  CHECK(nice_after_restore(json{{"uid", 1000}, {"nice", -5}}) == 0);    // a user's job may not
+  CHECK(nice_after_restore(json{{"nice", -5}}) == 0);                   // nor one of unknown owner
+  CHECK(nice_after_restore(json{{"uid", 0}, {"nice", -99}}) == -20);
+  CHECK(nice_after_restore(json{{"uid", 1000}, {"nice", 99}}) == 19);
+  CHECK_FALSE(nice_after_restore(json{{"uid", 1000}}).has_value());     // not raised: left as CRIU made it
+  CHECK_FALSE(nice_after_restore(json{{"uid", 1000}, {"nice", nullptr}}).has_value());
+  CHECK_FALSE(nice_after_restore(json{{"uid", 1000}, {"nice", "0"}}).has_value());
+  CHECK_FALSE(nice_after_restore(json::array()).has_value());
+}
