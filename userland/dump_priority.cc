@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <sstream>
 
+#include "job_inspect.h"
 #include "text_file.h"
 
 namespace grappe {
@@ -22,21 +22,15 @@ std::vector<pid_t> threads_of(const std::string& proc, pid_t pid) {
   return out;
 }
 
-// Field 19 (nice) of a stat line; the command name (field 2) may hold spaces and parentheses.
+// Field 19 (nice) of a stat line.
 std::optional<int> nice_of(const std::string& stat) {
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 > stat.size()) return std::nullopt;
-  std::istringstream rest(stat.substr(close + 2));
-  std::string w;
-  for (int field = 3; rest >> w; ++field)
-    if (field == 19) {
-      try {
-        return std::stoi(w);
-      } catch (...) {
-        return std::nullopt;
-      }
-    }
-  return std::nullopt;
+  const auto f = stat_fields(stat);
+  if (f.size() <= 16) return std::nullopt;
+  try {
+    return std::stoi(f[16]);
+  } catch (...) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace

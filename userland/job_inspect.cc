@@ -25,18 +25,22 @@ std::vector<pid_t> job_processes(const std::string& proc, pid_t init) {
   return out;
 }
 
+std::vector<std::string> stat_fields(const std::string& stat) {
+  std::vector<std::string> f;
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return f;
+  std::istringstream rest(stat.substr(close + 1));
+  for (std::string w; rest >> w;) f.push_back(w);
+  return f;
+}
+
 JobUsage job_usage(const std::string& proc, const std::vector<pid_t>& pids) {
   JobUsage u;
   const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
   const uint64_t page_kb = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 1024;
   for (pid_t p : pids) {
-    std::string stat = read_text(proc + "/" + std::to_string(p) + "/stat");
-    size_t close = stat.rfind(')');  // the command name may hold spaces and parentheses
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    std::vector<std::string> f;
-    for (std::string w; rest >> w;) f.push_back(w);
-    if (f.size() > 21) {  // f[0] is field 3 (state): utime/stime are fields 14/15, rss field 24
+    const auto f = stat_fields(read_text(proc + "/" + std::to_string(p) + "/stat"));
+    if (f.size() > 21) {  // utime/stime are fields 14/15, rss field 24
       u.cpu_s += (std::stod(f[11]) + std::stod(f[12])) / tick;
       u.rss_kb += std::stoull(f[21]) * page_kb;
       u.runnable += f[0] == "R";

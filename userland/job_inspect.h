@@ -17,6 +17,9 @@ struct JobUsage {
   int runnable = 0;  // processes in state R (running or waiting for a CPU)
 };
 
+// The fields of a /proc stat line after the command name (which may hold spaces and
+// parentheses): [0] is field 3 (state), [k] is field k + 3. Empty for a line without one.
+std::vector<std::string> stat_fields(const std::string& stat);
 // The namespace init and all its descendants.
 std::vector<pid_t> job_processes(const std::string& proc, pid_t init);
 JobUsage job_usage(const std::string& proc, const std::vector<pid_t>& pids);
