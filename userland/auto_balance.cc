@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "loop_timer.h"
+
 namespace grappe {
 
 bool AutoBalancer::due(double now, int outgoing) {
@@ -14,7 +16,7 @@ bool AutoBalancer::due(double now, int outgoing) {
 
 std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, const std::vector<LocalJob>& jobs,
                                           const std::vector<NodeView>& peers, int outgoing) {
-  next_ = now + p_.period_s;
+  next_ = now < next_ ? now + p_.period_s : next_due(next_, now, p_.period_s);  // on the loop's grid
   // Targets of recent moves whose figures predate the job's arrival count it here. A move still
   // unseen after 30 s (a target that stopped publishing) is forgotten.
   std::vector<NodeView> view = peers;

@@ -23,15 +23,12 @@
 #include <stdexcept>
 
 #include "criu_checkpointer.h"
+#include "loop_timer.h"
 #include "text_file.h"
 
 namespace grappe {
 namespace {
 
-// The loop's longest sleep in poll(): its timers (probes every 0.5 s, acks awaited 0.2 s, load
-// samples, the balancer) are checked at least this often. An idle node wakes 10 times a second;
-// under emulation every wake-up also costs the running jobs a flushed TLB.
-constexpr int kLoopIdleMs = 100;
 
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
@@ -304,8 +301,8 @@ void Daemon::dispatch(size_t ci, const std::string& line, double now) {
   if (!clients_[ci].streaming) clients_[ci].closing = true;
 }
 
-void Daemon::serve_api(double now) {
-  for (;;) {
+void Daemon::serve_api(double now, bool incoming) {
+  while (incoming) {
     int fd = ::accept4(api_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) break;
     if (clients_.size() >= 64) {
@@ -353,7 +350,8 @@ void Daemon::serve_api(double now) {
 }
 
 void Daemon::sample_load(double now) {
-  if (last_sample_ >= 0 && now - last_sample_ < 0.5) return;
+  if (now < next_sample_) return;
+  next_sample_ = next_due(next_sample_, now, 0.5);
   last_sample_ = now;
   usage_.clear();
   std::map<std::string, LoadModel::JobSample> samples;
@@ -396,7 +394,7 @@ void Daemon::recalibrate(double now) {
 // its own thread).
 void Daemon::share_home(double now) {
   if (now < next_home_) return;
-  next_home_ = now + 1;
+  next_home_ = next_due(next_home_, now, 1);
   HomeView v = home_view(now);
   serve_boot(now, v);
   if (!home_) return;
@@ -450,21 +448,27 @@ int Daemon::run() {
   while (!g_stop) {
     std::vector<pollfd> fds = {{udp_, POLLIN, 0}, {api_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
     for (auto& c : clients_) fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
+    const size_t mig_at = fds.size();
     fds.push_back({mig_->listen_fd(), POLLIN, 0});
     const double before = clock_now();
     jobs_.add_pollfds(fds, before);
-    const double quiet = jobs_.quiet_until(before) - before;  // a job's output gap ends sooner
-    ::poll(fds.data(), fds.size(), quiet * 1000 < kLoopIdleMs ? static_cast<int>(quiet * 1000) + 1 : kLoopIdleMs);
+    // Until the next point of the grid (loop_timer.h), where the timers (probes every 0.5 s, acks
+    // awaited 0.2 s, load samples, the balancer) are checked, or a job's output gap ends sooner.
+    // An idle node wakes 4 times a second; under emulation every wake-up also costs the running
+    // jobs a flushed TLB.
+    const double until = std::min(next_grid_point(before, kLoopGrid), jobs_.quiet_until(before));
+    ::poll(fds.data(), fds.size(), static_cast<int>(std::max(0.0, until - before) * 1000) + 1);
     if (fds[2].revents & POLLIN)
       for (char b[64]; ::read(wake_[0], b, sizeof b) > 0;) {
       }
     std::lock_guard<std::mutex> lock(mu_);
     double now = clock_now();
-    mig_->accept_ready();
+    // Sockets are read only when poll() says so: under emulation a syscall is not free.
+    if (fds[mig_at].revents) mig_->accept_ready();
     mig_->tick(now);
-    receive_udp(now);
+    if (fds[0].revents) receive_udp(now);
     jobs_.pump(now);
-    serve_api(now);
+    serve_api(now, fds[1].revents != 0);
     sample_load(now);
     recalibrate(now);
     share_home(now);

@@ -46,7 +46,7 @@ class Daemon {
  private:
   class Udp;
   void receive_udp(double now);
-  void serve_api(double now);
+  void serve_api(double now, bool incoming);  // incoming: the API socket has connections to accept
   void sample_load(double now);
   void recalibrate(double now);
   void share_home(double now);
@@ -72,7 +72,7 @@ class Daemon {
   DaemonInfo info_;
   std::map<NodeId, ReplayWindow> replay_;
   LoadModel load_;
-  double last_sample_ = -1;
+  double last_sample_ = -1, next_sample_ = 0;
   double next_calibration_ = 0;
   double number_since_ = -1, next_home_ = 0;
   // For 2 minutes after `grappe node expel|bring`, jobs whose handoff was already under way are
@@ -81,7 +81,7 @@ class Daemon {
   std::set<std::string> recalled_;  // jobs already sent on by them
   bool announced_join_ = false;
   int udp_ = -1, api_ = -1;
-  // The loop sleeps in poll() up to kLoopIdleMs; a migration or relay thread that queues a line for
+  // The loop sleeps in poll() until the next grid point (loop_timer.h); a migration or relay thread that queues a line for
   // a client wakes it through this pipe, so the line goes out at once, not at the next timeout.
   int wake_[2] = {-1, -1};
   std::thread::id loop_thread_;

@@ -84,17 +84,19 @@ nlohmann::json JobService::handle(const nlohmann::json& req, const Caller& who, 
     if (!req.contains("data") || !req["data"].is_string() || !b64_decode(req["data"].get<std::string>(), raw))
       return fail("stdin: \"data\" must be base64");
     if (!j->in_eof && (j->in >= 0 || j->remote || j->migrating)) j->in_q += raw;
+    wake_relay(*j);
     return {};
   }
   if (cmd == "eof") {
     j->in_eof = true;
+    wake_relay(*j);
     return {};
   }
   if (cmd == "signal") {
     int sig = req.value("sig", 0);
     if (sig < 1 || sig >= NSIG) return fail("signal: \"sig\" must be a signal number");
-    if (j->remote) j->sig_q.push_back(sig);  // its relay carries it to the node running it
-    else ::kill(j->pid, sig);                // grappe-job-init forwards it to the command
+    if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);  // its relay carries it to the node running it
+    else ::kill(j->pid, sig);                                 // grappe-job-init forwards it to the command
     return {};
   }
   return fail("unknown command '" + cmd + "'");
@@ -206,7 +208,7 @@ nlohmann::json JobService::kill(const nlohmann::json& req, const Caller& who) {
   if (!JobTable::may_act(*j, who.uid)) return fail("kill: job " + id + " belongs to " + j->user);
   if (j->state != JobState::Running) return fail("kill: job " + id + " has already ended");
   if (sig < 1 || sig >= NSIG) return fail("kill: " + std::to_string(sig) + " is not a signal number");
-  if (j->remote) j->sig_q.push_back(sig);
+  if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);
   else ::kill(j->pid, sig);
   if (log) log("job " + id + ": signal " + std::to_string(sig) + " from uid " + std::to_string(who.uid));
   return {{"v", 1}, {"ok", true}, {"job", id}, {"sig", sig}};
@@ -217,6 +219,7 @@ void JobService::detach(int client) {
     if (j.watcher == client) {
       j.watcher = -1;
       j.in_eof = true;  // nobody types to it any more
+      wake_relay(j);
     }
 }
 

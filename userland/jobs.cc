@@ -1,5 +1,7 @@
 #include "jobs.h"
 
+#include <sys/eventfd.h>
+
 namespace grappe {
 
 const char* job_state_name(JobState s) {
@@ -8,6 +10,10 @@ const char* job_state_name(JobState s) {
     case JobState::Exited: return "exited";
   }
   return "?";
+}
+
+void wake_relay(const Job& j) {
+  if (j.relay_wake >= 0) ::eventfd_write(j.relay_wake, 1);
 }
 
 Job& JobTable::add(Job j) {

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "loop_timer.h"
+
 namespace grappe {
 
 enum class JobState { Running, Exited };
@@ -46,6 +48,10 @@ struct Job {
   std::vector<int> sig_q;               // home: signals for the remote copy
   std::vector<nlohmann::json> ctl_q;    // home: requests for the remote copy (migrate)
   std::string moved;                    // why it last moved, for ps
+  // The eventfd of the relay thread driving a moved job (home_relay on the home, guest on the node
+  // running it), -1 if none: whoever queues stdin, a signal or a move for that thread pokes it
+  // (wake_relay), so the thread sleeps until there is something to do, not in 200 ms naps.
+  int relay_wake = -1;
   // Output coalescing: each pipe is read at most once per output_gap(), so a job printing a
   // line per loop iteration costs a wake-up (and, moved, a sealed frame on both nodes) per gap,
   // not per line. A stream whose caller has a terminal gets its output within 50 ms; one going
@@ -58,12 +64,12 @@ struct Job {
   int pipe(int stream) const { return stream == 1 ? out : err; }
 };
 
+// Wakes the job's relay thread, if it has one (relay_wake).
+void wake_relay(const Job& j);
+
 inline double output_gap(const Job& j, int stream) { return j.tty[stream] ? 0.05 : 0.25; }
 // The first multiple of `gap` after `now`: where the next read of a stream drained at `now` goes.
-inline double next_output_slot(double now, double gap) {
-  const double t = (std::floor(now / gap) + 1) * gap;
-  return t > now ? t : t + gap;  // rounding must not give a slot at or before now
-}
+inline double next_output_slot(double now, double gap) { return next_grid_point(now, gap); }
 
 class JobTable {
  public:

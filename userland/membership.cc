@@ -4,6 +4,8 @@
 #include <cmath>
 #include <set>
 
+#include "loop_timer.h"
+
 namespace grappe {
 namespace {
 
@@ -356,11 +358,11 @@ void Membership::tick(double now, Outbox& out) {
     piggyback(b);
     out.beacon(b);
     // Every node beacons: past 32 nodes they space out so the segment carries ~32 a second.
-    next_beacon_ = now + cfg_.beacon_interval * std::max(1.0, static_cast<double>(live_count()) / 32.0);
+    next_beacon_ = next_due(next_beacon_, now, cfg_.beacon_interval * std::max(1.0, static_cast<double>(live_count()) / 32.0));
   }
   if (now >= next_probe_) {
     probe(now, out);
-    next_probe_ = now + cfg_.period;
+    next_probe_ = next_due(next_probe_, now, cfg_.period);
   }
   if (probing_ && !acked_ && !indirect_sent_ && now - probe_started_ >= cfg_.ping_timeout) {
     indirect_sent_ = true;
@@ -390,7 +392,7 @@ void Membership::tick(double now, Outbox& out) {
   for (auto it = relays_.begin(); it != relays_.end();) it = it->second.expires < now ? relays_.erase(it) : std::next(it);
 
   if (now >= next_load_) {
-    next_load_ = now + cfg_.load_interval;
+    next_load_ = next_due(next_load_, now, cfg_.load_interval);
     if (!live_ids_.empty() && self_.load) {
       Message lm = make(MsgType::Load);
       LoadInfo mine = self_.load->info;

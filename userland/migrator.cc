@@ -276,6 +276,7 @@ std::string Migrator::move(const std::string& id, const std::string& to, int cli
   if (!j || j->state != JobState::Running) return "job " + id + " is not running";
   if (j->remote || j->guest) {  // the node running it does the move
     j->ctl_q.push_back({{"to", to}, {"client", client}, {"reason", reason}, {"precopy", precopy}});
+    wake_relay(*j);
     return "";
   }
   std::string why;

@@ -2,12 +2,16 @@
 // on its home node): see migrator.h for the protocol and the ordering rule.
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
+#include "loop_timer.h"
 #include "migrator.h"
 
 namespace grappe {
@@ -30,6 +34,43 @@ bool read_some(int& fd, std::string& data) {
   return false;
 }
 
+// What wakes a relay thread besides its link and pipes: an eventfd, registered as the job's
+// relay_wake (jobs.h) while the thread runs (the destructor takes it back, under the lock, before
+// closing it), and on the node running the job a pidfd that turns readable when the job exits
+// (-1 without one: a kernel before 5.3).
+class RelayWake {
+ public:
+  RelayWake(std::mutex& mu, JobTable& t, std::string id, pid_t job = -1)
+      : mu_(mu), t_(t), id_(std::move(id)), fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+        exit_fd_(job > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, job, 0)) : -1) {}  // glibc 2.36's wrapper lacks C linkage
+  RelayWake(const RelayWake&) = delete;
+  RelayWake& operator=(const RelayWake&) = delete;
+  ~RelayWake() {
+    if (exit_fd_ >= 0) ::close(exit_fd_);
+    if (fd_ < 0) return;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (Job* j = t_.find(id_); j && j->relay_wake == fd_) j->relay_wake = -1;
+    }
+    ::close(fd_);
+  }
+  void attach(Job& j) const {  // with the lock held
+    if (fd_ >= 0) j.relay_wake = fd_;
+  }
+  int fd() const { return fd_; }
+  int exit_fd() const { return exit_fd_; }
+  void clear() const {
+    eventfd_t v;
+    if (fd_ >= 0) ::eventfd_read(fd_, &v);
+  }
+
+ private:
+  std::mutex& mu_;
+  JobTable& t_;
+  std::string id_;
+  int fd_, exit_fd_;
+};
+
 // A move request's pre-copy choice: 1, 0, or -1 (by the job's size).
 int precopy_of(const nlohmann::json& m) {
   auto it = m.find("precopy");
@@ -43,14 +84,18 @@ void Migrator::guest(std::string id) {
   int in, out, err, epoch;
   double gap[3];  // [1] stdout, [2] stderr: between output frames (jobs.h; a pipe holds 64 KiB meanwhile)
   uint16_t home_number;
+  std::optional<RelayWake> wake;
   {
     std::lock_guard<std::mutex> l(*env_.mu);
     Job* j = env_.jobs->table().find(id);
     if (!j) return;
+    wake.emplace(*env_.mu, env_.jobs->table(), id, j->pid);
     pid = j->pid, in = j->in, out = j->out, err = j->err, epoch = j->migrations, home_number = j->home_number;
     gap[1] = output_gap(*j, 1), gap[2] = output_gap(*j, 2);
     j->in = j->out = j->err = -1;  // this thread owns them now
+    wake->attach(*j);
   }
+  const int exited = wake->exit_fd();  // without it, the thread looks for the exit on the loops' grid
   std::unique_ptr<TcpPeerLink> link;
   double next_try = 0, next_out[3] = {0, 0, 0};
   std::string in_buf;
@@ -128,16 +173,22 @@ void Migrator::guest(std::string id) {
         continue;
       }
     }
-    // Output, frames from the home and (every 200 ms at most) the exit and local move requests:
-    // waiting on all three keeps an idle relay from costing the job CPU time. At most one output
-    // frame per stream every gap, on the grid the home node reads on too (jobs.h): a job printing
-    // a line per loop iteration would otherwise cost a sealed frame (and a wake-up on both
-    // nodes) per line. A stream in its gap is left out of the poll until the gap ends.
-    double t = now_s(), wait = 0.2;
+    // Output, frames from the home, the job's exit, local move requests (wake) and room in the
+    // job's stdin: waiting on them all keeps an idle relay from costing the job CPU time. At most
+    // one output frame per stream every gap, on the grid the home node reads on too (jobs.h): a
+    // job printing a line per loop iteration would otherwise cost a sealed frame (and a wake-up
+    // on both nodes) per line. A stream in its gap is left out of the poll until the gap ends.
+    double t = now_s(), wait = exited >= 0 ? 1.0 : next_grid_point(t, kLoopGrid) - t;
     for (int s : {1, 2})
-      if (t < next_out[s]) wait = std::min(wait, next_out[s] - t);
-    pollfd p[3] = {{t >= next_out[1] ? out : -1, POLLIN, 0}, {t >= next_out[2] ? err : -1, POLLIN, 0}, {link->fd(), POLLIN, 0}};
-    ::poll(p, 3, static_cast<int>(wait * 1000) + 1);
+      if (t < next_out[s] && (s == 1 ? out : err) >= 0) wait = std::min(wait, next_out[s] - t);
+    pollfd p[6] = {{t >= next_out[1] ? out : -1, POLLIN, 0},
+                   {t >= next_out[2] ? err : -1, POLLIN, 0},
+                   {link->fd(), POLLIN, 0},
+                   {wake->fd(), POLLIN, 0},
+                   {reaped ? -1 : exited, POLLIN, 0},
+                   {in >= 0 && !in_buf.empty() ? in : -1, POLLOUT, 0}};
+    ::poll(p, 6, static_cast<int>(wait * 1000) + 1);
+    if (p[3].revents) wake->clear();
     t = now_s();
     for (int s : {1, 2})
       if (int& fd = s == 1 ? out : err; t >= next_out[s] && fd >= 0 && p[s - 1].revents) {
@@ -204,6 +255,7 @@ void Migrator::guest(std::string id) {
 void Migrator::home_relay(std::unique_ptr<TcpPeerLink> link, const Frame& first) {
   const std::string id = first.meta.value("id", std::string());
   const int epoch = first.meta.value("epoch", -1);
+  RelayWake wake(*env_.mu, env_.jobs->table(), id);
   // Earlier residences' output first.
   for (;;) {
     {
@@ -213,7 +265,10 @@ void Migrator::home_relay(std::unique_ptr<TcpPeerLink> link, const Frame& first)
         link->send({"unknown", {}, {}});
         return;
       }
-      if (j->out_epoch == epoch) break;
+      if (j->out_epoch == epoch) {
+        wake.attach(*j);
+        break;
+      }
     }
     nap(20);
   }
@@ -245,7 +300,12 @@ void Migrator::home_relay(std::unique_ptr<TcpPeerLink> link, const Frame& first)
       nap(10);
       continue;
     }
-    if (!link->readable(0.2)) {  // stdin, signals and moves from here wait at most this long
+    // Frames from the node running the job, or stdin, signals and moves queued here (wake_relay);
+    // without an eventfd, what is queued here waits at most 200 ms.
+    pollfd p[2] = {{link->fd(), POLLIN, 0}, {wake.fd(), POLLIN, 0}};
+    ::poll(p, wake.fd() >= 0 ? 2 : 1, wake.fd() >= 0 ? 1000 : 200);
+    if (wake.fd() >= 0 && p[1].revents) wake.clear();
+    if (!p[0].revents) {
       if (link->broken()) break;
       continue;
     }

@@ -3,6 +3,7 @@
 // so chatty jobs cost grapped one wake-up per gap, not one per line or per job. A fake spawner
 // hands out pipes; no process is started.
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -176,4 +177,41 @@ TEST_CASE("job output: the daemon learns when the next pipe may be read (its pol
   s.js.pump(10.01);
   CHECK(s.js.quiet_until(10.1) == doctest::Approx(10.25));
   CHECK(s.js.quiet_until(10.3) == std::numeric_limits<double>::infinity());  // gap over: polled again
+}
+
+TEST_CASE("a moved job's relay thread is woken for what it carries: stdin, end of input, signals, kill, a caller gone") {
+  Service s;
+  const Job& started = s.start(false, false);
+  Job& j = *s.js.table().find(started.id);
+  j.remote = true;  // now runs elsewhere: its home relay carries the caller's input and signals
+  const int wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  REQUIRE(wake >= 0);
+  j.relay_wake = wake;
+  auto woken = [&] {
+    eventfd_t v = 0;
+    return ::eventfd_read(wake, &v) == 0 && v > 0;
+  };
+  Caller who;
+  who.pid = ::getpid();
+  who.client = 7;
+  who.uid = 0;
+  bool attached = true;
+  CHECK_FALSE(woken());
+  s.js.handle({{"v", 1}, {"cmd", "stdin"}, {"data", b64_encode("line\n")}}, who, 11.0, attached);
+  CHECK(j.in_q == "line\n");
+  CHECK(woken());
+  s.js.handle({{"v", 1}, {"cmd", "signal"}, {"sig", 2}}, who, 11.1, attached);
+  CHECK(j.sig_q.size() == 1);
+  CHECK(woken());
+  s.js.handle({{"v", 1}, {"cmd", "eof"}}, who, 11.2, attached);
+  CHECK(woken());
+  s.js.handle({{"v", 1}, {"cmd", "kill"}, {"job", j.id}, {"sig", 15}}, who, 11.3, attached);
+  CHECK(j.sig_q.size() == 2);
+  CHECK(woken());
+  s.js.detach(7);
+  CHECK(woken());
+  CHECK_FALSE(woken());  // each poke is read once
+  j.relay_wake = -1;
+  wake_relay(j);  // no relay thread: nothing to poke, nothing breaks
+  ::close(wake);
 }
