@@ -11,7 +11,7 @@ bool AutoBalancer::due(double now, int outgoing) {
   if (outgoing > 0) last_busy_ = now;
   if (now < next_) return false;
   // While moves are in flight, rounds go on (jobs sent count at their targets) up to the limit.
-  return outgoing > 0 ? outgoing < p_.plan.max_outgoing : now >= last_busy_ + p_.settle_s;
+  return outgoing > 0 ? outgoing < limit_ : now >= last_busy_ + p_.settle_s;
 }
 
 std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, const std::vector<LocalJob>& jobs,
@@ -42,7 +42,9 @@ std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, cons
     stays_[j.id] = why;
     if (why.empty()) views.push_back(v);
   }
-  auto moves = plan(self, views, view, outgoing, p_.plan);
+  BalancerParams bp = p_.plan;
+  limit_ = bp.max_outgoing = std::max(1, std::min(bp.max_outgoing, self.cpus));
+  auto moves = plan(self, views, view, outgoing, bp);
   for (const JobView& v : views) stays_[v.id] = "no other node would finish it sooner";
   for (const Decision& d : moves) {
     stays_.erase(d.job);

@@ -25,7 +25,7 @@ std::vector<LocalJob> busy(int n) {
 TEST_CASE("auto balance: four busy jobs and an idle peer end two and two") {
   AutoBalancer b;
   REQUIRE(b.due(20, 0));
-  auto moves = b.round(20, node(1, 4), busy(4), {node(2, 0)}, 0);
+  auto moves = b.round(20, node(1, 4, 2), busy(4), {node(2, 0, 2)}, 0);
   REQUIRE(moves.size() == 2);
   CHECK(moves[0].target == 2);
   CHECK(moves[0].reason.find("cpu") == 0);
@@ -50,15 +50,32 @@ TEST_CASE("auto balance: rounds go on below the limit of moves in flight, and pa
   CHECK(b.due(14.5, 0));
 }
 
+TEST_CASE("auto balance: a one-CPU node sends one job at a time; two CPUs, two at once") {
+  AutoBalancer one;
+  REQUIRE(one.due(20, 0));
+  auto moves = one.round(20, node(1, 7), busy(7), {node(2, 0)}, 0);
+  CHECK(moves.size() == 1);
+  CHECK_FALSE(one.due(21, 1));  // its move is in flight: no second one beside it
+  CHECK_FALSE(one.due(21.5, 0));  // it just ended: settle first
+  CHECK(one.due(22.5, 0));
+  CHECK(one.round(22.5, node(1, 6), busy(6), {node(2, 1)}, 0).size() == 1);
+
+  AutoBalancer two;
+  REQUIRE(two.due(20, 0));
+  CHECK(two.round(20, node(1, 7, 2), busy(7), {node(2, 0, 2)}, 0).size() == 2);
+  CHECK_FALSE(two.due(21, 2));
+  CHECK(two.due(21, 1));
+}
+
 TEST_CASE("auto balance: a job sent to a peer counts there until the peer's figures show it") {
   AutoBalancer b, forgetful;
   REQUIRE(b.due(20, 0));
   auto first = b.round(20, node(1, 3), busy(3), {node(2, 0)}, 0);
   REQUIRE(first.size() == 1);  // three and none: one goes, two and one is as good as it gets
-  CHECK_FALSE(b.due(20.5, 1)); // in flight; the next round is due at 21
-  CHECK(b.due(21, 1));         // rounds go on while it flies: nothing more to move
-  CHECK(b.round(21, node(1, 2), {}, {node(2, 0)}, 1).empty());
-  CHECK(b.due(23, 1));         // last seen in flight at 23: it ends then
+  CHECK_FALSE(b.due(20.5, 1)); // in flight
+  CHECK_FALSE(b.due(21, 1));   // a one-CPU node moves one job at a time
+  CHECK(b.round(21, node(1, 2), {}, {node(2, 0)}, 1).empty());  // and a round would find nothing more
+  CHECK_FALSE(b.due(23, 1));   // last seen in flight at 23: it ends then
   CHECK_FALSE(b.due(23.5, 0)); // settling
   REQUIRE(b.due(24.1, 0));
   std::vector<LocalJob> left;
