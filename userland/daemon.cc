@@ -29,7 +29,6 @@
 namespace grappe {
 namespace {
 
-
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
 
