@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
   qemu->add_option("-o,--out", q.out, "output directory holding the image")->capture_default_str();
   qemu->add_option("--dir", q.dir, "where serial logs and VM state go (default: OUT/qemu)");
   qemu->add_flag("--gui", q.gui, "show each VM's screen");
-  qemu->add_option("--until", q.until, "stop all VMs once each serial log contains this text (tests)");
+  qemu->add_option("--until", q.until, "stop all VMs once each serial log contains this text (tests; repeat it: all of them)")
+      ->allow_extra_args(false);
   qemu->add_option("--hold-net", q.hold_net,
                    "start the net / uefi-net / kernel VMs only once this file exists (e.g. touched after grappe boot-server "
                    "enable: UEFI firmware does not retry a failed network boot)");

@@ -150,6 +150,18 @@ std::string node_boot(const std::string& boot, int index) {
   return kinds[std::min<size_t>(static_cast<size_t>(std::max(index, 1)) - 1, kinds.size() - 1)];
 }
 
+bool until_reached(const std::string& serial, const std::vector<std::string>& until) {
+  for (const auto& u : until)
+    if (serial.find(u) == std::string::npos) return false;
+  return true;
+}
+
+std::string until_text(const std::vector<std::string>& until) {
+  std::string s;
+  for (size_t i = 0; i < until.size(); ++i) s += (i == 0 ? "'" : i + 1 == until.size() ? " and '" : ", '") + until[i] + "'";
+  return s;
+}
+
 std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::string& accel, const fs::path& vars_copy,
                                       int http_port) {
   const fs::path iso = o.out / "grappe-amd64.iso";
@@ -334,10 +346,10 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
                      log_tail(logs[i].string(), 30).c_str());
         return 1;
       }
-      if (!o.until.empty() && !reached[i] && serial.find(o.until) != std::string::npos) {
+      if (!o.until.empty() && !reached[i] && until_reached(serial, o.until)) {
         reached[i] = true;
         double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::printf("node%d: reached '%s' after %.1f s\n", i + 1, o.until.c_str(), s);
+        std::printf("node%d: reached %s after %.1f s\n", i + 1, until_text(o.until).c_str(), s);
         std::fflush(stdout);
       }
     }
@@ -346,8 +358,8 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
     if (!o.until.empty() && el > timeout) {
       for (int i = 0; i < o.nodes; ++i)
         if (!reached[i])
-          std::fprintf(stderr, "grappe-build qemu: node%d did not print '%s' within %d s; last serial lines:\n%s",
-                       i + 1, o.until.c_str(), timeout, log_tail(logs[i].string(), 30).c_str());
+          std::fprintf(stderr, "grappe-build qemu: node%d did not print %s within %d s; last serial lines:\n%s",
+                       i + 1, until_text(o.until).c_str(), timeout, log_tail(logs[i].string(), 30).c_str());
       return 1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));

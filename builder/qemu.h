@@ -20,7 +20,7 @@ struct QemuOptions {
   bool gui = false;
   std::filesystem::path out = "out";
   std::filesystem::path dir;    // serial logs and VM state; default <out>/qemu
-  std::string until;            // stop when every node's serial log contains this text
+  std::vector<std::string> until;  // stop when every node's serial log contains all of these texts
   int timeout_s = 0;            // with --until: give up after this long (0: scaled default)
   std::filesystem::path hold_net;  // start the net / uefi-net VMs only once this file exists
 };
@@ -31,6 +31,10 @@ std::string node_boot(const std::string& boot, int index);
 // The command line of one VM (pure function, unit tested). `http_port` serves out/pxe for --boot pxe.
 std::vector<std::string> qemu_command(const QemuOptions& o, int index, const std::string& accel,
                                       const std::filesystem::path& vars_copy, int http_port);
+// --until: whether a serial log holds every one of the texts (in any order).
+bool until_reached(const std::string& serial, const std::vector<std::string>& until);
+// The texts for messages: 'a' and 'b'.
+std::string until_text(const std::vector<std::string>& until);
 // Runs the cluster; returns the process exit status.
 int run_qemu_cluster(QemuOptions o);
 

@@ -19,11 +19,12 @@ NODES=1; BOOT=$MODE
 # TCG boots take about a minute on this class of machine; scale with GRAPPE_TIMEOUT_SCALE.
 TIMEOUT=$(( ${GRAPPE_TIMEOUT_SCALE:-1} * 900 ))
 PORT=$(( 30000 + RANDOM % 20000 ))
-UNTIL="grappe: node ready"
-# Two nodes must also find each other: grapped prints this once it sees a peer.
-[ "$MODE" = twonodes ] && UNTIL="grappe: joined cluster grappe-test nodes=2"
+UNTIL=(--until "grappe: node ready")
+# Two nodes must also find each other: grapped prints this once it sees a peer, which may come
+# before or after the ready line (both are waited for).
+[ "$MODE" = twonodes ] && UNTIL+=(--until "grappe: joined cluster grappe-test nodes=2")
 "$BUILD" qemu --out "$OUT" --dir "$DIR" --nodes "$NODES" --boot "$BOOT" --port "$PORT" \
-  --until "$UNTIL" --timeout "$TIMEOUT"
+  "${UNTIL[@]}" --timeout "$TIMEOUT"
 
 # The node's ready line, or nothing (then the check below fails, showing what the log has).
 ready() { { grep -a -o "grappe: node ready name=[^ ]* machine-id=[0-9a-f?]*" "$DIR/node$1.log" || true; } | head -1; }

@@ -106,3 +106,15 @@ TEST_CASE("qemu: the serial console is logged and reachable through a socket") {
   CHECK(line.find("path=/tmp/vms/node2.sock,logfile=/tmp/vms/node2.log") != std::string::npos);
   CHECK(line.find("-serial chardev:console") != std::string::npos);
 }
+
+TEST_CASE("qemu --until: a node has reached it once its serial log holds every text, in any order") {
+  const std::vector<std::string> both = {"grappe: node ready", "grappe: joined cluster grappe-test nodes=2"};
+  // The join can come before the ready line: the ready line must still be waited for.
+  CHECK_FALSE(until_reached("...\ngrappe: joined cluster grappe-test nodes=2\n", both));
+  CHECK_FALSE(until_reached("grappe: node ready name=a machine-id=1\n", both));
+  CHECK(until_reached("grappe: joined cluster grappe-test nodes=2\ngrappe: node ready name=a\n", both));
+  CHECK(until_reached("anything", {}));
+  CHECK(until_text({"a"}) == "'a'");
+  CHECK(until_text(both) == "'grappe: node ready' and 'grappe: joined cluster grappe-test nodes=2'");
+  CHECK(until_text({"a", "b", "c"}) == "'a', 'b' and 'c'");
+}
