@@ -1,8 +1,8 @@
 // The jobs this node knows: the ones it started (their home) and, later, guests migrated in.
 // Pure bookkeeping: ids, states, who may act on a job, and the `grappe ps` view. The daemon does
-// the I/O (pipes, waitpid, clients); job_inspect reads what a job holds from /proc.
+// the I/O (pipes, waitpid, clients; wake_relay only pokes a relay thread's eventfd); job_inspect
+// reads what a job holds from /proc.
 #pragma once
-#include <cmath>
 #include <sys/types.h>
 
 #include <map>
