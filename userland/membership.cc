@@ -170,6 +170,13 @@ void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip,
   if (about_sender) {
     mb.last_heard = now;
     mb.ipv4 = src_ip;
+    // Still undecided: it has no number yet, so the table answering its first beacon was lost
+    // or has not arrived. Answer each of its beacons until it chooses, or it may take a dead
+    // member's number it never heard of.
+    std::uniform_real_distribution<double> coin(0, 1);
+    if (m.type == MsgType::Beacon && u.number == 0 && self_.number != 0 && u.state == MemberState::Alive &&
+        coin(rng_) < 4.0 / static_cast<double>(live_count()))
+      sync_to(mb, out);
     if ((mb.state == MemberState::Dead || mb.state == MemberState::Left) && !overrides(u.state, u.incarnation, mb.state, mb.incarnation)) {
       // It talks to us but we hold it dead: tell it directly, so it can refute and rejoin.
       Message tell = make(MsgType::Beacon);

@@ -58,6 +58,7 @@ void SimNetwork::deliver(int from, int to, const Frame& data) {
   if (data->empty()) return;
   std::uniform_real_distribution<double> u(0, 1);
   if (loss > 0 && u(rng_) < loss) return;
+  if (cut && cut(from, to)) return;
   ++deliveries;
   queue_.push({now + delay_ * (0.5 + u(rng_)), to, data, nodes_[from].ip});
 }

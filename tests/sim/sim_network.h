@@ -2,6 +2,7 @@
 // delay, node crashes, pauses (SIGSTOP-like) and restarts. Every packet is encoded, signed and
 // decoded as on the wire, so sizes and the codec are exercised too.
 #pragma once
+#include <functional>
 #include <memory>
 #include <queue>
 #include <random>
@@ -42,6 +43,7 @@ class SimNetwork {
 
   double now = 0;
   double loss = 0;
+  std::function<bool(int from, int to)> cut;  // drops the packets it returns true for
   uint64_t packets = 0, bytes = 0, rejected = 0;
   std::vector<Node> nodes_;
 

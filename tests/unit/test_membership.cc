@@ -132,6 +132,27 @@ TEST_CASE("node numbers never collide, even when nodes start together") {
   CHECK(nums.count(0) == 0);
 }
 
+TEST_CASE("a newcomer whose first table is lost still learns a dead node's number before choosing") {
+  auto net = cluster(5, 0, 11);
+  net.run_for(3);
+  const uint16_t dead_number = net.nodes_[4].m->self().number;
+  net.crash(4);
+  net.run_for(10);
+  REQUIRE(net.all_see(MemberState::Dead, {4}));
+  const int late = net.add_node("late");
+  const double t0 = net.now;
+  // Everything sent to the newcomer in its first 0.9 s is lost: the tables answering its first
+  // beacon never arrive, and the dead node is gossiped no more.
+  net.cut = [&](int, int to) { return to == late && net.now < t0 + 0.9; };
+  net.run_for(3);
+  const uint16_t got = net.nodes_[late].m->self().number;
+  CHECK(got != 0);
+  CHECK(got != dead_number);
+  std::set<uint16_t> nums;
+  for (int i = 0; i < 4; ++i) nums.insert(net.nodes_[i].m->self().number);
+  CHECK(nums.count(got) == 0);
+}
+
 TEST_CASE("two nodes that come up holding the same number: the smaller id keeps it") {
   SimNetwork net(3, MembershipConfig{});
   net.add_node("a", 1, 5);
