@@ -453,11 +453,14 @@ void Migrator::answer_resolve(TcpPeerLink& link, const Frame& f) {
 
 void Migrator::tick(double now) {
   for (auto& [id, j] : env_.jobs->table().all()) {
-    if (j.state != JobState::Running || !j.remote || j.migrating || env_.alive(j.node)) continue;
+    if (j.state != JobState::Running || !j.remote || j.migrating) continue;
+    if (!lost_.check(id, env_.alive(j.node), now)) continue;
     env_.jobs->deliver(j, 2, "grappe: job " + id + " was lost: node " + j.node + " died while running it\n");
-    env_.log("job " + id + " lost with node " + j.node);
+    env_.log("job " + id + " lost with node " + j.node + " (dead for " + std::to_string(static_cast<int>(lost_.grace())) +
+             " s)");
     env_.jobs->end(j, 255, now);
   }
+  lost_.sweep();
 }
 
 }  // namespace grappe

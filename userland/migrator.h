@@ -22,6 +22,7 @@
 
 #include "handoff.h"
 #include "job_service.h"
+#include "lost_watch.h"
 #include "peer_link.h"
 
 namespace grappe {
@@ -73,7 +74,8 @@ class Migrator {
   // Returns "" when started, else why not.
   std::string move(const std::string& id, const std::string& to, int client, const std::string& reason,
                    int precopy = -1);
-  // Once per loop (lock held): remote jobs whose node died are lost; say so and end them.
+  // Once per loop (lock held): remote jobs whose node has been dead for LostWatch's grace are
+  // lost; say so and end them.
   void tick(double now);
   const std::string& unavailable() const { return criu_why_; }  // "" when CRIU works here (lock held)
   size_t in_flight() const { return in_flight_.load(); }
@@ -110,6 +112,7 @@ class Migrator {
   std::atomic<size_t> threads_{0};
   std::mutex out_mu_;
   std::map<std::string, bool> outcomes_;  // "<job>@<epoch>" -> did the source end its copy
+  LostWatch lost_;
 };
 
 // How a handoff went, for logs ("12.3 MB, frozen 1.20 s, after 2 pre-copy round(s) of 260.1 MB"),
