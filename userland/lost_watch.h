@@ -20,7 +20,7 @@ class LostWatch {
       since_.erase(job);
       return false;
     }
-    auto [it, fresh] = since_.try_emplace(job, Entry{now, gen_});
+    auto it = since_.try_emplace(job, Entry{now, gen_}).first;
     it->second.gen = gen_;
     if (now - it->second.since < grace_) return false;
     since_.erase(it);
