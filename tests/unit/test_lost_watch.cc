@@ -38,8 +38,11 @@ TEST_CASE("jobs that end or come home while their node is dead are forgotten at 
   CHECK_FALSE(w.check("1.2", false, 1));  // 1.1 ended: not checked this tick
   w.sweep();
   CHECK(w.watched() == 1);
-  // If 1.1 ran remotely again later, its grace starts from then, not from t=0.
+  // If 1.1 runs remotely again later, its grace starts from then, not from t=0; 1.2's ran on.
   CHECK_FALSE(w.check("1.1", false, 20));
-  w.sweep();
   CHECK(w.check("1.2", false, 20));
+  w.sweep();
+  CHECK_FALSE(w.check("1.1", false, 29.9));
+  w.sweep();
+  CHECK(w.check("1.1", false, 30));
 }
