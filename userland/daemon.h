@@ -81,8 +81,9 @@ class Daemon {
   std::set<std::string> recalled_;  // jobs already sent on by them
   bool announced_join_ = false;
   int udp_ = -1, api_ = -1;
-  // The loop sleeps in poll() until the next grid point (loop_timer.h); a migration or relay thread that queues a line for
-  // a client wakes it through this pipe, so the line goes out at once, not at the next timeout.
+  // The loop sleeps in poll() until the next grid point (loop_timer.h); a migration or relay thread
+  // that queues a line for a client wakes it through this pipe, so the line goes out at once, not
+  // at the next timeout.
   int wake_[2] = {-1, -1};
   std::thread::id loop_thread_;
   void wake_loop();

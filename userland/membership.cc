@@ -161,9 +161,7 @@ void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip,
     event("discovered " + u.name + " (" + id_hex(u.id).substr(0, 8) + ") " + state_name(u.state));
     // A newcomer learns the whole table, dead members and their numbers included, from a few
     // of the nodes that see it (each answers with probability ~4/n, so joins cost O(1) each).
-    std::uniform_real_distribution<double> coin(0, 1);
-    if (about_sender && u.state == MemberState::Alive && coin(rng_) < 4.0 / static_cast<double>(live_count()))
-      sync_to(mb, out);
+    if (about_sender && u.state == MemberState::Alive && one_of_a_few()) sync_to(mb, out);
     return;
   }
   Member& mb = *found;
@@ -173,9 +171,8 @@ void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip,
     // Still undecided: it has no number yet, so the table answering its first beacon was lost
     // or has not arrived. Answer each of its beacons until it chooses, or it may take a dead
     // member's number it never heard of.
-    std::uniform_real_distribution<double> coin(0, 1);
     if (m.type == MsgType::Beacon && u.number == 0 && self_.number != 0 && u.state == MemberState::Alive &&
-        coin(rng_) < 4.0 / static_cast<double>(live_count()))
+        one_of_a_few())
       sync_to(mb, out);
     if ((mb.state == MemberState::Dead || mb.state == MemberState::Left) && !overrides(u.state, u.incarnation, mb.state, mb.incarnation)) {
       // It talks to us but we hold it dead: tell it directly, so it can refute and rejoin.
@@ -263,6 +260,10 @@ void Membership::receive(const Message& m, uint32_t src_ip, uint16_t src_port, d
     default:
       break;
   }
+}
+
+bool Membership::one_of_a_few() {
+  return std::uniform_real_distribution<double>(0, 1)(rng_) < 4.0 / static_cast<double>(live_count());
 }
 
 void Membership::sync_to(const Member& to, Outbox& out) {

@@ -76,6 +76,8 @@ class Membership {
   void refute(uint32_t seen_inc);
   void probe(double now, Outbox& out);
   void sync_to(const Member& m, Outbox& out);
+  // True with probability ~4/n: of the n nodes that see the same newcomer, about 4 send it the table.
+  bool one_of_a_few();
   void choose_number(double now);
   Member* random_live(const NodeId& except1, const NodeId& except2);
   void track(Member& mb);  // keeps live_ids_ and suspects_ current
