@@ -39,7 +39,7 @@ bool send_images(const std::string& dir, const std::string& subdir, PeerLink& li
     why = "cannot list the dump directory " + dir + ": " + ec.message();
     return false;
   }
-  std::string buf(chunk, '\0');
+  Frame data{"data", {}, {}};  // one buffer for every chunk: read into it, sent from it
   for (const auto& p : files) {
     uint64_t size = fs::file_size(p, ec);
     std::ifstream in(p, std::ios::binary);
@@ -55,11 +55,12 @@ bool send_images(const std::string& dir, const std::string& subdir, PeerLink& li
     }
     for (uint64_t left = size; left > 0;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(left, chunk));
-      if (!in.read(buf.data(), static_cast<std::streamsize>(n))) {
+      data.data.resize(n);
+      if (!in.read(data.data.data(), static_cast<std::streamsize>(n))) {
         why = "short read on image " + p.string();
         return false;
       }
-      if (!link.send({"data", {}, buf.substr(0, n)})) {
+      if (!link.send(data)) {
         why = "link to the target broke while sending images";
         return false;
       }
@@ -234,17 +235,17 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
   // With pre-copy, the source pre-dumps the running job between frames: give it the time a
   // restore gets.
   const double wait_s = r.job.value("precopy", false) ? lim.restore_timeout_s : lim.reply_timeout_s;
+  Frame f;  // reused: its data buffer serves every chunk
   for (;;) {
-    auto f = link.recv(wait_s);
-    if (!f) return fail("the source went silent while sending images", false);
-    if (f->kind == "abort") return fail("the source aborted", false);
-    if ((f->kind == "file" || f->kind == "commit") && got != expect)
+    if (!link.recv_into(f, wait_s)) return fail("the source went silent while sending images", false);
+    if (f.kind == "abort") return fail("the source aborted", false);
+    if ((f.kind == "file" || f.kind == "commit") && got != expect)
       return fail("image " + cur_name + " is short: " + std::to_string(got) + " of " + std::to_string(expect) + " bytes", true);
-    if (f->kind == "file") {
+    if (f.kind == "file") {
       cur.close();
-      cur_name = f->meta.value("name", std::string());
-      const std::string sub = f->meta.value("dir", std::string());
-      expect = f->meta.value("size", uint64_t{0});
+      cur_name = f.meta.value("name", std::string());
+      const std::string sub = f.meta.value("dir", std::string());
+      expect = f.meta.value("size", uint64_t{0});
       got = 0;
       if (!safe_name(cur_name)) return fail("refusing image name '" + cur_name + "'", true);
       if (!sub.empty() && !precopy_dir(sub)) return fail("refusing image directory '" + sub + "'", true);
@@ -255,18 +256,18 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
       if (fs::exists(dir / fs::path(cur_name).filename())) return fail("image " + cur_name + " sent twice", true);
       cur.open(dir / fs::path(cur_name).filename(), std::ios::binary);
       if (!cur) return fail("cannot write " + (dir / fs::path(cur_name).filename()).string(), true);
-    } else if (f->kind == "data") {
-      if (!cur.is_open() || got + f->data.size() > expect) return fail("image data beyond the announced size", true);
-      cur.write(f->data.data(), static_cast<std::streamsize>(f->data.size()));
+    } else if (f.kind == "data") {
+      if (!cur.is_open() || got + f.data.size() > expect) return fail("image data beyond the announced size", true);
+      cur.write(f.data.data(), static_cast<std::streamsize>(f.data.size()));
       if (!cur) return fail("disk full writing " + cur_name, true);
-      got += f->data.size();
-      total += f->data.size();
-    } else if (f->kind == "commit") {
+      got += f.data.size();
+      total += f.data.size();
+    } else if (f.kind == "commit") {
       cur.close();
-      parent = f->meta.value("parent", std::string());
+      parent = f.meta.value("parent", std::string());
       break;
     } else {
-      return fail("unexpected '" + f->kind + "' while receiving images", true);
+      return fail("unexpected '" + f.kind + "' while receiving images", true);
     }
   }
   if (std::string why = link_precopy(image_dir, parent); !why.empty()) return fail(why, true);

@@ -42,6 +42,13 @@ class PeerLink {
   virtual ~PeerLink() = default;
   virtual bool send(const Frame& f) = 0;                           // false: the link is broken
   virtual std::optional<Frame> recv(double timeout_s) = 0;        // nullopt: broken or timed out
+  // recv() into `f`, reusing its buffers (image streams: no fresh megabyte per frame); false as
+  // recv() returns nullopt.
+  virtual bool recv_into(Frame& f, double timeout_s) {
+    auto r = recv(timeout_s);
+    if (r) f = std::move(*r);
+    return r.has_value();
+  }
 };
 
 struct DumpResult {

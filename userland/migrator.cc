@@ -41,6 +41,13 @@ class FirstFrameLink final : public PeerLink {
     if (first_) return std::exchange(first_, std::nullopt);
     return l_.recv(t);
   }
+  bool recv_into(Frame& f, double t) override {
+    if (first_) {
+      f = std::move(*std::exchange(first_, std::nullopt));
+      return true;
+    }
+    return l_.recv_into(f, t);
+  }
 
  private:
   PeerLink& l_;

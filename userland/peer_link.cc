@@ -48,34 +48,47 @@ Clock::time_point after(double s) { return Clock::now() + std::chrono::microseco
 
 }  // namespace
 
-std::string encode_frame(const Frame& f) {
+void encode_frame_into(const Frame& f, std::string& out) {
   std::string meta = f.meta.is_null() ? std::string() : f.meta.dump();
-  std::string out;
+  out.clear();
+  out.reserve(1 + f.kind.size() + 4 + meta.size() + f.data.size());
   out.push_back(static_cast<char>(f.kind.size()));
   out += f.kind;
   put32(out, static_cast<uint32_t>(meta.size()));
   out += meta;
   out += f.data;
+}
+
+std::string encode_frame(const Frame& f) {
+  std::string out;
+  encode_frame_into(f, out);
   return out;
 }
 
-std::optional<Frame> decode_frame(const uint8_t* p, size_t n) {
-  if (n < 1 || n > kMaxFrame) return std::nullopt;
+bool decode_frame_into(const uint8_t* p, size_t n, Frame& f) {
+  if (n < 1 || n > kMaxFrame) return false;
   size_t klen = p[0];
-  if (klen == 0 || klen > 16 || n < 1 + klen + 4) return std::nullopt;
-  Frame f;
-  f.kind.assign(reinterpret_cast<const char*>(p + 1), klen);
-  for (char c : f.kind)
-    if (c < 'a' || c > 'z') return std::nullopt;
+  if (klen == 0 || klen > 16 || n < 1 + klen + 4) return false;
+  for (size_t i = 0; i < klen; ++i)
+    if (p[1 + i] < 'a' || p[1 + i] > 'z') return false;
   size_t mlen = get32(p + 1 + klen);
   size_t at = 1 + klen + 4;
-  if (mlen > kMaxFrameMeta || mlen > n - at) return std::nullopt;
+  if (mlen > kMaxFrameMeta || mlen > n - at) return false;
+  nlohmann::json meta;
   if (mlen) {
-    f.meta = nlohmann::json::parse(p + at, p + at + mlen, nullptr, false);
-    if (f.meta.is_discarded()) return std::nullopt;
+    meta = nlohmann::json::parse(p + at, p + at + mlen, nullptr, false);
+    if (meta.is_discarded()) return false;
   }
+  f.kind.assign(reinterpret_cast<const char*>(p + 1), klen);
+  f.meta = std::move(meta);
   at += mlen;
   f.data.assign(reinterpret_cast<const char*>(p + at), n - at);
+  return true;
+}
+
+std::optional<Frame> decode_frame(const uint8_t* p, size_t n) {
+  Frame f;
+  if (!decode_frame_into(p, n, f)) return std::nullopt;
   return f;
 }
 
@@ -197,42 +210,49 @@ std::unique_ptr<TcpPeerLink> TcpPeerLink::accept(int fd, const ClusterKey& key, 
 
 bool TcpPeerLink::send(const Frame& f) {
   if (broken_) return false;
-  std::string plain = encode_frame(f);
-  if (plain.size() > kMaxFrame) return false;
-  std::string msg(4 + plain.size() + crypto_secretstream_xchacha20poly1305_ABYTES, '\0');
-  auto* c = reinterpret_cast<uint8_t*>(msg.data()) + 4;
-  crypto_secretstream_xchacha20poly1305_push(&st_->tx, c, nullptr, reinterpret_cast<const uint8_t*>(plain.data()),
-                                             plain.size(), nullptr, 0, 0);
-  const uint32_t clen = static_cast<uint32_t>(msg.size() - 4);
-  for (int i = 0; i < 4; ++i) msg[static_cast<size_t>(i)] = static_cast<char>((clen >> (8 * i)) & 0xff);
-  if (!io_all(fd_, reinterpret_cast<uint8_t*>(msg.data()), msg.size(), true, after(120))) broken_ = true;
+  encode_frame_into(f, tx_plain_);
+  if (tx_plain_.size() > kMaxFrame) return false;
+  const size_t clen = tx_plain_.size() + crypto_secretstream_xchacha20poly1305_ABYTES;
+  if (tx_wire_.size() < 4 + clen) tx_wire_.resize(4 + clen);
+  crypto_secretstream_xchacha20poly1305_push(&st_->tx, tx_wire_.data() + 4, nullptr,
+                                             reinterpret_cast<const uint8_t*>(tx_plain_.data()), tx_plain_.size(), nullptr,
+                                             0, 0);
+  for (int i = 0; i < 4; ++i) tx_wire_[static_cast<size_t>(i)] = static_cast<uint8_t>((clen >> (8 * i)) & 0xff);
+  if (!io_all(fd_, tx_wire_.data(), 4 + clen, true, after(120))) broken_ = true;
   return !broken_;
 }
 
-std::optional<Frame> TcpPeerLink::recv(double timeout_s) {
-  if (broken_) return std::nullopt;
+bool TcpPeerLink::recv_into(Frame& f, double timeout_s) {
+  if (broken_) return false;
   auto deadline = after(timeout_s);
   uint8_t len[4];
   if (!io_all(fd_, len, 4, false, deadline)) {
     broken_ = true;  // a timeout mid-stream would desynchronise the framing: the link is done
-    return std::nullopt;
+    return false;
   }
   size_t clen = get32(len);
   if (clen < crypto_secretstream_xchacha20poly1305_ABYTES + 1 ||
       clen > kMaxFrame + crypto_secretstream_xchacha20poly1305_ABYTES) {
     broken_ = true;
-    return std::nullopt;
+    return false;
   }
-  std::vector<uint8_t> c(clen), m(clen);
+  if (rx_wire_.size() < clen) rx_wire_.resize(clen);
+  if (rx_plain_.size() < clen) rx_plain_.resize(clen);
   unsigned long long mlen = 0;
   unsigned char tag = 0;
-  if (!io_all(fd_, c.data(), clen, false, after(std::max(timeout_s, 120.0))) ||
-      crypto_secretstream_xchacha20poly1305_pull(&st_->rx, m.data(), &mlen, &tag, c.data(), clen, nullptr, 0) != 0) {
+  if (!io_all(fd_, rx_wire_.data(), clen, false, after(std::max(timeout_s, 120.0))) ||
+      crypto_secretstream_xchacha20poly1305_pull(&st_->rx, rx_plain_.data(), &mlen, &tag, rx_wire_.data(), clen, nullptr,
+                                                 0) != 0 ||
+      !decode_frame_into(rx_plain_.data(), static_cast<size_t>(mlen), f)) {
     broken_ = true;
-    return std::nullopt;
+    return false;
   }
-  auto f = decode_frame(m.data(), static_cast<size_t>(mlen));
-  if (!f) broken_ = true;
+  return true;
+}
+
+std::optional<Frame> TcpPeerLink::recv(double timeout_s) {
+  Frame f;
+  if (!recv_into(f, timeout_s)) return std::nullopt;
   return f;
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "handoff.h"
 #include "wire.h"
@@ -21,6 +22,10 @@ constexpr size_t kMaxFrameMeta = 64 * 1024;  // its JSON header
 // Frame <-> plaintext. decode_frame refuses anything malformed or over the bounds (fuzzed).
 std::string encode_frame(const Frame& f);
 std::optional<Frame> decode_frame(const uint8_t* p, size_t n);
+// The same into existing buffers, reusing their capacity: `out` is overwritten; `f` is
+// overwritten when the frame is valid (false: refused, `f` unspecified).
+void encode_frame_into(const Frame& f, std::string& out);
+bool decode_frame_into(const uint8_t* p, size_t n, Frame& f);
 
 class TcpPeerLink final : public PeerLink {
  public:
@@ -33,6 +38,7 @@ class TcpPeerLink final : public PeerLink {
                                              std::string& err);
   bool send(const Frame& f) override;
   std::optional<Frame> recv(double timeout_s) override;
+  bool recv_into(Frame& f, double timeout_s) override;
   // True when a frame has started to arrive within `timeout_s` (then recv() takes it); a plain
   // timeout here, unlike one inside recv(), leaves the link intact.
   bool readable(double timeout_s);
@@ -48,6 +54,10 @@ class TcpPeerLink final : public PeerLink {
   NodeId peer_{};
   std::unique_ptr<State> st_;
   bool broken_ = false;
+  // Reused across frames: a fresh megabyte per frame costs its page faults again, and under TCG
+  // those were a large part of a migration's CPU time.
+  std::string tx_plain_;
+  std::vector<uint8_t> tx_wire_, rx_wire_, rx_plain_;
 };
 
 }  // namespace grappe
