@@ -17,6 +17,7 @@ bool AutoBalancer::due(double now, int outgoing) {
 std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, const std::vector<LocalJob>& jobs,
                                           const std::vector<NodeView>& peers, int outgoing) {
   next_ = now < next_ ? now + p_.period_s : next_due(next_, now, p_.period_s);  // on the loop's grid
+  last_round_ = now;
   // Targets of recent moves whose figures predate the job's arrival count it here. A move still
   // unseen after 30 s (a target that stopped publishing) is forgotten.
   std::vector<NodeView> view = peers;
@@ -41,6 +42,12 @@ std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, cons
     }
     stays_[j.id] = why;
     if (why.empty()) views.push_back(v);
+    // A job that is only too young: the round that may move it comes when it is old enough (at
+    // the start of a burst, an idle peer then gets its first job up to a period sooner).
+    JobView grown = v;
+    grown.age_s = p_.plan.min_residency_s;
+    if (v.age_s < grown.age_s && j.why_not.empty() && stay_reason(self, grown, p_.plan).empty())
+      next_ = std::min(next_, std::max(j.arrived + grown.age_s, now + 0.25));
   }
   BalancerParams bp = p_.plan;
   limit_ = bp.max_outgoing = std::max(1, std::min(bp.max_outgoing, self.cpus));

@@ -3,6 +3,7 @@
 // (balancer.h) what to move, and remembers why every other job stays, for `grappe ps`. Pure logic
 // over the samples the daemon takes from /proc (a job's demand comes from LoadModel, load.h).
 #pragma once
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -47,6 +48,9 @@ class AutoBalancer {
   // True when a round is due at `now` (the daemon samples jobs only then). `outgoing`:
   // migrations from this node in flight (their jobs are not offered to round()).
   bool due(double now, int outgoing);
+  // A peer's load just fell (a job ended or left there): the next round comes now rather than at
+  // the end of its period, but no sooner than a quarter second after the last one.
+  void hurry(double now) { next_ = std::min(next_, std::max(now, last_round_ + 0.25)); }
   // One round: the moves to start now, each with its reason.
   std::vector<Decision> round(double now, const NodeView& self, const std::vector<LocalJob>& jobs,
                               const std::vector<NodeView>& peers, int outgoing);
@@ -65,6 +69,7 @@ class AutoBalancer {
   AutoBalanceParams p_;
   int limit_ = p_.plan.max_outgoing;  // moves in flight at most: max_outgoing, or fewer CPUs (last round)
   double next_ = 0, last_busy_ = -1e9;  // when a migration from here was last seen in flight
+  double last_round_ = -1e9;
   std::vector<Sent> sent_;
   std::map<std::string, std::string> stays_;
 };

@@ -348,9 +348,9 @@ void Daemon::serve_api(double now, bool incoming) {
   }
 }
 
-void Daemon::sample_load(double now) {
-  if (now < next_sample_) return;
-  next_sample_ = next_due(next_sample_, now, 0.5);
+void Daemon::sample_load(double now, bool now_too) {
+  if (now < next_sample_ && !now_too) return;
+  if (now >= next_sample_) next_sample_ = next_due(next_sample_, now, 0.5);
   last_sample_ = now;
   usage_.clear();
   std::map<std::string, LoadModel::JobSample> samples;
@@ -468,7 +468,13 @@ int Daemon::run() {
     if (fds[0].revents) receive_udp(now);
     jobs_.pump(now);
     serve_api(now, fds[1].revents != 0);
-    sample_load(now);
+    // A job ended or left here: the load is sampled and gossiped at once, so that a CPU it
+    // freed draws work from a busier node now rather than a second later.
+    const size_t here = jobs_.table().running_here();
+    const bool fell = here < running_here_;
+    running_here_ = here;
+    sample_load(now, fell);
+    if (fell) mb_.load_soon();
     recalibrate(now);
     share_home(now);
     balance(now);

@@ -47,7 +47,7 @@ class Daemon {
   class Udp;
   void receive_udp(double now);
   void serve_api(double now, bool incoming);  // incoming: the API socket has connections to accept
-  void sample_load(double now);
+  void sample_load(double now, bool now_too = false);  // now_too: also off its schedule
   void recalibrate(double now);
   void share_home(double now);
   HomeView home_view(double now);
@@ -73,6 +73,8 @@ class Daemon {
   std::map<NodeId, ReplayWindow> replay_;
   LoadModel load_;
   double last_sample_ = -1, next_sample_ = 0;
+  size_t running_here_ = 0;  // jobs running on this node at the last loop turn
+  uint64_t seen_drops_ = 0;  // peers' load drops the balancer has answered (Membership::load_drops)
   double next_calibration_ = 0;
   double number_since_ = -1, next_home_ = 0;
   // For 2 minutes after `grappe node expel|bring`, jobs whose handoff was already under way are

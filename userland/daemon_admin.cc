@@ -99,6 +99,10 @@ void Daemon::balance(double now) {
       else ++outgoing;
     }
   }
+  if (mb_.load_drops() != seen_drops_) {  // a peer just freed CPU: a round now, not in up to a second
+    seen_drops_ = mb_.load_drops();
+    auto_.hurry(now);
+  }
   if (!mig_->unavailable().empty() || !auto_.due(now, outgoing)) return;
   const Member& me = mb_.self();
   NodeView self;

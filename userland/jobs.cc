@@ -26,6 +26,12 @@ Job* JobTable::find(const std::string& id) {
   return it == jobs_.end() ? nullptr : &it->second;
 }
 
+size_t JobTable::running_here() const {
+  size_t n = 0;
+  for (const auto& [id, j] : jobs_) n += j.state == JobState::Running && !j.remote;
+  return n;
+}
+
 size_t JobTable::running() const {
   size_t n = 0;
   for (const auto& [id, j] : jobs_) n += j.state == JobState::Running;

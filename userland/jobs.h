@@ -81,6 +81,7 @@ class JobTable {
   Job* find(const std::string& id);
   void erase(const std::string& id) { jobs_.erase(id); }
   size_t running() const;
+  size_t running_here() const;  // running on this node: not the home's records of moved jobs
   std::map<std::string, Job>& all() { return jobs_; }
   const std::map<std::string, Job>& all() const { return jobs_; }
   // May `uid` signal, migrate or see this job? Its owner and root may.

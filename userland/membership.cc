@@ -197,6 +197,7 @@ void Membership::apply_loads(const std::vector<LoadInfo>& loads, double now) {
     Member* mb = members_.find(l.id);
     if (!mb) continue;
     if (mb->load && l.version <= mb->load->info.version) continue;
+    if (mb->load && uint64_t{l.load_milli} + 500 <= mb->load->info.load_milli) ++load_drops_;
     if (!mb->load) mb->load = std::make_unique<MemberLoad>();
     mb->load->info = l;
     mb->load->time = now - l.age_ms / 1000.0;
@@ -399,8 +400,11 @@ void Membership::tick(double now, Outbox& out) {
   for (uint32_t slot : expired) set_state(members_[slot], MemberState::Dead, members_[slot].incarnation, now);
   for (auto it = relays_.begin(); it != relays_.end();) it = it->second.expires < now ? relays_.erase(it) : std::next(it);
 
-  if (now >= next_load_) {
-    next_load_ = next_due(next_load_, now, cfg_.load_interval);
+  const bool early = load_soon_ && now - last_load_sent_ >= 0.1;
+  if (now >= next_load_ || early) {
+    if (now >= next_load_) next_load_ = next_due(next_load_, now, cfg_.load_interval);
+    load_soon_ = false;
+    last_load_sent_ = now;
     if (!live_ids_.empty() && self_.load) {
       Message lm = make(MsgType::Load);
       LoadInfo mine = self_.load->info;

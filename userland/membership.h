@@ -51,6 +51,12 @@ class Membership {
   void receive(const Message& m, uint32_t src_ip, uint16_t src_port, double now, Outbox& out);
   void leave(double now, Outbox& out);  // graceful: announce Left
   void set_local_load(const LoadInfo& l, double now);
+  // Gossips our load at the next tick rather than at the next load round (a job ended or left
+  // here: an idle CPU should draw work at once). At most one early round per tenth of a second.
+  void load_soon() { load_soon_ = true; }
+  // How many times a peer's load was seen to fall by half a job or more (the daemon's balancer takes
+  // a change as the cue for a round).
+  uint64_t load_drops() const { return load_drops_; }
   // Inserts a member as if discovered long ago (simulations start from a formed cluster).
   void seed(const MemberUpdate& u, double now);
 
@@ -111,6 +117,9 @@ class Membership {
   };
   std::map<uint32_t, Relay> relays_;  // our seq -> who asked us to probe
   uint32_t load_version_ = 0;
+  bool load_soon_ = false;
+  double last_load_sent_ = -1;
+  uint64_t load_drops_ = 0;
   MembershipStats stats_;
 };
 

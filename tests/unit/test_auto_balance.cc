@@ -50,6 +50,44 @@ TEST_CASE("auto balance: rounds go on below the limit of moves in flight, and pa
   CHECK(b.due(14.5, 0));
 }
 
+TEST_CASE("auto balance: a peer's load drop brings the next round forward, within limits") {
+  AutoBalancer b;
+  REQUIRE(b.due(20, 0));
+  b.round(20, node(1, 2), busy(2), {node(2, 2)}, 0);
+  CHECK_FALSE(b.due(20.1, 0));
+  b.hurry(20.1);  // too soon after the last round: no sooner than 20.25
+  CHECK_FALSE(b.due(20.2, 0));
+  CHECK(b.due(20.25, 0));
+  b.round(20.25, node(1, 2), busy(2), {node(2, 1)}, 0);
+  CHECK_FALSE(b.due(20.6, 0));
+  b.hurry(20.6);
+  CHECK_FALSE(b.due(20.6, 1));  // a move in flight: still at the one-CPU limit
+  CHECK_FALSE(b.due(20.7, 0));  // it just ended: settle first
+  CHECK(b.due(21.7, 0));
+}
+
+TEST_CASE("auto balance: the next round comes when a young job is old enough to move") {
+  auto young = [](bool stay) {
+    std::vector<LocalJob> v = busy(1);
+    v[0].arrived = 10;
+    v[0].stay = stay;
+    v[0].rss_mb = 1;  // cheap to move: worth it at 3 s on a crowded node
+    return v;
+  };
+  AutoBalancer b;
+  REQUIRE(b.due(12.4, 0));
+  CHECK(b.round(12.4, node(1, 7), young(false), {node(2, 0)}, 0).empty());
+  CHECK(b.why_stays("1.1") == "too young to move");
+  CHECK_FALSE(b.due(12.9, 0));
+  REQUIRE(b.due(13.0, 0));  // 3 s old, not at the period's 13.4
+  CHECK(b.round(13.0, node(1, 7), young(false), {node(2, 0)}, 0).size() == 1);
+  AutoBalancer pinned;  // a job that may never move does not bring a round forward
+  REQUIRE(pinned.due(12.4, 0));
+  pinned.round(12.4, node(1, 2), young(true), {node(2, 0)}, 0);
+  CHECK_FALSE(pinned.due(13.0, 0));
+  CHECK(pinned.due(13.4, 0));
+}
+
 TEST_CASE("auto balance: a one-CPU node sends one job at a time; two CPUs, two at once") {
   AutoBalancer one;
   REQUIRE(one.due(20, 0));

@@ -215,3 +215,16 @@ TEST_CASE("a moved job's relay thread is woken for what it carries: stdin, end o
   wake_relay(j);  // no relay thread: nothing to poke, nothing breaks
   ::close(wake);
 }
+
+TEST_CASE("job table: jobs running here exclude the home's records of moved jobs and ended ones") {
+  JobTable t;
+  Job a, b, c;
+  a.id = "1.1", b.id = "1.2", c.id = "1.3";
+  b.remote = true;
+  c.state = JobState::Exited;
+  t.add(a), t.add(b), t.add(c);
+  CHECK(t.running() == 2);
+  CHECK(t.running_here() == 1);
+  t.find("1.1")->state = JobState::Exited;
+  CHECK(t.running_here() == 0);
+}

@@ -203,6 +203,38 @@ TEST_CASE("load entries spread by gossip; fresher versions win") {
   for (int v = 0; v < 5; ++v) CHECK(net.nodes_[v].m->find(net.nodes_[5].id)->load->info.load_milli == 9999);
 }
 
+TEST_CASE("a node whose load fell gossips it at once, and peers count the fall") {
+  MembershipConfig cfg;
+  cfg.load_interval = 5;  // the regular rounds alone would take up to 5 s
+  SimNetwork net(3, cfg);
+  net.add_node("n0");
+  net.add_node("n1");
+  auto load = [&](uint32_t milli, bool soon) {
+    LoadInfo l;
+    l.cpus = 1;
+    l.load_milli = milli;
+    net.nodes_[1].m->set_local_load(l, net.now);
+    if (soon) net.nodes_[1].m->load_soon();
+  };
+  auto seen = [&] { return net.nodes_[0].m->find(net.nodes_[1].id)->load->info.load_milli; };
+  load(3000, false);
+  net.run_for(11);
+  REQUIRE(seen() == 3000);
+  CHECK(net.nodes_[0].m->load_drops() == 0);
+  const double t0 = net.now;
+  load(2000, true);  // a job ended on n1
+  while (seen() != 2000 && net.now - t0 < 5) net.step(0.01);
+  CHECK(net.now - t0 < 0.1);
+  CHECK(net.nodes_[0].m->load_drops() == 1);
+  load(1700, true);  // less than half a job: no cue
+  net.run_for(0.2);
+  REQUIRE(seen() == 1700);
+  load(2900, true);  // a rise: no cue
+  net.run_for(0.2);
+  REQUIRE(seen() == 2900);
+  CHECK(net.nodes_[0].m->load_drops() == 1);
+}
+
 TEST_CASE("packets signed with another cluster's key are dropped and never join") {
   auto net = cluster(3);
   net.nodes_[2].key.fill(9);
