@@ -39,9 +39,8 @@ NodeId id_of(uint8_t b) {
   return i;
 }
 
-}  // namespace
-
-TEST_CASE("peer link: authenticated frames both ways, large payloads, peer ids") {
+// Node 1 (client) and node 2 (server) of cluster key 7, authenticated over loopback.
+std::pair<std::unique_ptr<TcpPeerLink>, std::unique_ptr<TcpPeerLink>> linked_pair() {
   Listener srv;
   std::unique_ptr<TcpPeerLink> server;
   std::string serr;
@@ -51,6 +50,13 @@ TEST_CASE("peer link: authenticated frames both ways, large payloads, peer ids")
   t.join();
   REQUIRE_MESSAGE(client, err);
   REQUIRE_MESSAGE(server, serr);
+  return {std::move(client), std::move(server)};
+}
+
+}  // namespace
+
+TEST_CASE("peer link: authenticated frames both ways, large payloads, peer ids") {
+  auto [client, server] = linked_pair();
   CHECK(client->peer() == id_of(2));
   CHECK(server->peer() == id_of(1));
   std::string big(1 << 20, 'x');
@@ -73,22 +79,14 @@ TEST_CASE("peer link: authenticated frames both ways, large payloads, peer ids")
 }
 
 TEST_CASE("peer link: one frame reused for frames of changing sizes carries each exactly") {
-  Listener srv;
-  std::unique_ptr<TcpPeerLink> server;
-  std::string serr;
-  std::thread t([&] { server = TcpPeerLink::accept(::accept(srv.fd, nullptr, nullptr), key_of(7), id_of(2), 5, serr); });
-  std::string err;
-  auto client = TcpPeerLink::connect(htonl(INADDR_LOOPBACK), srv.port, key_of(7), id_of(1), 5, err);
-  t.join();
-  REQUIRE_MESSAGE(client, err);
-  REQUIRE_MESSAGE(server, serr);
+  auto [client, server] = linked_pair();
   const std::vector<Frame> sent = {{"data", {{"n", 1}}, std::string(1 << 20, 'x')},
                                    {"data", {}, std::string(10, 'y')},
                                    {"file", {{"name", "pages-1.img"}}, {}},
                                    {"data", {}, std::string(500000, 'z')}};
   Frame reused{"data", {}, {}};  // as send_images() does: one frame, its buffer resized
   for (const Frame& f : sent) {
-    reused.kind = f.kind, reused.meta = f.meta, reused.data = f.data;
+    reused = f;  // copy-assigned: the strings keep their capacity
     REQUIRE(client->send(reused));
   }
   Frame got;  // as migrate_in() does: one frame filled again and again
