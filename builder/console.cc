@@ -83,6 +83,25 @@ bool console_parse(const std::string& raw, const std::string& token, std::string
   return true;
 }
 
+std::string console_panic(const std::string& seen) {
+  // The kernel ends every panic with this line; before it the panic may still be printing.
+  static const std::string end = "---[ end Kernel panic - not syncing";
+  const size_t e = seen.find(end);
+  if (e == std::string::npos) return "";
+  // The rest of the line from the last `what` that starts before `limit`.
+  auto line_with = [&](const std::string& what, size_t limit) -> std::string {
+    const size_t at = seen.rfind(what, limit);
+    if (at == std::string::npos) return "";
+    const size_t nl = std::min(seen.find_first_of("\r\n", at), limit);
+    return seen.substr(at, nl - at);
+  };
+  std::string why = line_with("Kernel panic - not syncing", e);
+  if (why.empty()) why = "Kernel panic";
+  const size_t panic_at = seen.rfind("Kernel panic - not syncing", e);
+  std::string oops = line_with("Oops: ", panic_at == std::string::npos ? e : panic_at);
+  return oops.empty() ? why : oops + "; " + why;
+}
+
 int run_console(const std::filesystem::path& sock, const std::string& cmd, double timeout_s, std::string& output) {
   Fd s;
   s.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -109,7 +128,16 @@ int run_console(const std::filesystem::path& sock, const std::string& cmd, doubl
   seen.clear();
   if (!write_all(s.fd, console_script(cmd, tok))) throw Error("the console closed", sock.string(), "is the VM still running?");
   int status = -1;
-  if (!read_until(s.fd, seen, deadline, [&](const std::string& t) { return console_parse(t, tok, output, status); }))
+  std::string panic;
+  const bool ended = read_until(s.fd, seen, deadline, [&](const std::string& t) {
+    if (console_parse(t, tok, output, status)) return true;
+    panic = console_panic(t);
+    return !panic.empty();
+  });
+  if (!panic.empty())
+    throw Error("the node's kernel panicked while running '" + cmd + "': " + panic, sock.string(),
+                "the VM is dead: stop it and boot the cluster again; its serial log (next to the socket) has the trace");
+  if (!ended)
     throw Error("'" + cmd + "' did not finish within " + std::to_string(static_cast<int>(timeout_s)) + " s", sock.string(),
                 "raise --timeout, or look at the serial log");
   return status;

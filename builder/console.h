@@ -13,7 +13,12 @@ std::string console_script(const std::string& cmd, const std::string& token);
 // Finds the command's output and status in what the console printed. False while incomplete.
 bool console_parse(const std::string& seen, const std::string& token, std::string& output, int& status);
 
-// Connects to `sock`, waits for the shell to answer, runs `cmd`; throws Error on timeout.
+// The kernel's own account of a panic seen on the console ("Oops: …" and "Kernel panic - not
+// syncing: …", without timestamps), once the kernel has finished printing it; "" otherwise. A
+// panicked node never answers, so waiting for the command's end marker is pointless.
+std::string console_panic(const std::string& seen);
+
+// Connects to `sock`, waits for the shell to answer, runs `cmd`; throws Error on timeout or on a kernel panic.
 int run_console(const std::filesystem::path& sock, const std::string& cmd, double timeout_s, std::string& output);
 
 }  // namespace grappe

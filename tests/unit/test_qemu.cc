@@ -96,6 +96,25 @@ TEST_CASE("console: markers are found in console noise, never in the typed text"
   CHECK_FALSE(console_parse(seen, "43", out, st));  // another command's token
 }
 
+TEST_CASE("console: a kernel panic is reported once the kernel has finished printing it") {
+  // Shaped like a TCG guest's double fault seen by a bench run (trimmed).
+  std::string seen =
+      "\r\n@@B7@@\r\n[  716.711769] traps: PANIC: double fault, error_code: 0x0\r\n"
+      "[  716.713687] Oops: double fault: 0000 [#1] PREEMPT SMP NOPTI\r\n"
+      "[  716.714628] RIP: 0010:kmem_cache_alloc_node_noprof+0x6e/0x310\r\n"
+      "[  716.7195513] Kernel panic - not syncing: Fatal exception in interrupt\r\n";
+  CHECK(console_panic(seen).empty());  // still printing: the end line has not come
+  seen += "[  716.909000] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---\r\n";
+  CHECK(console_panic(seen) ==
+        "Oops: double fault: 0000 [#1] PREEMPT SMP NOPTI; Kernel panic - not syncing: Fatal exception in interrupt");
+  // A panic without an oops (for example no root file system) still names its reason.
+  CHECK(console_panic("[ 3.1] Kernel panic - not syncing: VFS: Unable to mount root fs\n"
+                      "[ 3.2] ---[ end Kernel panic - not syncing: VFS: Unable to mount root fs ]---\n") ==
+        "Kernel panic - not syncing: VFS: Unable to mount root fs");
+  // Ordinary output, even output that talks about panics, is not one.
+  CHECK(console_panic("@@B7@@\nno panic here: Oops: typo\n@@E7@@ 0\n").empty());
+}
+
 TEST_CASE("qemu: the serial console is logged and reachable through a socket") {
   QemuOptions o;
   o.out = "out";
