@@ -15,7 +15,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "boot_announce.h"
+#include "boot/boot_announce.h"
 #include "boot_copy.h"
 #include "cmdline.h"
 #include "fetch.h"

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "boot_http.h"
+#include "boot/boot_http.h"
 #include "fetch.h"
 
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 // bytes that decode to the same frame.
 #include <cstdlib>
 
-#include "peer_link.h"
+#include "migration/peer_link.h"
 
 using namespace grappe;
 

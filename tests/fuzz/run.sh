@@ -11,9 +11,9 @@ CXX=$(command -v clang++ || command -v clang++-14 || true)
 [ -n "$CXX" ] || { echo "SKIP: clang++ is not installed (./build.sh deps installs it)"; exit 77; }
 mkdir -p "$OUTDIR/corpus" "$OUTDIR/corpus-frame"
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_wire.cc" "$SRC/userland/wire.cc" -lsodium -o "$OUTDIR/fuzz_wire"
+  -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_wire.cc" "$SRC/userland/membership/wire.cc" -lsodium -o "$OUTDIR/fuzz_wire"
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_frame.cc" "$SRC/userland/peer_link.cc" -lsodium -o "$OUTDIR/fuzz_frame"
+  -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_frame.cc" "$SRC/userland/migration/peer_link.cc" -lsodium -o "$OUTDIR/fuzz_frame"
 cd "$OUTDIR"
 WIRE=$(( SECONDS_BUDGET * 2 / 3 )); FRAME=$(( SECONDS_BUDGET - WIRE ))
 ./fuzz_wire -max_total_time="$WIRE" -max_len=1400 -print_final_stats=1 corpus 2>&1 | tail -8

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "balancer.h"
+#include "balance/balancer.h"
 
 namespace grappe {
 

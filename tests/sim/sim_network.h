@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "membership.h"
+#include "membership/membership.h"
 
 namespace grappe {
 

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "auto_balance.h"
+#include "balance/auto_balance.h"
 
 using namespace grappe;
 

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "balance_scenarios.h"
-#include "balancer.h"
+#include "balance/balancer.h"
 
 using namespace grappe;
 

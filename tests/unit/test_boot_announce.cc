@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "boot_announce.h"
+#include "boot/boot_announce.h"
 
 using namespace grappe;
 

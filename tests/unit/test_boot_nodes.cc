@@ -2,8 +2,8 @@
 
 #include <stdexcept>
 
-#include "boot_nodes.h"
-#include "node_admin.h"
+#include "boot/boot_nodes.h"
+#include "balance/node_admin.h"
 
 using namespace grappe;
 

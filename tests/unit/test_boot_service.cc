@@ -14,10 +14,10 @@
 #include <random>
 #include <thread>
 
-#include "boot_announce.h"
+#include "boot/boot_announce.h"
 #include "boot_copy.h"
-#include "boot_service.h"
-#include "text_file.h"
+#include "boot/boot_service.h"
+#include "common/text_file.h"
 
 using namespace grappe;
 namespace fs = std::filesystem;

@@ -4,9 +4,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "api.h"
-#include "config.h"
-#include "load.h"
+#include "daemon/api_server.h"
+#include "cli/api_client.h"
+#include "daemon/config.h"
+#include "balance/load.h"
 
 namespace fs = std::filesystem;
 using namespace grappe;

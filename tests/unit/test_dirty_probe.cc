@@ -7,7 +7,7 @@
 #include <fstream>
 #include <vector>
 
-#include "dirty_probe.h"
+#include "migration/dirty_probe.h"
 
 using namespace grappe;
 namespace fs = std::filesystem;

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <set>
 
-#include "dump_priority.h"
+#include "migration/dump_priority.h"
 
 using namespace grappe;
 namespace fs = std::filesystem;

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-#include "handoff.h"
+#include "migration/handoff.h"
 
 using namespace grappe;
 namespace fs = std::filesystem;

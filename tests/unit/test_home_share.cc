@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "home_share.h"
+#include "home/home_share.h"
 
 using namespace grappe;
 

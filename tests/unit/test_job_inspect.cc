@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "job_inspect.h"
+#include "jobs/job_inspect.h"
 
 using namespace grappe;
 namespace fs = std::filesystem;

@@ -11,7 +11,8 @@
 
 #include <doctest/doctest.h>
 
-#include "job_service.h"
+#include "common/api_protocol.h"
+#include "jobs/job_service.h"
 
 using namespace grappe;
 

@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "../sim/sim_network.h"
-#include "loop_timer.h"
+#include "common/loop_timer.h"
 
 using namespace grappe;
 

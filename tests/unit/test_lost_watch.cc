@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "lost_watch.h"
+#include "migration/lost_watch.h"
 
 using namespace grappe;
 

@@ -2,7 +2,7 @@
 
 #include <random>
 
-#include "member_table.h"
+#include "membership/member_table.h"
 
 using namespace grappe;
 

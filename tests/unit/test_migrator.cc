@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "migrator.h"
+#include "migration/migrator.h"
 
 using namespace grappe;
 

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "balancer.h"
-#include "node_admin.h"
+#include "balance/balancer.h"
+#include "balance/node_admin.h"
 
 using namespace grappe;
 

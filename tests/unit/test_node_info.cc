@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "node_info.h"
+#include "common/node_info.h"
 
 namespace fs = std::filesystem;
 using namespace grappe;

@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "peer_link.h"
+#include "migration/peer_link.h"
 
 using namespace grappe;
 

@@ -2,8 +2,8 @@
 
 #include <sodium.h>
 
-#include "replay.h"
-#include "wire.h"
+#include "membership/replay.h"
+#include "membership/wire.h"
 
 using namespace grappe;
 

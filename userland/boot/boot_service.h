@@ -1,0 +1,108 @@
+// The cluster's network-boot service. `grappe boot-server enable` turns it on for the whole
+// cluster (the setting travels in every node's load entry, newest generation wins); the founder
+// (the live node with the lowest number, the one serving /home) runs it, so when the founder
+// dies the next node takes it over within seconds. Serving means:
+//   - probe the segment for a DHCP server: if one answers, dnsmasq runs proxy-DHCP only and
+//     addresses stay with that server; if none does, dnsmasq runs a full DHCP server on a private
+//     /24 that collides with no network this node sees, with its first address added here;
+//   - TFTP (dnsmasq) hands plain PXE firmware iPXE (undionly.kpxe for BIOS, snponly.efi for
+//     UEFI), and iPXE gets http://<this node>/grappe/node.ipxe;
+//   - HTTP (boot_http.h) serves the running image's kernel, initrd and layers with their hashes.
+// dnsmasq's configuration is rendered from a template (iso/dnsmasq-boot.conf.in, installed in
+// the image) and run as grappe-boot-dhcp.service; commands go through the CommandRunner seam on
+// the service's own thread.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "boot/boot_http.h"
+#include "common/command_runner.h"
+#include "boot/dhcp_probe.h"
+
+namespace grappe {
+
+struct NetIf {
+  std::string name;
+  uint32_t addr = 0, mask = 0;  // network order
+  std::array<uint8_t, 6> mac{};
+};
+
+struct BootView {
+  bool enabled = false;    // the cluster-wide setting
+  bool server = false;     // this node is the founder
+  std::string founder;     // who serves, for `grappe status` on the other nodes
+  std::vector<NetIf> ifaces;  // this node's IPv4 interfaces (not loopback), cluster one first
+  std::vector<uint32_t> used_nets;  // networks (addr & mask) seen on the segment: members' addresses
+};
+
+struct BootFiles {
+  std::map<std::string, std::string> files;  // served name -> path here
+  std::string tftp_root;                      // the iPXE loaders
+  std::string why;                            // why this node cannot serve ("" when it can)
+};
+// The image this node runs, as found under `run_dir` (the initramfs's /run/grappe).
+BootFiles find_boot_files(const std::string& run_dir);
+
+// A private /24 (10.71.x.0 onwards) overlapping none of `used` (network, mask pairs); 0 if none.
+uint32_t choose_boot_subnet(const std::vector<std::pair<uint32_t, uint32_t>>& used);
+
+// The dnsmasq template with lines "full:…" / "proxy:…" kept (prefix removed) for `mode` and
+// dropped for the other, and @NAME@ replaced from `vars`. Throws naming an unknown @NAME@.
+std::string render_dnsmasq(const std::string& tpl, const std::string& mode, const std::map<std::string, std::string>& vars);
+
+// Sends `packet` to 255.255.255.255:kBootAnnouncePort out of `ifname` (SO_BINDTODEVICE).
+bool broadcast_boot_announcement(const std::string& ifname, const std::string& packet);
+
+struct BootEnv {
+  CommandRunner* run = nullptr;
+  std::string run_dir = "/run/grappe";
+  std::string template_path = "/usr/share/grappe/dnsmasq-boot.conf.in";
+  std::string conf_path = "/run/grappe/boot/dnsmasq.conf";
+  std::string unit = "grappe-boot-dhcp.service";
+  int http_port = 80;
+  std::string http_bind = "0.0.0.0";
+  std::string nodes_path = "/etc/grappe/boot-nodes.toml";  // per-PC settings (boot_nodes.h); optional
+  // The announcement (boot_announce.h), signed with the cluster key, sent every 2 s while serving.
+  std::string cluster = "grappe";
+  std::array<uint8_t, 32> key{};
+  std::function<bool(const std::string& ifname, const std::string& packet)> announce = broadcast_boot_announcement;
+  std::function<std::unique_ptr<DhcpSocket>(const std::string& ifname, std::string& err)> open_probe = open_dhcp_socket;
+};
+
+class BootService {
+ public:
+  explicit BootService(BootEnv env);
+  ~BootService();
+  void observe(const BootView& v);  // from the daemon's loop: cheap
+  void step(double now);            // one pass of the worker: start, check or stop serving
+  void start();                     // the worker thread: step() every second
+  nlohmann::json status() const;
+
+ private:
+  bool serve(double now, const BootView& v);  // false with error_ set
+  // The generated node.ipxe for one PC: its settings from env_.nodes_path, if any.
+  std::string node_script(const std::string& mac, const std::string& host);
+  void stop_serving();
+  BootEnv env_;
+  BootHttp http_;
+  mutable std::mutex mu_;
+  BootView view_;
+  bool serving_ = false;
+  std::string role_ = "off", mode_, why_, error_, url_, iface_, range_;
+  std::string nodes_error_;  // the last error reading env_.nodes_path ("" = fine or absent)
+  uint32_t added_addr_ = 0;  // the address added for full DHCP (removed when stopping)
+  uint32_t served_addr_ = 0;  // the interface's address when serving started (proxy mode follows it)
+  double next_try_ = 0, next_check_ = 0, next_announce_ = 0;
+  std::string announcement_;  // the signed packet, made when serving starts
+  int restarts_ = 0;
+};
+
+}  // namespace grappe

@@ -1,0 +1,53 @@
+#include "common/node_info.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/text_file.h"
+
+namespace grappe {
+namespace {
+
+std::string first_line(const std::string& s) {
+  auto l = s.substr(0, s.find('\n'));
+  while (!l.empty() && (l.back() == ' ' || l.back() == '\r')) l.pop_back();
+  return l;
+}
+
+}  // namespace
+
+NodeInfo read_node_info(const std::string& root) {
+  NodeInfo n;
+  n.hostname = first_line(read_text(root + "/etc/hostname"));
+  n.machine_id = first_line(read_text(root + "/etc/machine-id"));
+  std::istringstream id(read_text(root + "/run/grappe/identity"));
+  for (std::string l; std::getline(id, l);)
+    if (l.rfind("mac=", 0) == 0) n.mac = l.substr(4);
+  auto img = nlohmann::json::parse(read_text(root + "/etc/grappe/image.json"), nullptr, false);
+  if (img.is_object()) {
+    n.image_name = img.value("name", "");
+    n.build_id = img.value("build_id", "");
+    n.cluster = img.value("cluster", "");
+    n.key_fingerprint = img.value("key_fingerprint", "");
+    n.kernel = img.value("kernel", "");
+  }
+  namespace fs = std::filesystem;
+  if (fs::exists(root + "/run/grappe/fetched")) n.medium = "network";
+  else if (fs::exists(root + "/run/grappe/medium/grappe")) n.medium = "cd/usb";
+  else n.medium = "unknown";
+  return n;
+}
+
+nlohmann::json to_json(const NodeInfo& n) {
+  return {{"hostname", n.hostname}, {"machine_id", n.machine_id}, {"mac", n.mac},
+          {"image", n.image_name},  {"build_id", n.build_id},     {"cluster", n.cluster},
+          {"key_fingerprint", n.key_fingerprint}, {"kernel", n.kernel}, {"medium", n.medium}};
+}
+
+std::string ready_line(const NodeInfo& n) {
+  return "grappe: node ready name=" + (n.hostname.empty() ? "?" : n.hostname) +
+         " machine-id=" + (n.machine_id.empty() ? "?" : n.machine_id);
+}
+
+}  // namespace grappe

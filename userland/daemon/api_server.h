@@ -1,0 +1,40 @@
+// grapped's side of the local API (protocol: common/api_protocol.h) for {"v":1,"cmd":"nodes"} and
+// {"v":1,"cmd":"status"}; the socket is open to any local user (the caller's SO_PEERCRED decides
+// what it may do); the job commands are in jobs/job_service.h.
+#pragma once
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/api_protocol.h"
+#include "membership/membership.h"
+
+namespace grappe {
+
+
+struct DaemonCounters {
+  uint64_t received = 0, accepted = 0, replayed = 0, sent = 0, send_errors = 0;
+  uint64_t bytes_received = 0, bytes_sent = 0;  // UDP payload bytes
+  std::map<std::string, uint64_t> rejected;  // by decode error name
+};
+
+struct DaemonInfo {
+  std::string cluster;
+  std::string key_fingerprint;
+  double started = 0;
+  std::string socket;
+  uint16_t port = 0;
+  std::string migration = "ready";  // or why this node cannot checkpoint
+  nlohmann::json home;               // the shared /home (home_share.h); null when not shared
+  nlohmann::json boot;               // the network-boot service (boot_service.h)
+};
+
+nlohmann::json member_json(const Member& m, double now, bool self);
+nlohmann::json nodes_reply(const Membership& mb, double now);
+nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const DaemonCounters& c, double now);
+// Handles one request line; never throws.
+nlohmann::json handle_request(const std::string& line, const Membership& mb, const DaemonInfo& info,
+                              const DaemonCounters& c, double now);
+
+
+}  // namespace grappe

@@ -1,0 +1,496 @@
+#include "daemon/daemon.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "migration/criu_checkpointer.h"
+#include "common/loop_timer.h"
+#include "common/text_file.h"
+
+namespace grappe {
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+double clock_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+// Sends through the daemon's socket: unicast, and beacons to the multicast group and the
+// broadcast address of every IPv4 interface (each copy signed with its own nonce).
+class Daemon::Udp final : public Outbox {
+ public:
+  explicit Udp(Daemon& d) : d_(d) {}
+  void send(uint32_t ipv4, uint16_t port, const Message& m) override {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = ipv4;
+    to.sin_port = htons(port);
+    emit(m, to);
+  }
+  void beacon(const Message& m) override {
+    // Every beacon goes to the multicast group; every 4th also to the broadcast address, for
+    // segments that filter multicast (discovery there takes up to 4 beacon intervals).
+    const bool with_broadcast = d_.cfg_.broadcast && d_.beacons_++ % 4 == 0;
+    ifaddrs* ifs = nullptr;
+    if (getifaddrs(&ifs) != 0) return;
+    in_addr group{};
+    inet_pton(AF_INET, d_.cfg_.group.c_str(), &group);
+    for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+        continue;
+      if (!d_.cfg_.interfaces.empty() &&
+          std::find(d_.cfg_.interfaces.begin(), d_.cfg_.interfaces.end(), i->ifa_name) == d_.cfg_.interfaces.end())
+        continue;
+      in_addr local = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
+      ip_mreq mreq{};
+      mreq.imr_multiaddr = group;
+      mreq.imr_interface = local;
+      ::setsockopt(d_.udp_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq);  // EADDRINUSE once joined
+      ::setsockopt(d_.udp_, IPPROTO_IP, IP_MULTICAST_IF, &local, sizeof local);
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(d_.cfg_.port);
+      to.sin_addr = group;
+      emit(m, to);
+      if (with_broadcast && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) {
+        to.sin_addr = reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr;
+        emit(m, to);
+      }
+    }
+    freeifaddrs(ifs);
+  }
+
+ private:
+  void emit(const Message& msg, const sockaddr_in& to) {
+    Message m = msg;
+    m.nonce = d_.nonce_++;
+    auto bytes = encode(m, d_.ident_.key);
+    if (bytes.empty()) return;
+    if (::sendto(d_.udp_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) < 0)
+      ++d_.counters_.send_errors;
+    else
+      ++d_.counters_.sent, d_.counters_.bytes_sent += bytes.size();
+  }
+  Daemon& d_;
+};
+
+Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
+    : cfg_(std::move(cfg)),
+      ident_(ident),
+      mb_(ident.id, ident.name, cfg_.port, MembershipConfig{}, randombytes_random() | (uint64_t{randombytes_random()} << 32),
+          ident.incarnation, ident.number),
+      jobs_(spawner_, cfg_.job_init, ident.name),
+      admin_(load_node_admin(cfg_.state_dir + "/admin.json")) {
+  nonce_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch()).count()) << 12;
+  info_.cluster = ident_.cluster;
+  unsigned char fp[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(fp, ident_.key.data(), ident_.key.size());
+  char hex[17];
+  sodium_bin2hex(hex, sizeof hex, fp, 8);
+  info_.key_fingerprint = hex;
+  info_.socket = cfg_.socket;
+  info_.port = cfg_.port;
+  // Per-PC settings from the node that served this network boot (boot-nodes.toml there).
+  if (std::string flags = apply_boot_flags(admin_, read_text(cfg_.cmdline_path)); !flags.empty()) {
+    try {
+      save_node_admin(cfg_.state_dir + "/admin.json", admin_);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "grapped: %s\n", e.what());
+    }
+    std::printf("grapped: flags %s set at boot by the serving node (grappe.flags on the kernel command line)\n", flags.c_str());
+  }
+
+  udp_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int one = 1;
+  ::setsockopt(udp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(udp_, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(cfg_.port);
+  if (udp_ < 0 || ::bind(udp_, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0)
+    throw std::runtime_error("cannot bind UDP port " + std::to_string(cfg_.port) + ": " + std::strerror(errno) +
+                             " (another grapped running? set [discovery] port)");
+
+  std::filesystem::create_directories(std::filesystem::path(cfg_.socket).parent_path());
+  ::unlink(cfg_.socket.c_str());
+  api_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strncpy(sa.sun_path, cfg_.socket.c_str(), sizeof sa.sun_path - 1);
+  // Everyone may connect: each request is judged by the caller's SO_PEERCRED credentials
+  // (jobs run as their caller; only the owner or root may act on a job).
+  mode_t old = ::umask(0111);
+  int rc = ::bind(api_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ::umask(old);
+  if (rc != 0 || ::listen(api_, 16) != 0)
+    throw std::runtime_error("cannot listen on " + cfg_.socket + ": " + std::strerror(errno));
+
+  mb_.on_event = [this](const std::string& s) {
+    double wall = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::fprintf(stderr, "grapped: [%.3f] %s\n", wall, s.c_str());
+  };
+  mb_.on_number = [this](uint16_t n) {
+    jobs_.set_node_number(n);
+    save_state();
+  };
+  jobs_.set_node_number(ident_.number);
+  jobs_.set_next_seq(ident_.job_seq);
+  jobs_.send = [this](int fd, const nlohmann::json& ev) {
+    size_t i = client_index(fd);
+    if (i < clients_.size()) clients_[i].out += ev.dump() + "\n", wake_loop();
+  };
+  jobs_.congested = [this](int fd) {
+    size_t i = client_index(fd);
+    return i < clients_.size() && clients_[i].out.size() > (1u << 20);
+  };
+  jobs_.finish = [this](int fd) {
+    size_t i = client_index(fd);
+    if (i < clients_.size()) clients_[i].closing = true;
+  };
+  jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
+  jobs_.placeable = [this](int node) { return placeable(node); };
+  jobs_.stays = [this](const Job& j) { return auto_.why_stays(j.id); };
+
+  MigratorEnv env;
+  env.mu = &mu_;
+  env.jobs = &jobs_;
+  env.key = ident_.key;
+  env.self = ident_.id;
+  env.work_dir = cfg_.state_dir + "/migrate";
+  env.precopy_min_kb = uint64_t{cfg_.precopy_min_mb} << 10;
+  env.resolve = [this](const std::string& node) { return resolve_node(node); };
+  env.alive = [this](const std::string& name) { return node_alive(name); };
+  env.reply = [this](int fd, const nlohmann::json& r) {
+    size_t i = client_index(fd);
+    if (i < clients_.size()) clients_[i].out += r.dump() + "\n", clients_[i].closing = true, wake_loop();
+  };
+  env.log = [this](const std::string& s) { mb_.on_event(s); };
+  env.moved_out = [this](double freeze_s, uint64_t bytes) { auto_.observed(freeze_s, static_cast<double>(bytes) / 1048576); };
+  env.admit = [this](const nlohmann::json& offer) {
+    return admin_.admit(offer.value("home_number", 0) == mb_.self().number, guests());
+  };
+  mig_ = std::make_unique<Migrator>(std::move(env), make_checkpointer);
+  mig_->listen(cfg_.port);
+}
+
+std::optional<PeerAddr> Daemon::resolve_node(const std::string& node) const {
+  const Member& me = mb_.self();
+  if (node == me.name.str() || node == std::to_string(me.number))
+    return PeerAddr{htonl(INADDR_LOOPBACK), cfg_.port, me.name.str(), me.number, true};
+  for (const Member& m : mb_.members())
+    if ((m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.ipv4 &&
+        (node == m.name.str() || (m.number && node == std::to_string(m.number))))
+      return PeerAddr{m.ipv4, m.port, m.name.str(), m.number, false};
+  return std::nullopt;
+}
+
+bool Daemon::node_alive(const std::string& name) const {
+  // A name may come back with a new incarnation: one live entry under it is enough.
+  bool dead = false;
+  for (const Member& m : mb_.members()) {
+    if (m.name.str() != name) continue;
+    if (m.state == MemberState::Alive || m.state == MemberState::Suspect) return true;
+    dead = true;
+  }
+  return !dead;
+}
+
+Daemon::~Daemon() {
+  if (udp_ >= 0) ::close(udp_);
+  if (api_ >= 0) ::close(api_);
+  for (int fd : wake_)
+    if (fd >= 0) ::close(fd);
+  for (auto& c : clients_) ::close(c.fd);
+  ::unlink(cfg_.socket.c_str());
+}
+
+void Daemon::save_state() {
+  std::filesystem::create_directories(cfg_.state_dir);
+  std::string tmp = cfg_.state_dir + "/state.json.tmp";
+  {
+    std::ofstream o(tmp);
+    o << nlohmann::json{{"number", mb_.self().number}, {"incarnation", mb_.self().incarnation},
+                        {"job_seq", jobs_.next_seq()}}.dump()
+      << "\n";
+  }
+  std::filesystem::rename(tmp, cfg_.state_dir + "/state.json");
+}
+
+void Daemon::receive_udp(double now) {
+  uint8_t buf[2048];
+  Udp out(*this);
+  for (int burst = 0; burst < 256; ++burst) {
+    sockaddr_in from{};
+    socklen_t fl = sizeof from;
+    ssize_t n = ::recvfrom(udp_, buf, sizeof buf, MSG_TRUNC, reinterpret_cast<sockaddr*>(&from), &fl);
+    if (n < 0) return;
+    ++counters_.received;
+    counters_.bytes_received += static_cast<uint64_t>(n);
+    DecodeError err;
+    std::optional<Message> m;
+    if (static_cast<size_t>(n) > sizeof buf) err = DecodeError::TooLong;
+    else m = decode(buf, static_cast<size_t>(n), ident_.key, err);
+    if (!m) {
+      ++counters_.rejected[decode_error_name(err)];
+      continue;
+    }
+    if (m->sender == ident_.id) continue;  // our own multicast/broadcast looping back
+    if (!replay_[m->sender].accept(m->nonce)) {
+      ++counters_.replayed;
+      continue;
+    }
+    ++counters_.accepted;
+    mb_.receive(*m, from.sin_addr.s_addr, ntohs(from.sin_port), now, out);
+  }
+}
+
+size_t Daemon::client_index(int fd) const {
+  for (size_t i = 0; i < clients_.size(); ++i)
+    if (clients_[i].fd == fd) return i;
+  return clients_.size();
+}
+
+void Daemon::dispatch(size_t ci, const std::string& line, double now) {
+  Client& c = clients_[ci];
+  auto req = nlohmann::json::parse(line, nullptr, false);
+  static const std::set<std::string> job_cmds = {"run", "ps", "kill", "stdin", "eof", "signal"};
+  std::string cmd = req.is_object() ? req.value("cmd", "") : "";
+  nlohmann::json reply;
+  bool attached = false;
+  if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "node") {
+    reply = node_command(req, c.who);
+  } else if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "boot-server") {
+    reply = boot_command(req, c.who);
+  } else if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "migrate") {
+    reply = mig_->request(req, c.who);
+    attached = reply.is_null();  // the answer comes when the handoff ends
+  } else if (req.is_object() && req.value("v", 0) == kApiVersion && job_cmds.count(cmd)) {
+    reply = jobs_.handle(req, c.who, now, attached);
+    if (cmd == "run") save_state();  // the job sequence moved on
+  } else {
+    info_.migration = mig_->unavailable().empty() ? "ready" : mig_->unavailable();
+    reply = handle_request(line, mb_, info_, counters_, now);
+  }
+  if (!reply.is_null()) clients_[ci].out += reply.dump() + "\n";
+  clients_[ci].streaming = attached && (reply.is_null() || reply.value("ok", true));
+  if (!clients_[ci].streaming) clients_[ci].closing = true;
+}
+
+void Daemon::serve_api(double now, bool incoming) {
+  while (incoming) {
+    int fd = ::accept4(api_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) break;
+    if (clients_.size() >= 64) {
+      ::close(fd);
+      continue;
+    }
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+      ::close(fd);
+      continue;
+    }
+    Client c{fd, {}, {}, now, Caller{cred.uid, cred.gid, cred.pid, fd}};
+    clients_.push_back(std::move(c));
+  }
+  for (size_t i = 0; i < clients_.size();) {
+    Client& c = clients_[i];
+    bool gone = false;
+    if (!c.closing && jobs_.accepts_input(c.fd)) {
+      char b[16384];
+      ssize_t n = ::read(c.fd, b, sizeof b);
+      if (n > 0) c.buf.append(b, static_cast<size_t>(n));
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) gone = true;
+      for (size_t nl; !clients_[i].closing && (nl = clients_[i].buf.find('\n')) != std::string::npos;) {
+        std::string line = clients_[i].buf.substr(0, nl);
+        clients_[i].buf.erase(0, nl + 1);
+        dispatch(i, line, now);
+      }
+    }
+    Client& d = clients_[i];
+    if (!d.out.empty()) {
+      ssize_t n = ::write(d.fd, d.out.data(), d.out.size());
+      if (n > 0) d.out.erase(0, static_cast<size_t>(n));
+      else if (n < 0 && errno != EAGAIN && errno != EINTR) gone = true;
+    }
+    bool bad = d.buf.size() > (1u << 20) || (!d.streaming && !d.closing && now - d.since > 5);
+    if (gone || bad || (d.closing && d.out.empty())) {
+      jobs_.detach(d.fd);
+      ::close(d.fd);
+      clients_.erase(clients_.begin() + static_cast<long>(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
+void Daemon::sample_load(double now, bool now_too) {
+  if (now < next_sample_ && !now_too) return;
+  if (now >= next_sample_) next_sample_ = next_due(next_sample_, now, 0.5);
+  last_sample_ = now;
+  usage_.clear();
+  std::map<std::string, LoadModel::JobSample> samples;
+  for (const auto& [id, j] : jobs_.table().all()) {
+    if (j.state != JobState::Running || j.remote || j.migrating || j.pid <= 0) continue;
+    Sampled& u = usage_[id];
+    u.pids = job_processes("/proc", j.pid);
+    u.use = job_usage("/proc", u.pids);
+    samples[id] = {u.use.runnable, u.use.cpu_s};
+  }
+  auto s = read_system();
+  load_.sample(now, s.busy_s, samples);
+  LoadInfo l;
+  l.cpus = s.cpus;
+  l.speed = admin_.speed ? admin_.speed : ident_.speed;
+  l.load_milli = static_cast<uint32_t>(load_.value() * 1000);
+  l.mem_total_mb = s.mem_total_mb;
+  l.mem_free_mb = s.mem_free_mb;
+  l.jobs = static_cast<uint16_t>(jobs_.running());
+  l.flags = published_flags();
+  l.daemon_version = 1;
+  l.netboot = admin_.netboot;
+  mb_.set_local_load(l, now);
+}
+
+// The speed calibrated at start-up is often low: boot keeps the CPU busy, and a virtual CPU
+// shares its host. While the node is idle in its first ten minutes, measure again every 30 s
+// and keep the best figure (the admin's `grappe node speed` still overrides it).
+void Daemon::recalibrate(double now) {
+  if (cfg_.speed || now < next_calibration_ || now - info_.started > 600) return;
+  next_calibration_ = now + 30;
+  if (jobs_.running() || load_.value() > 0.5) return;
+  uint32_t s = calibrate_speed();
+  if (s <= ident_.speed * 1.05) return;
+  mb_.on_event("speed recalibrated while idle: " + std::to_string(ident_.speed) + " -> " + std::to_string(s));
+  ident_.speed = s;
+}
+
+// Hands the shared /home its view of the cluster once a second (home_share.h does the rest on
+// its own thread).
+void Daemon::share_home(double now) {
+  if (now < next_home_) return;
+  next_home_ = next_due(next_home_, now, 1);
+  HomeView v = home_view(now);
+  serve_boot(now, v);
+  if (!home_) return;
+  home_->observe(v);
+  info_.home = home_->status();
+}
+
+HomeView Daemon::home_view(double now) {
+  const Member& me = mb_.self();
+  if (!me.number) number_since_ = -1;
+  else if (number_since_ < 0) number_since_ = now;
+  HomeView v;
+  v.settled = number_since_ >= 0 && now - number_since_ >= 3;
+  v.self = {me.number, me.name.str(), 0};
+  for (const Member& m : mb_.members())
+    if (m.state == MemberState::Alive && m.number && m.ipv4 && m.id != me.id) v.live.push_back({m.number, m.name.str(), m.ipv4});
+  return v;
+}
+
+void Daemon::wake_loop() {
+  if (wake_[1] >= 0 && std::this_thread::get_id() != loop_thread_) [[maybe_unused]] auto n = ::write(wake_[1], "w", 1);
+}
+
+int Daemon::run() {
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  for (int sig : {SIGTERM, SIGINT}) ::sigaction(sig, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  info_.started = clock_now();
+  if (cfg_.share_home) {
+    home_ = std::make_unique<HomeShare>(runner_);
+    home_->start();
+  }
+  if (cfg_.boot_serve) {
+    BootEnv be;
+    be.run = &runner_;
+    be.http_port = cfg_.boot_http_port;
+    be.cluster = ident_.cluster;
+    be.key = ident_.key;
+    boot_ = std::make_unique<BootService>(be);
+    boot_->start();
+  }
+  next_calibration_ = info_.started + 30;
+  std::fprintf(stderr, "grapped: node %s (%s) on UDP %u, group %s, cluster %s key %s\n", ident_.name.c_str(),
+              id_hex(ident_.id).c_str(), cfg_.port, cfg_.group.c_str(), ident_.cluster.c_str(), info_.key_fingerprint.c_str());
+  std::fflush(stdout);
+  save_state();
+  loop_thread_ = std::this_thread::get_id();
+  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;  // then lines wait for the timeout
+  Udp out(*this);
+  while (!g_stop) {
+    std::vector<pollfd> fds = {{udp_, POLLIN, 0}, {api_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    for (auto& c : clients_) fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
+    const size_t mig_at = fds.size();
+    fds.push_back({mig_->listen_fd(), POLLIN, 0});
+    const double before = clock_now();
+    jobs_.add_pollfds(fds, before);
+    // Until the next point of the grid (loop_timer.h), where the timers (probes every 0.5 s, acks
+    // awaited 0.2 s, load samples, the balancer) are checked, or a job's output gap ends sooner.
+    // An idle node wakes 4 times a second; under emulation every wake-up also costs the running
+    // jobs a flushed TLB.
+    const double until = std::min(next_grid_point(before, kLoopGrid), jobs_.quiet_until(before));
+    ::poll(fds.data(), fds.size(), static_cast<int>(std::max(0.0, until - before) * 1000) + 1);
+    if (fds[2].revents & POLLIN)
+      for (char b[64]; ::read(wake_[0], b, sizeof b) > 0;) {
+      }
+    std::lock_guard<std::mutex> lock(mu_);
+    double now = clock_now();
+    // Sockets are read only when poll() says so: under emulation a syscall is not free.
+    if (fds[mig_at].revents) mig_->accept_ready();
+    mig_->tick(now);
+    if (fds[0].revents) receive_udp(now);
+    jobs_.pump(now);
+    serve_api(now, fds[1].revents != 0);
+    // A job ended or left here: the load is sampled and gossiped at once, so that a CPU it
+    // freed draws work from a busier node now rather than a second later.
+    const size_t here = jobs_.table().running_here();
+    const bool fell = here < running_here_;
+    running_here_ = here;
+    sample_load(now, fell);
+    if (fell) mb_.load_soon();
+    recalibrate(now);
+    share_home(now);
+    balance(now);
+    mb_.tick(now, out);
+    if (!announced_join_ && mb_.live_count() >= 2) {
+      announced_join_ = true;
+      std::printf("grappe: joined cluster %s nodes=%zu\n", ident_.cluster.c_str(), mb_.live_count());
+      std::fflush(stdout);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  mb_.leave(clock_now(), out);
+  save_state();
+  ::unlink(cfg_.socket.c_str());
+  std::fprintf(stderr, "grapped: stopped\n");
+  return 0;
+}
+
+}  // namespace grappe

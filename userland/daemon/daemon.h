@@ -1,0 +1,120 @@
+// grapped's event loop: the membership logic wired to a UDP socket (unicast, multicast and
+// broadcast on one port) and to the local API socket, with this node's load sampled twice a
+// second. Every packet is authenticated, replay-checked and size-bounded before it is used.
+#pragma once
+#include <map>
+#include <set>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/api_server.h"
+#include "balance/auto_balance.h"
+#include "daemon/config.h"
+#include "jobs/job_inspect.h"
+#include "jobs/job_service.h"
+#include "balance/load.h"
+#include "membership/membership.h"
+#include "migration/migrator.h"
+#include "boot/boot_service.h"
+#include "home/home_share.h"
+#include "balance/node_admin.h"
+#include "membership/replay.h"
+
+namespace grappe {
+
+struct DaemonIdentity {
+  NodeId id{};
+  std::string name;
+  ClusterKey key{};
+  std::string cluster;
+  uint32_t incarnation = 0;
+  uint16_t number = 0;
+  uint32_t speed = 0;
+  uint64_t job_seq = 1;
+};
+
+class Daemon {
+ public:
+  Daemon(DaemonConfig cfg, DaemonIdentity ident);
+  ~Daemon();
+  int run();  // returns when SIGTERM/SIGINT arrives, after announcing the leave
+
+ private:
+  class Udp;
+  void receive_udp(double now);
+  void serve_api(double now, bool incoming);  // incoming: the API socket has connections to accept
+  void sample_load(double now, bool now_too = false);  // now_too: also off its schedule
+  void recalibrate(double now);
+  void share_home(double now);
+  HomeView home_view(double now);
+  void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
+  nlohmann::json boot_command(const nlohmann::json& req, const Caller& who);
+  void save_state();
+  void dispatch(size_t client, const std::string& line, double now);
+  size_t client_index(int fd) const;
+  std::optional<PeerAddr> resolve_node(const std::string& node) const;
+  bool node_alive(const std::string& name) const;
+  // daemon_admin.cc: the admin's node settings and the automatic balancer.
+  nlohmann::json node_command(const nlohmann::json& req, const Caller& who);
+  void balance(double now);
+  uint16_t published_flags() const;
+  int guests() const;
+  std::string placeable(int node) const;
+
+  DaemonConfig cfg_;
+  DaemonIdentity ident_;
+  Membership mb_;
+  DaemonCounters counters_;
+  DaemonInfo info_;
+  std::map<NodeId, ReplayWindow> replay_;
+  LoadModel load_;
+  double last_sample_ = -1, next_sample_ = 0;
+  size_t running_here_ = 0;  // jobs running on this node at the last loop turn
+  uint64_t seen_drops_ = 0;  // peers' load drops the balancer has answered (Membership::load_drops)
+  double next_calibration_ = 0;
+  double number_since_ = -1, next_home_ = 0;
+  // For 2 minutes after `grappe node expel|bring`, jobs whose handoff was already under way are
+  // sent on too (guests home; this node's jobs back here).
+  double expel_until_ = 0, bring_until_ = 0, next_recall_ = 0;
+  std::set<std::string> recalled_;  // jobs already sent on by them
+  bool announced_join_ = false;
+  int udp_ = -1, api_ = -1;
+  // The loop sleeps in poll() until the next grid point (loop_timer.h); a migration or relay thread
+  // that queues a line for a client wakes it through this pipe, so the line goes out at once, not
+  // at the next timeout.
+  int wake_[2] = {-1, -1};
+  std::thread::id loop_thread_;
+  void wake_loop();
+  uint64_t nonce_;
+  uint64_t beacons_ = 0;
+  struct Client {
+    int fd;
+    std::string buf;   // request bytes not handled yet
+    std::string out;   // reply and event lines not written yet
+    double since;
+    Caller who;
+    bool streaming = false;  // attached to a job: stays open, no request timeout
+    bool closing = false;    // close once `out` is written
+  };
+  std::vector<Client> clients_;
+  CloneSpawner spawner_;
+  JobService jobs_;
+  std::mutex mu_;  // the loop holds it between polls; migration threads take it for the job table
+  std::unique_ptr<Migrator> mig_;
+  NodeAdmin admin_;
+  AutoBalancer auto_;
+  ProcessRunner runner_;
+  std::unique_ptr<HomeShare> home_;  // when [home] share = true
+  std::unique_ptr<BootService> boot_;  // when [boot] serve = true
+  struct Sampled {
+    std::vector<pid_t> pids;
+    JobUsage use;
+  };
+  std::map<std::string, Sampled> usage_;  // jobs running here, at the last load sample
+};
+
+}  // namespace grappe

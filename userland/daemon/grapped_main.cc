@@ -1,0 +1,118 @@
+// grapped: the Grappe node daemon. One per node, no master: discovery, membership and load
+// dissemination for now; jobs, migration and balancing come next.
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+
+using namespace grappe;
+
+namespace {
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  if (!in) throw std::runtime_error("cannot read " + p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+ClusterKey load_key(const std::string& path) {
+  std::string hex;
+  try {
+    hex = trim(slurp(path));
+  } catch (const std::exception&) {
+    throw std::runtime_error("cannot read the cluster key " + path +
+                             " (it is created by grappe-build; give another with --key)");
+  }
+  ClusterKey k{};
+  size_t len = 0;
+  if (hex.size() != 64 || sodium_hex2bin(k.data(), k.size(), hex.c_str(), hex.size(), nullptr, &len, nullptr) != 0 || len != 32)
+    throw std::runtime_error("the cluster key " + path + " is not 64 hex characters");
+  return k;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"grapped: the Grappe node daemon (discovery, membership, load dissemination)"};
+  std::string config = "/etc/grappe/grapped.toml", socket, state_dir, key, group, name, id_hex_opt, cluster, image;
+  int port = 0;
+  long speed = -1;
+  std::vector<std::string> ifaces;
+  app.add_option("-c,--config", config, "settings file (missing is fine)")->capture_default_str();
+  app.add_option("--socket", socket, "local API socket (default /run/grappe/grapped.sock)");
+  app.add_option("--state-dir", state_dir, "where the node number and incarnation are kept");
+  app.add_option("--key", key, "cluster key file (64 hex characters)");
+  app.add_option("--port", port, "UDP port of the cluster protocol (default 7423)");
+  app.add_option("--group", group, "discovery multicast group (default 239.255.71.82)");
+  app.add_option("--interface", ifaces, "beacon only on these interfaces (repeatable)");
+  app.add_option("--name", name, "node name (default: hostname)");
+  app.add_option("--id", id_hex_opt, "node id, 32 hex characters (default: from /etc/machine-id)");
+  app.add_option("--speed", speed, "CPU speed to advertise instead of calibrating");
+  app.add_option("--cluster", cluster, "cluster name (default: from /etc/grappe/image.json)");
+  std::string job_init;
+  app.add_option("--job-init", job_init, "grappe-job-init binary (default /usr/lib/grappe/grappe-job-init)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
+    DaemonConfig cfg = load_daemon_config(config, false);
+    if (!socket.empty()) cfg.socket = socket;
+    if (!state_dir.empty()) cfg.state_dir = state_dir;
+    if (!key.empty()) cfg.key_file = key;
+    if (port) cfg.port = static_cast<uint16_t>(port);
+    if (!group.empty()) cfg.group = group;
+    if (!ifaces.empty()) cfg.interfaces = ifaces;
+    if (!name.empty()) cfg.name = name;
+    if (speed >= 0) cfg.speed = static_cast<uint32_t>(speed);
+    if (!cluster.empty()) cfg.cluster = cluster;
+    if (!job_init.empty()) cfg.job_init = job_init;
+
+    DaemonIdentity ident;
+    ident.key = load_key(cfg.key_file);
+    std::string idsrc = id_hex_opt.empty() ? trim(slurp(cfg.machine_id_file)).substr(0, 32) : id_hex_opt;
+    if (!id_from_hex(idsrc, ident.id))
+      throw std::runtime_error("node id '" + idsrc + "' is not 32 lower-case hex characters (from " +
+                               (id_hex_opt.empty() ? cfg.machine_id_file : std::string("--id")) + ")");
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    ident.name = cfg.name.empty() ? host : cfg.name;
+    ident.cluster = cfg.cluster;
+    if (ident.cluster.empty()) {
+      std::ifstream img(cfg.image_file);
+      auto j = nlohmann::json::parse(img, nullptr, false);
+      ident.cluster = j.is_object() ? j.value("cluster", "grappe") : "grappe";
+    }
+    ident.incarnation = static_cast<uint32_t>(std::time(nullptr));
+    std::ifstream st(cfg.state_dir + "/state.json");
+    auto state = nlohmann::json::parse(st, nullptr, false);
+    if (state.is_object()) {
+      ident.number = state.value("number", uint16_t{0});
+      ident.incarnation = std::max(ident.incarnation, state.value("incarnation", uint32_t{0}) + 1);
+      ident.job_seq = state.value("job_seq", uint64_t{1});
+    }
+    ident.speed = cfg.speed ? cfg.speed : calibrate_speed();
+    // Not destroyed on the way out: migration threads may still hold it; the process just ends.
+    auto* d = new Daemon(cfg, ident);
+    int rc = d->run();
+    std::fflush(nullptr);
+    std::_Exit(rc);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "grapped: %s\n", e.what());
+    return 1;
+  }
+}

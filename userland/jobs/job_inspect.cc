@@ -1,0 +1,85 @@
+#include "jobs/job_inspect.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "common/text_file.h"
+
+namespace grappe {
+namespace fs = std::filesystem;
+namespace {
+
+bool under(const std::string& path, const std::string& prefix) { return path.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+std::vector<pid_t> job_processes(const std::string& proc, pid_t init) {
+  std::vector<pid_t> out = {init};
+  for (size_t i = 0; i < out.size() && out.size() < 4096; ++i) {
+    std::istringstream kids(read_text(proc + "/" + std::to_string(out[i]) + "/task/" + std::to_string(out[i]) + "/children"));
+    for (pid_t k; kids >> k;) out.push_back(k);
+  }
+  return out;
+}
+
+std::vector<std::string> stat_fields(const std::string& stat) {
+  std::vector<std::string> f;
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return f;
+  std::istringstream rest(stat.substr(close + 1));
+  for (std::string w; rest >> w;) f.push_back(w);
+  return f;
+}
+
+JobUsage job_usage(const std::string& proc, const std::vector<pid_t>& pids) {
+  JobUsage u;
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const uint64_t page_kb = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 1024;
+  for (pid_t p : pids) {
+    const auto f = stat_fields(read_text(proc + "/" + std::to_string(p) + "/stat"));
+    if (f.size() > 21) {  // utime/stime are fields 14/15, rss field 24
+      u.cpu_s += (std::stod(f[11]) + std::stod(f[12])) / tick;
+      u.rss_kb += std::stoull(f[21]) * page_kb;
+      u.runnable += f[0] == "R";
+    }
+  }
+  return u;
+}
+
+std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& pids,
+                            const std::vector<std::string>& shared) {
+  auto is_shared = [&](const std::string& p) {
+    for (const auto& s : shared)
+      if (under(p, s)) return true;
+    return false;
+  };
+  static const std::vector<std::string> devices = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"};
+  static const std::vector<std::string> scratch = {"/tmp/", "/var/tmp/", "/run/", "/dev/shm/"};
+  for (pid_t p : pids) {
+    const std::string base = proc + "/" + std::to_string(p);
+    const std::string where = "(pid " + std::to_string(p) + ")";
+    std::error_code ec;
+    std::string cwd = fs::read_symlink(base + "/cwd", ec).string();
+    for (const auto& s : scratch)
+      if (!ec && (under(cwd + "/", s))) return "works in node-local directory " + cwd + " " + where;
+    for (const auto& e : fs::directory_iterator(base + "/fd", ec)) {
+      std::string fd = e.path().filename().string();
+      std::string target = fs::read_symlink(e.path(), ec).string();
+      if (ec) continue;  // closed meanwhile
+      std::string at = "(pid " + std::to_string(p) + ", fd " + fd + ")";
+      if (under(target, "pipe:[")) continue;
+      if (under(target, "socket:[")) return "holds a socket " + at;
+      if (std::find(devices.begin(), devices.end(), target) != devices.end()) continue;
+      if (under(target, "/dev/")) return "holds device " + target + " " + at;
+      if (under(target, "anon_inode:")) return "holds " + target + " " + at;
+      if (target.empty() || target[0] != '/') return "holds " + target + " " + at;
+      if (!is_shared(target)) return "holds node-local file " + target + " " + at;
+    }
+  }
+  return "";
+}
+
+}  // namespace grappe

@@ -1,0 +1,313 @@
+#include "jobs/job_service.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <limits>
+
+#include "common/api_protocol.h"
+#include "jobs/job_inspect.h"
+
+namespace grappe {
+namespace {
+
+constexpr size_t kMaxArgBytes = 256 * 1024;
+constexpr size_t kStdinQueue = 1 << 20;
+constexpr double kKeepExited = 300;  // seconds an ended job stays in `grappe ps --all`
+
+nlohmann::json fail(const std::string& why) { return {{"v", 1}, {"ok", false}, {"error", why}}; }
+
+bool string_array(const nlohmann::json& j, std::vector<std::string>& out, size_t& bytes) {
+  if (!j.is_array()) return false;
+  for (const auto& e : j) {
+    if (!e.is_string()) return false;
+    out.push_back(e.get<std::string>());
+    bytes += out.back().size() + 1;
+    if (out.back().find('\0') != std::string::npos) return false;
+  }
+  return true;
+}
+
+// The caller's nice value, read from the kernel (SO_PEERCRED's pid), never from the request: a
+// request could not ask for more priority than its caller has. 0 when the caller is gone.
+int caller_nice(pid_t pid) {
+  if (pid <= 0) return 0;
+  errno = 0;
+  int n = ::getpriority(PRIO_PROCESS, static_cast<id_t>(pid));
+  return errno != 0 ? 0 : n;
+}
+
+}  // namespace
+
+
+JobService::JobService(Spawner& spawner, std::string init_path, std::string node_name, std::string proc)
+    : spawner_(spawner), init_path_(std::move(init_path)), node_(std::move(node_name)), proc_(std::move(proc)) {}
+
+nlohmann::json JobService::handle(const nlohmann::json& req, const Caller& who, double now, bool& attached) {
+  attached = false;
+  const std::string cmd = req.value("cmd", "");
+  if (cmd == "run") return run(req, who, now, attached);
+  if (cmd == "ps") return ps(req, who, now);
+  if (cmd == "kill") return kill(req, who);
+  // Stream commands from the client attached to a running job.
+  Job* j = nullptr;
+  for (auto& [id, job] : jobs_.all())
+    if (job.watcher == who.client && job.state == JobState::Running) j = &job;
+  attached = true;
+  if (!j) return fail("no running job attached to this connection");
+  if (cmd == "stdin") {
+    std::string raw;
+    if (!req.contains("data") || !req["data"].is_string() || !b64_decode(req["data"].get<std::string>(), raw))
+      return fail("stdin: \"data\" must be base64");
+    if (!j->in_eof && (j->in >= 0 || j->remote || j->migrating)) j->in_q += raw;
+    wake_relay(*j);
+    return {};
+  }
+  if (cmd == "eof") {
+    j->in_eof = true;
+    wake_relay(*j);
+    return {};
+  }
+  if (cmd == "signal") {
+    int sig = req.value("sig", 0);
+    if (sig < 1 || sig >= NSIG) return fail("signal: \"sig\" must be a signal number");
+    if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);  // its relay carries it to the node running it
+    else ::kill(j->pid, sig);                                 // grappe-job-init forwards it to the command
+    return {};
+  }
+  return fail("unknown command '" + cmd + "'");
+}
+
+nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, double now, bool& attached) {
+  if (number_ == 0) {  // ids carry the node number, chosen within ~2 s of start-up
+    nlohmann::json r = fail("run: this node has no node number yet (grapped has just started); try again");
+    r["retry"] = true;
+    return r;
+  }
+  SpawnSpec spec;
+  size_t bytes = 0;
+  if (!string_array(req.value("argv", nlohmann::json()), spec.argv, bytes) || spec.argv.empty())
+    return fail("run: \"argv\" must be a non-empty array of strings (the command and its arguments)");
+  if (!string_array(req.value("env", nlohmann::json::array()), spec.env, bytes))
+    return fail("run: \"env\" must be an array of KEY=VALUE strings");
+  if (bytes > kMaxArgBytes) return fail("run: command line and environment exceed 256 KiB");
+  spec.cwd = req.value("cwd", std::string("/"));
+  if (spec.cwd.empty() || spec.cwd[0] != '/') return fail("run: \"cwd\" must be an absolute path");
+  const int node = req.value("node", 0);
+  if (node != 0 && node != number_) {
+    std::string why = placeable ? placeable(node) : "this daemon cannot place jobs on other nodes";
+    if (!why.empty()) return fail("run --node " + std::to_string(node) + ": " + why);
+  }
+  spec.uid = who.uid;
+  spec.gid = who.gid;
+  std::string user = std::to_string(who.uid);
+  if (passwd* pw = ::getpwuid(who.uid)) {
+    user = pw->pw_name;
+    int n = 64;
+    spec.groups.resize(static_cast<size_t>(n));
+    if (::getgrouplist(pw->pw_name, who.gid, spec.groups.data(), &n) < 0) n = 0;
+    spec.groups.resize(static_cast<size_t>(n));
+  }
+  spec.pipe_stdin = req.value("stdin", false);
+  spec.nice = caller_nice(who.pid);
+  spec.init_path = init_path_;
+  if (::access(init_path_.c_str(), X_OK) != 0)
+    return fail("run: " + init_path_ + " is missing or not executable: " + std::strerror(errno) +
+                " (reinstall grappe, or point grapped --job-init at it)");
+  Spawned s = spawner_.spawn(spec);
+  if (s.pid < 0) return fail("run: " + s.error);
+  Job j;
+  j.id = jobs_.new_id(number_);
+  j.argv = spec.argv;
+  j.uid = who.uid;
+  j.user = user;
+  j.home = j.node = node_;
+  j.home_number = number_;
+  j.pid = s.pid;
+  j.in = s.in;
+  j.out = s.out;
+  j.err = s.err;
+  j.started = j.arrived = now;
+  if (node != 0 && node != number_) j.place = node;
+  j.stay = req.value("stay", false);
+  attached = !req.value("detach", false);
+  if (attached) j.watcher = who.client;
+  j.tty[1] = attached && req.value("tty_out", false);
+  j.tty[2] = attached && req.value("tty_err", false);
+  Job& added = jobs_.add(std::move(j));
+  if (log) log("job " + added.id + " started: " + added.argv[0] + " (user " + user + ", pid " + std::to_string(s.pid) + ")");
+  return {{"v", 1}, {"ok", true}, {"job", added.id}, {"pid", s.pid}, {"node", node_}};
+}
+
+nlohmann::json JobService::job_json(const Job& j, double now) {
+  std::string command;
+  for (const auto& a : j.argv) command += (command.empty() ? "" : " ") + a;
+  nlohmann::json o = {{"id", j.id},          {"command", command}, {"argv", j.argv},     {"user", j.user},
+                      {"uid", j.uid},        {"home", j.home},     {"node", j.node},     {"state", job_state_name(j.state)},
+                      {"migrations", j.migrations}, {"stay", j.stay}, {"age_s", (j.state == JobState::Exited ? j.ended : now) - j.started}};
+  if (!j.moved.empty()) o["moved"] = j.moved;
+  if (j.migrating) o["migrating"] = true;
+  if (j.state == JobState::Running && j.remote) {
+    o["movable"] = !j.stay;
+    o["why"] = j.stay ? "started with --stay" : "";
+  } else if (j.state == JobState::Running) {
+    auto pids = job_processes(proc_, j.pid);
+    auto u = job_usage(proc_, pids);
+    o["cpu_s"] = u.cpu_s;
+    o["rss_kb"] = u.rss_kb;
+    std::string why = why_not_movable(proc_, pids);
+    if (why.empty() && j.stay) why = "started with --stay";
+    o["movable"] = why.empty();
+    o["why"] = why;
+    if (std::string s = why.empty() && stays ? stays(j) : ""; !s.empty()) o["stays"] = s;
+  } else {
+    o["exit_code"] = j.exit_code;
+  }
+  return o;
+}
+
+nlohmann::json JobService::ps(const nlohmann::json& req, const Caller& who, double now) {
+  bool all = req.value("all", false);
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [id, j] : jobs_.all()) {
+    if (!all && (j.state != JobState::Running || !JobTable::may_act(j, who.uid))) continue;
+    list.push_back(job_json(j, now));
+  }
+  return {{"v", 1}, {"ok", true}, {"jobs", list}};
+}
+
+nlohmann::json JobService::kill(const nlohmann::json& req, const Caller& who) {
+  std::string id = req.value("job", "");
+  int sig = req.value("sig", SIGTERM);
+  Job* j = jobs_.find(id);
+  if (!j) return fail("kill: no job " + id + " on this node (grappe ps --all lists them)");
+  if (!JobTable::may_act(*j, who.uid)) return fail("kill: job " + id + " belongs to " + j->user);
+  if (j->state != JobState::Running) return fail("kill: job " + id + " has already ended");
+  if (sig < 1 || sig >= NSIG) return fail("kill: " + std::to_string(sig) + " is not a signal number");
+  if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);
+  else ::kill(j->pid, sig);
+  if (log) log("job " + id + ": signal " + std::to_string(sig) + " from uid " + std::to_string(who.uid));
+  return {{"v", 1}, {"ok", true}, {"job", id}, {"sig", sig}};
+}
+
+void JobService::detach(int client) {
+  for (auto& [id, j] : jobs_.all())
+    if (j.watcher == client) {
+      j.watcher = -1;
+      j.in_eof = true;  // nobody types to it any more
+      wake_relay(j);
+    }
+}
+
+bool JobService::accepts_input(int client) {
+  for (auto& [id, j] : jobs_.all())
+    if (j.watcher == client && j.in_q.size() >= kStdinQueue) return false;
+  return true;
+}
+
+void JobService::add_pollfds(std::vector<pollfd>& fds, double now) const {
+  for (const auto& [id, j] : jobs_.all())
+    if (!j.guest && j.local_epoch == j.out_epoch)
+      for (int s : {1, 2})
+        if (j.pipe(s) >= 0 && now >= j.quiet_until[s]) fds.push_back({j.pipe(s), POLLIN, 0});
+}
+
+double JobService::quiet_until(double now) const {
+  double t = std::numeric_limits<double>::infinity();
+  for (const auto& [id, j] : jobs_.all())
+    if (!j.guest && j.local_epoch == j.out_epoch)
+      for (int s : {1, 2})
+        if (j.pipe(s) >= 0 && now < j.quiet_until[s]) t = std::min(t, j.quiet_until[s]);
+  return t;
+}
+
+bool JobService::drain(Job& j, int& fd, int stream) {
+  char buf[16384];
+  bool got = false;
+  for (int round = 0; fd >= 0 && round < 8; ++round) {
+    if (j.watcher >= 0 && congested && congested(j.watcher)) return got;  // the job waits: nothing is lost
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      got = true;
+      deliver(j, stream, std::string(buf, static_cast<size_t>(n)));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return got;
+    ::close(fd);
+    fd = -1;
+  }
+  return got;
+}
+
+void JobService::deliver(Job& j, int stream, const std::string& data) {
+  if (j.watcher >= 0 && send) send(j.watcher, {{"ev", "out"}, {"fd", stream}, {"data", b64_encode(data)}});
+}
+
+void JobService::end(Job& j, int status, double now) {
+  close_job_fds(j);
+  j.exit_code = status;
+  j.state = JobState::Exited;
+  j.remote = false;
+  j.ended = now;
+  if (log) log("job " + j.id + " ended with status " + std::to_string(j.exit_code));
+  if (j.watcher >= 0) {
+    if (send) send(j.watcher, {{"ev", "exit"}, {"job", j.id}, {"status", j.exit_code}});
+    if (finish) finish(j.watcher);
+    j.watcher = -1;
+  }
+}
+
+void JobService::close_job_fds(Job& j) {
+  for (int* fd : {&j.in, &j.out, &j.err})
+    if (*fd >= 0) ::close(*fd), *fd = -1;
+}
+
+void JobService::pump(double now) {
+  for (auto it = jobs_.all().begin(); it != jobs_.all().end();) {
+    Job& j = it->second;
+    if (j.state == JobState::Exited) {
+      it = now - j.ended > kKeepExited ? jobs_.all().erase(it) : std::next(it);
+      continue;
+    }
+    if (j.guest) {  // its relay thread reads, reaps and reports it
+      ++it;
+      continue;
+    }
+    if (j.in >= 0 && !j.in_q.empty() && !j.migrating) {
+      ssize_t n = ::write(j.in, j.in_q.data(), j.in_q.size());
+      if (n > 0) j.in_q.erase(0, static_cast<size_t>(n));
+      else if (n < 0 && errno != EAGAIN) j.in_q.clear(), j.in_eof = true;  // the job closed its stdin
+    }
+    if (j.in >= 0 && j.in_eof && j.in_q.empty()) ::close(j.in), j.in = -1;
+    if (j.local_epoch == j.out_epoch)  // earlier residences' output first
+      for (int s : {1, 2})
+        if (now >= j.quiet_until[s] && drain(j, j.pipe(s), s))
+          j.quiet_until[s] = next_output_slot(now, output_gap(j, s));
+    if (!j.reaped && !j.remote) {
+      int st = 0;
+      if (::waitpid(j.pid, &st, WNOHANG) == j.pid) {
+        j.reaped = true;
+        j.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+    }
+    // Moved away: once this residence's output is all delivered, the next one's may follow.
+    if (j.remote && j.local_epoch >= 0 && j.local_epoch == j.out_epoch && j.out < 0 && j.err < 0) {
+      ++j.out_epoch;
+      j.local_epoch = -1;
+    }
+    // Ended once the init is reaped and both pipes are drained: output first, then the status.
+    // Not while a handoff runs: CRIU ending the source copy is not the job ending.
+    if (!j.migrating && !j.remote && j.reaped && j.out < 0 && j.err < 0) end(j, j.exit_code, now);
+    ++it;
+  }
+}
+
+}  // namespace grappe

@@ -1,0 +1,82 @@
+// grapped's job commands over the local API: run (start a job in its own PID namespace and
+// stream its output to the caller), stdin / eof / signal (from the attached caller), ps and kill.
+// It owns the job table and the jobs' pipes; the daemon gives it the caller's credentials
+// (SO_PEERCRED, never trusted from the request) and a way to send lines back to a client.
+#pragma once
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <functional>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "jobs/job_spawn.h"
+#include "jobs/jobs.h"
+
+namespace grappe {
+
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+  int client = -1;  // the daemon's handle for the connection
+};
+
+class JobService {
+ public:
+  JobService(Spawner& spawner, std::string init_path, std::string node_name, std::string proc = "/proc");
+  void set_node_number(uint16_t n) { number_ = n; }
+  void set_next_seq(uint64_t s) { jobs_ = JobTable(s); }
+  uint64_t next_seq() const { return jobs_.next_seq(); }
+
+  // Handles a job command; `attached` is set when the client should stay open for the stream.
+  nlohmann::json handle(const nlohmann::json& req, const Caller& who, double now, bool& attached);
+  // The client went away: its jobs keep running, their output is dropped from now on.
+  void detach(int client);
+  // Reads pipes, reaps exits, emits events; call after poll().
+  void pump(double now);
+  // The local jobs' output pipes, except those drained less than output_gap() ago (jobs.h).
+  void add_pollfds(std::vector<pollfd>& fds, double now) const;
+  // When the first of the pipes add_pollfds() left out may be read again (infinity if none).
+  double quiet_until(double now) const;
+  size_t running() const { return jobs_.running(); }
+  // False while the job attached to `client` has a full stdin queue: stop reading the client.
+  bool accepts_input(int client);
+
+  // For the migrator (callers hold the daemon's lock).
+  JobTable& table() { return jobs_; }
+  const JobTable& table() const { return jobs_; }
+  uint16_t node_number() const { return number_; }
+  const std::string& node_name() const { return node_; }
+  void deliver(Job& j, int stream, const std::string& data);  // output to the attached caller
+  bool watcher_congested(const Job& j) const { return j.watcher >= 0 && congested && congested(j.watcher); }
+  void end(Job& j, int status, double now);                    // the job ended: tell its caller
+  nlohmann::json job_json(const Job& j, double now);
+
+  std::function<void(int client, const nlohmann::json& event)> send;  // queue a line to a client
+  std::function<bool(int client)> congested;                          // client's queue is full
+  std::function<void(int client)> finish;                             // close after flushing
+  std::function<void(const std::string&)> log;
+  // run --node N: "" when node N can take jobs, else why not (unset: any node is refused).
+  std::function<std::string(int node)> placeable;
+  // Why the balancer leaves a movable job here ("" if unknown), for ps.
+  std::function<std::string(const Job&)> stays;
+
+ private:
+  nlohmann::json run(const nlohmann::json& req, const Caller& who, double now, bool& attached);
+  nlohmann::json ps(const nlohmann::json& req, const Caller& who, double now);
+  nlohmann::json kill(const nlohmann::json& req, const Caller& who);
+  bool drain(Job& j, int& fd, int stream);  // true when it read something
+  void close_job_fds(Job& j);
+
+  Spawner& spawner_;
+  std::string init_path_, node_, proc_;
+  uint16_t number_ = 0;
+  JobTable jobs_;
+};
+
+
+}  // namespace grappe

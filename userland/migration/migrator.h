@@ -1,0 +1,127 @@
+// grapped's side of migration: the peer TCP listener, the handoff threads (out and in), and the
+// output relays that keep a migrated job attached to its home node.
+//
+//   home H                          node running the job T
+//   record (remote, sig_q, ctl_q) ◄── relay{id, epoch}: out…, exit | moved   (guest thread on T)
+//                                 ──► stdin, eof, signal, migrate{to}
+// A job's residences are numbered (epoch 0 at home, +1 per move). H delivers all output of a
+// residence before any of the next: its own pipes drain to EOF after the source copy ends, and a
+// relay for epoch e waits until e is current. Moves are requested on H (the relay forwards them)
+// or on T; a guest is moved by its own relay thread, which ends its relay with "moved".
+//
+// Threads take the daemon's lock (env.mu) only to read or change the job table, never across I/O.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "migration/handoff.h"
+#include "jobs/job_service.h"
+#include "migration/lost_watch.h"
+#include "migration/peer_link.h"
+
+namespace grappe {
+
+struct PeerAddr {
+  uint32_t ip = 0;  // network order
+  uint16_t port = 0;
+  std::string name;
+  uint16_t number = 0;
+  bool self = false;
+};
+
+struct MigratorEnv {
+  std::mutex* mu = nullptr;
+  JobService* jobs = nullptr;
+  ClusterKey key{};
+  NodeId self{};
+  std::string work_dir;  // images in flight: <work_dir>/<job>-in|out
+  std::string proc = "/proc";
+  uint64_t precopy_min_kb = 32 << 10;  // jobs this big move with pre-copy unless told otherwise (0: never)
+  // The rest are called with the lock held.
+  std::function<std::optional<PeerAddr>(const std::string& node)> resolve;  // name, number; live only
+  std::function<bool(const std::string& name)> alive;                       // not declared dead
+  std::function<void(int client, const nlohmann::json& reply)> reply;        // answer a waiting client
+  std::function<void(const std::string&)> log;
+  // Extra admission rules for an incoming offer (admin flags, limits): "" = welcome.
+  std::function<std::string(const nlohmann::json& offer)> admit;
+  // A job left this node: how long it was frozen and how many image bytes crossed (for the
+  // balancer's cost model).
+  std::function<void(double freeze_s, uint64_t bytes)> moved_out;
+};
+
+class Migrator {
+ public:
+  using CheckpointerFactory = std::function<std::unique_ptr<Checkpointer>(std::string& why)>;
+  // `make` (a `criu check`: seconds under emulation) runs on its own thread; until it answers,
+  // migrations are refused with "still checking".
+  Migrator(MigratorEnv env, CheckpointerFactory make);
+  ~Migrator();
+  // Listens on TCP `port` (every address). Throws with the reason when it cannot.
+  void listen(uint16_t port);
+  int listen_fd() const { return listen_fd_; }
+  void accept_ready();  // after poll() says the listener is readable; lock held or not
+  // The API's migrate command (lock held). Returns the reply, or null when the answer will come
+  // later through env.reply to `who.client`.
+  nlohmann::json request(const nlohmann::json& req, const Caller& who);
+  // Starts moving a job this node runs (lock held); `client` < 0: nobody waits for the answer.
+  // `precopy`: 1 with pre-dumps, 0 without, -1 by the job's size (precopy_min_kb).
+  // Returns "" when started, else why not.
+  std::string move(const std::string& id, const std::string& to, int client, const std::string& reason,
+                   int precopy = -1);
+  // Once per loop (lock held): remote jobs whose node has been dead for LostWatch's grace are
+  // lost; say so and end them.
+  void tick(double now);
+  const std::string& unavailable() const { return criu_why_; }  // "" when CRIU works here (lock held)
+  size_t in_flight() const { return in_flight_.load(); }
+
+ private:
+  struct Move {
+    std::string to;      // node name
+    int client = -1;     // API client on this node waiting for the answer
+    bool via_home = false;  // the request came over the relay: answer there
+    int home_client = -1;   // the client on the home node
+    std::string reason;
+    int precopy = -1;
+  };
+  void serve(int fd);                                         // thread: one accepted connection
+  void move_local(std::string id, Move m);                    // thread: a job whose pipes the pump reads
+  void incoming(std::unique_ptr<TcpPeerLink> link, Frame offer);
+  void guest(std::string id);                                 // thread: relay of a job from elsewhere
+  void home_relay(std::unique_ptr<TcpPeerLink> link, const Frame& first);
+  void answer_resolve(TcpPeerLink& link, const Frame& f);
+  void resolve_pending(TargetResult r);
+  void adopt(const TargetResult& r);  // a restored job now runs here
+  std::string fits(const nlohmann::json& offer);              // lock held
+  // Builds the offer for the job here (lock held); empty with `why` when it cannot move.
+  nlohmann::json offer_for(Job& j, std::string& why, int precopy);
+  SourceResult handoff_out(const std::string& id, pid_t pid, const std::string& to, const nlohmann::json& offer);
+  void record(const std::string& id, int epoch, bool moved);
+  void spawn(std::function<void()> fn);
+
+  MigratorEnv env_;
+  std::unique_ptr<Checkpointer> criu_;
+  std::string criu_why_;
+  int listen_fd_ = -1;
+  std::atomic<size_t> in_flight_{0};
+  std::atomic<size_t> threads_{0};
+  std::mutex out_mu_;
+  std::map<std::string, bool> outcomes_;  // "<job>@<epoch>" -> did the source end its copy
+  LostWatch lost_;
+};
+
+// How a handoff went, for logs ("12.3 MB, frozen 1.20 s, after 2 pre-copy round(s) of 260.1 MB"),
+// and the API's answer to whoever asked for the move.
+std::string handoff_summary(const SourceResult& r);
+nlohmann::json handoff_reply(const std::string& id, const std::string& node, bool ok, const SourceResult& r);
+
+// The CPU feature flags of this machine (/proc/cpuinfo), and those of `need` missing from `have`.
+std::vector<std::string> cpu_flags(const std::string& cpuinfo_text);
+std::vector<std::string> missing_flags(const std::vector<std::string>& need, const std::vector<std::string>& have);
+
+}  // namespace grappe
