@@ -351,16 +351,7 @@ void Membership::choose_number(double now) {
 }
 
 void Membership::tick(double now, Outbox& out) {
-  if (started_ < 0) {
-    started_ = now;
-    next_beacon_ = next_probe_ = next_load_ = now;
-    // Seeded with a formed cluster: spread the first beacons over one interval, or N nodes
-    // starting together would put N beacons on the segment at once.
-    if (live_count() > 1)
-      next_beacon_ = now + std::uniform_real_distribution<double>(0, 1)(rng_) * cfg_.beacon_interval *
-                               std::max(1.0, static_cast<double>(live_count()) / 32.0);
-    queue(self_.id);
-  }
+  if (started_ < 0) start(now);
   if (now >= next_probe_) choose_number(now);  // once per period: it scans the table
   if (now >= next_beacon_) {
     Message b = make(MsgType::Beacon);
@@ -373,74 +364,92 @@ void Membership::tick(double now, Outbox& out) {
     probe(now, out);
     next_probe_ = next_due(next_probe_, now, cfg_.period);
   }
-  if (probing_ && !acked_ && !indirect_sent_ && now - probe_started_ >= cfg_.ping_timeout) {
-    indirect_sent_ = true;
-    const Member* target = members_.find(probe_target_);
-    std::vector<Member*> helpers;
-    for (int tries = 0; tries < cfg_.indirect * 3 && static_cast<int>(helpers.size()) < cfg_.indirect; ++tries) {
-      Member* h = random_live(probe_target_, self_.id);
-      if (h && h->state == MemberState::Alive && std::find(helpers.begin(), helpers.end(), h) == helpers.end())
-        helpers.push_back(h);
-    }
-    for (int i = 0; i < static_cast<int>(helpers.size()) && target; ++i) {
-      Message req = make(MsgType::PingReq);
-      req.seq = probe_seq_;
-      req.target = probe_target_;
-      req.target_ipv4 = target->ipv4;
-      req.target_port = target->port;
-      piggyback(req);
-      out.send(helpers[static_cast<size_t>(i)]->ipv4, helpers[static_cast<size_t>(i)]->port, req);
-      ++stats_.indirect_probes;
-    }
+  if (probing_ && !acked_ && !indirect_sent_ && now - probe_started_ >= cfg_.ping_timeout) probe_indirectly(out);
+  expire_suspects(now);
+  const bool early = load_soon_ && now - last_load_sent_ >= 0.1;
+  if (now >= next_load_ || early) {
+    if (now >= next_load_) next_load_ = next_due(next_load_, now, cfg_.load_interval);
+    load_soon_ = false;
+    last_load_sent_ = now;
+    if (!live_ids_.empty() && self_.load) gossip_load(now, out);
   }
+}
+
+void Membership::start(double now) {
+  started_ = now;
+  next_beacon_ = next_probe_ = next_load_ = now;
+  // Seeded with a formed cluster: spread the first beacons over one interval, or N nodes
+  // starting together would put N beacons on the segment at once.
+  if (live_count() > 1)
+    next_beacon_ = now + std::uniform_real_distribution<double>(0, 1)(rng_) * cfg_.beacon_interval *
+                             std::max(1.0, static_cast<double>(live_count()) / 32.0);
+  queue(self_.id);
+}
+
+void Membership::probe_indirectly(Outbox& out) {
+  indirect_sent_ = true;
+  const Member* target = members_.find(probe_target_);
+  std::vector<Member*> helpers;
+  for (int tries = 0; tries < cfg_.indirect * 3 && static_cast<int>(helpers.size()) < cfg_.indirect; ++tries) {
+    Member* h = random_live(probe_target_, self_.id);
+    if (h && h->state == MemberState::Alive && std::find(helpers.begin(), helpers.end(), h) == helpers.end())
+      helpers.push_back(h);
+  }
+  for (size_t i = 0; i < helpers.size() && target; ++i) {
+    Message req = make(MsgType::PingReq);
+    req.seq = probe_seq_;
+    req.target = probe_target_;
+    req.target_ipv4 = target->ipv4;
+    req.target_port = target->port;
+    piggyback(req);
+    out.send(helpers[i]->ipv4, helpers[i]->port, req);
+    ++stats_.indirect_probes;
+  }
+}
+
+void Membership::expire_suspects(double now) {
   const double timeout = suspicion_timeout();
   std::vector<uint32_t> expired;
   for (uint32_t slot : suspects_)
     if (now - members_[slot].state_since >= timeout) expired.push_back(slot);
   for (uint32_t slot : expired) set_state(members_[slot], MemberState::Dead, members_[slot].incarnation, now);
   for (auto it = relays_.begin(); it != relays_.end();) it = it->second.expires < now ? relays_.erase(it) : std::next(it);
+}
 
-  const bool early = load_soon_ && now - last_load_sent_ >= 0.1;
-  if (now >= next_load_ || early) {
-    if (now >= next_load_) next_load_ = next_due(next_load_, now, cfg_.load_interval);
-    load_soon_ = false;
-    last_load_sent_ = now;
-    if (!live_ids_.empty() && self_.load) {
-      Message lm = make(MsgType::Load);
-      LoadInfo mine = self_.load->info;
-      mine.age_ms = static_cast<uint32_t>(std::max(0.0, (now - self_.load->time) * 1000));
-      lm.loads.push_back(mine);
-      // The freshest entries we hold: all of them in small clusters, a random sample of 64 in
-      // large ones, so a gossip round stays O(1) however big the cluster.
-      std::vector<const Member*> fresh;
-      if (live_ids_.size() <= 64) {
-        for (uint32_t slot : live_ids_)
-          if (members_[slot].load && members_[slot].state == MemberState::Alive) fresh.push_back(&members_[slot]);
-      } else {
-        for (int i = 0; i < 64; ++i)
-          if (Member* m = random_live(self_.id, self_.id); m && m->load && m->state == MemberState::Alive &&
-                                                            std::find(fresh.begin(), fresh.end(), m) == fresh.end())
-            fresh.push_back(m);
-      }
-      size_t k = std::min(fresh.size(), static_cast<size_t>(cfg_.load_window));
-      std::partial_sort(fresh.begin(), fresh.begin() + static_cast<long>(k), fresh.end(),
-                        [](const Member* a, const Member* b) { return a->load->time > b->load->time; });
-      for (const Member* m : fresh) {
-        if (static_cast<int>(lm.loads.size()) >= cfg_.load_window) break;
-        LoadInfo l = m->load->info;
-        l.age_ms = static_cast<uint32_t>(std::max(0.0, (now - m->load->time) * 1000));
-        lm.loads.push_back(l);
-        if (encoded_size(lm) > kMaxPacket) {
-          lm.loads.pop_back();
-          break;
-        }
-      }
-      piggyback(lm);
-      while (encoded_size(lm) > kMaxPacket) lm.updates.pop_back();
-      for (int i = 0; i < cfg_.load_fanout; ++i)
-        if (Member* p = random_live(self_.id, self_.id)) out.send(p->ipv4, p->port, lm);
+void Membership::gossip_load(double now, Outbox& out) {
+  Message lm = make(MsgType::Load);
+  LoadInfo mine = self_.load->info;
+  mine.age_ms = static_cast<uint32_t>(std::max(0.0, (now - self_.load->time) * 1000));
+  lm.loads.push_back(mine);
+  // The freshest entries we hold: all of them in small clusters, a random sample of 64 in
+  // large ones, so a gossip round stays O(1) however big the cluster.
+  std::vector<const Member*> fresh;
+  if (live_ids_.size() <= 64) {
+    for (uint32_t slot : live_ids_)
+      if (members_[slot].load && members_[slot].state == MemberState::Alive) fresh.push_back(&members_[slot]);
+  } else {
+    for (int i = 0; i < 64; ++i)
+      if (Member* m = random_live(self_.id, self_.id); m && m->load && m->state == MemberState::Alive &&
+                                                        std::find(fresh.begin(), fresh.end(), m) == fresh.end())
+        fresh.push_back(m);
+  }
+  size_t k = std::min(fresh.size(), static_cast<size_t>(cfg_.load_window));
+  std::partial_sort(fresh.begin(), fresh.begin() + static_cast<long>(k), fresh.end(),
+                    [](const Member* a, const Member* b) { return a->load->time > b->load->time; });
+  for (const Member* m : fresh) {
+    if (static_cast<int>(lm.loads.size()) >= cfg_.load_window) break;
+    LoadInfo l = m->load->info;
+    l.age_ms = static_cast<uint32_t>(std::max(0.0, (now - m->load->time) * 1000));
+    lm.loads.push_back(l);
+    if (encoded_size(lm) > kMaxPacket) {
+      lm.loads.pop_back();
+      break;
     }
   }
+  piggyback(lm);
+  while (encoded_size(lm) > kMaxPacket) lm.updates.pop_back();
+  for (int i = 0; i < cfg_.load_fanout; ++i)
+    if (Member* p = random_live(self_.id, self_.id)) out.send(p->ipv4, p->port, lm);
 }
 
 void Membership::leave(double now, Outbox& out) {

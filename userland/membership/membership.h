@@ -81,6 +81,12 @@ class Membership {
   void set_state(Member& mb, MemberState s, uint32_t inc, double now);
   void refute(uint32_t seen_inc);
   void probe(double now, Outbox& out);
+  // tick()'s steps: the first tick's set-up, the ping-reqs when a probe went unanswered, suspects
+  // whose timeout ran out, and one round of load gossip.
+  void start(double now);
+  void probe_indirectly(Outbox& out);
+  void expire_suspects(double now);
+  void gossip_load(double now, Outbox& out);
   void sync_to(const Member& m, Outbox& out);
   // True with probability ~4/n: of the n nodes that see the same newcomer, about 4 send it the table.
   bool one_of_a_few();
