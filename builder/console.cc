@@ -13,7 +13,7 @@
 #include "error.h"
 #include "process.h"
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 double now_s() {
@@ -143,4 +143,4 @@ int run_console(const std::filesystem::path& sock, const std::string& cmd, doubl
   return status;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

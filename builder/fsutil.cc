@@ -17,7 +17,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -107,4 +107,4 @@ std::string human_size(uint64_t b) {
   return buf;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <string>
 
-namespace grappe {
+namespace grappe::build {
 
 std::string read_file(const std::filesystem::path& p);
 // Writes to <p>.tmp-<pid>, fsyncs and renames over p.
@@ -23,4 +23,4 @@ void link_or_copy(const std::filesystem::path& src, const std::filesystem::path&
 uint64_t tree_size(const std::filesystem::path& p);
 std::string human_size(uint64_t bytes);
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -10,7 +10,7 @@
 
 #include "error.h"
 
-namespace grappe {
+namespace grappe::build {
 
 std::string join_argv(const std::vector<std::string>& argv) {
   std::string s;
@@ -148,4 +148,4 @@ std::string RealProcessRunner::capture(const std::vector<std::string>& argv) {
   return out;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -15,8 +15,13 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
+
+// The module index is grappe-init's (initramfs/modindex.h): the builder reads it the same way.
+using init::ModuleIndex;
+using init::module_name;
+using init::strip_compression;
 
 const char* kBusybox = "/bin/busybox";
 
@@ -140,4 +145,4 @@ Stage initramfs_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -12,7 +12,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 const char* kIsolinux = "/usr/lib/ISOLINUX/isolinux.bin";
@@ -141,4 +141,4 @@ Stage iso_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 fs::path modules_root(const fs::path& rootfs) {
@@ -112,4 +112,4 @@ Stage kernel_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -9,7 +9,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 Stage layer_stage(const std::string& name, const std::string& file,
@@ -51,4 +51,4 @@ Stage node_layer_stage() {
       [](BuildContext& ctx) { return ctx.outputs.at("overlay"); }, [](BuildContext&) { return std::string(); });
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -13,7 +13,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 // Every shared library a node program needs must be in the image: a missing one would only
@@ -103,4 +103,4 @@ Stage overlay_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -9,7 +9,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 const char* kIpxeDir = "/usr/lib/ipxe";
@@ -66,4 +66,4 @@ Stage pxe_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

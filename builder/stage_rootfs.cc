@@ -10,7 +10,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 std::vector<std::string> rootfs_packages(const Recipe& r) {
@@ -71,4 +71,4 @@ Stage rootfs_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

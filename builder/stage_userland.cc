@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 std::vector<std::string> sdk_packages(const Recipe& r) {
@@ -80,4 +80,4 @@ Stage userland_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

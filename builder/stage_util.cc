@@ -4,7 +4,7 @@
 #include "error.h"
 #include "stages.h"
 
-namespace grappe {
+namespace grappe::build {
 
 void run_logged(BuildContext& ctx, const std::vector<std::string>& argv, const std::string& log, RunOptions opt) {
   opt.log_path = log;
@@ -66,4 +66,4 @@ std::vector<Stage> all_stages() {
           initramfs_stage(), base_layer_stage(), node_layer_stage(), pxe_stage(), iso_stage()};
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

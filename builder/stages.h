@@ -6,7 +6,7 @@
 #include "context.h"
 #include "pipeline.h"
 
-namespace grappe {
+namespace grappe::build {
 
 Stage rootfs_stage();     // mmdebstrap: Debian rootfs with the kernel package
 Stage kernel_stage();     // config check against kernel/requirements, module trimming, depmod
@@ -32,4 +32,4 @@ void make_squashfs(BuildContext& ctx, const std::string& src, const std::string&
 std::string render_template(const std::string& text, const std::vector<std::pair<std::string, std::string>>& vars,
                             const std::string& name);
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -4,7 +4,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace grappe {
+namespace grappe::init {
 namespace fs = std::filesystem;
 
 std::map<std::string, std::string> parse_sums(const std::string& text) {
@@ -87,4 +87,4 @@ std::string mirror_boot_files(const std::string& base_url, const std::map<std::s
   return why;
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

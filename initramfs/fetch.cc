@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace grappe {
+namespace grappe::init {
 
 bool parse_url(const std::string& s, Url& out, std::string& error) {
   const std::string scheme = "http://";
@@ -164,4 +164,4 @@ std::string fetch_to_file(const std::string& url, const std::string& dest, std::
   return hex;
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

@@ -19,7 +19,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::init {
 namespace {
 bool g_debug = false;
 }
@@ -218,4 +218,4 @@ bool dhcp(const std::string& ifname) {
   for (;;) ::pause();
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

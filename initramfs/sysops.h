@@ -7,7 +7,7 @@
 
 #include "modindex.h"
 
-namespace grappe {
+namespace grappe::init {
 
 void log(const std::string& msg);   // "grappe-init: msg" on the console
 void debug_log(const std::string& msg);
@@ -46,4 +46,4 @@ bool dhcp(const std::string& ifname);
 // Moves /dev, /proc, /sys and /run under `newroot`, frees the initramfs and execs its init.
 [[noreturn]] void switch_root(const std::string& newroot, const std::string& init);
 
-}  // namespace grappe
+}  // namespace grappe::init

@@ -51,7 +51,7 @@ Round fetch_all(const std::string& url, const std::string& want, int clients) {
     th.emplace_back([&, i] {
       const double s = now();
       std::string e;
-      std::string got = fetch_to_file(url, "/dev/null", e, [](size_t, size_t) {});
+      std::string got = init::fetch_to_file(url, "/dev/null", e, [](size_t, size_t) {});
       took[static_cast<size_t>(i)] = now() - s;
       if (got != want) err[static_cast<size_t>(i)] = got.empty() ? e : "sha256 mismatch";
     });

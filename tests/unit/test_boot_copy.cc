@@ -10,7 +10,7 @@
 
 #include "boot_copy.h"
 
-using namespace grappe;
+using namespace grappe::init;
 namespace fs = std::filesystem;
 
 namespace {

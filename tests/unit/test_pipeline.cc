@@ -10,7 +10,7 @@
 #include "pipeline.h"
 
 namespace fs = std::filesystem;
-using namespace grappe;
+using namespace grappe::build;
 
 namespace {
 
