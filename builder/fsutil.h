@@ -6,6 +6,7 @@
 
 namespace grappe::build {
 
+// The file's bytes; throws Error naming it when it cannot be read (common/text_file.h underneath).
 std::string read_file(const std::filesystem::path& p);
 // Writes to <p>.tmp-<pid>, fsyncs and renames over p.
 void write_file_atomic(const std::filesystem::path& p, const std::string& data, unsigned mode = 0644);

@@ -12,6 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/fd_io.h"
+
 namespace grappe::init {
 
 bool parse_url(const std::string& s, Url& out, std::string& error) {
@@ -55,16 +57,6 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
-
-bool send_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 }  // namespace
 

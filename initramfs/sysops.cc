@@ -14,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <sstream>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -48,13 +47,6 @@ bool mount_fs(const std::string& src, const std::string& target, const std::stri
 void mkdirs(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 bool write_text(const std::string& path, const std::string& text) {

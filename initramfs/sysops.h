@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text_file.h"
 #include "modindex.h"
 
 namespace grappe::init {
@@ -16,7 +17,7 @@ void set_debug(bool on);
 bool mount_fs(const std::string& src, const std::string& target, const std::string& type, unsigned long flags,
               const std::string& data, std::string& error);
 void mkdirs(const std::string& path);
-std::string read_text(const std::string& path);
+using grappe::read_text;  // common/text_file.h: "" when unreadable
 bool write_text(const std::string& path, const std::string& text);
 
 class ModuleLoader {
