@@ -19,8 +19,8 @@ Stage layer_stage(const std::string& name, const std::string& file,
   Stage s;
   s.name = name;
   s.key = [=](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", name + "/1").field("input", input_key(ctx)).field("args", squashfs_args_key(ctx));
+    Sha256 h = stage_key(ctx, name + "/1");
+    h.field("input", input_key(ctx)).field("args", squashfs_args_key(ctx));
     h.field("mksquashfs", package_version(ctx, "squashfs-tools"));
     return h.hex();
   };

@@ -6,6 +6,19 @@
 
 namespace grappe::build {
 
+Sha256 stage_key(const BuildContext& ctx, std::string_view version, std::initializer_list<const char*> reads) {
+  Sha256 h;
+  h.field("stage", version);
+  for (const char* stage : reads) {
+    auto it = ctx.keys.find(stage);
+    if (it == ctx.keys.end())
+      throw Error("stage key " + std::string(version) + " reads stage " + stage + ", which has no key yet", stage,
+                  "list the stages it reads after it in all_stages()");
+    h.field(stage, it->second);
+  }
+  return h;
+}
+
 void run_logged(BuildContext& ctx, const std::vector<std::string>& argv, const std::string& log, RunOptions opt) {
   opt.log_path = log;
   opt.env["SOURCE_DATE_EPOCH"] = std::to_string(ctx.recipe.source_date_epoch);
