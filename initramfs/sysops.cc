@@ -16,6 +16,8 @@
 #include <functional>
 #include <thread>
 
+#include "common/fd_io.h"
+
 namespace fs = std::filesystem;
 
 namespace grappe::init {
@@ -27,7 +29,7 @@ void set_debug(bool on) { g_debug = on; }
 
 void log(const std::string& msg) {
   std::string line = "grappe-init: " + msg + "\n";
-  (void)!::write(1, line.data(), line.size());
+  write_all(1, line);
 }
 
 void debug_log(const std::string& msg) {
