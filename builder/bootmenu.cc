@@ -1,6 +1,6 @@
 #include "bootmenu.h"
 
-namespace grappe {
+namespace grappe::build {
 
 std::vector<BootEntry> boot_entries(const Recipe& r, const std::string& build_id) {
   std::string base = "grappe.label=" + r.volume_label + " grappe.build=" + build_id;
@@ -16,4 +16,4 @@ std::vector<BootEntry> boot_entries(const Recipe& r, const std::string& build_id
   };
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

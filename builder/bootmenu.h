@@ -6,7 +6,7 @@
 
 #include "recipe.h"
 
-namespace grappe {
+namespace grappe::build {
 
 struct BootEntry {
   std::string id;       // node | debug | serial
@@ -16,4 +16,4 @@ struct BootEntry {
 
 std::vector<BootEntry> boot_entries(const Recipe& r, const std::string& build_id);
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -10,15 +10,13 @@
 #include <cstring>
 #include <random>
 
+#include "common/fd_io.h"
+#include "common/mono_clock.h"
 #include "error.h"
 #include "process.h"
 
-namespace grappe {
+namespace grappe::build {
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 struct Fd {
   int fd = -1;
@@ -26,16 +24,6 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
-
-bool write_all(int fd, const std::string& s) {
-  for (size_t off = 0; off < s.size();) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 // Reads into `seen` until `done(seen)` or the deadline; false on timeout or a closed socket.
 template <class Done>
@@ -143,4 +131,4 @@ int run_console(const std::filesystem::path& sock, const std::string& cmd, doubl
   return status;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-namespace grappe {
+namespace grappe::build {
 
 // The exact text typed for `cmd`, bracketed by markers built from `token` that the typed text
 // itself never contains (printf assembles them), so echo and console noise are told apart.
@@ -21,4 +21,4 @@ std::string console_panic(const std::string& seen);
 // Connects to `sock`, waits for the shell to answer, runs `cmd`; throws Error on timeout or on a kernel panic.
 int run_console(const std::filesystem::path& sock, const std::string& cmd, double timeout_s, std::string& output);
 
-}  // namespace grappe
+}  // namespace grappe::build

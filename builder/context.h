@@ -9,7 +9,7 @@
 #include "progress.h"
 #include "recipe.h"
 
-namespace grappe {
+namespace grappe::build {
 
 struct BuildContext {
   Recipe recipe;
@@ -34,4 +34,4 @@ struct BuildContext {
   std::string cluster_key;    // hex
 };
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace grappe {
+namespace grappe::build {
 
 struct Error : std::runtime_error {
   Error(std::string what, std::string on = {}, std::string fix = {})
@@ -23,4 +23,4 @@ struct Error : std::runtime_error {
   std::string what_, on_, fix_;
 };
 
-}  // namespace grappe
+}  // namespace grappe::build

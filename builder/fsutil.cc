@@ -13,18 +13,18 @@
 #include <sstream>
 #include <vector>
 
+#include "common/fd_io.h"
+#include "common/text_file.h"
 #include "error.h"
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 
 std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error("cannot read", p.string(), "check that the file exists");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = try_read_file(p.string());
+  if (!text) throw Error("cannot read", p.string(), "check that the file exists");
+  return std::move(*text);
 }
 
 fs::path temp_sibling(const fs::path& final_path) {
@@ -37,16 +37,11 @@ void write_file_atomic(const fs::path& p, const std::string& data, unsigned mode
   auto tmp = temp_sibling(p);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) throw Error("cannot write", tmp.string(), std::strerror(errno));
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error("write failed", tmp.string(), std::strerror(e));
-    }
-    off += static_cast<size_t>(n);
+  if (!write_all(fd, data)) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw Error("write failed", tmp.string(), std::strerror(e));
   }
   ::fchmod(fd, mode);
   ::fsync(fd);
@@ -107,4 +102,4 @@ std::string human_size(uint64_t b) {
   return buf;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -4,8 +4,9 @@
 #include <filesystem>
 #include <string>
 
-namespace grappe {
+namespace grappe::build {
 
+// The file's bytes; throws Error naming it when it cannot be read (common/text_file.h underneath).
 std::string read_file(const std::filesystem::path& p);
 // Writes to <p>.tmp-<pid>, fsyncs and renames over p.
 void write_file_atomic(const std::filesystem::path& p, const std::string& data, unsigned mode = 0644);
@@ -23,4 +24,4 @@ void link_or_copy(const std::filesystem::path& src, const std::filesystem::path&
 uint64_t tree_size(const std::filesystem::path& p);
 std::string human_size(uint64_t bytes);
 
-}  // namespace grappe
+}  // namespace grappe::build

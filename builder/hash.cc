@@ -9,7 +9,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 
 Sha256::Sha256() {
   if (sodium_init() < 0) throw Error("libsodium failed to initialise");
@@ -71,4 +71,4 @@ std::string sha256_tree(const fs::path& root) {
   return h.hex();
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -6,7 +6,7 @@
 
 #include <sodium.h>
 
-namespace grappe {
+namespace grappe::build {
 
 class Sha256 {
  public:
@@ -26,4 +26,4 @@ std::string sha256_file(const std::filesystem::path& p);
 // contents. Files matching none of the tree are skipped; mtimes and owners are ignored.
 std::string sha256_tree(const std::filesystem::path& root);
 
-}  // namespace grappe
+}  // namespace grappe::build

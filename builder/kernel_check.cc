@@ -6,7 +6,7 @@
 
 #include "error.h"
 
-namespace grappe {
+namespace grappe::build {
 
 std::vector<KernelRequirement> parse_requirements(const std::string& text, const std::string& path) {
   std::vector<KernelRequirement> out;
@@ -59,4 +59,4 @@ std::vector<std::string> unmet_requirements(const std::vector<KernelRequirement>
   return out;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

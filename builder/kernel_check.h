@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace grappe {
+namespace grappe::build {
 
 struct KernelRequirement {
   std::string option;                 // CONFIG_FOO
@@ -20,4 +20,4 @@ std::map<std::string, std::string> parse_kconfig(const std::string& text);
 std::vector<std::string> unmet_requirements(const std::vector<KernelRequirement>& reqs,
                                             const std::map<std::string, std::string>& config);
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -22,7 +22,7 @@
 #include "stages.h"
 
 namespace fs = std::filesystem;
-using namespace grappe;
+using namespace grappe::build;
 
 namespace {
 

@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 bool looks_like_debian_archive(const std::string& uri) {
@@ -104,4 +104,4 @@ std::string choose_mirror(const std::string& cli, const std::string& recipe, con
               "configure apt on this host, or pass --mirror URL (or set GRAPPE_MIRROR)");
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-namespace grappe {
+namespace grappe::build {
 
 // The first Debian (non-security) archive URI found in one-line or deb822 apt sources text.
 std::string mirror_from_sources(const std::string& text, bool deb822);
@@ -12,4 +12,4 @@ std::string host_mirror(const std::string& etc_dir = "/etc");
 // --mirror, then $GRAPPE_MIRROR, then the recipe's, then the host's; throws when none is known.
 std::string choose_mirror(const std::string& cli, const std::string& recipe, const std::string& etc_dir = "/etc");
 
-}  // namespace grappe
+}  // namespace grappe::build

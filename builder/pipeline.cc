@@ -13,7 +13,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 
 std::string log_tail(const std::string& path, int lines) {
   std::ifstream in(path);
@@ -111,4 +111,4 @@ std::vector<StageReport> Pipeline::run(BuildContext& ctx) {
   return reports;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -10,7 +10,7 @@
 
 #include "context.h"
 
-namespace grappe {
+namespace grappe::build {
 
 struct Stage {
   std::string name;
@@ -50,4 +50,4 @@ std::string log_tail(const std::string& path, int lines);
 // Deletes temporary outputs left by an interrupted earlier build (".*.tmp-<pid>" of dead pids).
 void clean_stale_temporaries(const std::filesystem::path& dir);
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -8,9 +8,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/fd_io.h"
 #include "error.h"
 
-namespace grappe {
+namespace grappe::build {
 
 std::string join_argv(const std::vector<std::string>& argv) {
   std::string s;
@@ -64,7 +65,7 @@ int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOption
                                    : open_or_die(opt.log_path, O_WRONLY | O_CREAT | O_APPEND);
   if (!opt.log_path.empty()) {
     std::string head = "$ " + join_argv(argv) + "\n";
-    (void)!::write(logfd, head.data(), head.size());
+    write_all(logfd, head);  // the log is best effort: the build goes on without it
   }
   int inf = open_or_die(opt.stdin_path.empty() ? "/dev/null" : opt.stdin_path, O_RDONLY);
   int outf = opt.stdout_path.empty() ? -1 : open_or_die(opt.stdout_path, O_WRONLY | O_CREAT | O_TRUNC);
@@ -99,7 +100,7 @@ int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOption
     ssize_t n = ::read(pfd[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    (void)!::write(logfd, buf, static_cast<size_t>(n));
+    write_all(logfd, std::string_view(buf, static_cast<size_t>(n)));
     if (!opt.on_line) continue;
     for (ssize_t i = 0; i < n; ++i) {
       if (buf[i] == '\n' || buf[i] == '\r') {
@@ -148,4 +149,4 @@ std::string RealProcessRunner::capture(const std::vector<std::string>& argv) {
   return out;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace grappe {
+namespace grappe::build {
 
 struct RunOptions {
   std::string log_path;                      // stdout+stderr are appended here (empty: discarded)
@@ -22,7 +22,7 @@ class ProcessRunner {
   virtual ~ProcessRunner() = default;
   // Runs argv[0] (searched in PATH) and returns its exit status (128+N when killed by signal N).
   virtual int run(const std::vector<std::string>& argv, const RunOptions& opt) = 0;
-  // Runs and returns stdout; throws grappe::Error when the command fails.
+  // Runs and returns stdout; throws build::Error when the command fails.
   virtual std::string capture(const std::vector<std::string>& argv) = 0;
 };
 
@@ -39,4 +39,4 @@ std::string join_argv(const std::vector<std::string>& argv);
 void forward_termination_signals();
 bool termination_requested();
 
-}  // namespace grappe
+}  // namespace grappe::build

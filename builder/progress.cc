@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-namespace grappe {
+namespace grappe::build {
 
 Progress::Progress(bool tty, int plain_interval_s) : tty_(tty), interval_(plain_interval_s) {}
 
@@ -34,4 +34,4 @@ void Progress::end() {
   shown_ = false;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

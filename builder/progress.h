@@ -4,7 +4,7 @@
 #include <chrono>
 #include <string>
 
-namespace grappe {
+namespace grappe::build {
 
 class Progress {
  public:
@@ -21,4 +21,4 @@ class Progress {
   bool shown_ = false;
 };
 
-}  // namespace grappe
+}  // namespace grappe::build

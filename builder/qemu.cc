@@ -23,7 +23,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 const char* kOvmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd";
@@ -366,4 +366,4 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
   }
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

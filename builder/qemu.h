@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace grappe {
+namespace grappe::build {
 
 struct QemuOptions {
   int nodes = 2;
@@ -38,4 +38,4 @@ std::string until_text(const std::vector<std::string>& until);
 // Runs the cluster; returns the process exit status.
 int run_qemu_cluster(QemuOptions o);
 
-}  // namespace grappe
+}  // namespace grappe::build

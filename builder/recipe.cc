@@ -10,7 +10,7 @@
 
 #include "error.h"
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 const std::map<std::string, std::set<std::string>> kSchema = {
@@ -158,4 +158,4 @@ Recipe load_recipe(const std::string& path) {
   return parse_recipe(ss.str(), path);
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace grappe {
+namespace grappe::build {
 
 struct Recipe {
   std::string path;  // where it was read from, for messages
@@ -45,8 +45,8 @@ struct Recipe {
   std::vector<std::string> sdk_packages;
 };
 
-// Throws grappe::Error naming file, line, field and what would be valid.
+// Throws build::Error naming file, line, field and what would be valid.
 Recipe load_recipe(const std::string& path);
 Recipe parse_recipe(const std::string& text, const std::string& path);
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -15,8 +15,13 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
+
+// The module index is grappe-init's (initramfs/modindex.h): the builder reads it the same way.
+using init::ModuleIndex;
+using init::module_name;
+using init::strip_compression;
 
 const char* kBusybox = "/bin/busybox";
 
@@ -38,8 +43,7 @@ Stage initramfs_stage() {
   Stage s;
   s.name = "initramfs";
   s.key = [](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", "initramfs/1").field("kernel", ctx.keys.at("kernel"));
+    Sha256 h = stage_key(ctx, "initramfs/1", {"kernel"});
     h.field("init", sha256_file(ctx.init_binary)).field("busybox", sha256_file(kBusybox));
     h.field("udhcpc", sha256_file(ctx.repo / "initramfs/udhcpc.script"));
     for (const auto& m : ctx.recipe.initramfs_modules) h.field("mod", m);
@@ -140,4 +144,4 @@ Stage initramfs_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -12,7 +12,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 const char* kIsolinux = "/usr/lib/ISOLINUX/isolinux.bin";
@@ -54,9 +54,8 @@ Stage iso_stage() {
   s.name = "iso";
   s.output = [](BuildContext& ctx, const std::string&) { return ctx.out / "grappe-amd64.iso"; };
   s.key = [](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", "iso/1"); h.field("tool", ctx.tool_hash);
-    for (const char* k : {"kernel", "initramfs", "base", "node", "pxe"}) h.field(k, ctx.keys.at(k));
+    Sha256 h = stage_key(ctx, "iso/1", {"kernel", "initramfs", "base", "node", "pxe"});
+    h.field("tool", ctx.tool_hash);
     h.field("templates", sha256_tree(ctx.repo / "iso")).field("label", ctx.recipe.volume_label);
     h.field("default", ctx.recipe.default_entry).field("timeout", std::to_string(ctx.recipe.timeout_s));
     h.field("cmdline", ctx.recipe.cmdline).field("epoch", std::to_string(ctx.recipe.source_date_epoch));
@@ -141,4 +140,4 @@ Stage iso_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 fs::path modules_root(const fs::path& rootfs) {
@@ -38,8 +38,7 @@ Stage kernel_stage() {
   Stage s;
   s.name = "kernel";
   s.key = [](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", "kernel/1").field("rootfs", ctx.keys.at("rootfs"));
+    Sha256 h = stage_key(ctx, "kernel/1", {"rootfs"});
     h.field("requirements", sha256_file(ctx.repo / "kernel/requirements"));
     for (const auto& t : ctx.recipe.trim) h.field("trim", t);
     h.field("kmod", package_version(ctx, "kmod"));
@@ -112,4 +111,4 @@ Stage kernel_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

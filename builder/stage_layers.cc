@@ -9,7 +9,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 Stage layer_stage(const std::string& name, const std::string& file,
@@ -19,8 +19,8 @@ Stage layer_stage(const std::string& name, const std::string& file,
   Stage s;
   s.name = name;
   s.key = [=](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", name + "/1").field("input", input_key(ctx)).field("args", squashfs_args_key(ctx));
+    Sha256 h = stage_key(ctx, name + "/1");
+    h.field("input", input_key(ctx)).field("args", squashfs_args_key(ctx));
     h.field("mksquashfs", package_version(ctx, "squashfs-tools"));
     return h.hex();
   };
@@ -51,4 +51,4 @@ Stage node_layer_stage() {
       [](BuildContext& ctx) { return ctx.outputs.at("overlay"); }, [](BuildContext&) { return std::string(); });
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -13,7 +13,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 // Every shared library a node program needs must be in the image: a missing one would only
@@ -56,8 +56,8 @@ Stage overlay_stage() {
   Stage s;
   s.name = "overlay";
   s.key = [](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", "overlay/1").field("overlay", sha256_tree(ctx.repo / "overlay"));
+    Sha256 h = stage_key(ctx, "overlay/1");
+    h.field("overlay", sha256_tree(ctx.repo / "overlay"));
     for (const auto& e : ctx.extra_overlays) h.field("extra", sha256_tree(e));
     h.field("userland", ctx.keys.at("userland")).field("kernel", ctx.keys.at("kernel"));
     h.field("cluster", ctx.recipe.cluster_name).field("key", sha256_hex(ctx.cluster_key));
@@ -103,4 +103,4 @@ Stage overlay_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

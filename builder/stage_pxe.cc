@@ -9,7 +9,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 const char* kIpxeDir = "/usr/lib/ipxe";
@@ -23,9 +23,8 @@ Stage pxe_stage() {
   s.name = "pxe";
   s.output = [](BuildContext& ctx, const std::string&) { return ctx.out / "pxe"; };
   s.key = [](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", "pxe/3"); h.field("tool", ctx.tool_hash);
-    for (const char* k : {"kernel", "initramfs", "base", "node"}) h.field(k, ctx.keys.at(k));
+    Sha256 h = stage_key(ctx, "pxe/3", {"kernel", "initramfs", "base", "node"});
+    h.field("tool", ctx.tool_hash);
     h.field("templates", sha256_tree(ctx.repo / "iso")).field("default", ctx.recipe.default_entry);
     h.field("cmdline", ctx.recipe.cmdline).field("ipxe", package_version(ctx, "ipxe"));
     return h.hex();
@@ -66,4 +65,4 @@ Stage pxe_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

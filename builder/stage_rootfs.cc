@@ -10,7 +10,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 std::vector<std::string> rootfs_packages(const Recipe& r) {
@@ -42,8 +42,8 @@ Stage rootfs_stage() {
   Stage s;
   s.name = "rootfs";
   s.key = [](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", "rootfs/1").field("suite", ctx.recipe.suite).field("mirror", ctx.mirror);
+    Sha256 h = stage_key(ctx, "rootfs/1");
+    h.field("suite", ctx.recipe.suite).field("mirror", ctx.mirror);
     h.field("variant", ctx.recipe.variant).field("epoch", std::to_string(ctx.recipe.source_date_epoch));
     for (const auto& p : rootfs_packages(ctx.recipe)) h.field("pkg", p);
     h.field("mmdebstrap", package_version(ctx, "mmdebstrap"));
@@ -71,4 +71,4 @@ Stage rootfs_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

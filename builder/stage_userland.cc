@@ -11,7 +11,7 @@
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::build {
 namespace {
 
 std::vector<std::string> sdk_packages(const Recipe& r) {
@@ -26,8 +26,8 @@ Stage sdk_stage() {
   Stage s;
   s.name = "sdk";
   s.key = [](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", "sdk/1").field("suite", ctx.recipe.suite).field("mirror", ctx.mirror);
+    Sha256 h = stage_key(ctx, "sdk/1");
+    h.field("suite", ctx.recipe.suite).field("mirror", ctx.mirror);
     for (const auto& p : sdk_packages(ctx.recipe)) h.field("pkg", p);
     h.field("mmdebstrap", package_version(ctx, "mmdebstrap"));
     return h.hex();
@@ -53,8 +53,7 @@ Stage userland_stage() {
   Stage s;
   s.name = "userland";
   s.key = [](BuildContext& ctx) {
-    Sha256 h;
-    h.field("stage", "userland/1").field("sdk", ctx.keys.at("sdk"));
+    Sha256 h = stage_key(ctx, "userland/1", {"sdk"});
     h.field("src", sha256_tree(ctx.repo / "userland"));
     return h.hex();
   };
@@ -80,4 +79,4 @@ Stage userland_stage() {
   return s;
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

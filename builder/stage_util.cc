@@ -4,7 +4,20 @@
 #include "error.h"
 #include "stages.h"
 
-namespace grappe {
+namespace grappe::build {
+
+Sha256 stage_key(const BuildContext& ctx, std::string_view version, std::initializer_list<const char*> reads) {
+  Sha256 h;
+  h.field("stage", version);
+  for (const char* stage : reads) {
+    auto it = ctx.keys.find(stage);
+    if (it == ctx.keys.end())
+      throw Error("stage key " + std::string(version) + " reads stage " + stage + ", which has no key yet", stage,
+                  "list the stages it reads after it in all_stages()");
+    h.field(stage, it->second);
+  }
+  return h;
+}
 
 void run_logged(BuildContext& ctx, const std::vector<std::string>& argv, const std::string& log, RunOptions opt) {
   opt.log_path = log;
@@ -66,4 +79,4 @@ std::vector<Stage> all_stages() {
           initramfs_stage(), base_layer_stage(), node_layer_stage(), pxe_stage(), iso_stage()};
 }
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -1,12 +1,15 @@
 // The stages of an image build, in the order they run.
 #pragma once
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "context.h"
+#include "hash.h"
 #include "pipeline.h"
 
-namespace grappe {
+namespace grappe::build {
 
 Stage rootfs_stage();     // mmdebstrap: Debian rootfs with the kernel package
 Stage kernel_stage();     // config check against kernel/requirements, module trimming, depmod
@@ -22,6 +25,10 @@ Stage iso_stage();        // hybrid BIOS/UEFI CD/USB image (carrying pxe/'s scri
 std::vector<Stage> all_stages();
 
 // Shared helpers for stage implementations.
+// The start of every stage's cache key: its name and logic version ("kernel/1": bump it when the
+// stage's logic changes), then the key of each stage it reads, in the order given. The stage adds
+// its own inputs and returns hex().
+Sha256 stage_key(const BuildContext& ctx, std::string_view version, std::initializer_list<const char*> reads = {});
 void run_logged(BuildContext& ctx, const std::vector<std::string>& argv, const std::string& log,
                 RunOptions opt = {});
 std::string package_version(BuildContext& ctx, const std::string& pkg);
@@ -32,4 +39,4 @@ void make_squashfs(BuildContext& ctx, const std::string& src, const std::string&
 std::string render_template(const std::string& text, const std::vector<std::pair<std::string, std::string>>& vars,
                             const std::string& name);
 
-}  // namespace grappe
+}  // namespace grappe::build

@@ -1,10 +1,11 @@
 #include "boot_copy.h"
 
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
-namespace grappe {
+#include "common/text_file.h"
+
+namespace grappe::init {
 namespace fs = std::filesystem;
 
 std::map<std::string, std::string> parse_sums(const std::string& text) {
@@ -42,14 +43,7 @@ std::string copy_boot_files(const std::string& base_url, const std::map<std::str
   std::string err;
   const std::string sums_path = (m / "live/SHA256SUMS").string();
   if (fetch(base_url + "SHA256SUMS", sums_path, err).empty()) return "cannot fetch " + base_url + "SHA256SUMS: " + err;
-  std::string text;
-  {
-    std::ifstream in(sums_path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
-  }
-  const auto sums = parse_sums(text);
+  const auto sums = parse_sums(read_text(sums_path));
   for (const auto& [name, hash] : layers) {
     auto it = sums.find(name);
     if (it == sums.end() || it->second != hash)
@@ -87,4 +81,4 @@ std::string mirror_boot_files(const std::string& base_url, const std::map<std::s
   return why;
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace grappe {
+namespace grappe::init {
 
 // "HASH  NAME" lines (sha256sum's format) → name → hash. Malformed lines are skipped.
 std::map<std::string, std::string> parse_sums(const std::string& text);
@@ -27,4 +27,4 @@ std::string mirror_boot_files(const std::string& base_url, const std::map<std::s
                               const std::map<std::string, std::string>& layer_files, const std::string& medium,
                               const Fetcher& fetch);
 
-}  // namespace grappe
+}  // namespace grappe::init

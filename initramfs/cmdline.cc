@@ -3,7 +3,7 @@
 #include <cctype>
 #include <sstream>
 
-namespace grappe {
+namespace grappe::init {
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -100,4 +100,4 @@ InitConfig make_config(const std::map<std::string, std::string>& conf, const std
   return c;
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace grappe {
+namespace grappe::init {
 
 struct InitConfig {
   std::string label;                // ISO 9660 volume id of the medium
@@ -33,4 +33,4 @@ InitConfig make_config(const std::map<std::string, std::string>& conf,
                        const std::map<std::string, std::string>& cmdline, std::string& error);
 std::vector<std::string> split(const std::string& s, char sep);
 
-}  // namespace grappe
+}  // namespace grappe::init

@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace grappe {
+#include "common/fd_io.h"
+
+namespace grappe::init {
 
 bool parse_url(const std::string& s, Url& out, std::string& error) {
   const std::string scheme = "http://";
@@ -55,16 +57,6 @@ struct Fd {
     if (fd >= 0) ::close(fd);
   }
 };
-
-bool send_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -164,4 +156,4 @@ std::string fetch_to_file(const std::string& url, const std::string& dest, std::
   return hex;
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-namespace grappe {
+namespace grappe::init {
 
 struct Url {
   std::string host;
@@ -20,4 +20,4 @@ bool parse_url(const std::string& s, Url& out, std::string& error);
 std::string fetch_to_file(const std::string& url, const std::string& dest, std::string& error,
                           const std::function<void(size_t, size_t)>& progress);
 
-}  // namespace grappe
+}  // namespace grappe::init

@@ -4,7 +4,7 @@
 
 #include <cctype>
 
-namespace grappe {
+namespace grappe::init {
 
 std::string normalize_mac(const std::string& in) {
   std::string s = in;
@@ -45,4 +45,4 @@ Identity derive_identity(const std::string& mac, const std::string& hostname_ove
   return id;
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

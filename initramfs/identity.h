@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-namespace grappe {
+namespace grappe::init {
 
 struct Identity {
   std::string mac;         // aa:bb:cc:dd:ee:ff
@@ -18,4 +18,4 @@ Identity derive_identity(const std::string& mac, const std::string& hostname_ove
 // Hostnames must be valid DNS labels; anything else is replaced by the derived name.
 bool valid_hostname(const std::string& h);
 
-}  // namespace grappe
+}  // namespace grappe::init

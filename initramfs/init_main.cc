@@ -25,7 +25,11 @@
 #include "sysops.h"
 
 namespace fs = std::filesystem;
-using namespace grappe;
+using namespace grappe::init;
+// The announcement codec is userland's (boot/boot_announce.cc, compiled in).
+using grappe::BootAnnouncement;
+using grappe::decode_boot_announcement;
+using grappe::kBootAnnouncePort;
 
 namespace {
 

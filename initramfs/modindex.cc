@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-namespace grappe {
+namespace grappe::init {
 
 std::string strip_compression(const std::string& path) {
   for (const char* ext : {".xz", ".zst", ".gz"}) {
@@ -105,4 +105,4 @@ std::vector<std::string> ModuleIndex::match(const std::string& modalias) const {
   return out;
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

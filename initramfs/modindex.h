@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace grappe {
+namespace grappe::init {
 
 struct ModuleIndex {
   std::map<std::string, std::vector<std::string>> deps;  // relative path -> dependency paths
@@ -33,4 +33,4 @@ std::string strip_compression(const std::string& path);
 // True when `path` lies in one of the `trees` (whole path components, e.g. "kernel/sound").
 bool under_any(const std::string& path, const std::vector<std::string>& trees);
 
-}  // namespace grappe
+}  // namespace grappe::init

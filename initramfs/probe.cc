@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-namespace grappe {
+namespace grappe::init {
 
 std::string iso_volume_id(const unsigned char* s, size_t len) {
   if (len < kSector || s[0] != 1 || std::memcmp(s + 1, "CD001", 5) != 0 || s[6] != 1) return "";
@@ -25,4 +25,4 @@ std::string read_volume_id(const std::string& device) {
   return n == static_cast<ssize_t>(sizeof buf) ? iso_volume_id(buf, sizeof buf) : "";
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

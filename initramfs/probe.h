@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-namespace grappe {
+namespace grappe::init {
 
 constexpr size_t kPvdOffset = 32768;
 constexpr size_t kSector = 2048;
@@ -13,4 +13,4 @@ std::string iso_volume_id(const unsigned char* sector, size_t len);
 // Reads it from a block device or file; "" when unreadable or not ISO 9660.
 std::string read_volume_id(const std::string& device);
 
-}  // namespace grappe
+}  // namespace grappe::init

@@ -14,12 +14,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <sstream>
 #include <thread>
+
+#include "common/fd_io.h"
 
 namespace fs = std::filesystem;
 
-namespace grappe {
+namespace grappe::init {
 namespace {
 bool g_debug = false;
 }
@@ -28,7 +29,7 @@ void set_debug(bool on) { g_debug = on; }
 
 void log(const std::string& msg) {
   std::string line = "grappe-init: " + msg + "\n";
-  (void)!::write(1, line.data(), line.size());
+  write_all(1, line);
 }
 
 void debug_log(const std::string& msg) {
@@ -48,13 +49,6 @@ bool mount_fs(const std::string& src, const std::string& target, const std::stri
 void mkdirs(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 bool write_text(const std::string& path, const std::string& text) {
@@ -218,4 +212,4 @@ bool dhcp(const std::string& ifname) {
   for (;;) ::pause();
 }
 
-}  // namespace grappe
+}  // namespace grappe::init

@@ -5,9 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "common/text_file.h"
 #include "modindex.h"
 
-namespace grappe {
+namespace grappe::init {
 
 void log(const std::string& msg);   // "grappe-init: msg" on the console
 void debug_log(const std::string& msg);
@@ -16,7 +17,7 @@ void set_debug(bool on);
 bool mount_fs(const std::string& src, const std::string& target, const std::string& type, unsigned long flags,
               const std::string& data, std::string& error);
 void mkdirs(const std::string& path);
-std::string read_text(const std::string& path);
+using grappe::read_text;  // common/text_file.h: "" when unreadable
 bool write_text(const std::string& path, const std::string& text);
 
 class ModuleLoader {
@@ -46,4 +47,4 @@ bool dhcp(const std::string& ifname);
 // Moves /dev, /proc, /sys and /run under `newroot`, frees the initramfs and execs its init.
 [[noreturn]] void switch_root(const std::string& newroot, const std::string& init);
 
-}  // namespace grappe
+}  // namespace grappe::init

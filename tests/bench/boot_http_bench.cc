@@ -13,13 +13,13 @@
 #include <vector>
 
 #include "boot/boot_http.h"
+#include "common/mono_clock.h"
 #include "fetch.h"
 
 namespace fs = std::filesystem;
 using namespace grappe;
 
 namespace {
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 std::string file_sha256(const std::string& path) {
   crypto_hash_sha256_state st;
@@ -46,17 +46,17 @@ Round fetch_all(const std::string& url, const std::string& want, int clients) {
   std::vector<std::thread> th;
   std::vector<double> took(static_cast<size_t>(clients));
   std::vector<std::string> err(static_cast<size_t>(clients));
-  const double t0 = now();
+  const double t0 = now_s();
   for (int i = 0; i < clients; ++i)
     th.emplace_back([&, i] {
-      const double s = now();
+      const double s = now_s();
       std::string e;
-      std::string got = fetch_to_file(url, "/dev/null", e, [](size_t, size_t) {});
-      took[static_cast<size_t>(i)] = now() - s;
+      std::string got = init::fetch_to_file(url, "/dev/null", e, [](size_t, size_t) {});
+      took[static_cast<size_t>(i)] = now_s() - s;
       if (got != want) err[static_cast<size_t>(i)] = got.empty() ? e : "sha256 mismatch";
     });
   for (auto& t : th) t.join();
-  r.seconds = now() - t0;
+  r.seconds = now_s() - t0;
   for (int i = 0; i < clients; ++i) {
     r.slowest = std::max(r.slowest, took[static_cast<size_t>(i)]);
     if (!err[static_cast<size_t>(i)].empty()) {

@@ -9,8 +9,9 @@
 #include <map>
 
 #include "boot_copy.h"
+#include "common/text_file.h"
 
-using namespace grappe;
+using namespace grappe::init;
 namespace fs = std::filesystem;
 
 namespace {
@@ -56,10 +57,6 @@ struct Dir {
   ~Dir() { fs::remove_all(p); }
 };
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 }  // namespace
 
 TEST_CASE("parse_sums reads sha256sum's format and skips what is not a hash and a plain name") {
@@ -88,14 +85,14 @@ TEST_CASE("a network-booted node keeps every served file, checked, laid out like
 
   SUBCASE("all good") {
     CHECK(mirror_boot_files("http://10.71.0.1/grappe/", layers, local, m.string(), srv.fetcher()) == "");
-    CHECK(slurp(m / "boot/vmlinuz") == "kernel");
-    CHECK(slurp(m / "boot/initrd.img") == "initrd");
-    CHECK(slurp(m / "pxe/boot.ipxe") == "#!ipxe\n");
-    CHECK(slurp(m / "pxe/undionly.kpxe") == "bios");
-    CHECK(slurp(m / "pxe/snponly.efi") == "uefi");
-    CHECK(slurp(m / "live/base.squashfs") == "BASE");
+    CHECK(grappe::read_text(m / "boot/vmlinuz") == "kernel");
+    CHECK(grappe::read_text(m / "boot/initrd.img") == "initrd");
+    CHECK(grappe::read_text(m / "pxe/boot.ipxe") == "#!ipxe\n");
+    CHECK(grappe::read_text(m / "pxe/undionly.kpxe") == "bios");
+    CHECK(grappe::read_text(m / "pxe/snponly.efi") == "uefi");
+    CHECK(grappe::read_text(m / "live/base.squashfs") == "BASE");
     CHECK(fs::hard_link_count(m / "live/base.squashfs") == 2);  // no second copy in RAM
-    CHECK(slurp(m / "live/SHA256SUMS") == srv.files["SHA256SUMS"]);
+    CHECK(grappe::read_text(m / "live/SHA256SUMS") == srv.files["SHA256SUMS"]);
     CHECK(srv.asked.front() == "http://10.71.0.1/grappe/SHA256SUMS");
     CHECK(std::find(srv.asked.begin(), srv.asked.end(), "http://10.71.0.1/grappe/base.squashfs") == srv.asked.end());
   }

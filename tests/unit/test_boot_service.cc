@@ -327,7 +327,7 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     CHECK(svc.status()["nodes_error"].get<std::string>().find("line 2: mac 'nope'") != std::string::npos);
     fs::remove(env.nodes_path);
     // Every file a network-booted node keeps a copy of (grappe-init's list) is served over HTTP.
-    for (const auto& [name, rel] : mirrored_boot_files()) {
+    for (const auto& [name, rel] : init::mirrored_boot_files()) {
       auto f = c.Get("/grappe/" + name);
       REQUIRE_MESSAGE(f, name);
       CHECK_MESSAGE(f->status == 200, name);

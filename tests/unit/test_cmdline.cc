@@ -2,7 +2,7 @@
 
 #include "cmdline.h"
 
-using namespace grappe;
+using namespace grappe::init;
 
 TEST_CASE("kernel command line parsing: flags, values, quotes") {
   auto m = parse_cmdline("BOOT_IMAGE=/boot/vmlinuz quiet grappe.label=GRAPPE  x=\"a b\" grappe.debug\n");

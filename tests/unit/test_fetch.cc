@@ -10,7 +10,8 @@
 #include "hash.h"
 
 namespace fs = std::filesystem;
-using namespace grappe;
+using namespace grappe::init;
+using grappe::build::sha256_hex;
 
 TEST_CASE("URL parsing") {
   Url u;

@@ -6,7 +6,7 @@
 #include "hash.h"
 
 namespace fs = std::filesystem;
-using namespace grappe;
+using namespace grappe::build;
 
 TEST_CASE("sha256 of known input") {
   CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

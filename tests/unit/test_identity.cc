@@ -2,7 +2,7 @@
 
 #include "identity.h"
 
-using namespace grappe;
+using namespace grappe::init;
 
 TEST_CASE("MAC normalisation accepts the usual spellings and rejects non-unicast") {
   CHECK(normalize_mac("01-52-54-00-AB-CD-EF") == "52:54:00:ab:cd:ef");

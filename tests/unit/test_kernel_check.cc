@@ -6,7 +6,7 @@
 #include "fsutil.h"
 #include "kernel_check.h"
 
-using namespace grappe;
+using namespace grappe::build;
 
 TEST_CASE("requirements: met, missing, wrong value") {
   auto reqs = parse_requirements("# c\nCONFIG_A=y  # needed for a\nCONFIG_B=y|m\nCONFIG_C=y\n", "req");

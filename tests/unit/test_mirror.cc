@@ -8,7 +8,7 @@
 #include "mirror.h"
 
 namespace fs = std::filesystem;
-using namespace grappe;
+using namespace grappe::build;
 
 TEST_CASE("one-line sources: first Debian archive, options skipped, security ignored") {
   CHECK(mirror_from_sources("# c\ndeb http://sec.example/debian-security bookworm-security main\n"

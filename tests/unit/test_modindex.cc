@@ -4,7 +4,7 @@
 
 #include "modindex.h"
 
-using namespace grappe;
+using namespace grappe::init;
 
 namespace {
 const char* kDep =

@@ -8,9 +8,10 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "pipeline.h"
+#include "stages.h"
 
 namespace fs = std::filesystem;
-using namespace grappe;
+using namespace grappe::build;
 
 namespace {
 
@@ -154,4 +155,21 @@ TEST_CASE("the cache keeps the current entry and one older per stage") {
   w.inputs["a"] = "4";  // the previous one is still there: no rebuild
   w.run();
   CHECK(w.builds["a"] == 5);
+}
+
+TEST_CASE("stage_key: name/version, then the keys of the stages read, in order; a stage with no key yet is an error") {
+  BuildContext ctx;
+  ctx.keys = {{"rootfs", "k1"}, {"kernel", "k2"}};
+  // The same bytes the stages hashed before stage_key existed, so their cache keys are unchanged.
+  CHECK(stage_key(ctx, "kernel/1", {"rootfs"}).hex() == Sha256().field("stage", "kernel/1").field("rootfs", "k1").hex());
+  CHECK(stage_key(ctx, "sdk/1").hex() == Sha256().field("stage", "sdk/1").hex());
+  CHECK(stage_key(ctx, "x/1", {"rootfs", "kernel"}).hex() != stage_key(ctx, "x/1", {"kernel", "rootfs"}).hex());
+  CHECK(stage_key(ctx, "x/1").hex() != stage_key(ctx, "x/2").hex());
+  try {
+    stage_key(ctx, "iso/1", {"kernel", "pxe"});
+    FAIL("a stage with no key was read");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("iso/1") != std::string::npos);
+    CHECK(std::string(e.what()).find("pxe") != std::string::npos);
+  }
 }

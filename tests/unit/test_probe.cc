@@ -7,7 +7,7 @@
 
 #include "probe.h"
 
-using namespace grappe;
+using namespace grappe::init;
 
 namespace {
 std::vector<unsigned char> pvd(const std::string& label) {

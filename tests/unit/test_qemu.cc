@@ -5,7 +5,7 @@
 #include "console.h"
 #include "qemu.h"
 
-using namespace grappe;
+using namespace grappe::build;
 
 namespace {
 bool has(const std::vector<std::string>& v, const std::string& needle) {

@@ -3,7 +3,7 @@
 #include "error.h"
 #include "recipe.h"
 
-using namespace grappe;
+using namespace grappe::build;
 
 namespace {
 std::string error_of(const std::string& text) {

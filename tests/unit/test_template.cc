@@ -5,7 +5,7 @@
 #include "recipe.h"
 #include "stages.h"
 
-using namespace grappe;
+using namespace grappe::build;
 
 TEST_CASE("templates substitute known placeholders and reject unknown ones") {
   CHECK(render_template("a @X@ b @Y@@X@", {{"X", "1"}, {"Y", "2"}}, "t") == "a 1 b 21");

@@ -13,7 +13,6 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
-#include <thread>
 
 #include "boot/boot_announce.h"
 #include "boot/boot_nodes.h"
@@ -163,7 +162,10 @@ std::string BootService::node_script(const std::string& mac, const std::string& 
 }
 
 BootService::BootService(BootEnv env) : env_(std::move(env)) {}
-BootService::~BootService() { http_.stop(); }
+BootService::~BootService() {
+  worker_.stop();  // before http_ and the state its steps use
+  http_.stop();
+}
 
 void BootService::observe(const BootView& v) {
   std::lock_guard<std::mutex> l(mu_);
@@ -171,12 +173,7 @@ void BootService::observe(const BootView& v) {
 }
 
 void BootService::start() {
-  std::thread([this] {
-    for (;;) {
-      step(std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count());
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-    }
-  }).detach();
+  worker_.start(std::chrono::seconds(1), [this](double now) { step(now); });
 }
 
 void BootService::stop_serving() {

@@ -24,8 +24,9 @@
 #include <nlohmann/json.hpp>
 
 #include "boot/boot_http.h"
-#include "common/command_runner.h"
 #include "boot/dhcp_probe.h"
+#include "common/command_runner.h"
+#include "common/periodic_worker.h"
 
 namespace grappe {
 
@@ -80,10 +81,10 @@ struct BootEnv {
 class BootService {
  public:
   explicit BootService(BootEnv env);
-  ~BootService();
+  ~BootService();                   // stops the worker, then the HTTP server
   void observe(const BootView& v);  // from the daemon's loop: cheap
   void step(double now);            // one pass of the worker: start, check or stop serving
-  void start();                     // the worker thread: step() every second
+  void start();                     // the worker thread: step() every second until destroyed
   nlohmann::json status() const;
 
  private:
@@ -103,6 +104,7 @@ class BootService {
   double next_try_ = 0, next_check_ = 0, next_announce_ = 0;
   std::string announcement_;  // the signed packet, made when serving starts
   int restarts_ = 0;
+  PeriodicWorker worker_;  // last: destroyed first
 };
 
 }  // namespace grappe

@@ -9,8 +9,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
+
+#include "common/mono_clock.h"
 
 namespace grappe {
 namespace {
@@ -29,10 +30,6 @@ uint32_t net_order(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return v;
-}
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 class UdpDhcpSocket final : public DhcpSocket {

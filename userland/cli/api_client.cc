@@ -9,6 +9,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/fd_io.h"
+
 namespace grappe {
 
 nlohmann::json api_call(const std::string& path, const nlohmann::json& request, int timeout_ms) {
@@ -24,7 +26,7 @@ nlohmann::json api_call(const std::string& path, const nlohmann::json& request, 
                              "). Is it running? On a node: systemctl status grapped");
   }
   std::string out = request.dump() + "\n";
-  (void)!::write(fd, out.data(), out.size());
+  write_all(fd, out);  // a failure shows as the reply that does not come
   std::string in;
   char buf[8192];
   for (;;) {

@@ -1,12 +1,16 @@
 // grappe: the node's command line, the openMosix toolset under one roof. `nodes` is mosmon/showmap;
 // `status` is this node and its cluster; `run` is mosrun, `ps` is mps, `kill` signals a job,
-// `migrate` is migrate.
+// `migrate` is migrate. Each subcommand is a cmd_* function over the parsed Options; the
+// add_*_commands functions declare them to CLI11.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -101,206 +105,260 @@ std::string boot_text(const nlohmann::json& b) {
   return t;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"grappe: the Grappe cluster toolset"};
-  app.set_version_flag("--version", std::string("grappe ") + GRAPPE_VERSION);
-  app.require_subcommand(1);
+// What the command line gave; one field per option, shared by the commands that take it.
+struct Options {
   std::string root = "/", socket = "/run/grappe/grapped.sock";
-  app.add_option("--root", root, "root directory to read node state from (for tests)")->capture_default_str();
-  app.add_option("--socket", socket, "grapped's API socket")->capture_default_str();
+  bool json = false;                         // status, nodes, ps, boot-server
+  bool watch = false;                        // nodes
+  double interval = 1.0;                     // nodes --watch
+  RunOptions run;                            // run
+  bool no_stdin = false;                     // run
+  bool all = false;                          // ps
+  std::string job_id;                        // kill, migrate
+  std::string sig_name = "TERM";             // kill
+  std::string to;                            // migrate
+  bool precopy = false, no_precopy = false;  // migrate
+  std::string node_op, node_value;           // node
+  std::string boot_op = "status";            // boot-server
+  int boot_wait = 0;                         // boot-server --wait
+};
 
-  bool json = false, watch = false;
-  double interval = 1.0;
+// One subcommand: where CLI11 records that it was chosen, and what runs it.
+struct Command {
+  CLI::App* app;
+  std::function<int(const Options&)> run;
+};
+
+// A command that needs grapped: its errors (grapped unreachable, a refusal) print as
+// "grappe: ..." and exit 2.
+std::function<int(const Options&)> needs_daemon(int (*cmd)(const Options&)) {
+  return [cmd](const Options& o) {
+    try {
+      return cmd(o);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "grappe: %s\n", e.what());
+      return 2;
+    }
+  };
+}
+
+int cmd_ready(const Options& o) {
+  auto info = read_node_info(o.root);
+  std::printf("%s\n", ready_line(info).c_str());
+  return info.hostname.empty() || info.machine_id.empty() ? 1 : 0;
+}
+
+int cmd_run(const Options& o) {
+  RunOptions ro = o.run;
+  ro.forward_stdin = !o.no_stdin;
+  return run_job(o.socket, ro);
+}
+
+int cmd_ps(const Options& o) {
+  auto reply = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "ps"}, {"all", o.all}});
+  if (o.json) std::printf("%s\n", reply["jobs"].dump(2).c_str());
+  else print_jobs(reply["jobs"]);
+  return 0;
+}
+
+int cmd_kill(const Options& o) {
+  int sig = signal_number(o.sig_name);
+  if (sig < 0) {
+    std::fprintf(stderr, "grappe kill: '%s' is not a signal (use a name like TERM, INT, KILL or a number 1-64)\n",
+                 o.sig_name.c_str());
+    return 2;
+  }
+  api_call(o.socket, {{"v", kApiVersion}, {"cmd", "kill"}, {"job", o.job_id}, {"sig", sig}});
+  return 0;
+}
+
+int cmd_migrate(const Options& o) {
+  // A handoff under TCG can take minutes for a big job: wait for its answer.
+  nlohmann::json req = {{"v", kApiVersion}, {"cmd", "migrate"}, {"job", o.job_id}, {"to", o.to}};
+  if (o.precopy || o.no_precopy) req["precopy"] = o.precopy;
+  auto reply = api_call(o.socket, req, 900000);
+  std::printf("job %s now runs on %s", o.job_id.c_str(), reply.value("node", std::string("?")).c_str());
+  if (reply.contains("freeze_s"))
+    std::printf(" (frozen %.2f s, of which %.2f s dumping; %.2f MB of images", reply["freeze_s"].get<double>(),
+                reply.value("dump_s", 0.0), reply.value("bytes", 0.0) / 1048576);
+  if (reply.value("precopy_rounds", 0) > 0)
+    std::printf(", after %d pre-copy round(s) of %.1f MB", reply["precopy_rounds"].get<int>(),
+                reply.value("precopy_bytes", 0.0) / 1048576);
+  if (reply.contains("freeze_s")) std::printf(")");
+  std::printf("\n");
+  if (!reply.value("precopy_note", std::string()).empty())
+    std::printf("pre-copy: %s\n", reply["precopy_note"].get<std::string>().c_str());
+  return 0;
+}
+
+int cmd_boot_server(const Options& o) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(o.boot_wait);
+  nlohmann::json r;
+  for (;;) {
+    try {
+      r = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "boot-server"}, {"op", o.boot_op}});
+      break;
+    } catch (const std::runtime_error& e) {  // only "not running yet" is waited for
+      if (std::string(e.what()).rfind("cannot reach grapped", 0) != 0 || std::chrono::steady_clock::now() >= until) throw;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+  if (o.json) std::printf("%s\n", r.dump(2).c_str());
+  else std::printf("%s\n", boot_text(r).c_str());
+  return 0;
+}
+
+int cmd_node(const Options& o) {
+  if ((o.node_op == "speed" || o.node_op == "maxguests") && o.node_value.empty()) {
+    std::fprintf(stderr, "grappe node %s: give a value, e.g. grappe node %s %s\n", o.node_op.c_str(), o.node_op.c_str(),
+                 o.node_op == "speed" ? "1500" : "2");
+    return 2;
+  }
+  auto r = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "node"}, {"op", o.node_op}, {"value", o.node_value}});
+  std::printf("flags %s, speed %s, maxguests %s, guests %d\n", r["flags"].get<std::string>().c_str(),
+              r["speed"].get<int>() ? std::to_string(r["speed"].get<int>()).c_str()
+                                    : ("calibrated " + std::to_string(r["calibrated_speed"].get<int>())).c_str(),
+              r["max_guests"].get<int>() < 0 ? "none" : std::to_string(r["max_guests"].get<int>()).c_str(),
+              r["guests"].get<int>());
+  for (const auto& m : r["moving"])
+    std::printf("job %s on %s: %s\n", m["job"].get<std::string>().c_str(), m["from"].get<std::string>().c_str(),
+                m["error"].get<std::string>().empty() ? "going home" : m["error"].get<std::string>().c_str());
+  return 0;
+}
+
+int cmd_nodes(const Options& o) {
+  do {
+    auto reply = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "nodes"}});
+    if (o.watch && !o.json) std::printf("\033[H\033[2J");
+    if (o.json) std::printf("%s\n", reply["nodes"].dump(2).c_str());
+    else print_nodes(reply);
+    std::fflush(stdout);
+    if (o.watch) std::this_thread::sleep_for(std::chrono::duration<double>(o.interval));
+  } while (o.watch);
+  return 0;
+}
+
+// The part of `grappe status` that grapped answers: home, boot, cluster and health.
+void print_cluster_status(const nlohmann::json& daemon) {
+  if (daemon.contains("home") && daemon["home"].is_object()) {
+    const auto& h = daemon["home"];
+    std::printf("home      %s%s\n", h.value("state", std::string("?")).c_str(),
+                h.contains("error") ? (" (last error: " + h["error"].get<std::string>() + ")").c_str() : "");
+  }
+  if (daemon.contains("boot") && daemon["boot"].is_object()) std::printf("boot      %s\n", boot_text(daemon["boot"]).c_str());
+  auto p = daemon["packets"];
+  std::printf("cluster   %s, %d nodes (%d alive, %d suspect, %d dead or left), key %s\n"
+              "health    %s: %llu packets accepted, %llu rejected, %llu replays dropped, up %.0f s\n",
+              daemon["cluster"].get<std::string>().c_str(), daemon["size"].get<int>(), daemon["alive"].get<int>(),
+              daemon["suspect"].get<int>(), daemon["dead"].get<int>(), daemon["key_fingerprint"].get<std::string>().c_str(),
+              daemon["suspect"].get<int>() ? "degraded" : "ok", p["accepted"].get<unsigned long long>(),
+              p["rejected"].get<unsigned long long>(), p["replayed"].get<unsigned long long>(),
+              daemon["uptime_s"].get<double>());
+}
+
+// Works without grapped too: this node's own facts, and exit 1 with the reason it is not reachable.
+int cmd_status(const Options& o) {
+  auto info = read_node_info(o.root);
+  nlohmann::json daemon;
+  std::string err;
+  try {
+    daemon = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "status"}});
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  if (o.json) {
+    auto j = to_json(info);
+    if (err.empty()) j["cluster_status"] = daemon;
+    else j["daemon_error"] = err;
+    std::printf("%s\n", j.dump(2).c_str());
+    return err.empty() ? 0 : 1;
+  }
+  std::printf("node      %s (number %s)\nmachine   %s\nmac       %s\nimage     %s build %s (%s)\nkernel    %s\n",
+              info.hostname.c_str(), err.empty() ? std::to_string(daemon["self"]["number"].get<int>()).c_str() : "?",
+              info.machine_id.c_str(), info.mac.empty() ? "-" : info.mac.c_str(), info.image_name.c_str(),
+              info.build_id.c_str(), info.medium.c_str(), info.kernel.c_str());
+  if (!err.empty()) {
+    std::printf("cluster   %s (grapped not reachable)\n", info.cluster.c_str());
+    std::fprintf(stderr, "grappe: %s\n", err.c_str());
+    return 1;
+  }
+  print_cluster_status(daemon);
+  return 0;
+}
+
+// The subcommands' options (CLI11), in the order --help lists them.
+std::vector<Command> add_info_commands(CLI::App& app, Options& o) {
   auto* status = app.add_subcommand("status", "this node and its cluster: name, identity, image, cluster size, health");
-  status->add_flag("--json", json, "machine-readable output");
+  status->add_flag("--json", o.json, "machine-readable output");
   auto* nodes = app.add_subcommand("nodes", "every node of the cluster with its state and load (mosmon)");
-  nodes->add_flag("--json", json, "machine-readable output");
-  nodes->add_flag("-w,--watch", watch, "refresh until interrupted");
-  nodes->add_option("--interval", interval, "seconds between refreshes with --watch")->capture_default_str();
+  nodes->add_flag("--json", o.json, "machine-readable output");
+  nodes->add_flag("-w,--watch", o.watch, "refresh until interrupted");
+  nodes->add_option("--interval", o.interval, "seconds between refreshes with --watch")->capture_default_str();
   auto* ready = app.add_subcommand("ready", "print the node-ready line (used by grappe-ready.service)");
+  return {{status, cmd_status}, {nodes, needs_daemon(cmd_nodes)}, {ready, cmd_ready}};
+}
 
-  RunOptions ro;
+std::vector<Command> add_job_commands(CLI::App& app, Options& o) {
   auto* run = app.add_subcommand("run", "run a command as a migratable job (mosrun): grappe run [-d] [--stay] [--node N] -- CMD ARGS...");
-  run->add_flag("-d,--detach", ro.detach, "start it and print its job id; output is dropped");
-  run->add_flag("--stay", ro.stay, "never migrate this job");
-  run->add_option("--node", ro.node, "node number to start it on (default: here)");
-  bool no_stdin = false;
-  run->add_flag("-n,--no-stdin", no_stdin, "give the job /dev/null as stdin instead of forwarding ours");
-  run->add_option("command", ro.argv, "the command and its arguments (put them after --)")->required();
-  bool all = false;
+  run->add_flag("-d,--detach", o.run.detach, "start it and print its job id; output is dropped");
+  run->add_flag("--stay", o.run.stay, "never migrate this job");
+  run->add_option("--node", o.run.node, "node number to start it on (default: here)");
+  run->add_flag("-n,--no-stdin", o.no_stdin, "give the job /dev/null as stdin instead of forwarding ours");
+  run->add_option("command", o.run.argv, "the command and its arguments (put them after --)")->required();
   auto* ps = app.add_subcommand("ps", "jobs: id, command, user, home and current node, state, migrations, CPU, RSS (mps)");
-  ps->add_flag("-a,--all", all, "every user's jobs, and those that ended in the last 5 minutes");
-  ps->add_flag("--json", json, "machine-readable output");
-  std::string job_id, sig_name = "TERM";
+  ps->add_flag("-a,--all", o.all, "every user's jobs, and those that ended in the last 5 minutes");
+  ps->add_flag("--json", o.json, "machine-readable output");
   auto* kill = app.add_subcommand("kill", "send a signal to a job (default TERM)");
-  kill->add_option("job", job_id, "job id, as grappe ps shows it")->required();
-  kill->add_option("signal", sig_name, "signal name or number (TERM, INT, KILL, HUP, USR1, 9, ...)")->capture_default_str();
+  kill->add_option("job", o.job_id, "job id, as grappe ps shows it")->required();
+  kill->add_option("signal", o.sig_name, "signal name or number (TERM, INT, KILL, HUP, USR1, 9, ...)")->capture_default_str();
 
   auto* migrate = app.add_subcommand("migrate", "move a running job to another node, or home (openMosix's migrate)");
-  std::string to;
-  migrate->add_option("job", job_id, "job id, as grappe ps shows it")->required();
-  migrate->add_option("node", to, "target node: its number, its name, or 'home'")->required();
-  bool precopy = false, no_precopy = false;
-  auto* pc = migrate->add_flag("--precopy", precopy,
+  migrate->add_option("job", o.job_id, "job id, as grappe ps shows it")->required();
+  migrate->add_option("node", o.to, "target node: its number, its name, or 'home'")->required();
+  auto* pc = migrate->add_flag("--precopy", o.precopy,
                                "copy the job's memory while it runs first (iterative pre-dumps), to shorten its freeze; "
                                "default: for jobs of [migration] precopy_min_mb or more");
-  migrate->add_flag("--no-precopy", no_precopy, "freeze the job and copy all its memory at once")->excludes(pc);
+  migrate->add_flag("--no-precopy", o.no_precopy, "freeze the job and copy all its memory at once")->excludes(pc);
+  return {{run, cmd_run}, {ps, needs_daemon(cmd_ps)}, {kill, needs_daemon(cmd_kill)}, {migrate, needs_daemon(cmd_migrate)}};
+}
 
-  std::string node_op, node_value;
+std::vector<Command> add_admin_commands(CLI::App& app, Options& o) {
   auto* node = app.add_subcommand("node", "this node's admin settings (mosctl); they persist across grapped restarts");
-  node->add_option("setting", node_op,
+  node->add_option("setting", o.node_op,
                    "show | block | unblock (refuse guests) | lstay | nolstay (local jobs stay home) | stay | nostay "
                    "(no automatic migration from here) | speed N (0: calibrated) | maxguests N|none | "
                    "expel (send guests home, then block) | bring (call this node's jobs home, then lstay)")
       ->required()
       ->check(CLI::IsMember({"show", "block", "unblock", "lstay", "nolstay", "stay", "nostay", "speed", "maxguests",
                              "expel", "bring"}));
-  node->add_option("value", node_value, "the number for speed and maxguests");
+  node->add_option("value", o.node_value, "the number for speed and maxguests");
 
-  std::string boot_op = "status";
   auto* boot = app.add_subcommand("boot-server",
                                   "the cluster's network boot (PXE/iPXE): enable | disable (for the whole cluster; root) | status");
-  boot->add_option("operation", boot_op, "enable, disable or status")
+  boot->add_option("operation", o.boot_op, "enable, disable or status")
       ->capture_default_str()
       ->check(CLI::IsMember({"enable", "disable", "status"}));
-  boot->add_flag("--json", json, "machine-readable output");
-  int boot_wait = 0;
-  boot->add_option("--wait", boot_wait, "seconds to wait for grapped to come up (used at boot by grappe-serve-boot.service)")
+  boot->add_flag("--json", o.json, "machine-readable output");
+  boot->add_option("--wait", o.boot_wait, "seconds to wait for grapped to come up (used at boot by grappe-serve-boot.service)")
       ->check(CLI::Range(0, 3600));
+  return {{node, needs_daemon(cmd_node)}, {boot, needs_daemon(cmd_boot_server)}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"grappe: the Grappe cluster toolset"};
+  app.set_version_flag("--version", std::string("grappe ") + GRAPPE_VERSION);
+  app.require_subcommand(1);
+  Options o;
+  app.add_option("--root", o.root, "root directory to read node state from (for tests)")->capture_default_str();
+  app.add_option("--socket", o.socket, "grapped's API socket")->capture_default_str();
+  std::vector<Command> commands;
+  for (auto add : {add_info_commands, add_job_commands, add_admin_commands})
+    for (auto& c : add(app, o)) commands.push_back(std::move(c));
 
   CLI11_PARSE(app, argc, argv);
-  auto info = read_node_info(root);
-  if (*ready) {
-    std::printf("%s\n", ready_line(info).c_str());
-    return info.hostname.empty() || info.machine_id.empty() ? 1 : 0;
-  }
-  if (*run) {
-    ro.forward_stdin = !no_stdin;
-    return run_job(socket, ro);
-  }
-  try {
-    if (*ps) {
-      auto reply = api_call(socket, {{"v", kApiVersion}, {"cmd", "ps"}, {"all", all}});
-      if (json) std::printf("%s\n", reply["jobs"].dump(2).c_str());
-      else print_jobs(reply["jobs"]);
-      return 0;
-    }
-    if (*kill) {
-      int sig = signal_number(sig_name);
-      if (sig < 0) {
-        std::fprintf(stderr, "grappe kill: '%s' is not a signal (use a name like TERM, INT, KILL or a number 1-64)\n", sig_name.c_str());
-        return 2;
-      }
-      api_call(socket, {{"v", kApiVersion}, {"cmd", "kill"}, {"job", job_id}, {"sig", sig}});
-      return 0;
-    }
-    if (*migrate) {
-      // A handoff under TCG can take minutes for a big job: wait for its answer.
-      nlohmann::json req = {{"v", kApiVersion}, {"cmd", "migrate"}, {"job", job_id}, {"to", to}};
-      if (precopy || no_precopy) req["precopy"] = precopy;
-      auto reply = api_call(socket, req, 900000);
-      std::printf("job %s now runs on %s", job_id.c_str(), reply.value("node", std::string("?")).c_str());
-      if (reply.contains("freeze_s"))
-        std::printf(" (frozen %.2f s, of which %.2f s dumping; %.2f MB of images", reply["freeze_s"].get<double>(),
-                    reply.value("dump_s", 0.0), reply.value("bytes", 0.0) / 1048576);
-      if (reply.value("precopy_rounds", 0) > 0)
-        std::printf(", after %d pre-copy round(s) of %.1f MB", reply["precopy_rounds"].get<int>(),
-                    reply.value("precopy_bytes", 0.0) / 1048576);
-      if (reply.contains("freeze_s")) std::printf(")");
-      std::printf("\n");
-      if (!reply.value("precopy_note", std::string()).empty())
-        std::printf("pre-copy: %s\n", reply["precopy_note"].get<std::string>().c_str());
-      return 0;
-    }
-    if (*boot) {
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(boot_wait);
-      nlohmann::json r;
-      for (;;) {
-        try {
-          r = api_call(socket, {{"v", kApiVersion}, {"cmd", "boot-server"}, {"op", boot_op}});
-          break;
-        } catch (const std::runtime_error& e) {  // only "not running yet" is waited for
-          if (std::string(e.what()).rfind("cannot reach grapped", 0) != 0 || std::chrono::steady_clock::now() >= until) throw;
-          std::this_thread::sleep_for(std::chrono::seconds(1));
-        }
-      }
-      if (json) std::printf("%s\n", r.dump(2).c_str());
-      else std::printf("%s\n", boot_text(r).c_str());
-      return 0;
-    }
-    if (*node) {
-      if ((node_op == "speed" || node_op == "maxguests") && node_value.empty()) {
-        std::fprintf(stderr, "grappe node %s: give a value, e.g. grappe node %s %s\n", node_op.c_str(), node_op.c_str(),
-                     node_op == "speed" ? "1500" : "2");
-        return 2;
-      }
-      auto r = api_call(socket, {{"v", kApiVersion}, {"cmd", "node"}, {"op", node_op}, {"value", node_value}});
-      std::printf("flags %s, speed %s, maxguests %s, guests %d\n", r["flags"].get<std::string>().c_str(),
-                  r["speed"].get<int>() ? std::to_string(r["speed"].get<int>()).c_str()
-                                        : ("calibrated " + std::to_string(r["calibrated_speed"].get<int>())).c_str(),
-                  r["max_guests"].get<int>() < 0 ? "none" : std::to_string(r["max_guests"].get<int>()).c_str(),
-                  r["guests"].get<int>());
-      for (const auto& m : r["moving"])
-        std::printf("job %s on %s: %s\n", m["job"].get<std::string>().c_str(), m["from"].get<std::string>().c_str(),
-                    m["error"].get<std::string>().empty() ? "going home" : m["error"].get<std::string>().c_str());
-      return 0;
-    }
-    if (*nodes) {
-      do {
-        auto reply = api_call(socket, {{"v", kApiVersion}, {"cmd", "nodes"}});
-        if (watch && !json) std::printf("\033[H\033[2J");
-        if (json) std::printf("%s\n", reply["nodes"].dump(2).c_str());
-        else print_nodes(reply);
-        std::fflush(stdout);
-        if (watch) std::this_thread::sleep_for(std::chrono::duration<double>(interval));
-      } while (watch);
-      return 0;
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "grappe: %s\n", e.what());
-    return 2;
-  }
-  if (*status) {
-    nlohmann::json daemon;
-    std::string err;
-    try {
-      daemon = api_call(socket, {{"v", kApiVersion}, {"cmd", "status"}});
-    } catch (const std::exception& e) {
-      err = e.what();
-    }
-    if (json) {
-      auto j = to_json(info);
-      if (err.empty()) j["cluster_status"] = daemon;
-      else j["daemon_error"] = err;
-      std::printf("%s\n", j.dump(2).c_str());
-      return err.empty() ? 0 : 1;
-    }
-    std::printf("node      %s (number %s)\nmachine   %s\nmac       %s\nimage     %s build %s (%s)\nkernel    %s\n",
-                info.hostname.c_str(),
-                err.empty() ? std::to_string(daemon["self"]["number"].get<int>()).c_str() : "?",
-                info.machine_id.c_str(), info.mac.empty() ? "-" : info.mac.c_str(), info.image_name.c_str(),
-                info.build_id.c_str(), info.medium.c_str(), info.kernel.c_str());
-    if (!err.empty()) {
-      std::printf("cluster   %s (grapped not reachable)\n", info.cluster.c_str());
-      std::fprintf(stderr, "grappe: %s\n", err.c_str());
-      return 1;
-    }
-    if (daemon.contains("home") && daemon["home"].is_object()) {
-      const auto& h = daemon["home"];
-      std::printf("home      %s%s\n", h.value("state", std::string("?")).c_str(),
-                  h.contains("error") ? (" (last error: " + h["error"].get<std::string>() + ")").c_str() : "");
-    }
-    if (daemon.contains("boot") && daemon["boot"].is_object()) std::printf("boot      %s\n", boot_text(daemon["boot"]).c_str());
-    auto p = daemon["packets"];
-    std::printf("cluster   %s, %d nodes (%d alive, %d suspect, %d dead or left), key %s\n"
-                "health    %s: %llu packets accepted, %llu rejected, %llu replays dropped, up %.0f s\n",
-                daemon["cluster"].get<std::string>().c_str(), daemon["size"].get<int>(), daemon["alive"].get<int>(),
-                daemon["suspect"].get<int>(), daemon["dead"].get<int>(), daemon["key_fingerprint"].get<std::string>().c_str(),
-                daemon["suspect"].get<int>() ? "degraded" : "ok", p["accepted"].get<unsigned long long>(),
-                p["rejected"].get<unsigned long long>(), p["replayed"].get<unsigned long long>(),
-                daemon["uptime_s"].get<double>());
-  }
+  for (const auto& c : commands)
+    if (*c.app) return c.run(o);
   return 0;
 }

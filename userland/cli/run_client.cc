@@ -15,6 +15,7 @@
 
 #include "cli/api_client.h"
 #include "common/api_protocol.h"
+#include "common/fd_io.h"
 
 extern char** environ;
 
@@ -23,16 +24,6 @@ namespace {
 
 volatile sig_atomic_t g_pending[65];
 void on_signal(int sig) { g_pending[sig] = 1; }
-
-bool write_all(int fd, const std::string& s) {
-  for (size_t off = 0; off < s.size();) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 int connect_to(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

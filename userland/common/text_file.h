@@ -1,17 +1,26 @@
-// Reading a small text file whole (procfs entries, /etc files): empty when it cannot be read,
-// for callers where a missing file simply means "unknown".
+// Reading a file whole. try_read_file says whether it could be read; read_text is for callers
+// where a missing file simply means "unknown" (procfs entries, /etc files) and gets "" then.
+// Callers that must fail wrap try_read_file with their own error (builder's read_file throws
+// build::Error; grapped names the file it needed). Header-only: builder/ and initramfs/ use it.
 #pragma once
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
 namespace grappe {
 
-inline std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
+// The file's bytes (binary, unchanged), or nullopt when it cannot be opened or read.
+inline std::optional<std::string> try_read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
   ss << in.rdbuf();
-  return ss.str();
+  if (in.bad()) return std::nullopt;
+  return std::move(ss).str();
 }
+
+// The file's bytes, or "" when it cannot be read.
+inline std::string read_text(const std::string& path) { return try_read_file(path).value_or(std::string()); }
 
 }  // namespace grappe

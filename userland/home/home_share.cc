@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <sstream>
-#include <thread>
 
 #include "common/text_file.h"
 
@@ -48,6 +47,8 @@ std::string home_server(const std::string& mounts, const std::string& dir) {
 
 HomeShare::HomeShare(CommandRunner& run, std::string mounts_file, std::string dir)
     : run_(run), mounts_file_(std::move(mounts_file)), dir_(std::move(dir)) {}
+
+HomeShare::~HomeShare() { worker_.stop(); }
 
 void HomeShare::observe(const HomeView& v) {
   std::lock_guard<std::mutex> l(mu_);
@@ -138,12 +139,7 @@ void HomeShare::step(double now) {
 }
 
 void HomeShare::start() {
-  std::thread([this] {
-    for (;;) {
-      step(std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count());
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-    }
-  }).detach();
+  worker_.start(std::chrono::seconds(1), [this](double now) { step(now); });
 }
 
 nlohmann::json HomeShare::status() const {

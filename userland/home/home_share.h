@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/command_runner.h"
+#include "common/periodic_worker.h"
 
 namespace grappe {
 
@@ -40,9 +41,10 @@ std::string home_server(const std::string& mounts, const std::string& dir = "/ho
 class HomeShare {
  public:
   explicit HomeShare(CommandRunner& run, std::string mounts_file = "/proc/mounts", std::string dir = "/home");
+  ~HomeShare();                     // stops the worker before anything it uses goes
   void observe(const HomeView& v);  // from the daemon's loop: cheap
   void step(double now);            // one pass of the worker: export or mount as needed
-  void start();                     // the worker thread: step() every second, for ever
+  void start();                     // the worker thread: step() every second until destroyed
   nlohmann::json status() const;
 
  private:
@@ -56,6 +58,7 @@ class HomeShare {
   bool server_started_ = false;
   std::set<uint32_t> exported_;
   double next_start_ = 0, next_mount_ = 0;  // retry times
+  PeriodicWorker worker_;  // last: destroyed first
 };
 
 }  // namespace grappe
