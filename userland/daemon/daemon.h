@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/api_router.h"
 #include "daemon/api_server.h"
 #include "balance/auto_balance.h"
 #include "daemon/config.h"
@@ -46,20 +47,27 @@ class Daemon {
  private:
   class Udp;
   void receive_udp(double now);
+  void open_udp();
+  void open_api();
+  void wire_jobs();
+  void start_migrator();
+  ApiRouter api_router();
   void serve_api(double now, bool incoming);  // incoming: the API socket has connections to accept
+  void accept_clients(double now);
+  void read_client(size_t i, double now);  // one read, and up to 64 of the complete lines in it
   void sample_load(double now, bool now_too = false);  // now_too: also off its schedule
   void recalibrate(double now);
   void share_home(double now);
   HomeView home_view(double now);
   void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
-  nlohmann::json boot_command(const nlohmann::json& req, const Caller& who);
+  nlohmann::json boot_command(const std::string& op, const Caller& who);
   void save_state();
   void dispatch(size_t client, const std::string& line, double now);
   size_t client_index(int fd) const;
   std::optional<PeerAddr> resolve_node(const std::string& node) const;
   bool node_alive(const std::string& name) const;
   // daemon_admin.cc: the admin's node settings and the automatic balancer.
-  nlohmann::json node_command(const nlohmann::json& req, const Caller& who);
+  nlohmann::json node_command(const std::string& op, const std::string& value, const Caller& who);
   void balance(double now);
   uint16_t published_flags() const;
   int guests() const;
@@ -99,6 +107,7 @@ class Daemon {
     Caller who;
     bool streaming = false;  // attached to a job: stays open, no request timeout
     bool closing = false;    // close once `out` is written
+    bool gone = false;       // the peer closed or failed: close now
   };
   std::vector<Client> clients_;
   CloneSpawner spawner_;
@@ -110,6 +119,7 @@ class Daemon {
   ProcessRunner runner_;
   std::unique_ptr<HomeShare> home_;  // when [home] share = true
   std::unique_ptr<BootService> boot_;  // when [boot] serve = true
+  ApiRouter router_;
   struct Sampled {
     std::vector<pid_t> pids;
     JobUsage use;

@@ -31,9 +31,8 @@ std::string Daemon::placeable(int node) const {
   return "no node " + std::to_string(node) + " in the cluster (grappe nodes lists them)";
 }
 
-nlohmann::json Daemon::node_command(const nlohmann::json& req, const Caller& who) {
+nlohmann::json Daemon::node_command(const std::string& op, const std::string& value, const Caller& who) {
   auto fail = [](const std::string& why) { return nlohmann::json{{"v", 1}, {"ok", false}, {"error", "node: " + why}}; };
-  const std::string op = req.value("op", std::string()), value = req.value("value", std::string());
   nlohmann::json moving = nlohmann::json::array();
   if (op != "show") {
     if (who.uid != 0) return fail("only root may change this node's settings (try sudo grappe node " + op + ")");

@@ -66,8 +66,7 @@ void Daemon::serve_boot(double, const HomeView& v) {
   info_.boot = boot_->status();
 }
 
-nlohmann::json Daemon::boot_command(const nlohmann::json& req, const Caller& who) {
-  const std::string op = req.value("op", std::string("status"));
+nlohmann::json Daemon::boot_command(const std::string& op, const Caller& who) {
   auto fail = [&](const std::string& why) { return nlohmann::json{{"v", 1}, {"ok", false}, {"error", "boot-server: " + why}}; };
   if (op == "enable" || op == "disable") {
     if (who.uid != 0) return fail("only root may change the cluster's network boot (try sudo grappe boot-server " + op + ")");
