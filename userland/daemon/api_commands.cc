@@ -17,12 +17,14 @@ void add_job_commands(ApiRouter& r, JobService* jobs, std::function<void()> job_
   r.add("kill", [jobs](const nlohmann::json& req, const Caller& who, double) { return ApiReply{jobs->kill(req, who), false}; });
   // From the attached caller: no reply when done, and the stream stays open; an error closes it.
   using Stream = nlohmann::json (JobService::*)(const nlohmann::json&, const Caller&);
-  for (auto [cmd, fn] : {std::pair<const char*, Stream>{"stdin", &JobService::stdin_data}, {"eof", &JobService::stdin_eof},
-                         {"signal", &JobService::signal}})
-    r.add(cmd, [jobs, fn](const nlohmann::json& req, const Caller& who, double) {
+  for (const auto& entry : {std::pair<const char*, Stream>{"stdin", &JobService::stdin_data}, {"eof", &JobService::stdin_eof},
+                            {"signal", &JobService::signal}}) {
+    const Stream fn = entry.second;  // clang before 16 cannot capture a structured binding
+    r.add(entry.first, [jobs, fn](const nlohmann::json& req, const Caller& who, double) {
       nlohmann::json body = (jobs->*fn)(req, who);
       return ApiReply{body, body.is_null()};
     });
+  }
 }
 
 ApiReply checked_node(const ApiParts& p, const nlohmann::json& req, const Caller& who) {
