@@ -188,7 +188,7 @@ void Daemon::wire_jobs() {
   };
   jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
   jobs_.placeable = [this](int node) { return placeable(node); };
-  jobs_.stays = [this](const Job& j) { return auto_.why_stays(j.id); };
+  jobs_.stays = [this](const Job& j) { return balance_.balancer().why_stays(j.id); };
 }
 
 void Daemon::start_migrator() {
@@ -206,7 +206,7 @@ void Daemon::start_migrator() {
     if (i < clients_.size()) clients_[i].out += dump_safe(r) + "\n", clients_[i].closing = true, wake_loop();
   };
   env.log = [this](const std::string& s) { mb_.on_event(s); };
-  env.moved_out = [this](double freeze_s, uint64_t bytes) { auto_.observed(freeze_s, static_cast<double>(bytes) / 1048576); };
+  env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };
   env.admit = [this](const nlohmann::json& offer) {
     Fields f(offer, "offer");
     const int64_t home = f.integer("home_number", 0, 0, 65535);

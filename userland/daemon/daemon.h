@@ -13,7 +13,7 @@
 
 #include "daemon/api_router.h"
 #include "daemon/api_server.h"
-#include "balance/auto_balance.h"
+#include "balance/balance_loop.h"
 #include "daemon/config.h"
 #include "jobs/job_inspect.h"
 #include "jobs/job_service.h"
@@ -46,6 +46,7 @@ class Daemon {
 
  private:
   class Udp;
+  class World;  // daemon_admin.cc: the job and member tables as the balancing work sees them
   void receive_udp(double now);
   void open_udp();
   void open_api();
@@ -66,7 +67,7 @@ class Daemon {
   size_t client_index(int fd) const;
   std::optional<PeerAddr> resolve_node(const std::string& node) const;
   bool node_alive(const std::string& name) const;
-  // daemon_admin.cc: the admin's node settings and the automatic balancer.
+  // daemon_admin.cc: the admin's node settings; the balancing work (balance/balance_loop.h) each turn.
   nlohmann::json node_command(const std::string& op, const std::string& value, const Caller& who);
   void balance(double now);
   uint16_t published_flags() const;
@@ -82,13 +83,8 @@ class Daemon {
   LoadModel load_;
   double last_sample_ = -1, next_sample_ = 0;
   size_t running_here_ = 0;  // jobs running on this node at the last loop turn
-  uint64_t seen_drops_ = 0;  // peers' load drops the balancer has answered (Membership::load_drops)
   double next_calibration_ = 0;
   double number_since_ = -1, next_home_ = 0;
-  // For 2 minutes after `grappe node expel|bring`, jobs whose handoff was already under way are
-  // sent on too (guests home; this node's jobs back here).
-  double expel_until_ = 0, bring_until_ = 0, next_recall_ = 0;
-  std::set<std::string> recalled_;  // jobs already sent on by them
   bool announced_join_ = false;
   int udp_ = -1, api_ = -1;
   // The loop sleeps in poll() until the next grid point (loop_timer.h); a migration or relay thread
@@ -115,7 +111,7 @@ class Daemon {
   std::mutex mu_;  // the loop holds it between polls; migration threads take it for the job table
   std::unique_ptr<Migrator> mig_;
   NodeAdmin admin_;
-  AutoBalancer auto_;
+  BalanceLoop balance_;  // the admin's recalls, run --node placements, the automatic balancer
   ProcessRunner runner_;
   std::unique_ptr<HomeShare> home_;  // when [home] share = true
   std::unique_ptr<BootService> boot_;  // when [boot] serve = true
