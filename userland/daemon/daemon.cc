@@ -216,7 +216,7 @@ void Daemon::start_migrator() {
   mig_->listen(cfg_.port);
 }
 
-// The local API's table (api_commands.h), over this daemon's parts.
+// The local API's table (api_commands.h), over this daemon's parts and its admin commands.
 ApiRouter Daemon::api_router() {
   ApiParts p;
   p.jobs = &jobs_;
@@ -225,8 +225,18 @@ ApiRouter Daemon::api_router() {
     info_.migration = mig_->unavailable().empty() ? "ready" : mig_->unavailable();
     return status_reply(mb_, info_, counters_, now);
   };
-  p.node = [this](const std::string& op, const std::string& value, const Caller& who) { return node_command(op, value, who); };
-  p.boot = [this](const std::string& op, const Caller& who) { return boot_command(op, who); };
+  AdminEnv env;
+  env.admin = &admin_;
+  env.file = cfg_.state_dir + "/admin.json";
+  env.jobs = &jobs_.table();
+  env.balance = &balance_;
+  env.move = [this](const std::string& job, const std::string& to, const std::string& why) { return mig_->move(job, to, -1, why); };
+  env.log = [this](const std::string& s) { mb_.on_event(s); };
+  admin_cmds_ = std::make_unique<AdminCommands>(std::move(env));
+  p.node = [this](const std::string& op, const std::string& value, const Caller& who) {
+    return admin_cmds_->node(op, value, who, mb_.self().name.str(), last_sample_, ident_.speed);
+  };
+  p.boot = [this](const std::string& op, const Caller& who) { return admin_cmds_->boot(op, who, info_.boot); };
   p.migrate = [this](const nlohmann::json& req, const Caller& who) { return mig_->request(req, who); };
   p.job_started = [this] { save_state(); };
   return make_api_router(std::move(p));

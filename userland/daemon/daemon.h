@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/admin_commands.h"
 #include "daemon/api_router.h"
 #include "daemon/api_server.h"
 #include "balance/balance_loop.h"
@@ -61,14 +62,12 @@ class Daemon {
   void share_home(double now);
   HomeView home_view(double now);
   void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
-  nlohmann::json boot_command(const std::string& op, const Caller& who);
   void save_state();
   void dispatch(size_t client, const std::string& line, double now);
   size_t client_index(int fd) const;
   std::optional<PeerAddr> resolve_node(const std::string& node) const;
   bool node_alive(const std::string& name) const;
-  // daemon_admin.cc: the admin's node settings; the balancing work (balance/balance_loop.h) each turn.
-  nlohmann::json node_command(const std::string& op, const std::string& value, const Caller& who);
+  // daemon_admin.cc: what the admin commands and the balancing work need of the daemon.
   void balance(double now);
   uint16_t published_flags() const;
   int guests() const;
@@ -112,6 +111,7 @@ class Daemon {
   std::unique_ptr<Migrator> mig_;
   NodeAdmin admin_;
   BalanceLoop balance_;  // the admin's recalls, run --node placements, the automatic balancer
+  std::unique_ptr<AdminCommands> admin_cmds_;  // grappe node, grappe boot-server
   ProcessRunner runner_;
   std::unique_ptr<HomeShare> home_;  // when [home] share = true
   std::unique_ptr<BootService> boot_;  // when [boot] serve = true

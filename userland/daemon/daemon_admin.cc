@@ -1,5 +1,6 @@
-// grapped's admin settings (`grappe node …`), and the job table and membership view handed to the
-// balancing work (balance/balance_loop.h) each loop turn.
+// What grapped's admin settings (daemon/admin_commands.h) and balancing work (balance/balance_loop.h)
+// need of the daemon: guests and flags, where run --node may place a job, and the job table and
+// membership view handed to the balancing work each loop turn.
 #include <algorithm>
 #include <utility>
 
@@ -7,17 +8,9 @@
 
 namespace grappe {
 
-int Daemon::guests() const {
-  int n = 0;
-  for (const auto& [id, j] : jobs_.table().all()) n += j.state == JobState::Running && j.guest;
-  return n;
-}
+int Daemon::guests() const { return grappe::guests(jobs_.table()); }
 
-uint16_t Daemon::published_flags() const {
-  uint16_t f = admin_.flags;
-  if (admin_.max_guests >= 0 && guests() >= admin_.max_guests) f |= kFlagFull;
-  return f;
-}
+uint16_t Daemon::published_flags() const { return grappe::published_flags(admin_, jobs_.table()); }
 
 std::string Daemon::placeable(int node) const {
   if (!mig_->unavailable().empty()) return "this node cannot migrate jobs: " + mig_->unavailable();
@@ -29,45 +22,6 @@ std::string Daemon::placeable(int node) const {
     return "";
   }
   return "no node " + std::to_string(node) + " in the cluster (grappe nodes lists them)";
-}
-
-nlohmann::json Daemon::node_command(const std::string& op, const std::string& value, const Caller& who) {
-  auto fail = [](const std::string& why) { return nlohmann::json{{"v", 1}, {"ok", false}, {"error", "node: " + why}}; };
-  nlohmann::json moving = nlohmann::json::array();
-  if (op != "show") {
-    if (who.uid != 0) return fail("only root may change this node's settings (try sudo grappe node " + op + ")");
-    NodeAdmin next = admin_;
-    std::string err;
-    if (op == "expel") next.flags |= kFlagBlock;       // and no new guests from now on
-    else if (op == "bring") next.flags |= kFlagLstay;  // and the balancer keeps them home
-    else if (!next.apply(op, value, err)) return fail(err);
-    try {
-      save_node_admin(cfg_.state_dir + "/admin.json", next);
-    } catch (const std::exception& e) {
-      return fail(std::string("cannot save the setting: ") + e.what());
-    }
-    admin_ = next;
-    balance_.admin_op(op, last_sample_);
-    const std::string self = mb_.self().name.str();
-    for (auto& [id, j] : jobs_.table().all()) {
-      if (j.state != JobState::Running || j.migrating) continue;
-      bool send = (op == "expel" && j.guest) || (op == "bring" && j.remote && j.home == self);
-      if (!send) continue;
-      std::string why = mig_->move(id, j.home, -1, "grappe node " + op);
-      if (why.empty()) balance_.sent_on(id);
-      moving.push_back({{"job", id}, {"from", j.node}, {"error", why}});
-    }
-    mb_.on_event("admin: node " + op + (value.empty() ? "" : " " + value) + " by uid " + std::to_string(who.uid) +
-                 (moving.empty() ? "" : ", " + std::to_string(moving.size()) + " job(s) going home"));
-  }
-  nlohmann::json r = admin_.to_json();
-  r["v"] = 1;
-  r["ok"] = true;
-  r["flags"] = flags_text(published_flags());
-  r["guests"] = guests();
-  r["calibrated_speed"] = ident_.speed;
-  r["moving"] = moving;
-  return r;
 }
 
 // The job table and the member table as the balancing work (balance/balance_loop.h) sees them.

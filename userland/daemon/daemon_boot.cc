@@ -1,6 +1,7 @@
-// grapped's part in the cluster's network boot: the cluster-wide setting (`grappe boot-server`,
-// carried in every load entry, the newest generation wins) and handing the boot service its view
-// (boot/boot_view.h) once a second (boot_service.h serves on its own thread).
+// grapped's part in the cluster's network boot: adopting the cluster-wide setting (`grappe
+// boot-server`, daemon/admin_commands.h, carried in every load entry, the newest generation wins)
+// and handing the boot service its view (boot/boot_view.h) once a second (boot_service.h serves on
+// its own thread).
 #include "boot/boot_view.h"
 #include "daemon/daemon.h"
 
@@ -27,29 +28,6 @@ void Daemon::serve_boot(double, const HomeView& v) {
   for (const auto& p : v.live) peers.live_ips.push_back(p.ip);
   boot_->observe(boot_view(admin_.netboot_on(), peers, ipv4_interfaces(cfg_.interfaces)));
   info_.boot = boot_->status();
-}
-
-nlohmann::json Daemon::boot_command(const std::string& op, const Caller& who) {
-  auto fail = [&](const std::string& why) { return nlohmann::json{{"v", 1}, {"ok", false}, {"error", "boot-server: " + why}}; };
-  if (op == "enable" || op == "disable") {
-    if (who.uid != 0) return fail("only root may change the cluster's network boot (try sudo grappe boot-server " + op + ")");
-    NodeAdmin next = admin_;
-    next.set_netboot(op == "enable");
-    try {
-      save_node_admin(cfg_.state_dir + "/admin.json", next);
-    } catch (const std::exception& e) {
-      return fail(std::string("cannot save the setting: ") + e.what());
-    }
-    admin_ = next;
-    mb_.on_event("admin: boot-server " + op + " by uid " + std::to_string(who.uid));
-  } else if (op != "status") {
-    return fail("unknown operation '" + op + "': use enable, disable or status");
-  }
-  nlohmann::json r = info_.boot.is_object() ? info_.boot : nlohmann::json::object();
-  r["enabled"] = admin_.netboot_on();
-  r["v"] = 1;
-  r["ok"] = true;
-  return r;
 }
 
 }  // namespace grappe
