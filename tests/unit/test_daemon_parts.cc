@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "daemon/api_commands.h"
 #include "daemon/api_server.h"
 #include "cli/api_client.h"
 #include "daemon/config.h"
@@ -86,17 +87,21 @@ TEST_CASE("the local API answers nodes and status, and refuses bad requests") {
   info.cluster = "lab";
   DaemonCounters c;
   c.rejected["bad signature"] = 2;
-  auto nodes = handle_request(R"({"v":1,"cmd":"nodes"})", mb, info, c, 10);
+  ApiParts parts;
+  parts.nodes = [&](double now) { return nodes_reply(mb, now); };
+  parts.status = [&](double now) { return status_reply(mb, info, c, now); };
+  ApiRouter api = make_api_router(parts);
+  auto nodes = api.route(R"({"v":1,"cmd":"nodes"})", Caller{}, 10).body;
   CHECK(nodes["ok"] == true);
   CHECK(nodes["nodes"].size() == 1);
   CHECK(nodes["nodes"][0]["name"] == "me");
   CHECK(nodes["nodes"][0]["number"] == 3);
-  auto st = handle_request(R"({"v":1,"cmd":"status"})", mb, info, c, 10);
+  auto st = api.route(R"({"v":1,"cmd":"status"})", Caller{}, 10).body;
   CHECK(st["cluster"] == "lab");
   CHECK(st["size"] == 1);
   CHECK(st["packets"]["rejected"] == 2);
-  CHECK(handle_request("not json", mb, info, c, 0)["ok"] == false);
-  CHECK(handle_request(R"({"v":2,"cmd":"nodes"})", mb, info, c, 0)["error"].get<std::string>().find("v1") != std::string::npos);
-  CHECK(handle_request(R"({"v":1,"cmd":"reboot"})", mb, info, c, 0)["error"].get<std::string>().find("unknown command") != std::string::npos);
+  CHECK(api.route("not json", Caller{}, 0).body["ok"] == false);
+  CHECK(api.route(R"({"v":2,"cmd":"nodes"})", Caller{}, 0).body["error"].get<std::string>().find("v1") != std::string::npos);
+  CHECK(api.route(R"({"v":1,"cmd":"reboot"})", Caller{}, 0).body["error"].get<std::string>().find("unknown command") != std::string::npos);
   CHECK_THROWS_WITH(api_call("/nonexistent/grapped.sock", {{"v", 1}, {"cmd", "nodes"}}), doctest::Contains("cannot reach grapped"));
 }

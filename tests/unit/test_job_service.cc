@@ -57,7 +57,7 @@ struct Service {
     who.pid = ::getpid();
     who.client = 7;
     bool attached = false;
-    auto r = js.handle({{"v", 1}, {"cmd", "run"}, {"argv", {"job"}}, {"tty_out", tty_out}, {"tty_err", tty_err}, {"detach", detach}},
+    auto r = js.run({{"v", 1}, {"cmd", "run"}, {"argv", {"job"}}, {"tty_out", tty_out}, {"tty_err", tty_err}, {"detach", detach}},
                        who, 10.0, attached);
     REQUIRE(r.value("ok", false));
     const Job* j = js.table().find(r.value("job", std::string()));
@@ -196,17 +196,16 @@ TEST_CASE("a moved job's relay thread is woken for what it carries: stdin, end o
   who.pid = ::getpid();
   who.client = 7;
   who.uid = 0;
-  bool attached = true;
   CHECK_FALSE(woken());
-  s.js.handle({{"v", 1}, {"cmd", "stdin"}, {"data", b64_encode("line\n")}}, who, 11.0, attached);
+  s.js.stdin_data({{"v", 1}, {"cmd", "stdin"}, {"data", b64_encode("line\n")}}, who);
   CHECK(j.in_q == "line\n");
   CHECK(woken());
-  s.js.handle({{"v", 1}, {"cmd", "signal"}, {"sig", 2}}, who, 11.1, attached);
+  s.js.signal({{"v", 1}, {"cmd", "signal"}, {"sig", 2}}, who);
   CHECK(j.sig_q.size() == 1);
   CHECK(woken());
-  s.js.handle({{"v", 1}, {"cmd", "eof"}}, who, 11.2, attached);
+  s.js.stdin_eof({{"v", 1}, {"cmd", "eof"}}, who);
   CHECK(woken());
-  s.js.handle({{"v", 1}, {"cmd", "kill"}, {"job", j.id}, {"sig", 15}}, who, 11.3, attached);
+  s.js.kill({{"v", 1}, {"cmd", "kill"}, {"job", j.id}, {"sig", 15}}, who);
   CHECK(j.sig_q.size() == 2);
   CHECK(woken());
   s.js.detach(7);

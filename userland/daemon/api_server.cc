@@ -76,18 +76,4 @@ nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const 
                        {"send_errors", c.send_errors}}}};
 }
 
-nlohmann::json handle_request(const std::string& line, const Membership& mb, const DaemonInfo& info,
-                              const DaemonCounters& c, double now) {
-  auto req = nlohmann::json::parse(line, nullptr, false);
-  if (req.is_discarded() || !req.is_object())
-    return {{"v", kApiVersion}, {"ok", false}, {"error", "request is not a JSON object"}};
-  if (req.value("v", 0) != kApiVersion)
-    return {{"v", kApiVersion}, {"ok", false}, {"error", "unsupported API version; this daemon speaks v1"}};
-  std::string cmd = req.value("cmd", "");
-  if (cmd == "nodes") return nodes_reply(mb, now);
-  if (cmd == "status") return status_reply(mb, info, c, now);
-  return {{"v", kApiVersion}, {"ok", false}, {"error", "unknown command '" + cmd + "' (known: nodes, status)"}};
-}
-
-
 }  // namespace grappe

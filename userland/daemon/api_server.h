@@ -1,6 +1,6 @@
-// grapped's side of the local API (protocol: common/api_protocol.h) for {"v":1,"cmd":"nodes"} and
-// {"v":1,"cmd":"status"}; the socket is open to any local user (the caller's SO_PEERCRED decides
-// what it may do); the job commands are in jobs/job_service.h.
+// grapped's replies to the local API's {"v":1,"cmd":"nodes"} and {"v":1,"cmd":"status"} (protocol:
+// common/api_protocol.h); the router (api_router.h, api_commands.h) calls them; the job commands
+// are in jobs/job_service.h.
 #pragma once
 #include <string>
 
@@ -32,9 +32,6 @@ struct DaemonInfo {
 nlohmann::json member_json(const Member& m, double now, bool self);
 nlohmann::json nodes_reply(const Membership& mb, double now);
 nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const DaemonCounters& c, double now);
-// Handles one request line; never throws.
-nlohmann::json handle_request(const std::string& line, const Membership& mb, const DaemonInfo& info,
-                              const DaemonCounters& c, double now);
 
 
 }  // namespace grappe

@@ -23,7 +23,10 @@
 #include <stdexcept>
 
 #include "migration/criu_checkpointer.h"
+#include "common/json_fields.h"
 #include "common/loop_timer.h"
+#include "daemon/api_admission.h"
+#include "daemon/api_commands.h"
 #include "common/text_file.h"
 
 namespace grappe {
@@ -123,7 +126,22 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     }
     std::printf("grapped: flags %s set at boot by the serving node (grappe.flags on the kernel command line)\n", flags.c_str());
   }
+  open_udp();
+  open_api();
+  mb_.on_event = [this](const std::string& s) {
+    double wall = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::fprintf(stderr, "grapped: [%.3f] %s\n", wall, s.c_str());
+  };
+  mb_.on_number = [this](uint16_t n) {
+    jobs_.set_node_number(n);
+    save_state();
+  };
+  wire_jobs();
+  start_migrator();
+  router_ = api_router();
+}
 
+void Daemon::open_udp() {
   udp_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;
   ::setsockopt(udp_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -134,7 +152,9 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   if (udp_ < 0 || ::bind(udp_, reinterpret_cast<sockaddr*>(&any), sizeof any) != 0)
     throw std::runtime_error("cannot bind UDP port " + std::to_string(cfg_.port) + ": " + std::strerror(errno) +
                              " (another grapped running? set [discovery] port)");
+}
 
+void Daemon::open_api() {
   std::filesystem::create_directories(std::filesystem::path(cfg_.socket).parent_path());
   ::unlink(cfg_.socket.c_str());
   api_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -146,22 +166,17 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   mode_t old = ::umask(0111);
   int rc = ::bind(api_, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   ::umask(old);
-  if (rc != 0 || ::listen(api_, 16) != 0)
+  if (rc != 0 || ::listen(api_, 128) != 0)
     throw std::runtime_error("cannot listen on " + cfg_.socket + ": " + std::strerror(errno));
+}
 
-  mb_.on_event = [this](const std::string& s) {
-    double wall = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    std::fprintf(stderr, "grapped: [%.3f] %s\n", wall, s.c_str());
-  };
-  mb_.on_number = [this](uint16_t n) {
-    jobs_.set_node_number(n);
-    save_state();
-  };
+// The job service's ways back into the daemon: lines to a client, its backlog, closing it.
+void Daemon::wire_jobs() {
   jobs_.set_node_number(ident_.number);
   jobs_.set_next_seq(ident_.job_seq);
   jobs_.send = [this](int fd, const nlohmann::json& ev) {
     size_t i = client_index(fd);
-    if (i < clients_.size()) clients_[i].out += ev.dump() + "\n", wake_loop();
+    if (i < clients_.size()) clients_[i].out += dump_safe(ev) + "\n", wake_loop();
   };
   jobs_.congested = [this](int fd) {
     size_t i = client_index(fd);
@@ -173,8 +188,10 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   };
   jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
   jobs_.placeable = [this](int node) { return placeable(node); };
-  jobs_.stays = [this](const Job& j) { return auto_.why_stays(j.id); };
+  jobs_.stays = [this](const Job& j) { return balance_.balancer().why_stays(j.id); };
+}
 
+void Daemon::start_migrator() {
   MigratorEnv env;
   env.mu = &mu_;
   env.jobs = &jobs_;
@@ -186,15 +203,43 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
   env.alive = [this](const std::string& name) { return node_alive(name); };
   env.reply = [this](int fd, const nlohmann::json& r) {
     size_t i = client_index(fd);
-    if (i < clients_.size()) clients_[i].out += r.dump() + "\n", clients_[i].closing = true, wake_loop();
+    if (i < clients_.size()) clients_[i].out += dump_safe(r) + "\n", clients_[i].closing = true, wake_loop();
   };
   env.log = [this](const std::string& s) { mb_.on_event(s); };
-  env.moved_out = [this](double freeze_s, uint64_t bytes) { auto_.observed(freeze_s, static_cast<double>(bytes) / 1048576); };
+  env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };
   env.admit = [this](const nlohmann::json& offer) {
-    return admin_.admit(offer.value("home_number", 0) == mb_.self().number, guests());
+    Fields f(offer, "offer");
+    const int64_t home = f.integer("home_number", 0, 0, 65535);
+    return admin_.admit(f.ok() && home == mb_.self().number, guests());
   };
   mig_ = std::make_unique<Migrator>(std::move(env), make_checkpointer);
   mig_->listen(cfg_.port);
+}
+
+// The local API's table (api_commands.h), over this daemon's parts and its admin commands.
+ApiRouter Daemon::api_router() {
+  ApiParts p;
+  p.jobs = &jobs_;
+  p.nodes = [this](double now) { return nodes_reply(mb_, now); };
+  p.status = [this](double now) {
+    info_.migration = mig_->unavailable().empty() ? "ready" : mig_->unavailable();
+    return status_reply(mb_, info_, counters_, now);
+  };
+  AdminEnv env;
+  env.admin = &admin_;
+  env.file = cfg_.state_dir + "/admin.json";
+  env.jobs = &jobs_.table();
+  env.balance = &balance_;
+  env.move = [this](const std::string& job, const std::string& to, const std::string& why) { return mig_->move(job, to, -1, why); };
+  env.log = [this](const std::string& s) { mb_.on_event(s); };
+  admin_cmds_ = std::make_unique<AdminCommands>(std::move(env));
+  p.node = [this](const std::string& op, const std::string& value, const Caller& who) {
+    return admin_cmds_->node(op, value, who, mb_.self().name.str(), last_sample_, ident_.speed);
+  };
+  p.boot = [this](const std::string& op, const Caller& who) { return admin_cmds_->boot(op, who, info_.boot); };
+  p.migrate = [this](const nlohmann::json& req, const Caller& who) { return mig_->request(req, who); };
+  p.job_started = [this] { save_state(); };
+  return make_api_router(std::move(p));
 }
 
 std::optional<PeerAddr> Daemon::resolve_node(const std::string& node) const {
@@ -275,70 +320,80 @@ size_t Daemon::client_index(int fd) const {
 }
 
 void Daemon::dispatch(size_t ci, const std::string& line, double now) {
+  ApiReply r = router_.route(line, clients_[ci].who, now);
   Client& c = clients_[ci];
-  auto req = nlohmann::json::parse(line, nullptr, false);
-  static const std::set<std::string> job_cmds = {"run", "ps", "kill", "stdin", "eof", "signal"};
-  std::string cmd = req.is_object() ? req.value("cmd", "") : "";
-  nlohmann::json reply;
-  bool attached = false;
-  if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "node") {
-    reply = node_command(req, c.who);
-  } else if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "boot-server") {
-    reply = boot_command(req, c.who);
-  } else if (req.is_object() && req.value("v", 0) == kApiVersion && cmd == "migrate") {
-    reply = mig_->request(req, c.who);
-    attached = reply.is_null();  // the answer comes when the handoff ends
-  } else if (req.is_object() && req.value("v", 0) == kApiVersion && job_cmds.count(cmd)) {
-    reply = jobs_.handle(req, c.who, now, attached);
-    if (cmd == "run") save_state();  // the job sequence moved on
-  } else {
-    info_.migration = mig_->unavailable().empty() ? "ready" : mig_->unavailable();
-    reply = handle_request(line, mb_, info_, counters_, now);
-  }
-  if (!reply.is_null()) clients_[ci].out += reply.dump() + "\n";
-  clients_[ci].streaming = attached && (reply.is_null() || reply.value("ok", true));
-  if (!clients_[ci].streaming) clients_[ci].closing = true;
+  if (!r.body.is_null()) c.out += dump_safe(r.body) + "\n";
+  c.streaming = r.attached;
+  if (!c.streaming) c.closing = true;
 }
 
-void Daemon::serve_api(double now, bool incoming) {
-  while (incoming) {
+void Daemon::accept_clients(double now) {
+  for (int burst = 0; burst < 256; ++burst) {
     int fd = ::accept4(api_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) break;
-    if (clients_.size() >= 64) {
-      ::close(fd);
-      continue;
-    }
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
       ::close(fd);
       continue;
     }
-    Client c{fd, {}, {}, now, Caller{cred.uid, cred.gid, cred.pid, fd}};
-    clients_.push_back(std::move(c));
+    const size_t from_uid = std::count_if(clients_.begin(), clients_.end(), [&](const Client& c) { return c.who.uid == cred.uid; });
+    if (std::string why = api_admission(cred.uid, from_uid, clients_.size()); !why.empty()) {
+      const std::string line = dump_safe(api_error(why)) + "\n";
+      [[maybe_unused]] auto n = ::send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      ::close(fd);
+      continue;
+    }
+    clients_.push_back(Client{fd, {}, {}, now, Caller{cred.uid, cred.gid, cred.pid, fd}});
   }
-  for (size_t i = 0; i < clients_.size();) {
+}
+
+// One read per loop turn and at most 64 lines from it, so a client that floods is served in turn
+// with the others. A line over 1 MiB is refused and its connection closed; a line cut by the
+// client going away is dropped. An exception from a handler closes only this connection.
+void Daemon::read_client(size_t i, double now) {
+  char b[16384];
+  const ssize_t n = ::read(clients_[i].fd, b, sizeof b);
+  const int err = n < 0 ? errno : 0;
+  if (n > 0) clients_[i].buf.append(b, static_cast<size_t>(n));
+  for (int lines = 0; lines < 64 && !clients_[i].closing; ++lines) {
     Client& c = clients_[i];
-    bool gone = false;
-    if (!c.closing && jobs_.accepts_input(c.fd)) {
-      char b[16384];
-      ssize_t n = ::read(c.fd, b, sizeof b);
-      if (n > 0) c.buf.append(b, static_cast<size_t>(n));
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) gone = true;
-      for (size_t nl; !clients_[i].closing && (nl = clients_[i].buf.find('\n')) != std::string::npos;) {
-        std::string line = clients_[i].buf.substr(0, nl);
-        clients_[i].buf.erase(0, nl + 1);
-        dispatch(i, line, now);
-      }
+    const size_t nl = c.buf.find('\n');
+    if (nl == std::string::npos && c.buf.size() <= kMaxRequestLine) break;
+    if (nl == std::string::npos || nl > kMaxRequestLine) {
+      c.out += dump_safe(api_error("request line longer than 1 MiB")) + "\n";
+      c.buf.clear();
+      c.closing = true;
+      break;
     }
+    std::string line = c.buf.substr(0, nl);
+    c.buf.erase(0, nl + 1);
+    try {
+      dispatch(i, line, now);
+    } catch (const std::exception& e) {
+      mb_.on_event(std::string("API: internal error serving uid ") + std::to_string(c.who.uid) + ": " + e.what());
+      clients_[i].out += dump_safe(api_error(std::string("internal error in grapped: ") + e.what())) + "\n";
+      clients_[i].closing = true;
+    }
+  }
+  // End of the client's input: what it asked is answered, then it is closed (a half line is dropped).
+  if (n == 0) clients_[i].closing = true;
+  if (n < 0 && err != EAGAIN && err != EINTR) clients_[i].gone = true;
+}
+
+void Daemon::serve_api(double now, bool incoming) {
+  if (incoming) accept_clients(now);
+  for (size_t i = 0; i < clients_.size();) {
+    if (!clients_[i].closing && !clients_[i].gone && jobs_.accepts_input(clients_[i].fd)) read_client(i, now);
     Client& d = clients_[i];
-    if (!d.out.empty()) {
-      ssize_t n = ::write(d.fd, d.out.data(), d.out.size());
+    if (!d.out.empty() && !d.gone) {
+      ssize_t n = ::send(d.fd, d.out.data(), d.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n > 0) d.out.erase(0, static_cast<size_t>(n));
-      else if (n < 0 && errno != EAGAIN && errno != EINTR) gone = true;
+      else if (n < 0 && errno != EAGAIN && errno != EINTR) d.gone = true;
     }
-    bool bad = d.buf.size() > (1u << 20) || (!d.streaming && !d.closing && now - d.since > 5);
-    if (gone || bad || (d.closing && d.out.empty())) {
+    // A request answered or not within 5 s; a stream (a job's output) may stay open.
+    const bool late = !d.streaming && now - d.since > 5;
+    if (d.gone || late || (d.closing && d.out.empty())) {
       jobs_.detach(d.fd);
       ::close(d.fd);
       clients_.erase(clients_.begin() + static_cast<long>(i));

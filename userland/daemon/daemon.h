@@ -11,8 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/admin_commands.h"
+#include "daemon/api_router.h"
 #include "daemon/api_server.h"
-#include "balance/auto_balance.h"
+#include "balance/balance_loop.h"
 #include "daemon/config.h"
 #include "jobs/job_inspect.h"
 #include "jobs/job_service.h"
@@ -45,21 +47,27 @@ class Daemon {
 
  private:
   class Udp;
+  class World;  // daemon_admin.cc: the job and member tables as the balancing work sees them
   void receive_udp(double now);
+  void open_udp();
+  void open_api();
+  void wire_jobs();
+  void start_migrator();
+  ApiRouter api_router();
   void serve_api(double now, bool incoming);  // incoming: the API socket has connections to accept
+  void accept_clients(double now);
+  void read_client(size_t i, double now);  // one read, and up to 64 of the complete lines in it
   void sample_load(double now, bool now_too = false);  // now_too: also off its schedule
   void recalibrate(double now);
   void share_home(double now);
   HomeView home_view(double now);
   void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
-  nlohmann::json boot_command(const nlohmann::json& req, const Caller& who);
   void save_state();
   void dispatch(size_t client, const std::string& line, double now);
   size_t client_index(int fd) const;
   std::optional<PeerAddr> resolve_node(const std::string& node) const;
   bool node_alive(const std::string& name) const;
-  // daemon_admin.cc: the admin's node settings and the automatic balancer.
-  nlohmann::json node_command(const nlohmann::json& req, const Caller& who);
+  // daemon_admin.cc: what the admin commands and the balancing work need of the daemon.
   void balance(double now);
   uint16_t published_flags() const;
   int guests() const;
@@ -74,13 +82,8 @@ class Daemon {
   LoadModel load_;
   double last_sample_ = -1, next_sample_ = 0;
   size_t running_here_ = 0;  // jobs running on this node at the last loop turn
-  uint64_t seen_drops_ = 0;  // peers' load drops the balancer has answered (Membership::load_drops)
   double next_calibration_ = 0;
   double number_since_ = -1, next_home_ = 0;
-  // For 2 minutes after `grappe node expel|bring`, jobs whose handoff was already under way are
-  // sent on too (guests home; this node's jobs back here).
-  double expel_until_ = 0, bring_until_ = 0, next_recall_ = 0;
-  std::set<std::string> recalled_;  // jobs already sent on by them
   bool announced_join_ = false;
   int udp_ = -1, api_ = -1;
   // The loop sleeps in poll() until the next grid point (loop_timer.h); a migration or relay thread
@@ -99,6 +102,7 @@ class Daemon {
     Caller who;
     bool streaming = false;  // attached to a job: stays open, no request timeout
     bool closing = false;    // close once `out` is written
+    bool gone = false;       // the peer closed or failed: close now
   };
   std::vector<Client> clients_;
   CloneSpawner spawner_;
@@ -106,10 +110,12 @@ class Daemon {
   std::mutex mu_;  // the loop holds it between polls; migration threads take it for the job table
   std::unique_ptr<Migrator> mig_;
   NodeAdmin admin_;
-  AutoBalancer auto_;
+  BalanceLoop balance_;  // the admin's recalls, run --node placements, the automatic balancer
+  std::unique_ptr<AdminCommands> admin_cmds_;  // grappe node, grappe boot-server
   ProcessRunner runner_;
   std::unique_ptr<HomeShare> home_;  // when [home] share = true
   std::unique_ptr<BootService> boot_;  // when [boot] serve = true
+  ApiRouter router_;
   struct Sampled {
     std::vector<pid_t> pids;
     JobUsage use;

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "daemon/config.h"
+#include "common/json_fields.h"
 #include "daemon/daemon.h"
 
 using namespace grappe;
@@ -95,15 +96,17 @@ int main(int argc, char** argv) {
     if (ident.cluster.empty()) {
       std::ifstream img(cfg.image_file);
       auto j = nlohmann::json::parse(img, nullptr, false);
-      ident.cluster = j.is_object() ? j.value("cluster", "grappe") : "grappe";
+      Fields f(j, cfg.image_file);
+      ident.cluster = f.str("cluster", "grappe", Need::Optional, 255);
     }
     ident.incarnation = static_cast<uint32_t>(std::time(nullptr));
     std::ifstream st(cfg.state_dir + "/state.json");
     auto state = nlohmann::json::parse(st, nullptr, false);
-    if (state.is_object()) {
-      ident.number = state.value("number", uint16_t{0});
-      ident.incarnation = std::max(ident.incarnation, state.value("incarnation", uint32_t{0}) + 1);
-      ident.job_seq = state.value("job_seq", uint64_t{1});
+    if (state.is_object()) {  // a field of the wrong type keeps its default instead of stopping grapped
+      Fields f(state, "state.json");
+      ident.number = static_cast<uint16_t>(f.integer("number", 0, 0, UINT16_MAX));
+      ident.incarnation = std::max(ident.incarnation, static_cast<uint32_t>(f.integer("incarnation", 0, 0, UINT32_MAX - 1)) + 1);
+      ident.job_seq = static_cast<uint64_t>(f.integer("job_seq", 1, 1, INT64_MAX));
     }
     ident.speed = cfg.speed ? cfg.speed : calibrate_speed();
     // Not destroyed on the way out: migration threads may still hold it; the process just ends.

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "common/api_protocol.h"
+#include "common/json_fields.h"
 #include "jobs/job_inspect.h"
 
 namespace grappe {
@@ -25,15 +26,15 @@ constexpr double kKeepExited = 300;  // seconds an ended job stays in `grappe ps
 
 nlohmann::json fail(const std::string& why) { return {{"v", 1}, {"ok", false}, {"error", why}}; }
 
-bool string_array(const nlohmann::json& j, std::vector<std::string>& out, size_t& bytes) {
-  if (!j.is_array()) return false;
-  for (const auto& e : j) {
-    if (!e.is_string()) return false;
-    out.push_back(e.get<std::string>());
-    bytes += out.back().size() + 1;
-    if (out.back().find('\0') != std::string::npos) return false;
-  }
-  return true;
+// The command line and environment: no NUL inside a string (execve would cut it), 256 KiB in all.
+void check_exec_strings(Fields& f, const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  size_t bytes = 0;
+  for (const auto* v : {&argv, &env})
+    for (const auto& a : *v) {
+      bytes += a.size() + 1;
+      if (a.find('\0') != std::string::npos) f.fail(std::string(v == &argv ? "\"argv\"" : "\"env\"") + " holds a NUL byte");
+    }
+  if (bytes > kMaxArgBytes) f.fail("command line and environment exceed 256 KiB");
 }
 
 // The caller's nice value, read from the kernel (SO_PEERCRED's pid), never from the request: a
@@ -51,57 +52,62 @@ int caller_nice(pid_t pid) {
 JobService::JobService(Spawner& spawner, std::string init_path, std::string node_name, std::string proc)
     : spawner_(spawner), init_path_(std::move(init_path)), node_(std::move(node_name)), proc_(std::move(proc)) {}
 
-nlohmann::json JobService::handle(const nlohmann::json& req, const Caller& who, double now, bool& attached) {
-  attached = false;
-  const std::string cmd = req.value("cmd", "");
-  if (cmd == "run") return run(req, who, now, attached);
-  if (cmd == "ps") return ps(req, who, now);
-  if (cmd == "kill") return kill(req, who);
-  // Stream commands from the client attached to a running job.
-  Job* j = nullptr;
+Job* JobService::attached_job(const Caller& who) {
   for (auto& [id, job] : jobs_.all())
-    if (job.watcher == who.client && job.state == JobState::Running) j = &job;
-  attached = true;
-  if (!j) return fail("no running job attached to this connection");
-  if (cmd == "stdin") {
-    std::string raw;
-    if (!req.contains("data") || !req["data"].is_string() || !b64_decode(req["data"].get<std::string>(), raw))
-      return fail("stdin: \"data\" must be base64");
-    if (!j->in_eof && (j->in >= 0 || j->remote || j->migrating)) j->in_q += raw;
-    wake_relay(*j);
-    return {};
-  }
-  if (cmd == "eof") {
-    j->in_eof = true;
-    wake_relay(*j);
-    return {};
-  }
-  if (cmd == "signal") {
-    int sig = req.value("sig", 0);
-    if (sig < 1 || sig >= NSIG) return fail("signal: \"sig\" must be a signal number");
-    if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);  // its relay carries it to the node running it
-    else ::kill(j->pid, sig);                                 // grappe-job-init forwards it to the command
-    return {};
-  }
-  return fail("unknown command '" + cmd + "'");
+    if (job.watcher == who.client && job.state == JobState::Running) return &job;
+  return nullptr;
+}
+
+nlohmann::json JobService::stdin_data(const nlohmann::json& req, const Caller& who) {
+  Fields f(req, "stdin");
+  std::string raw;
+  if (std::string data = f.str("data", "", Need::Required); f.ok() && !b64_decode(data, raw)) f.fail("\"data\" must be base64");
+  if (!f.ok()) return fail(f.error());
+  Job* j = attached_job(who);
+  if (!j) return fail("stdin: no running job attached to this connection");
+  if (!j->in_eof && (j->in >= 0 || j->remote || j->migrating)) j->in_q += raw;
+  wake_relay(*j);
+  return {};
+}
+
+nlohmann::json JobService::stdin_eof(const nlohmann::json&, const Caller& who) {
+  Job* j = attached_job(who);
+  if (!j) return fail("eof: no running job attached to this connection");
+  j->in_eof = true;
+  wake_relay(*j);
+  return {};
+}
+
+nlohmann::json JobService::signal(const nlohmann::json& req, const Caller& who) {
+  Fields f(req, "signal");
+  const int sig = static_cast<int>(f.integer("sig", 0, 1, NSIG - 1, Need::Required));
+  if (!f.ok()) return fail(f.error());
+  Job* j = attached_job(who);
+  if (!j) return fail("signal: no running job attached to this connection");
+  if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);  // its relay carries it to the node running it
+  else ::kill(j->pid, sig);                                 // grappe-job-init forwards it to the command
+  return {};
 }
 
 nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, double now, bool& attached) {
+  Fields f(req, "run");
+  SpawnSpec spec;
+  spec.argv = f.strings("argv", Need::Required);
+  if (f.ok() && spec.argv.empty()) f.fail("\"argv\" must not be empty (the command and its arguments)");
+  spec.env = f.strings("env");
+  spec.cwd = f.str("cwd", "/", Need::Optional, 4096);
+  if (f.ok() && (spec.cwd.empty() || spec.cwd[0] != '/')) f.fail("\"cwd\" must be an absolute path");
+  const int node = static_cast<int>(f.integer("node", 0, 0, 65535));
+  spec.pipe_stdin = f.boolean("stdin", false);
+  const bool stay = f.boolean("stay", false), detach = f.boolean("detach", false);
+  const bool tty_out = f.boolean("tty_out", false), tty_err = f.boolean("tty_err", false);
+  check_exec_strings(f, spec.argv, spec.env);
+  if (!f.ok()) return fail(f.error());
   if (number_ == 0) {  // ids carry the node number, chosen within ~2 s of start-up
     nlohmann::json r = fail("run: this node has no node number yet (grapped has just started); try again");
     r["retry"] = true;
     return r;
   }
-  SpawnSpec spec;
-  size_t bytes = 0;
-  if (!string_array(req.value("argv", nlohmann::json()), spec.argv, bytes) || spec.argv.empty())
-    return fail("run: \"argv\" must be a non-empty array of strings (the command and its arguments)");
-  if (!string_array(req.value("env", nlohmann::json::array()), spec.env, bytes))
-    return fail("run: \"env\" must be an array of KEY=VALUE strings");
-  if (bytes > kMaxArgBytes) return fail("run: command line and environment exceed 256 KiB");
-  spec.cwd = req.value("cwd", std::string("/"));
-  if (spec.cwd.empty() || spec.cwd[0] != '/') return fail("run: \"cwd\" must be an absolute path");
-  const int node = req.value("node", 0);
   if (node != 0 && node != number_) {
     std::string why = placeable ? placeable(node) : "this daemon cannot place jobs on other nodes";
     if (!why.empty()) return fail("run --node " + std::to_string(node) + ": " + why);
@@ -116,7 +122,6 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
     if (::getgrouplist(pw->pw_name, who.gid, spec.groups.data(), &n) < 0) n = 0;
     spec.groups.resize(static_cast<size_t>(n));
   }
-  spec.pipe_stdin = req.value("stdin", false);
   spec.nice = caller_nice(who.pid);
   spec.init_path = init_path_;
   if (::access(init_path_.c_str(), X_OK) != 0)
@@ -137,11 +142,11 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   j.err = s.err;
   j.started = j.arrived = now;
   if (node != 0 && node != number_) j.place = node;
-  j.stay = req.value("stay", false);
-  attached = !req.value("detach", false);
+  j.stay = stay;
+  attached = !detach;
   if (attached) j.watcher = who.client;
-  j.tty[1] = attached && req.value("tty_out", false);
-  j.tty[2] = attached && req.value("tty_err", false);
+  j.tty[1] = attached && tty_out;
+  j.tty[2] = attached && tty_err;
   Job& added = jobs_.add(std::move(j));
   if (log) log("job " + added.id + " started: " + added.argv[0] + " (user " + user + ", pid " + std::to_string(s.pid) + ")");
   return {{"v", 1}, {"ok", true}, {"job", added.id}, {"pid", s.pid}, {"node", node_}};
@@ -175,7 +180,9 @@ nlohmann::json JobService::job_json(const Job& j, double now) {
 }
 
 nlohmann::json JobService::ps(const nlohmann::json& req, const Caller& who, double now) {
-  bool all = req.value("all", false);
+  Fields f(req, "ps");
+  const bool all = f.boolean("all", false);
+  if (!f.ok()) return fail(f.error());
   nlohmann::json list = nlohmann::json::array();
   for (const auto& [id, j] : jobs_.all()) {
     if (!all && (j.state != JobState::Running || !JobTable::may_act(j, who.uid))) continue;
@@ -185,13 +192,14 @@ nlohmann::json JobService::ps(const nlohmann::json& req, const Caller& who, doub
 }
 
 nlohmann::json JobService::kill(const nlohmann::json& req, const Caller& who) {
-  std::string id = req.value("job", "");
-  int sig = req.value("sig", SIGTERM);
+  Fields f(req, "kill");
+  const std::string id = f.str("job", "", Need::Required, 64);
+  const int sig = static_cast<int>(f.integer("sig", SIGTERM, 1, NSIG - 1));
+  if (!f.ok()) return fail(f.error());
   Job* j = jobs_.find(id);
   if (!j) return fail("kill: no job " + id + " on this node (grappe ps --all lists them)");
   if (!JobTable::may_act(*j, who.uid)) return fail("kill: job " + id + " belongs to " + j->user);
   if (j->state != JobState::Running) return fail("kill: job " + id + " has already ended");
-  if (sig < 1 || sig >= NSIG) return fail("kill: " + std::to_string(sig) + " is not a signal number");
   if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);
   else ::kill(j->pid, sig);
   if (log) log("job " + id + ": signal " + std::to_string(sig) + " from uid " + std::to_string(who.uid));

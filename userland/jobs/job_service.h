@@ -32,8 +32,17 @@ class JobService {
   void set_next_seq(uint64_t s) { jobs_ = JobTable(s); }
   uint64_t next_seq() const { return jobs_.next_seq(); }
 
-  // Handles a job command; `attached` is set when the client should stay open for the stream.
-  nlohmann::json handle(const nlohmann::json& req, const Caller& who, double now, bool& attached);
+  // The API's job commands, one per method (the router, daemon/api_commands.h, calls them). Each
+  // checks every field it reads (common/json_fields.h) and answers a bad one with ok:false naming
+  // it; none throws for client input. `attached`: the client stays open for the job's stream.
+  nlohmann::json run(const nlohmann::json& req, const Caller& who, double now, bool& attached);
+  nlohmann::json ps(const nlohmann::json& req, const Caller& who, double now);
+  nlohmann::json kill(const nlohmann::json& req, const Caller& who);
+  // From the caller attached to a running job (its connection): stdin data (base64), end of its
+  // input, a signal. Null when done (these have no reply), else the error.
+  nlohmann::json stdin_data(const nlohmann::json& req, const Caller& who);
+  nlohmann::json stdin_eof(const nlohmann::json& req, const Caller& who);
+  nlohmann::json signal(const nlohmann::json& req, const Caller& who);
   // The client went away: its jobs keep running, their output is dropped from now on.
   void detach(int client);
   // Reads pipes, reaps exits, emits events; call after poll().
@@ -66,9 +75,7 @@ class JobService {
   std::function<std::string(const Job&)> stays;
 
  private:
-  nlohmann::json run(const nlohmann::json& req, const Caller& who, double now, bool& attached);
-  nlohmann::json ps(const nlohmann::json& req, const Caller& who, double now);
-  nlohmann::json kill(const nlohmann::json& req, const Caller& who);
+  Job* attached_job(const Caller& who);  // the running job whose stream goes to this caller
   bool drain(Job& j, int& fd, int stream);  // true when it read something
   void close_job_fds(Job& j);
 
