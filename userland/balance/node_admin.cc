@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "balance/balancer.h"
+#include "common/text_file.h"
 
 namespace grappe {
 namespace {
@@ -106,11 +107,9 @@ NodeAdmin NodeAdmin::from_json(const nlohmann::json& j) {
 }
 
 NodeAdmin load_node_admin(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return {};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  auto text = try_read_file(path);
+  if (!text) return {};
+  auto j = nlohmann::json::parse(*text, nullptr, false);
   try {
     if (!j.is_object()) throw std::runtime_error("not a JSON object");
     return NodeAdmin::from_json(j);

@@ -2,12 +2,11 @@
 
 #include <arpa/inet.h>
 
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
+#include "common/text_file.h"
 #include "common/toml_compat.h"
 
 namespace grappe {
@@ -104,14 +103,12 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
 }
 
 DaemonConfig load_daemon_config(const std::string& path, bool must_exist) {
-  std::ifstream in(path);
-  if (!in) {
+  auto text = try_read_file(path);
+  if (!text) {
     if (must_exist) throw std::runtime_error("cannot read " + path);
     return DaemonConfig{};
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_daemon_config(ss.str(), path);
+  return parse_daemon_config(*text, path);
 }
 
 }  // namespace grappe

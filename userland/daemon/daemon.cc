@@ -27,6 +27,7 @@
 #include "common/loop_timer.h"
 #include "daemon/api_admission.h"
 #include "daemon/api_commands.h"
+#include "common/mono_clock.h"
 #include "common/text_file.h"
 
 namespace grappe {
@@ -34,10 +35,6 @@ namespace {
 
 volatile sig_atomic_t g_stop = 0;
 void on_signal(int) { g_stop = 1; }
-
-double clock_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 }  // namespace
 
@@ -477,7 +474,7 @@ int Daemon::run() {
   sa.sa_handler = on_signal;
   for (int sig : {SIGTERM, SIGINT}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  info_.started = clock_now();
+  info_.started = now_s();
   if (cfg_.share_home) {
     home_ = std::make_unique<HomeShare>(runner_);
     home_->start();
@@ -504,7 +501,7 @@ int Daemon::run() {
     for (auto& c : clients_) fds.push_back({c.fd, static_cast<short>(POLLIN | (c.out.empty() ? 0 : POLLOUT)), 0});
     const size_t mig_at = fds.size();
     fds.push_back({mig_->listen_fd(), POLLIN, 0});
-    const double before = clock_now();
+    const double before = now_s();
     jobs_.add_pollfds(fds, before);
     // Until the next point of the grid (loop_timer.h), where the timers (probes every 0.5 s, acks
     // awaited 0.2 s, load samples, the balancer) are checked, or a job's output gap ends sooner.
@@ -516,7 +513,7 @@ int Daemon::run() {
       for (char b[64]; ::read(wake_[0], b, sizeof b) > 0;) {
       }
     std::lock_guard<std::mutex> lock(mu_);
-    double now = clock_now();
+    double now = now_s();
     // Sockets are read only when poll() says so: under emulation a syscall is not free.
     if (fds[mig_at].revents) mig_->accept_ready();
     mig_->tick(now);
@@ -541,7 +538,7 @@ int Daemon::run() {
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
-  mb_.leave(clock_now(), out);
+  mb_.leave(now_s(), out);
   save_state();
   ::unlink(cfg_.socket.c_str());
   std::fprintf(stderr, "grapped: stopped\n");

@@ -6,13 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 
 #include "daemon/config.h"
 #include "common/json_fields.h"
+#include "common/text_file.h"
 #include "daemon/daemon.h"
 
 using namespace grappe;
@@ -20,11 +19,9 @@ using namespace grappe;
 namespace {
 
 std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  if (!in) throw std::runtime_error("cannot read " + p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = try_read_file(p);
+  if (!text) throw std::runtime_error("cannot read " + p);
+  return *text;
 }
 
 std::string trim(std::string s) {
@@ -94,14 +91,12 @@ int main(int argc, char** argv) {
     ident.name = cfg.name.empty() ? host : cfg.name;
     ident.cluster = cfg.cluster;
     if (ident.cluster.empty()) {
-      std::ifstream img(cfg.image_file);
-      auto j = nlohmann::json::parse(img, nullptr, false);
+      auto j = nlohmann::json::parse(read_text(cfg.image_file), nullptr, false);
       Fields f(j, cfg.image_file);
       ident.cluster = f.str("cluster", "grappe", Need::Optional, 255);
     }
     ident.incarnation = static_cast<uint32_t>(std::time(nullptr));
-    std::ifstream st(cfg.state_dir + "/state.json");
-    auto state = nlohmann::json::parse(st, nullptr, false);
+    auto state = nlohmann::json::parse(read_text(cfg.state_dir + "/state.json"), nullptr, false);
     if (state.is_object()) {  // a field of the wrong type keeps its default instead of stopping grapped
       Fields f(state, "state.json");
       ident.number = static_cast<uint16_t>(f.integer("number", 0, 0, UINT16_MAX));
