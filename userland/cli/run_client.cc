@@ -10,10 +10,12 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/api_client.h"
+#include "common/json_fields.h"
 #include "common/api_protocol.h"
 #include "common/fd_io.h"
 
@@ -57,92 +59,126 @@ int run_job(const std::string& socket, const RunOptions& opt) {
 
 namespace {
 
-int run_once(const std::string& socket, const RunOptions& opt) {
-  int fd = connect_to(socket);
-  if (fd < 0) return 255;
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) env.emplace_back(*e);
-  std::error_code ec;
-  auto here = std::filesystem::current_path(ec);
-  const std::string cwd = ec ? std::string("/") : here.string();
-  bool use_stdin = opt.forward_stdin && !opt.detach;
-  nlohmann::json req = {{"v", kApiVersion}, {"cmd", "run"}, {"argv", opt.argv}, {"env", env}, {"cwd", cwd},
-                        {"detach", opt.detach}, {"stay", opt.stay}, {"node", opt.node}, {"stdin", use_stdin},
-                        {"tty_out", !opt.detach && ::isatty(1)}, {"tty_err", !opt.detach && ::isatty(2)}};
-  if (!write_all(fd, req.dump() + "\n")) {
-    std::fprintf(stderr, "grappe: grapped at %s closed the connection\n", socket.c_str());
-    return 255;
+// One connection's worth of `grappe run`: the request, then the stream until the exit event.
+class RunSession {
+ public:
+  RunSession(const std::string& socket, const RunOptions& opt) : socket_(socket), opt_(opt) {}
+  ~RunSession() {
+    if (fd_ >= 0) ::close(fd_);
   }
-  if (!opt.detach)
+
+  int run() {
+    fd_ = connect_to(socket_);
+    if (fd_ < 0) return 255;
+    if (!send_request()) {
+      std::fprintf(stderr, "grappe: grapped at %s closed the connection\n", socket_.c_str());
+      return 255;
+    }
+    if (!opt_.detach) catch_signals();
+    for (;;) {
+      forward_signals();
+      pollfd p[2] = {{fd_, POLLIN, 0}, {0, POLLIN, 0}};
+      // stdin is read only once the job exists: nothing is sent to a daemon that may still refuse.
+      const bool reading_stdin = stdin_open_ && !job_.empty();
+      if (::poll(p, reading_stdin ? 2 : 1, -1) < 0 && errno == EINTR) continue;
+      if (reading_stdin && (p[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) pump_stdin();
+      if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char b[65536];
+      ssize_t r = ::read(fd_, b, sizeof b);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        std::fprintf(stderr, "grappe: lost contact with grapped%s%s\n", job_.empty() ? "" : "; job ",
+                     job_.empty() ? "" : (job_ + " keeps running (grappe ps)").c_str());
+        return 255;
+      }
+      buf_.append(b, static_cast<size_t>(r));
+      for (size_t nl; (nl = buf_.find('\n')) != std::string::npos;) {
+        auto m = nlohmann::json::parse(buf_.substr(0, nl), nullptr, false);
+        buf_.erase(0, nl + 1);
+        if (auto done = handle(m)) return *done;
+      }
+    }
+  }
+
+ private:
+  bool send_request() {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    std::error_code ec;
+    auto here = std::filesystem::current_path(ec);
+    const std::string cwd = ec ? std::string("/") : here.string();
+    stdin_open_ = opt_.forward_stdin && !opt_.detach;
+    nlohmann::json req = {{"v", kApiVersion}, {"cmd", "run"}, {"argv", opt_.argv}, {"env", env}, {"cwd", cwd},
+                          {"detach", opt_.detach}, {"stay", opt_.stay}, {"node", opt_.node}, {"stdin", stdin_open_},
+                          {"tty_out", !opt_.detach && ::isatty(1)}, {"tty_err", !opt_.detach && ::isatty(2)}};
+    return write_all(fd_, dump_safe(req) + "\n");
+  }
+
+  static void catch_signals() {
     for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) {
       struct sigaction sa {};
       sa.sa_handler = on_signal;
       ::sigaction(sig, &sa, nullptr);
     }
-  std::string buf, job;
-  bool stdin_open = use_stdin;
-  for (;;) {
+  }
+
+  void forward_signals() {
     for (int sig = 1; sig < 65; ++sig)
       if (g_pending[sig]) {
         g_pending[sig] = 0;
-        if (sig != SIGWINCH) write_all(fd, nlohmann::json{{"v", kApiVersion}, {"cmd", "signal"}, {"sig", sig}}.dump() + "\n");
+        if (sig != SIGWINCH) write_all(fd_, nlohmann::json{{"v", kApiVersion}, {"cmd", "signal"}, {"sig", sig}}.dump() + "\n");
       }
-    pollfd p[2] = {{fd, POLLIN, 0}, {0, POLLIN, 0}};
-    // stdin is read only once the job exists: nothing is sent to a daemon that may still refuse.
-    int n = ::poll(p, stdin_open && !job.empty() ? 2 : 1, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (stdin_open && !job.empty() && (p[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
-      char b[16384];
-      ssize_t r = ::read(0, b, sizeof b);
-      if (r > 0) {
-        write_all(fd, nlohmann::json{{"v", kApiVersion}, {"cmd", "stdin"}, {"data", b64_encode(std::string(b, static_cast<size_t>(r)))}}.dump() + "\n");
-      } else if (r == 0 || errno != EINTR) {
-        stdin_open = false;
-        write_all(fd, nlohmann::json{{"v", kApiVersion}, {"cmd", "eof"}}.dump() + "\n");
-      }
-    }
-    if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-    char b[65536];
-    ssize_t r = ::read(fd, b, sizeof b);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      std::fprintf(stderr, "grappe: lost contact with grapped%s%s\n", job.empty() ? "" : "; job ",
-                   job.empty() ? "" : (job + " keeps running (grappe ps)").c_str());
-      return 255;
-    }
-    buf.append(b, static_cast<size_t>(r));
-    for (size_t nl; (nl = buf.find('\n')) != std::string::npos;) {
-      auto m = nlohmann::json::parse(buf.substr(0, nl), nullptr, false);
-      buf.erase(0, nl + 1);
-      if (!m.is_object()) continue;
-      if (m.contains("ok")) {
-        if (!m.value("ok", false)) {
-          if (m.value("retry", false) && job.empty()) {
-            ::close(fd);
-            return kRetry;
-          }
-          std::fprintf(stderr, "grappe: %s\n", m.value("error", std::string("request failed")).c_str());
-          if (job.empty()) return 255;
-          continue;
-        }
-        if (m.contains("job") && job.empty()) {
-          job = m["job"].get<std::string>();
-          if (opt.detach) {
-            std::printf("%s\n", job.c_str());
-            return 0;
-          }
-        }
-      }
-      std::string ev = m.value("ev", "");
-      if (ev == "out") {
-        std::string raw;
-        if (b64_decode(m.value("data", std::string()), raw)) write_all(m.value("fd", 1) == 2 ? 2 : 1, raw);
-      } else if (ev == "exit") {
-        return m.value("status", 255);
-      }
+  }
+
+  void pump_stdin() {
+    char b[16384];
+    ssize_t r = ::read(0, b, sizeof b);
+    if (r > 0) {
+      write_all(fd_, nlohmann::json{{"v", kApiVersion}, {"cmd", "stdin"}, {"data", b64_encode(std::string(b, static_cast<size_t>(r)))}}.dump() + "\n");
+    } else if (r == 0 || errno != EINTR) {
+      stdin_open_ = false;
+      write_all(fd_, nlohmann::json{{"v", kApiVersion}, {"cmd", "eof"}}.dump() + "\n");
     }
   }
-}
+
+  // One line from grapped: a reply, an output event or the exit event. Returns the exit code
+  // once `grappe run` is done.
+  std::optional<int> handle(const nlohmann::json& m) {
+    if (!m.is_object()) return std::nullopt;
+    Fields f(m, "grapped's reply");
+    if (m.contains("ok")) {
+      if (!f.boolean("ok", false)) {
+        if (f.boolean("retry", false) && job_.empty()) return kRetry;
+        std::fprintf(stderr, "grappe: %s\n", f.str("error", "request failed").c_str());
+        if (job_.empty()) return 255;
+        return std::nullopt;
+      }
+      if (job_.empty() && f.has("job")) {
+        job_ = f.str("job", "?");
+        if (opt_.detach) {
+          std::printf("%s\n", job_.c_str());
+          return 0;
+        }
+      }
+    }
+    const std::string ev = f.str("ev");
+    if (ev == "out") {
+      std::string raw;
+      if (b64_decode(f.str("data"), raw)) write_all(f.integer("fd", 1, 1, 2) == 2 ? 2 : 1, raw);
+    } else if (ev == "exit") {
+      return static_cast<int>(f.integer("status", 255, 0, 255));
+    }
+    return std::nullopt;
+  }
+
+  const std::string& socket_;
+  const RunOptions& opt_;
+  int fd_ = -1;
+  std::string buf_, job_;
+  bool stdin_open_ = false;
+};
+
+int run_once(const std::string& socket, const RunOptions& opt) { return RunSession(socket, opt).run(); }
 
 }  // namespace
 }  // namespace grappe
