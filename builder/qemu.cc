@@ -1,5 +1,6 @@
 #include "qemu.h"
 
+#include <optional>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -278,6 +279,40 @@ int run_qemu_cluster(QemuOptions o) {
   }
 }
 
+// One look at VM i (0-based): KVM's failure, QEMU's exit, grappe-init's failure, the --until text.
+// Returns the command's exit code when it must end now.
+static std::optional<int> watch_node(const QemuOptions& o, int i, VmGuard& guard, const fs::path& serial_log,
+                              std::vector<bool>& reached, bool may_fall_back, double elapsed) {
+  const fs::path dir = o.dir;
+  const size_t k = static_cast<size_t>(i);
+  if (guard.pids[k] <= 0) return std::nullopt;  // held back, not started yet
+  const fs::path qlog = dir / ("node" + std::to_string(i + 1) + ".qemu.log");
+  if (may_fall_back && kvm_failed(qlog)) {
+    std::printf("grappe-build qemu: KVM is present but the guest died (\"KVM internal error\"); "
+                "restarting every VM under TCG (software emulation, slower)\n");
+    std::fflush(stdout);
+    return kRetryWithTcg;
+  }
+  int st = 0;
+  if (::waitpid(guard.pids[k], &st, WNOHANG) == guard.pids[k]) {
+    guard.pids[k] = -1;
+    std::fprintf(stderr, "grappe-build qemu: node%d's QEMU exited; its output:\n%s", i + 1, log_tail(qlog.string(), 15).c_str());
+    return 1;
+  }
+  const std::string serial = fs::exists(serial_log) ? read_file(serial_log) : std::string();
+  if (!o.until.empty() && serial.find("grappe-init: FAILED") != std::string::npos) {
+    std::fprintf(stderr, "grappe-build qemu: node%d failed to boot; last serial lines:\n%s", i + 1,
+                 log_tail(serial_log.string(), 30).c_str());
+    return 1;
+  }
+  if (!o.until.empty() && !reached[k] && until_reached(serial, o.until)) {
+    reached[k] = true;
+    std::printf("node%d: reached %s after %.1f s\n", i + 1, until_text(o.until).c_str(), elapsed);
+    std::fflush(stdout);
+  }
+  return std::nullopt;
+}
+
 int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
   const fs::path dir = o.dir;
   const bool may_fall_back = o.accel == "auto" && accel == "kvm";
@@ -324,37 +359,10 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
       for (int i = 1; i <= o.nodes; ++i)
         if (held(i)) start_vm(i);
     }
-    for (int i = 0; i < o.nodes; ++i) {
-      if (guard.pids[static_cast<size_t>(i)] <= 0) continue;  // held back, not started yet
-      fs::path qlog = dir / ("node" + std::to_string(i + 1) + ".qemu.log");
-      if (may_fall_back && kvm_failed(qlog)) {
-        std::printf("grappe-build qemu: KVM is present but the guest died (\"KVM internal error\"); "
-                    "restarting every VM under TCG (software emulation, slower)\n");
-        std::fflush(stdout);
-        return kRetryWithTcg;
-      }
-      int st = 0;
-      if (::waitpid(guard.pids[i], &st, WNOHANG) == guard.pids[i]) {
-        guard.pids[i] = -1;
-        std::fprintf(stderr, "grappe-build qemu: node%d's QEMU exited; its output:\n%s", i + 1,
-                     log_tail((dir / ("node" + std::to_string(i + 1) + ".qemu.log")).string(), 15).c_str());
-        return 1;
-      }
-      const std::string serial = fs::exists(logs[i]) ? read_file(logs[i]) : std::string();
-      if (!o.until.empty() && serial.find("grappe-init: FAILED") != std::string::npos) {
-        std::fprintf(stderr, "grappe-build qemu: node%d failed to boot; last serial lines:\n%s", i + 1,
-                     log_tail(logs[i].string(), 30).c_str());
-        return 1;
-      }
-      if (!o.until.empty() && !reached[i] && until_reached(serial, o.until)) {
-        reached[i] = true;
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::printf("node%d: reached %s after %.1f s\n", i + 1, until_text(o.until).c_str(), s);
-        std::fflush(stdout);
-      }
-    }
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (int i = 0; i < o.nodes; ++i)
+      if (auto rc = watch_node(o, i, guard, logs[static_cast<size_t>(i)], reached, may_fall_back, el)) return *rc;
     if (!o.until.empty() && std::find(reached.begin(), reached.end(), false) == reached.end()) return 0;
-    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!o.until.empty() && el > timeout) {
       for (int i = 0; i < o.nodes; ++i)
         if (!reached[i])

@@ -1,6 +1,7 @@
 // iso: one hybrid image for CD and USB, BIOS and UEFI: isolinux El Torito entry + isohybrid MBR
 // for BIOS, a GRUB EFI image in a FAT El Torito entry + GPT for UEFI. The big files are grafted
 // straight from the cache; nothing is copied twice.
+#include <functional>
 #include <ctime>
 #include <fstream>
 
@@ -47,6 +48,58 @@ std::string iso_date(int64_t epoch) {  // YYYYMMDDhhmmsscc, UTC
   return buf;
 }
 
+// BOOTX64.EFI (a standalone GRUB whose embedded config finds this build's stamp) and the FAT
+// image El Torito's UEFI entry points at, both under `stage`.
+void make_efi_image(BuildContext& ctx, const fs::path& stage, const fs::path& tmp,
+                    const std::function<void(const fs::path&)>& render_embed, const std::string& log) {
+  const auto& r = ctx.recipe;
+  const fs::path work = tmp.string() + ".efi";
+  remove_tree_safely(work);
+  fs::create_directories(work);
+  render_embed(work / "embed.cfg");
+  const fs::path efi = stage / "EFI/BOOT/BOOTX64.EFI";
+  run_logged(ctx,
+             {"grub-mkstandalone", "-O", "x86_64-efi", "-o", efi.string(), std::string("--modules=") + kGrubModules,
+              std::string("--install-modules=") + kGrubModules, "--locales=", "--fonts=", "--themes=",
+              "boot/grub/grub.cfg=" + (work / "embed.cfg").string()},
+             log);
+  const fs::path img = stage / "boot/grub/efi.img";
+  const uintmax_t kb = fs::file_size(efi) / 1024 + 512;
+  run_logged(ctx, {"touch", "-d", "@" + std::to_string(r.source_date_epoch), efi.string()}, log);
+  std::error_code ec;
+  fs::remove(img, ec);
+  run_logged(ctx, {"mkfs.fat", "--invariant", "-n", "GRAPPE_EFI", "-C", img.string(), std::to_string(kb)}, log);
+  RunOptions mt;
+  mt.env["MTOOLS_SKIP_CHECK"] = "1";
+  run_logged(ctx, {"mmd", "-i", img.string(), "::/EFI", "::/EFI/BOOT"}, log, mt);
+  run_logged(ctx, {"mcopy", "-m", "-i", img.string(), efi.string(), "::/EFI/BOOT/BOOTX64.EFI"}, log, mt);
+  fs::remove_all(work);
+}
+
+// The hybrid ISO: isolinux (El Torito #1, isohybrid MBR), GRUB EFI (El Torito #2, GPT), the boot
+// chain, the layers and what a CD-booted node needs to serve network boot.
+void write_iso(BuildContext& ctx, const fs::path& stage, const fs::path& tmp, const std::string& log) {
+  const auto& r = ctx.recipe;
+  run_logged(ctx,
+             {"xorriso", "-as", "mkisofs", "-o", tmp.string(), "-iso-level", "3", "-full-iso9660-filenames",
+              "-joliet", "-joliet-long", "-rational-rock", "-volid", r.volume_label, "-appid",
+              "Grappe cluster node " + ctx.build_id, "-publisher", "Grappe", "--modification-date=" + iso_date(r.source_date_epoch),
+              "--set_all_file_dates", iso_date(r.source_date_epoch),
+              "-isohybrid-mbr", kIsohdpfx, "-eltorito-boot", "isolinux/isolinux.bin", "-eltorito-catalog",
+              "isolinux/boot.cat", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
+              "-eltorito-alt-boot", "-e", "boot/grub/efi.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
+              "-graft-points", stage.string(),
+              "boot/vmlinuz=" + (ctx.outputs.at("kernel") / "vmlinuz").string(),
+              "boot/initrd.img=" + (ctx.outputs.at("initramfs") / "initrd.img").string(),
+              "live/base.squashfs=" + (ctx.outputs.at("base") / "base.squashfs").string(),
+              "live/node.squashfs=" + (ctx.outputs.at("node") / "node.squashfs").string(),
+              // What a node booted from this CD needs to serve network boot (boot_service.h).
+              "pxe/boot.ipxe=" + (ctx.outputs.at("pxe") / "boot.ipxe").string(),
+              "pxe/undionly.kpxe=" + (ctx.outputs.at("pxe") / "undionly.kpxe").string(),
+              "pxe/snponly.efi=" + (ctx.outputs.at("pxe") / "snponly.efi").string()},
+             log);
+}
+
 }  // namespace
 
 Stage iso_stage() {
@@ -89,51 +142,14 @@ Stage iso_stage() {
 
     // UEFI: a standalone GRUB that finds this build's stamp file, inside a FAT image.
     render("grub.cfg.in", grub_entries(entries), stage / "boot/grub/grub.cfg");
-    const fs::path work = tmp.string() + ".efi";
-    remove_tree_safely(work);
-    fs::create_directories(work);
-    render("grub-embed.cfg.in", "", work / "embed.cfg");
-    const fs::path efi = stage / "EFI/BOOT/BOOTX64.EFI";
-    run_logged(ctx,
-               {"grub-mkstandalone", "-O", "x86_64-efi", "-o", efi.string(), std::string("--modules=") + kGrubModules,
-                std::string("--install-modules=") + kGrubModules, "--locales=", "--fonts=", "--themes=",
-                "boot/grub/grub.cfg=" + (work / "embed.cfg").string()},
-               log);
-    const fs::path img = stage / "boot/grub/efi.img";
-    const uintmax_t kb = fs::file_size(efi) / 1024 + 512;
-    run_logged(ctx, {"touch", "-d", "@" + std::to_string(r.source_date_epoch), efi.string()}, log);
-    std::error_code ec;
-    fs::remove(img, ec);
-    run_logged(ctx, {"mkfs.fat", "--invariant", "-n", "GRAPPE_EFI", "-C", img.string(), std::to_string(kb)}, log);
-    RunOptions mt;
-    mt.env["MTOOLS_SKIP_CHECK"] = "1";
-    run_logged(ctx, {"mmd", "-i", img.string(), "::/EFI", "::/EFI/BOOT"}, log, mt);
-    run_logged(ctx, {"mcopy", "-m", "-i", img.string(), efi.string(), "::/EFI/BOOT/BOOTX64.EFI"}, log, mt);
-    fs::remove_all(work);
+    make_efi_image(ctx, stage, tmp, [&](const fs::path& dst) { render("grub-embed.cfg.in", "", dst); }, log);
 
     // Identity of this build and the checksums of the layers and of every file network boot serves
     // (the same list as out/pxe/SHA256SUMS: this node may serve it).
     write_file_atomic(stage / "grappe" / ctx.build_id, ctx.build_id + "\n");
     write_file_atomic(stage / "live/SHA256SUMS", read_file(ctx.outputs.at("pxe") / "SHA256SUMS"));
 
-    run_logged(ctx,
-               {"xorriso", "-as", "mkisofs", "-o", tmp.string(), "-iso-level", "3", "-full-iso9660-filenames",
-                "-joliet", "-joliet-long", "-rational-rock", "-volid", r.volume_label, "-appid",
-                "Grappe cluster node " + ctx.build_id, "-publisher", "Grappe", "--modification-date=" + iso_date(r.source_date_epoch),
-                "--set_all_file_dates", iso_date(r.source_date_epoch),
-                "-isohybrid-mbr", kIsohdpfx, "-eltorito-boot", "isolinux/isolinux.bin", "-eltorito-catalog",
-                "isolinux/boot.cat", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
-                "-eltorito-alt-boot", "-e", "boot/grub/efi.img", "-no-emul-boot", "-isohybrid-gpt-basdat",
-                "-graft-points", stage.string(),
-                "boot/vmlinuz=" + (ctx.outputs.at("kernel") / "vmlinuz").string(),
-                "boot/initrd.img=" + (ctx.outputs.at("initramfs") / "initrd.img").string(),
-                "live/base.squashfs=" + (ctx.outputs.at("base") / "base.squashfs").string(),
-                "live/node.squashfs=" + (ctx.outputs.at("node") / "node.squashfs").string(),
-                // What a node booted from this CD needs to serve network boot (boot_service.h).
-                "pxe/boot.ipxe=" + (ctx.outputs.at("pxe") / "boot.ipxe").string(),
-                "pxe/undionly.kpxe=" + (ctx.outputs.at("pxe") / "undionly.kpxe").string(),
-                "pxe/snponly.efi=" + (ctx.outputs.at("pxe") / "snponly.efi").string()},
-               log);
+    write_iso(ctx, stage, tmp, log);
     remove_tree_safely(stage);
   };
   s.adopt = [](BuildContext&, const fs::path& out) { return out.filename().string() + " " + human_size(fs::file_size(out)); };
