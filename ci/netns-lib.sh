@@ -38,3 +38,15 @@ netns_start() {  # netns_start I [KEYFILE]: grapped "nodeI" in namespace I; its 
     --cluster netns-test ${NETNS_GRAPPED_ARGS:-} >> "$NETNS_TMP/n$i.log" 2>&1 &
   NETNS_PIDS[$i]=$!
 }
+
+# netns_single ARGS…: the set-up of the suites that drive one daemon (tests/netns/jobs.sh, api.sh):
+# NETNS_TMP (also TMP), grapped's extra ARGS, the cleanup trap, fail (prints node 1's log) and
+# g (grappe against node 1). Call it before netns_setup 1; netns_start 1.
+netns_single() {
+  NETNS_TMP=$(mktemp -d)
+  TMP=$NETNS_TMP
+  NETNS_GRAPPED_ARGS="$*"
+  trap 'netns_cleanup; rm -rf "$TMP"' EXIT
+  fail() { echo "FAIL: $*" >&2; tail -20 "$TMP/n1.log" >&2; exit 1; }
+  g() { "$GRAPPE" --socket "$TMP/n1.sock" "$@"; }
+}

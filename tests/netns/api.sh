@@ -14,14 +14,9 @@ PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3 || true)
 [ -n "$PY" ] || { echo "SKIP: python3 is not installed"; exit 77; }
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 NETNS_TAG=a$$
-NETNS_TMP=$(mktemp -d)
-TMP=$NETNS_TMP
-NETNS_GRAPPED_ARGS="--job-init $JOBINIT"
 # shellcheck source=../../ci/netns-lib.sh
 . "$SRC/ci/netns-lib.sh"
-trap 'netns_cleanup; rm -rf "$TMP"' EXIT
-fail() { echo "FAIL: $*" >&2; tail -20 "$TMP/n1.log" >&2; exit 1; }
-g() { "$GRAPPE" --socket "$TMP/n1.sock" "$@"; }
+netns_single --job-init "$JOBINIT"
 
 netns_setup 1
 netns_start 1

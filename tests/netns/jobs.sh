@@ -11,14 +11,9 @@ GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2"); JOBINIT=$(readlink -f "
 command -v ip >/dev/null || { echo "SKIP: iproute2 (ip) is not installed"; exit 77; }
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 NETNS_TAG=j$$
-NETNS_TMP=$(mktemp -d)
-TMP=$NETNS_TMP
-NETNS_GRAPPED_ARGS="--job-init $JOBINIT"
 # shellcheck source=../../ci/netns-lib.sh
 . "$SRC/ci/netns-lib.sh"
-trap 'netns_cleanup; rm -rf "$TMP"' EXIT
-fail() { echo "FAIL: $*" >&2; tail -20 "$TMP/n1.log" >&2; exit 1; }
-g() { "$GRAPPE" --socket "$TMP/n1.sock" "$@"; }
+netns_single --job-init "$JOBINIT"
 
 netns_setup 1
 netns_start 1
