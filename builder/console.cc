@@ -1,5 +1,6 @@
 #include "console.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -9,8 +10,8 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <string_view>
 
-#include "common/fd_io.h"
 #include "common/mono_clock.h"
 #include "error.h"
 #include "process.h"
@@ -25,6 +26,11 @@ struct Fd {
   }
 };
 
+void check_interrupted() {
+  // Ctrl-C or a kill: the handler only sets a flag (process.h), so stop here.
+  if (termination_requested()) throw Error("interrupted while talking to the console");
+}
+
 // Reads into `seen` until `done(seen)` or the deadline; false on timeout or a closed socket.
 template <class Done>
 bool read_until(int fd, std::string& seen, double deadline, Done done) {
@@ -32,15 +38,56 @@ bool read_until(int fd, std::string& seen, double deadline, Done done) {
   while (!done(seen)) {
     int left = static_cast<int>((deadline - now_s()) * 1000);
     if (left <= 0) return false;
-    // Ctrl-C or a kill: the handler only sets a flag (process.h), so stop here.
-    if (termination_requested()) throw Error("interrupted while waiting on the console");
+    check_interrupted();
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, std::min(left, 500)) <= 0) continue;
     ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n <= 0) return false;
     seen.append(buf, static_cast<size_t>(n));
   }
   return true;
+}
+
+enum class Wrote { All, Closed, Stuck };
+
+// Writes `data` to the non-blocking socket by the deadline. A console that nobody reads (no
+// shell, or a boot menu, on the node's serial port) fills QEMU's buffer and is Stuck.
+Wrote write_until(int fd, std::string_view data, double deadline) {
+  while (!data.empty()) {
+    check_interrupted();
+    int left = static_cast<int>((deadline - now_s()) * 1000);
+    if (left <= 0) return Wrote::Stuck;
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, std::min(left, 500)) <= 0) continue;
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) return Wrote::Closed;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return Wrote::All;
+}
+
+// The end of what the console printed, printable, for an error message.
+std::string last_seen(const std::string& seen) {
+  std::string tail = seen.size() > 240 ? seen.substr(seen.size() - 240) : seen;
+  for (char& c : tail)
+    if (c == '\r' || c == '\n') c = ' ';
+    else if (static_cast<unsigned char>(c) < 32 || static_cast<unsigned char>(c) > 126) c = '.';
+  return tail.empty() ? "nothing at all" : "'" + tail + "'";
+}
+
+void send_or_throw(int fd, const std::string& data, double deadline, const std::filesystem::path& sock,
+                   const std::string& seen) {
+  switch (write_until(fd, data, deadline)) {
+    case Wrote::All:
+      return;
+    case Wrote::Closed:
+      throw Error("the console closed", sock.string(), "is the VM still running?");
+    case Wrote::Stuck:
+      throw Error("nothing reads the node's serial console (QEMU stopped taking input); it printed " + last_seen(seen),
+                  sock.string(), "boot an entry with a shell on the serial port, or wait until the node has booted");
+  }
 }
 
 }  // namespace
@@ -100,6 +147,7 @@ int run_console(const std::filesystem::path& sock, const std::string& cmd, doubl
   if (::connect(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
     throw Error(std::string("cannot connect to the console: ") + std::strerror(errno), sock.string(),
                 "is the VM running (grappe-build qemu) and is --dir/--node right?");
+  ::fcntl(s.fd, F_SETFL, ::fcntl(s.fd, F_GETFL) | O_NONBLOCK);
   std::mt19937_64 rng(std::random_device{}());
   const std::string tok = std::to_string(rng() % 1000000000000ull);
   const double deadline = now_s() + timeout_s;
@@ -107,14 +155,16 @@ int run_console(const std::filesystem::path& sock, const std::string& cmd, doubl
   std::string seen;
   const std::string ready = "@@R" + tok + "@@";
   for (;;) {
-    if (!write_all(s.fd, "\nprintf '@@%s@@\\n' R" + tok + "\n"))
-      throw Error("the console closed", sock.string(), "is the VM still running?");
+    send_or_throw(s.fd, "\nprintf '@@%s@@\\n' R" + tok + "\n", deadline, sock, seen);
     if (read_until(s.fd, seen, std::min(deadline, now_s() + 5), [&](const std::string& t) { return t.find(ready) != std::string::npos; }))
       break;
-    if (now_s() >= deadline) throw Error("no shell answered on the console within the timeout", sock.string(), "has the node finished booting?");
+    if (now_s() >= deadline)
+      throw Error("no shell answered on the console within " + std::to_string(static_cast<int>(timeout_s)) +
+                      " s; it printed " + last_seen(seen),
+                  sock.string(), "has the node finished booting, and does its boot entry have a shell on the serial port?");
   }
   seen.clear();
-  if (!write_all(s.fd, console_script(cmd, tok))) throw Error("the console closed", sock.string(), "is the VM still running?");
+  send_or_throw(s.fd, console_script(cmd, tok), deadline, sock, seen);
   int status = -1;
   std::string panic;
   const bool ended = read_until(s.fd, seen, deadline, [&](const std::string& t) {

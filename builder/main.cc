@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "grappe-build: %s\n", e.what());
-    return termination_requested() ? 130 : 1;
+    return termination_requested() ? 128 + termination_signal() : 1;
   }
   return 0;
 }

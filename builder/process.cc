@@ -28,8 +28,8 @@ namespace {
 volatile sig_atomic_t g_child = 0;
 volatile sig_atomic_t g_terminate = 0;
 
-void on_signal(int) {
-  g_terminate = 1;
+void on_signal(int sig) {
+  g_terminate = sig;
   if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGTERM);
 }
 
@@ -58,6 +58,7 @@ void forward_termination_signals() {
 }
 
 bool termination_requested() { return g_terminate != 0; }
+int termination_signal() { return g_terminate; }
 
 int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOptions& opt) {
   if (argv.empty()) throw Error("empty command");

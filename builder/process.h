@@ -38,5 +38,7 @@ std::string join_argv(const std::vector<std::string>& argv);
 // clean up), its failure unwinds the build, and temporary outputs are removed.
 void forward_termination_signals();
 bool termination_requested();
+// The signal that asked for it (SIGINT, SIGTERM, SIGHUP), 0 when none: the exit status is 128 + it.
+int termination_signal();
 
 }  // namespace grappe::build

@@ -34,4 +34,28 @@ if "$GRAPPE" run 2> "$TMP/err"; then fail "run without a command succeeded"; fi
 grep -q "command is required" "$TMP/err" || fail "run without a command: unclear error: $(cat "$TMP/err")"
 if "$GRAPPE" --socket "$TMP/nosock" ps 2> "$TMP/err"; then fail "ps without a daemon succeeded"; fi
 grep -q "Is it running" "$TMP/err" || fail "ps without a daemon: unclear error"
+# console against a node whose serial port nobody reads: SIGINT and SIGTERM end it at once with
+# 130 and 143 (a blocked write used to ignore them), and it never outlives --timeout.
+if command -v python3 >/dev/null; then
+  mkdir -p "$TMP/deaf"
+  python3 -c 'import socket,sys,time
+s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+for _ in range(3):
+    c,_=s.accept(); c.send(b"ISOLINUX boot menu\r\n")
+time.sleep(20)' "$TMP/deaf/node1.sock" & DEAF=$!
+  for _ in $(seq 50); do [ -S "$TMP/deaf/node1.sock" ] && break; sleep 0.1; done
+  for sig in INT TERM; do
+    "$BUILD" console --dir "$TMP/deaf" --timeout 60 -- echo hi 2>"$TMP/err" & C=$!
+    sleep 1; kill -$sig $C; rc=0; wait $C || rc=$?
+    want=$([ $sig = INT ] && echo 130 || echo 143)
+    [ "$rc" = "$want" ] || { kill $DEAF; fail "console after SIG$sig: exit $rc, want $want"; }
+  done
+  start=$(date +%s); rc=0
+  "$BUILD" console --dir "$TMP/deaf" --timeout 2 -- echo hi 2>"$TMP/err" || rc=$?
+  kill $DEAF 2>/dev/null; wait $DEAF 2>/dev/null || true
+  [ "$rc" != 0 ] && [ $(( $(date +%s) - start )) -le 6 ] || fail "console on a deaf node: exit $rc after $(( $(date +%s) - start )) s"
+  grep -q "ISOLINUX boot menu" "$TMP/err" || fail "console on a deaf node does not say what it saw: $(cat "$TMP/err")"
+else
+  echo "SKIP (console signals): python3 is not installed"
+fi
 echo "cli: all checks passed"

@@ -1,8 +1,17 @@
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <thread>
 
 #include "console.h"
+#include "error.h"
 #include "qemu.h"
 
 using namespace grappe::build;
@@ -136,4 +145,82 @@ TEST_CASE("qemu --until: a node has reached it once its serial log holds every t
   CHECK(until_text({"a"}) == "'a'");
   CHECK(until_text(both) == "'grappe: node ready' and 'grappe: joined cluster grappe-test nodes=2'");
   CHECK(until_text({"a", "b", "c"}) == "'a', 'b' and 'c'");
+}
+
+namespace {
+// A stand-in for QEMU's serial socket: accepts, prints `banner`, and never reads what is typed
+// (a boot menu on the serial port), so the typed text piles up until the socket is full.
+struct DeafConsole {
+  std::filesystem::path dir, sock;
+  int listener = -1, conn = -1;
+  // answer_ready: reads the first "ready?" probe and answers it like a shell, then reads no more.
+  explicit DeafConsole(const std::string& banner, bool answer_ready = false) {
+    dir = std::filesystem::temp_directory_path() / ("grappe-console-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    sock = dir / "node1.sock";
+    listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, sock.c_str(), sizeof sa.sun_path - 1);
+    int small = 4096;
+    ::setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    REQUIRE(::listen(listener, 1) == 0);
+    banner_ = banner;
+    acceptor_ = std::thread([this, answer_ready] {
+      conn = ::accept(listener, nullptr, nullptr);
+      if (conn < 0) return;
+      (void)!::write(conn, banner_.data(), banner_.size());
+      if (!answer_ready) return;
+      std::string typed;
+      char b[256];
+      for (ssize_t n; typed.find("R") == std::string::npos || typed.back() != '\n';) {
+        if ((n = ::read(conn, b, sizeof b)) <= 0) return;
+        typed.append(b, static_cast<size_t>(n));
+      }
+      const size_t r = typed.rfind('R');
+      const std::string reply = "@@R" + typed.substr(r + 1, typed.size() - r - 2) + "@@\r\n";
+      (void)!::write(conn, reply.data(), reply.size());
+    });
+  }
+  ~DeafConsole() {
+    acceptor_.join();
+    if (conn >= 0) ::close(conn);
+    ::close(listener);
+    std::filesystem::remove_all(dir);
+  }
+  std::string banner_;
+  std::thread acceptor_;
+};
+}  // namespace
+
+TEST_CASE("console: a console that nobody reads fails within the timeout, saying what it printed") {
+  DeafConsole deaf("ISOLINUX 6.04  Grappe boot menu\r\n");
+  std::string out;
+  const auto t0 = std::chrono::steady_clock::now();
+  // A long command fills the socket's buffers: before the fix this write blocked for ever.
+  const std::string huge(4 << 20, 'x');
+  try {
+    run_console(deaf.sock, "echo " + huge, 2, out);
+    FAIL("run_console returned");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CHECK(what.find("no shell answered on the console within 2 s") != std::string::npos);
+    CHECK(what.find("Grappe boot menu") != std::string::npos);
+  }
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(took < 5);
+}
+
+TEST_CASE("console: a command typed into a console that stopped reading fails by the timeout") {
+  DeafConsole deaf("grappe login: root (automatic login)\r\n", true);
+  std::string out;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    run_console(deaf.sock, "echo " + std::string(4 << 20, 'x'), 2, out);  // more than any socket buffer
+    FAIL("run_console returned");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("nothing reads the node's serial console") != std::string::npos);
+  }
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 5);
 }
