@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "migration/migrator.h"
+#include "migration/admission.h"
 
 using namespace grappe;
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/text_file.h"
+#include "migration/image_dir.h"
 
 #ifdef GRAPPE_HAVE_CRIU
 extern "C" {
@@ -155,7 +156,7 @@ class CriuCheckpointer final : public Checkpointer {
     };
     fs::path work = dir + ".work";
     std::error_code ec;
-    fs::create_directories(work, ec);
+    make_private_dir(work.string(), ec);
     int dfd = open_dir(dir), wfd = open_dir(work);
     if (dfd < 0 || wfd < 0) {
       close_all(true);
@@ -225,8 +226,8 @@ class CriuCheckpointer final : public Checkpointer {
     const char* what = hold ? "dump" : "pre-dump";
     std::error_code ec;
     fs::path work = dir + ".work";
-    fs::create_directories(dir, ec);
-    fs::create_directories(work, ec);
+    make_private_dir(dir, ec);  // a job's memory: 0700 (image_dir.h)
+    make_private_dir(work.string(), ec);
     int dfd = open_dir(dir), wfd = open_dir(work);
     if (dfd < 0 || wfd < 0) {
       if (dfd >= 0) ::close(dfd);

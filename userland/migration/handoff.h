@@ -147,6 +147,10 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
                         const std::function<std::string(const nlohmann::json&)>& fits, const HandoffLimits& lim = {});
 
 const char* source_outcome_name(SourceOutcome o);
+// How a handoff went, for logs ("12.3 MB, frozen 1.20 s, after 2 pre-copy round(s) of 260.1 MB"),
+// and the API's answer to whoever asked for the move.
+std::string handoff_summary(const SourceResult& r);
+nlohmann::json handoff_reply(const std::string& id, const std::string& node, bool ok, const SourceResult& r);
 const char* target_outcome_name(TargetOutcome o);
 
 }  // namespace grappe
