@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -200,62 +201,63 @@ std::vector<std::string> until_exit(FakeLink& home) {
   return got;
 }
 
+// A home relay for job 1.5 (residence 1) on its own thread; `peer` is the test's end of its link,
+// where the node running the job would be.
+struct HomeRun {
+  Node n;
+  std::shared_ptr<Line> line = std::make_shared<Line>();
+  FakeLink peer{line, 1};
+  Relay relay{n.env};
+  std::thread t;
+  explicit HomeRun(const std::function<void(Job&)>& setup = nullptr) {
+    Job& j = remote_job(n);
+    if (setup) setup(j);
+    t = std::thread([this] { relay.home(std::make_unique<FakeLink>(line, 0), {"relay", {{"id", "1.5"}, {"epoch", 1}}, {}}); });
+  }
+  ~HomeRun() {
+    if (t.joinable()) t.join();
+  }
+};
+
 }  // namespace
 
 TEST_CASE("relay, home side: output delivered in order, then the exit status; the job ends") {
-  Node n;
-  remote_job(n);
-  auto line = std::make_shared<Line>();
-  auto link = std::make_unique<FakeLink>(line, 0);
-  FakeLink peer(line, 1);
-  Relay relay(n.env);
-  std::thread t([&] { relay.home(std::move(link), {"relay", {{"id", "1.5"}, {"epoch", 1}}, {}}); });
-  peer.send({"out", {{"fd", 1}}, "one "});
-  peer.send({"out", {{"fd", 2}}, "warn "});
-  peer.send({"out", {{"fd", 1}}, "two"});
-  peer.send({"exit", {{"status", 3}}, {}});
-  t.join();
+  HomeRun h;
+  h.peer.send({"out", {{"fd", 1}}, "one "});
+  h.peer.send({"out", {{"fd", 2}}, "warn "});
+  h.peer.send({"out", {{"fd", 1}}, "two"});
+  h.peer.send({"exit", {{"status", 3}}, {}});
+  h.t.join();
+  Node& n = h.n;
   CHECK(n.events == std::vector<std::string>{"out 1 one ", "out 2 warn ", "out 1 two", "exit 3"});
   CHECK(n.js.table().find("1.5")->state == JobState::Exited);
   CHECK(n.js.table().find("1.5")->exit_code == 3);
 }
 
 TEST_CASE("relay, home side: stdin, EOF and signals queued here go to the node running the job") {
-  Node n;
-  Job& j = remote_job(n);
-  j.in_q = "input\n";
-  j.in_eof = true;
-  j.sig_q = {SIGTERM};
-  auto line = std::make_shared<Line>();
-  auto link = std::make_unique<FakeLink>(line, 0);
-  FakeLink peer(line, 1);
-  Relay relay(n.env);
-  std::thread t([&] { relay.home(std::move(link), {"relay", {{"id", "1.5"}, {"epoch", 1}}, {}}); });
-  auto a = peer.recv(5), b = peer.recv(5), c = peer.recv(5);
+  HomeRun h([](Job& j) {
+    j.in_q = "input\n";
+    j.in_eof = true;
+    j.sig_q = {SIGTERM};
+  });
+  auto a = h.peer.recv(5), b = h.peer.recv(5), c = h.peer.recv(5);
   REQUIRE((a && b && c));
   CHECK(a->kind == "stdin");
   CHECK(a->data == "input\n");
   CHECK(b->kind == "eof");
   CHECK(c->kind == "signal");
   CHECK(c->meta.value("sig", 0) == SIGTERM);
-  peer.send({"exit", {{"status", 0}}, {}});
-  t.join();
+  h.peer.send({"exit", {{"status", 0}}, {}});
 }
 
 TEST_CASE("relay, home side: a malformed frame ends the relay, logged, and the job waits for a reconnect") {
   for (const nlohmann::json& bad : {nlohmann::json{{"fd", "1"}}, nlohmann::json{{"fd", 9}}, nlohmann::json("x")}) {
-    Node n;
-    remote_job(n);
-    auto line = std::make_shared<Line>();
-    auto link = std::make_unique<FakeLink>(line, 0);
-    FakeLink peer(line, 1);
-    Relay relay(n.env);
-    std::thread t([&] { relay.home(std::move(link), {"relay", {{"id", "1.5"}, {"epoch", 1}}, {}}); });
-    peer.send({"out", bad, "text"});
-    t.join();
-    CHECK(n.events.empty());
-    CHECK(n.logged("malformed 'out' frame"));
-    CHECK(n.js.table().find("1.5")->state == JobState::Running);
+    HomeRun h;
+    h.peer.send({"out", bad, "text"});
+    h.t.join();
+    CHECK(h.n.events.empty());
+    CHECK(h.n.logged("malformed 'out' frame"));
+    CHECK(h.n.js.table().find("1.5")->state == JobState::Running);
   }
   Node n;
   remote_job(n);
