@@ -326,11 +326,12 @@ GuestMove Migrator::move_guest(const std::string& id, pid_t pid, const MoveOrder
 }
 
 nlohmann::json Migrator::request(const nlohmann::json& req, const Caller& who) {
-  auto fail = [](const std::string& why) { return nlohmann::json{{"v", 1}, {"ok", false}, {"error", "migrate: " + why}}; };
+  auto refused = [](const std::string& error) { return nlohmann::json{{"v", 1}, {"ok", false}, {"error", error}}; };
+  auto fail = [&](const std::string& why) { return refused("migrate: " + why); };
   Fields f(req, "migrate");
   const std::string id = f.str("job", "", Need::Required, 64), to = f.str("to", "", Need::Required, 256);
   const int precopy = f.has("precopy") ? f.boolean("precopy", false) : -1;
-  if (!f.ok()) return fail(f.error());
+  if (!f.ok()) return refused(f.error());  // "migrate: \"to\" is missing"
   Job* j = env_.jobs->table().find(id);
   if (!j) return fail("no job " + id + " here; ask its home node or the node running it (grappe ps --all)");
   if (!JobTable::may_act(*j, who.uid)) return fail("job " + id + " belongs to " + j->user);
