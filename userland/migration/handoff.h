@@ -19,6 +19,8 @@
 // unless its CRIU hold failed, in which case it never sent Go: so a job never runs twice. A
 // target left holding a stopped copy without Go or Abort (link lost at that point) reports
 // Pending; the daemon resolves it: Go if the source's copy is gone, Abort if it runs.
+// Every meta read from the peer is type-checked (peer_meta.h): a malformed one fails the handoff
+// with the field named. Received images are private (image_dir.h: directories 0700, files 0600).
 #pragma once
 #include <sys/types.h>
 

@@ -81,7 +81,8 @@ class GuestRelay {
  public:
   GuestRelay(RelayEnv& env, std::string id) : env_(env), id_(std::move(id)) {}
   ~GuestRelay() {
-    if (in_ >= 0) ::close(in_);
+    for (int fd : {in_, out_, err_})
+      if (fd >= 0) ::close(fd);
   }
   bool take_job();  // false: no such job
   void run();
