@@ -156,10 +156,18 @@ Job& guest_job(Node& n, bool wait_signal) {
   REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
   REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
   REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+  // SIGTERM stays blocked until the child has put back the default action: doctest's crash
+  // handler, inherited, would report the test as crashed.
+  sigset_t term, was;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &term, &was);
   pid_t pid = ::fork();
+  if (pid != 0) ::pthread_sigmask(SIG_SETMASK, &was, nullptr);
   REQUIRE(pid >= 0);
   if (pid == 0) {
-    ::signal(SIGTERM, SIG_DFL);  // not doctest's crash handler
+    ::signal(SIGTERM, SIG_DFL);
+    ::pthread_sigmask(SIG_SETMASK, &was, nullptr);
     if (wait_signal)
       for (;;) ::pause();
     char buf[64] = "got:";
