@@ -383,7 +383,16 @@ TargetResult Migrator::receive(PeerLink& link, const std::string& dir) {
     std::lock_guard<std::mutex> l(*env_.mu);
     return fits(o, offer);
   };
-  return migrate_in(link, *criu_, dir, judge, lim);
+  Checkpointer* criu;  // set once by the CRIU check's thread, under the lock
+  std::string why;
+  {
+    std::lock_guard<std::mutex> l(*env_.mu);
+    criu = criu_.get();
+    why = criu_why_;
+  }
+  if (criu) return migrate_in(link, *criu, dir, judge, lim);
+  NoCheckpointer none(why.empty() ? "no checkpointer" : why);  // the judge refuses before any use
+  return migrate_in(link, none, dir, judge, lim);
 }
 
 void Migrator::adopt(const TargetResult& r, const Offer& o) {
