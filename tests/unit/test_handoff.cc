@@ -173,6 +173,18 @@ void resolve(World& w, const Run& r) {
   else dst.resume(r.t.pid);
 }
 
+// The target alone, fed an offer, one file of one byte and a commit the way a source would send
+// them (the test answers nothing); its images go under `base`/in.
+TargetResult target_fed(World& w, const fs::path& base, const Frame& offer, const Frame& file, const Frame& commit) {
+  Wire wire;
+  FakeLink a(wire, 0), b(wire, 1);
+  FakeCriu dst(w);
+  HandoffLimits lim;
+  lim.reply_timeout_s = lim.restore_timeout_s = 0.3;
+  for (const Frame& f : {offer, file, Frame{"data", {}, "x"}, commit}) a.send(f);
+  return migrate_in(b, dst, (base / "in").string(), [](const nlohmann::json&) { return ""; }, lim);
+}
+
 }  // namespace
 
 TEST_CASE("handoff: a clean migration moves the job and streams every image byte") {
@@ -386,17 +398,9 @@ TEST_CASE("handoff: the target refuses image paths outside its directory") {
     CAPTURE(dir);
     CAPTURE(parent);
     World w;
-    Wire wire;
     fs::path base = fs::temp_directory_path() / ("grappe-handoff-bad-" + std::to_string(::getpid()));
-    FakeLink a(wire, 0), b(wire, 1);
-    FakeCriu dst(w);
-    HandoffLimits lim;
-    lim.reply_timeout_s = lim.restore_timeout_s = 0.3;
-    a.send({"offer", {{"id", "1.7"}, {"precopy", true}}, {}});
-    a.send({"file", {{"name", "pages-1.img"}, {"size", 1}, {"dir", dir}}, {}});
-    a.send({"data", {}, "x"});
-    a.send({"commit", {{"parent", parent}}, {}});
-    auto t = migrate_in(b, dst, (base / "in").string(), [](const nlohmann::json&) { return ""; }, lim);
+    auto t = target_fed(w, base, {"offer", {{"id", "1.7"}, {"precopy", true}}, {}},
+                        {"file", {{"name", "pages-1.img"}, {"size", 1}, {"dir", dir}}, {}}, {"commit", {{"parent", parent}}, {}});
     CHECK(t.outcome == TargetOutcome::Failed);
     CHECK((t.why.find("refusing") != std::string::npos || t.why.find("never arrived") != std::string::npos));
     CHECK(!fs::exists(base / "etc"));
@@ -420,18 +424,9 @@ TEST_CASE("handoff: malformed metas end the handoff with a reason naming the fie
            {offer, file, {"commit", {{"parent", 0}}, {}}, "commit: \"parent\" must be a string"}}) {
     CAPTURE(c.why);
     World w;
-    Wire wire;
     fs::path base = fs::temp_directory_path() / ("grappe-handoff-meta-" + std::to_string(::getpid()));
-    FakeLink a(wire, 0), b(wire, 1);
-    FakeCriu dst(w);
-    HandoffLimits lim;
-    lim.reply_timeout_s = lim.restore_timeout_s = 0.3;
-    a.send(c.offer);
-    a.send(c.file);
-    a.send({"data", {}, "x"});
-    a.send(c.commit);
     TargetResult t;
-    CHECK_NOTHROW(t = migrate_in(b, dst, (base / "in").string(), [](const nlohmann::json&) { return ""; }, lim));
+    CHECK_NOTHROW(t = target_fed(w, base, c.offer, c.file, c.commit));
     CHECK(t.outcome != TargetOutcome::Running);
     CHECK(t.why.find(c.why) != std::string::npos);
     CHECK(w.target == Copy::None);
