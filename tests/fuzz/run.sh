@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # ctest "fuzz-wire": builds the libFuzzer targets with clang (ASan + UBSan) — the UDP packet
-# decoder, the peer stream's frame decoder and the local API's dispatcher (seeded with every
-# request shape the CLI sends) — and runs each for a bounded time (GRAPPE_FUZZ_SECONDS, default
-# 60, split between them). A crash fails the test and leaves the
-# input in build/fuzz/.
+# decoder, the peer stream's frame decoder, the local API's dispatcher (seeded with every request
+# shape the CLI sends) and the peer frame metas' parsers (migration/peer_meta.h, seeded with real
+# metas) — and runs each for a bounded time (GRAPPE_FUZZ_SECONDS, default 60, split between them).
+# A crash fails the test and leaves the input in build/fuzz/.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUTDIR=${1:-$SRC/build/fuzz}
 SECONDS_BUDGET=${GRAPPE_FUZZ_SECONDS:-60}
 CXX=$(command -v clang++ || command -v clang++-14 || true)
 [ -n "$CXX" ] || { echo "SKIP: clang++ is not installed (./build.sh deps installs it)"; exit 77; }
-mkdir -p "$OUTDIR/corpus" "$OUTDIR/corpus-frame" "$OUTDIR/corpus-api"
+mkdir -p "$OUTDIR/corpus" "$OUTDIR/corpus-frame" "$OUTDIR/corpus-api" "$OUTDIR/corpus-meta"
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_wire.cc" "$SRC/userland/membership/wire.cc" -lsodium -o "$OUTDIR/fuzz_wire"
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_frame.cc" "$SRC/userland/migration/peer_link.cc" -lsodium -o "$OUTDIR/fuzz_frame"
+  -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_frame.cc" "$SRC/userland/migration/peer_link.cc" \
+  "$SRC/userland/common/json_fields.cc" -lsodium -o "$OUTDIR/fuzz_frame"
+"$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_peer_meta.cc" "$SRC/userland/migration/peer_meta.cc" \
+  "$SRC/userland/migration/peer_link.cc" "$SRC/userland/common/json_fields.cc" -lsodium -o "$OUTDIR/fuzz_peer_meta"
+# Seeds: metas as grapped writes them (offer_for, the relay, resolve).
+seed() { printf '%s' "$2" > "$OUTDIR/corpus-meta/seed-$1"; }
+seed offer '{"id":"3.14","argv":["sleep","9"],"user":"ann","uid":1000,"home":"node3","home_number":3,"epoch":2,"stdio":{"1":"pipe:[42]","2":"pipe:[42]"},"rss_kb":4096,"cpu_flags":["fpu","sse2"],"age_s":12.5,"stay":false,"tty_out":true,"tty_err":false,"precopy":true,"nice":0,"from":"node1"}'
+seed file '{"name":"pages-1.img","size":1048576,"dir":"pre-0"}'
+seed commit '{"bytes":3145728,"parent":"pre-1"}'
+seed relay '{"id":"1.5","epoch":1}'
+seed migrate '{"to":"node2","client":4,"reason":"grappe migrate, uid 0","precopy":-1}'
+seed moved '{"to":"node4","epoch":3,"why":"balance"}'
+seed resolved '{"moved":null}'
+seed out '{"fd":2}'
 U=$SRC/userland
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I "$U" \
   "$SRC/tests/fuzz/fuzz_api.cc" "$U/daemon/api_router.cc" "$U/daemon/api_commands.cc" "$U/jobs/job_service.cc" \
@@ -45,8 +59,10 @@ done <<'SEEDS'
 {"cmd":1}
 SEEDS
 cd "$OUTDIR"
-WIRE=$(( SECONDS_BUDGET * 2 / 5 )); FRAME=$(( SECONDS_BUDGET / 5 )); API=$(( SECONDS_BUDGET - WIRE - FRAME ))
+WIRE=$(( SECONDS_BUDGET / 3 )); FRAME=$(( SECONDS_BUDGET / 6 )); API=$(( SECONDS_BUDGET / 4 ))
+META=$(( SECONDS_BUDGET - WIRE - FRAME - API ))
 ./fuzz_wire -max_total_time="$WIRE" -max_len=1400 -print_final_stats=1 corpus 2>&1 | tail -8
 ./fuzz_frame -max_total_time="$FRAME" -max_len=4096 -print_final_stats=1 corpus-frame 2>&1 | tail -8
 ./fuzz_api -max_total_time="$API" -max_len=4096 -print_final_stats=1 corpus-api 2>&1 | tail -8
-echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests)"
+./fuzz_peer_meta -max_total_time="$META" -max_len=4096 -print_final_stats=1 corpus-meta 2>&1 | tail -8
+echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests, ${META} s peer metas)"

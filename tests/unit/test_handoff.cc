@@ -1,5 +1,8 @@
 // The migration handoff with a failure injected at every step: whatever breaks, the job ends up
 // running exactly once (after the daemon resolves a Pending target the way the protocol says).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <doctest/doctest.h>
 
 #include <condition_variable>
@@ -168,6 +171,18 @@ void resolve(World& w, const Run& r) {
   FakeCriu dst(w);
   if (r.s.outcome == SourceOutcome::Stayed) dst.discard(r.t.pid);
   else dst.resume(r.t.pid);
+}
+
+// The target alone, fed an offer, one file of one byte and a commit the way a source would send
+// them (the test answers nothing); its images go under `base`/in.
+TargetResult target_fed(World& w, const fs::path& base, const Frame& offer, const Frame& file, const Frame& commit) {
+  Wire wire;
+  FakeLink a(wire, 0), b(wire, 1);
+  FakeCriu dst(w);
+  HandoffLimits lim;
+  lim.reply_timeout_s = lim.restore_timeout_s = 0.3;
+  for (const Frame& f : {offer, file, Frame{"data", {}, "x"}, commit}) a.send(f);
+  return migrate_in(b, dst, (base / "in").string(), [](const nlohmann::json&) { return ""; }, lim);
 }
 
 }  // namespace
@@ -383,21 +398,78 @@ TEST_CASE("handoff: the target refuses image paths outside its directory") {
     CAPTURE(dir);
     CAPTURE(parent);
     World w;
-    Wire wire;
     fs::path base = fs::temp_directory_path() / ("grappe-handoff-bad-" + std::to_string(::getpid()));
-    FakeLink a(wire, 0), b(wire, 1);
-    FakeCriu dst(w);
-    HandoffLimits lim;
-    lim.reply_timeout_s = lim.restore_timeout_s = 0.3;
-    a.send({"offer", {{"id", "1.7"}, {"precopy", true}}, {}});
-    a.send({"file", {{"name", "pages-1.img"}, {"size", 1}, {"dir", dir}}, {}});
-    a.send({"data", {}, "x"});
-    a.send({"commit", {{"parent", parent}}, {}});
-    auto t = migrate_in(b, dst, (base / "in").string(), [](const nlohmann::json&) { return ""; }, lim);
+    auto t = target_fed(w, base, {"offer", {{"id", "1.7"}, {"precopy", true}}, {}},
+                        {"file", {{"name", "pages-1.img"}, {"size", 1}, {"dir", dir}}, {}}, {"commit", {{"parent", parent}}, {}});
     CHECK(t.outcome == TargetOutcome::Failed);
     CHECK((t.why.find("refusing") != std::string::npos || t.why.find("never arrived") != std::string::npos));
     CHECK(!fs::exists(base / "etc"));
     CHECK(w.target == Copy::None);
     fs::remove_all(base);
   }
+}
+
+TEST_CASE("handoff: malformed metas end the handoff with a reason naming the field, never an exception") {
+  struct Case {
+    Frame offer, file, commit;
+    std::string why;
+  };
+  const Frame offer{"offer", {{"id", "1.7"}}, {}}, file{"file", {{"name", "core-1.img"}, {"size", 1}}, {}},
+      commit{"commit", {{"parent", ""}}, {}};
+  for (const auto& c : std::vector<Case>{
+           {{"offer", {{"id", "1.7"}, {"precopy", "yes"}}, {}}, file, commit, "offer: \"precopy\" must be true or false"},
+           {{"offer", nlohmann::json::array(), {}}, file, commit, "no valid offer"},
+           {offer, {"file", {{"name", "core-1.img"}, {"size", "1"}}, {}}, commit, "file: \"size\" must be an integer"},
+           {offer, {"file", {{"name", nullptr}, {"size", 1}}, {}}, commit, "file: \"name\" is missing"},
+           {offer, file, {"commit", {{"parent", 0}}, {}}, "commit: \"parent\" must be a string"}}) {
+    CAPTURE(c.why);
+    World w;
+    fs::path base = fs::temp_directory_path() / ("grappe-handoff-meta-" + std::to_string(::getpid()));
+    TargetResult t;
+    CHECK_NOTHROW(t = target_fed(w, base, c.offer, c.file, c.commit));
+    CHECK(t.outcome != TargetOutcome::Running);
+    CHECK(t.why.find(c.why) != std::string::npos);
+    CHECK(w.target == Copy::None);
+    CHECK(!fs::exists(base / "in"));
+    fs::remove_all(base);
+  }
+  // The source reads the target's answers the same way.
+  World w;
+  Wire wire;
+  FakeLink a(wire, 0), b(wire, 1);
+  FakeCriu src(w);
+  b.send({"refuse", {{"why", 42}}, {}});
+  SourceResult s = migrate_out({{"id", "1.7"}}, 1234, "/nonexistent", a, src, {});
+  CHECK(s.outcome == SourceOutcome::Stayed);
+  CHECK(s.why == "malformed refusal from the target: refuse: \"why\" must be a string");
+  CHECK(w.source == Copy::Running);
+}
+
+TEST_CASE("handoff: received images are private: their directory 0700, each file 0600") {
+  struct ModeCriu final : Checkpointer {
+    unsigned dir_mode = 0, file_mode = 0;
+    DumpResult dump(pid_t, const std::string&, const std::string&, const std::function<bool()>&) override { return {}; }
+    RestoreResult restore(const std::string& dir, const nlohmann::json&) override {
+      struct stat st {};
+      if (::stat(dir.c_str(), &st) == 0) dir_mode = st.st_mode & 07777;
+      if (::stat((dir + "/core-1.img").c_str(), &st) == 0) file_mode = st.st_mode & 07777;
+      return {-1, "the test stops here"};
+    }
+    bool resume(pid_t) override { return false; }
+    void discard(pid_t) override {}
+  } criu;
+  Wire wire;
+  FakeLink a(wire, 0), b(wire, 1);
+  fs::path base = fs::temp_directory_path() / ("grappe-handoff-mode-" + std::to_string(::getpid()));
+  HandoffLimits lim;
+  lim.reply_timeout_s = 0.3;
+  a.send({"offer", {{"id", "1.7"}}, {}});
+  a.send({"file", {{"name", "core-1.img"}, {"size", 4}}, {}});
+  a.send({"data", {}, "core"});
+  a.send({"commit", {{"parent", ""}}, {}});
+  auto t = migrate_in(b, criu, (base / "in").string(), [](const nlohmann::json&) { return ""; }, lim);
+  CHECK(t.why == "restore: the test stops here");
+  CHECK(criu.dir_mode == 0700);
+  CHECK(criu.file_mode == 0600);
+  fs::remove_all(base);
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/text_file.h"
+#include "migration/image_dir.h"
 
 #ifdef GRAPPE_HAVE_CRIU
 extern "C" {
@@ -114,6 +115,36 @@ int on_notify(char* action, criu_notify_arg_t na) {
 
 int open_dir(const fs::path& p) { return ::open(p.c_str(), O_RDONLY | O_DIRECTORY); }
 
+// One new pipe per distinct stdio key of the offer (stdio_pipe_keys on the source): the job's end
+// goes to CRIU (inherit-fd), ours is kept. Returns why not ("" when done; nothing left open then).
+std::string stdio_pipes(const nlohmann::json& job, std::map<std::string, std::pair<int, int>>& pipes,
+                        std::map<int, std::string>& fd_key) {
+  const auto it = job.is_object() ? job.find("stdio") : job.end();
+  const nlohmann::json keys = job.is_object() && it != job.end() && it->is_object() ? *it : nlohmann::json::object();
+  auto fail = [&](const std::string& why) {
+    for (auto& [k, p] : pipes) ::close(p.first), ::close(p.second);
+    pipes.clear();
+    return why;
+  };
+  for (int fd = 0; fd <= 2; ++fd) {
+    auto k = keys.find(std::to_string(fd));
+    if (k == keys.end() || !k->is_string()) continue;
+    const std::string key = k->get<std::string>();
+    if (key.rfind("pipe:[", 0) != 0 || key.size() > 40) return fail("bad stdio key '" + key + "' in the offer");
+    if (!pipes.count(key)) {
+      int p[2];
+      if (::pipe(p) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
+      bool job_reads = fd == 0;
+      int ours = job_reads ? p[1] : p[0], theirs = job_reads ? p[0] : p[1];
+      ::fcntl(ours, F_SETFD, FD_CLOEXEC);
+      ::fcntl(ours, F_SETFL, O_NONBLOCK);
+      pipes[key] = {ours, theirs};
+    }
+    fd_key[fd] = key;
+  }
+  return "";
+}
+
 class CriuCheckpointer final : public Checkpointer {
  public:
   DumpResult dump(pid_t pid, const std::string& dir, const std::string& parent,
@@ -127,26 +158,9 @@ class CriuCheckpointer final : public Checkpointer {
 
   RestoreResult restore(const std::string& dir, const nlohmann::json& job) override {
     RestoreResult r;
-    // One new pipe per distinct key: the job's end goes to CRIU (inherit-fd), ours is kept.
     std::map<std::string, std::pair<int, int>> pipes;  // key -> {ours, theirs}
     std::map<int, std::string> fd_key;
-    const nlohmann::json keys = job.value("stdio", nlohmann::json::object());
-    for (int fd = 0; fd <= 2; ++fd) {
-      auto it = keys.find(std::to_string(fd));
-      if (it == keys.end() || !it->is_string()) continue;
-      std::string key = it->get<std::string>();
-      if (key.rfind("pipe:[", 0) != 0 || key.size() > 40) return {-1, "bad stdio key '" + key + "' in the offer"};
-      if (!pipes.count(key)) {
-        int p[2];
-        if (::pipe(p) != 0) return {-1, std::string("pipe: ") + std::strerror(errno)};
-        bool job_reads = fd == 0;
-        int ours = job_reads ? p[1] : p[0], theirs = job_reads ? p[0] : p[1];
-        ::fcntl(ours, F_SETFD, FD_CLOEXEC);
-        ::fcntl(ours, F_SETFL, O_NONBLOCK);
-        pipes[key] = {ours, theirs};
-      }
-      fd_key[fd] = key;
-    }
+    if (std::string why = stdio_pipes(job, pipes, fd_key); !why.empty()) return {-1, why};
     auto close_all = [&](bool ours_too) {
       for (auto& [k, p] : pipes) {
         if (ours_too) ::close(p.first);
@@ -155,7 +169,7 @@ class CriuCheckpointer final : public Checkpointer {
     };
     fs::path work = dir + ".work";
     std::error_code ec;
-    fs::create_directories(work, ec);
+    make_private_dir(work.string(), ec);
     int dfd = open_dir(dir), wfd = open_dir(work);
     if (dfd < 0 || wfd < 0) {
       close_all(true);
@@ -225,8 +239,8 @@ class CriuCheckpointer final : public Checkpointer {
     const char* what = hold ? "dump" : "pre-dump";
     std::error_code ec;
     fs::path work = dir + ".work";
-    fs::create_directories(dir, ec);
-    fs::create_directories(work, ec);
+    make_private_dir(dir, ec);  // a job's memory: 0700 (image_dir.h)
+    make_private_dir(work.string(), ec);
     int dfd = open_dir(dir), wfd = open_dir(work);
     if (dfd < 0 || wfd < 0) {
       if (dfd >= 0) ::close(dfd);

@@ -1,9 +1,15 @@
 #include "migration/handoff.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include "common/json_fields.h"
+#include "migration/image_dir.h"
+#include "migration/peer_meta.h"
 
 namespace grappe {
 namespace fs = std::filesystem;
@@ -130,6 +136,98 @@ std::string link_precopy(const std::string& image_dir, const std::string& parent
   return "";
 }
 
+
+// The target gives up: the source is told why when `tell`, the images go.
+TargetResult target_failed(PeerLink& link, const std::string& image_dir, const nlohmann::json& job, const std::string& why,
+                           bool tell) {
+  if (tell) link.send({"failed", {{"why", why}}, {}});
+  std::error_code ec;
+  fs::remove_all(image_dir, ec);
+  return TargetResult{TargetOutcome::Failed, why, job, -1, {}};
+}
+
+// Opens the file a "file" frame announces, 0600, under `image_dir` (or its pre-N/); its name for
+// messages in `shown`. Returns why not, or "".
+std::string open_image(const ImageFile& img, const std::string& image_dir, std::ofstream& out, std::string& shown) {
+  shown = img.dir.empty() ? img.name : img.dir + "/" + img.name;
+  if (!safe_name(img.name)) return "refusing image name '" + img.name + "'";
+  if (!img.dir.empty() && !precopy_dir(img.dir)) return "refusing image directory '" + img.dir + "'";
+  const fs::path dir = img.dir.empty() ? fs::path(image_dir) : fs::path(image_dir) / img.dir;
+  std::error_code ec;
+  if (!make_private_dir(dir.string(), ec)) return "cannot create " + dir.string() + ": " + ec.message();
+  const fs::path path = dir / img.name;
+  if (fs::exists(path)) return "image " + shown + " sent twice";
+  if (!create_private_file(path.string())) return "cannot create " + path.string() + ": " + std::strerror(errno);
+  out.open(path, std::ios::binary | std::ios::trunc);
+  if (!out) return "cannot write " + path.string();
+  return "";
+}
+
+// The images, file by file, until the source commits; `parent` is the last pre-dump it names.
+// Returns why it failed ("" when complete); `tell` says whether the source should hear it.
+std::string receive_images(PeerLink& link, const std::string& image_dir, double wait_s, uint64_t max_bytes,
+                           std::string& parent, bool& tell) {
+  std::ofstream cur;
+  uint64_t expect = 0, got = 0, total = 0;
+  std::string cur_name, why;
+  tell = true;
+  Frame f;  // reused: its data buffer serves every chunk
+  for (;;) {
+    if (!link.recv_into(f, wait_s)) return tell = false, "the source went silent while sending images";
+    if (f.kind == "abort") return tell = false, "the source aborted";
+    if ((f.kind == "file" || f.kind == "commit") && got != expect)
+      return "image " + cur_name + " is short: " + std::to_string(got) + " of " + std::to_string(expect) + " bytes";
+    if (f.kind == "file") {
+      cur.close();
+      ImageFile img;
+      if (!parse_image_file(f.meta, img, why)) return why;
+      expect = img.size;
+      got = 0;
+      if (total + expect > max_bytes) return "images exceed the limit of " + std::to_string(max_bytes) + " bytes";
+      if (why = open_image(img, image_dir, cur, cur_name); !why.empty()) return why;
+    } else if (f.kind == "data") {
+      if (!cur.is_open() || got + f.data.size() > expect) return "image data beyond the announced size";
+      cur.write(f.data.data(), static_cast<std::streamsize>(f.data.size()));
+      if (!cur) return "disk full writing " + cur_name;
+      got += f.data.size();
+      total += f.data.size();
+    } else if (f.kind == "commit") {
+      cur.close();
+      return parse_commit(f.meta, parent, why) ? "" : why;
+    } else {
+      return "unexpected '" + f.kind + "' while receiving images";
+    }
+  }
+}
+
+// The restored job waits, stopped, for the source's verdict: go (it runs here), abort (the
+// source kept it) or nothing (Pending: the daemon asks the source later).
+TargetResult await_verdict(PeerLink& link, Checkpointer& criu, const std::string& image_dir, TargetResult r,
+                           double timeout_s) {
+  std::error_code ec;
+  if (!link.send({"restored", {{"pid", r.pid}}, {}})) {
+    r.outcome = TargetOutcome::Pending;  // the source may or may not have ended its copy
+    r.why = "link broke after the restore";
+    return r;
+  }
+  auto verdict = link.recv(timeout_s);
+  if (verdict && verdict->kind == "go") {
+    fs::remove_all(image_dir, ec);  // the restored tasks no longer need their images
+    if (!criu.resume(r.pid))  // the source has ended its copy: nothing to go back to
+      return {TargetOutcome::Failed, "the restored job died before it could resume", r.job, -1, {}};
+    r.outcome = TargetOutcome::Running;
+    return r;
+  }
+  if (verdict && verdict->kind == "abort") {
+    criu.discard(r.pid);
+    fs::remove_all(image_dir, ec);
+    return {TargetOutcome::Dropped, "the source kept the job", r.job, -1, {}};
+  }
+  r.outcome = TargetOutcome::Pending;
+  r.why = verdict ? "unexpected '" + verdict->kind + "' instead of go/abort" : "no go/abort from the source";
+  return r;
+}
+
 }  // namespace
 
 const char* source_outcome_name(SourceOutcome o) {
@@ -158,11 +256,15 @@ SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string
   if (!link.send({"offer", job, {}})) return stayed("cannot reach the target");
   auto answer = link.recv(lim.reply_timeout_s);
   if (!answer) return stayed("the target did not answer the offer");
-  if (answer->kind == "refuse") return stayed("the target refused: " + answer->meta.value("why", std::string("?")));
+  std::string peer_why, why;
+  if (answer->kind == "refuse")
+    return stayed(parse_reason(answer->meta, "refuse", peer_why, why) ? "the target refused: " + peer_why
+                                                                      : "malformed refusal from the target: " + why);
   if (answer->kind != "accept") return stayed("unexpected answer '" + answer->kind + "' to the offer");
 
   std::string hold_why, parent;
-  if (job.value("precopy", false) && !precopy(pid, dump_dir, link, criu, lim, r, parent, hold_why)) {
+  Fields offer(job, "offer");
+  if (offer.boolean("precopy", false) && !precopy(pid, dump_dir, link, criu, lim, r, parent, hold_why)) {
     link.send({"abort", {}, {}});
     return stayed(hold_why.empty() ? "link to the target broke during pre-copy" : hold_why);
   }
@@ -182,8 +284,9 @@ SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string
         return false;
       }
       if (done->kind == "restored") return true;
-      hold_why = done->kind == "failed" ? "restore failed on the target: " + done->meta.value("why", std::string("?"))
-                                        : "unexpected answer '" + done->kind + "' after the images";
+      if (done->kind != "failed") hold_why = "unexpected answer '" + done->kind + "' after the images";
+      else if (parse_reason(done->meta, "failed", peer_why, why)) hold_why = "restore failed on the target: " + peer_why;
+      else hold_why = "malformed failure report from the target: " + why;
       return false;
     }();
     hold_end = now();
@@ -211,92 +314,60 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
   auto offer = link.recv(lim.reply_timeout_s);
   if (!offer || offer->kind != "offer" || !offer->meta.is_object()) return {TargetOutcome::Failed, "no valid offer", {}, -1, {}};
   r.job = offer->meta;
-  if (std::string why = fits(r.job); !why.empty()) {
+  Fields f(r.job, "offer");
+  // With pre-copy, the source pre-dumps the running job between frames: give it the time a
+  // restore gets.
+  const double wait_s = f.boolean("precopy", false) ? lim.restore_timeout_s : lim.reply_timeout_s;
+  std::string why = f.ok() ? fits(r.job) : f.error();
+  if (!why.empty()) {
     link.send({"refuse", {{"why", why}}, {}});
     return {TargetOutcome::Refused, why, r.job, -1, {}};
   }
   std::error_code ec;
   fs::remove_all(image_dir, ec);
-  fs::create_directories(image_dir, ec);
-  auto fail = [&](const std::string& why, bool tell) {
-    if (tell) link.send({"failed", {{"why", why}}, {}});
-    fs::remove_all(image_dir, ec);
-    return TargetResult{TargetOutcome::Failed, why, r.job, -1, {}};
-  };
-  if (ec) {
+  if (!make_private_dir(image_dir, ec)) {
     link.send({"refuse", {{"why", "cannot create " + image_dir + ": " + ec.message()}}, {}});
     return {TargetOutcome::Refused, "cannot create " + image_dir, r.job, -1, {}};
   }
-  if (!link.send({"accept", {}, {}})) return fail("link broke after accepting", false);
-
-  std::ofstream cur;
-  uint64_t expect = 0, got = 0, total = 0;
-  std::string cur_name, parent;
-  // With pre-copy, the source pre-dumps the running job between frames: give it the time a
-  // restore gets.
-  const double wait_s = r.job.value("precopy", false) ? lim.restore_timeout_s : lim.reply_timeout_s;
-  Frame f;  // reused: its data buffer serves every chunk
-  for (;;) {
-    if (!link.recv_into(f, wait_s)) return fail("the source went silent while sending images", false);
-    if (f.kind == "abort") return fail("the source aborted", false);
-    if ((f.kind == "file" || f.kind == "commit") && got != expect)
-      return fail("image " + cur_name + " is short: " + std::to_string(got) + " of " + std::to_string(expect) + " bytes", true);
-    if (f.kind == "file") {
-      cur.close();
-      cur_name = f.meta.value("name", std::string());
-      const std::string sub = f.meta.value("dir", std::string());
-      expect = f.meta.value("size", uint64_t{0});
-      got = 0;
-      if (!safe_name(cur_name)) return fail("refusing image name '" + cur_name + "'", true);
-      if (!sub.empty() && !precopy_dir(sub)) return fail("refusing image directory '" + sub + "'", true);
-      if (total + expect > lim.max_image_bytes) return fail("images exceed the limit of " + std::to_string(lim.max_image_bytes) + " bytes", true);
-      const fs::path dir = sub.empty() ? fs::path(image_dir) : fs::path(image_dir) / sub;
-      fs::create_directories(dir, ec);
-      if (!sub.empty()) cur_name = sub + "/" + cur_name;
-      if (fs::exists(dir / fs::path(cur_name).filename())) return fail("image " + cur_name + " sent twice", true);
-      cur.open(dir / fs::path(cur_name).filename(), std::ios::binary);
-      if (!cur) return fail("cannot write " + (dir / fs::path(cur_name).filename()).string(), true);
-    } else if (f.kind == "data") {
-      if (!cur.is_open() || got + f.data.size() > expect) return fail("image data beyond the announced size", true);
-      cur.write(f.data.data(), static_cast<std::streamsize>(f.data.size()));
-      if (!cur) return fail("disk full writing " + cur_name, true);
-      got += f.data.size();
-      total += f.data.size();
-    } else if (f.kind == "commit") {
-      cur.close();
-      parent = f.meta.value("parent", std::string());
-      break;
-    } else {
-      return fail("unexpected '" + f.kind + "' while receiving images", true);
-    }
-  }
-  if (std::string why = link_precopy(image_dir, parent); !why.empty()) return fail(why, true);
+  if (!link.send({"accept", {}, {}})) return target_failed(link, image_dir, r.job, "link broke after accepting", false);
+  std::string parent;
+  bool tell = true;
+  if (why = receive_images(link, image_dir, wait_s, lim.max_image_bytes, parent, tell); !why.empty())
+    return target_failed(link, image_dir, r.job, why, tell);
+  if (why = link_precopy(image_dir, parent); !why.empty()) return target_failed(link, image_dir, r.job, why, true);
   RestoreResult rr = criu.restore(image_dir, r.job);
-  if (rr.pid < 0) return fail("restore: " + rr.error, true);
+  if (rr.pid < 0) return target_failed(link, image_dir, r.job, "restore: " + rr.error, true);
   r.pid = rr.pid;
   r.restored = rr;
   if (lim.restored) lim.restored(rr.pid, r.job);
-  if (!link.send({"restored", {{"pid", rr.pid}}, {}})) {
-    r.outcome = TargetOutcome::Pending;  // the source may or may not have ended its copy
-    r.why = "link broke after the restore";
-    return r;
+  return await_verdict(link, criu, image_dir, std::move(r), lim.reply_timeout_s);
+}
+
+std::string handoff_summary(const SourceResult& r) {
+  char b[200];
+  std::snprintf(b, sizeof b, "%.1f MB, frozen %.2f s", static_cast<double>(r.bytes) / 1048576, r.freeze_s);
+  std::string s = b;
+  if (r.precopy_rounds) {
+    std::snprintf(b, sizeof b, ", after %d pre-copy round(s) of %.1f MB", r.precopy_rounds,
+                  static_cast<double>(r.precopy_bytes) / 1048576);
+    s += b;
   }
-  auto verdict = link.recv(lim.reply_timeout_s);
-  if (verdict && verdict->kind == "go") {
-    fs::remove_all(image_dir, ec);  // the restored tasks no longer need their images
-    if (!criu.resume(rr.pid))  // the source has ended its copy: nothing to go back to
-      return {TargetOutcome::Failed, "the restored job died before it could resume", r.job, -1, {}};
-    r.outcome = TargetOutcome::Running;
-    return r;
-  }
-  if (verdict && verdict->kind == "abort") {
-    criu.discard(rr.pid);
-    fs::remove_all(image_dir, ec);
-    return {TargetOutcome::Dropped, "the source kept the job", r.job, -1, {}};
-  }
-  r.outcome = TargetOutcome::Pending;
-  r.why = verdict ? "unexpected '" + verdict->kind + "' instead of go/abort" : "no go/abort from the source";
-  return r;
+  if (!r.precopy_note.empty()) s += "; pre-copy: " + r.precopy_note;
+  return s;
+}
+
+nlohmann::json handoff_reply(const std::string& id, const std::string& node, bool ok, const SourceResult& r) {
+  return {{"v", 1},
+          {"ok", ok},
+          {"job", id},
+          {"node", node},
+          {"error", ok ? "" : "migrate: " + r.why},
+          {"freeze_s", r.freeze_s},
+          {"dump_s", r.dump_s},
+          {"bytes", r.bytes},
+          {"precopy_rounds", r.precopy_rounds},
+          {"precopy_bytes", r.precopy_bytes},
+          {"precopy_note", r.precopy_note}};
 }
 
 }  // namespace grappe

@@ -19,6 +19,8 @@
 // unless its CRIU hold failed, in which case it never sent Go: so a job never runs twice. A
 // target left holding a stopped copy without Go or Abort (link lost at that point) reports
 // Pending; the daemon resolves it: Go if the source's copy is gone, Abort if it runs.
+// Every meta read from the peer is type-checked (peer_meta.h): a malformed one fails the handoff
+// with the field named. Received images are private (image_dir.h: directories 0700, files 0600).
 #pragma once
 #include <sys/types.h>
 
@@ -147,6 +149,10 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
                         const std::function<std::string(const nlohmann::json&)>& fits, const HandoffLimits& lim = {});
 
 const char* source_outcome_name(SourceOutcome o);
+// How a handoff went, for logs ("12.3 MB, frozen 1.20 s, after 2 pre-copy round(s) of 260.1 MB"),
+// and the API's answer to whoever asked for the move.
+std::string handoff_summary(const SourceResult& r);
+nlohmann::json handoff_reply(const std::string& id, const std::string& node, bool ok, const SourceResult& r);
 const char* target_outcome_name(TargetOutcome o);
 
 }  // namespace grappe

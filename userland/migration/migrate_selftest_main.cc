@@ -105,11 +105,8 @@ int encode(long rounds, long mb) {
 
 long tick_of(const std::string& line) { return line.rfind("tick ", 0) == 0 ? std::atol(line.c_str() + 5) : -1; }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  long rss = 16;
-  std::string dir = "/var/lib/grappe/selftest";
+// The command line: an exit code when that is all there is to do (a test job, --help), else -1.
+int parse_args(int argc, char** argv, long& rss, std::string& dir) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--worker" && i + 1 < argc) return worker(std::atol(argv[i + 1]));
@@ -124,16 +121,18 @@ int main(int argc, char** argv) {
       return a == "--help" ? 0 : 2;
     }
   }
-  ::signal(SIGPIPE, SIG_IGN);
-  std::string why;
-  auto criu = make_checkpointer(why);
-  if (!why.empty()) {
-    std::fprintf(stderr, "grappe-migrate-selftest: %s\n", why.c_str());
-    return 1;
-  }
+  return -1;
+}
+
+// The test job of `rss` MiB, under the grappe-job-init next to this binary (or the installed one).
+Spawned start_worker(long rss) {
   char self[4096];
   ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
-  if (n <= 0) return 1;
+  if (n <= 0) {
+    Spawned none;
+    none.error = "cannot read /proc/self/exe";
+    return none;
+  }
   self[n] = 0;
   SpawnSpec spec;
   spec.argv = {self, "--worker", std::to_string(rss)};
@@ -141,7 +140,23 @@ int main(int argc, char** argv) {
   spec.init_path = fs::path(self).parent_path() / "grappe-job-init";
   if (!fs::exists(spec.init_path)) spec.init_path = "/usr/lib/grappe/grappe-job-init";
   CloneSpawner spawner;
-  Spawned job = spawner.spawn(spec);
+  return spawner.spawn(spec);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long rss = 16;
+  std::string dir = "/var/lib/grappe/selftest";
+  if (int rc = parse_args(argc, argv, rss, dir); rc >= 0) return rc;
+  ::signal(SIGPIPE, SIG_IGN);
+  std::string why;
+  auto criu = make_checkpointer(why);
+  if (!why.empty()) {
+    std::fprintf(stderr, "grappe-migrate-selftest: %s\n", why.c_str());
+    return 1;
+  }
+  Spawned job = start_worker(rss);
   if (job.pid < 0) {
     std::fprintf(stderr, "grappe-migrate-selftest: cannot start the job: %s\n", job.error.c_str());
     return 1;

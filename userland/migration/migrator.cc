@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -17,11 +18,14 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/json_fields.h"
+#include "common/text_file.h"
+#include "jobs/job_inspect.h"
+#include "migration/admission.h"
 #include "migration/criu_checkpointer.h"
 #include "migration/dirty_probe.h"
 #include "migration/dump_priority.h"
-#include "jobs/job_inspect.h"
-#include "common/text_file.h"
+#include "migration/image_dir.h"
 
 namespace grappe {
 namespace fs = std::filesystem;
@@ -31,6 +35,18 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// The epoch an offer built here (offer_for) gives the job on the target.
+int offer_epoch(const nlohmann::json& offer, int def) {
+  Fields f(offer, "offer");
+  const int e = static_cast<int>(f.integer("epoch", def, 0, INT_MAX));
+  return f.ok() ? e : def;
+}
+
+void close_fds(const RestoreResult& r) {
+  for (int fd : {r.in, r.out, r.err})
+    if (fd >= 0) ::close(fd);
+}
 
 // The offer was read to learn what the connection is for; migrate_in reads it again from here.
 class FirstFrameLink final : public PeerLink {
@@ -54,76 +70,20 @@ class FirstFrameLink final : public PeerLink {
   std::optional<Frame> first_;
 };
 
-bool safe_id(const std::string& id) {
-  return !id.empty() && id.size() < 40 && id.find_first_not_of("0123456789.") == std::string::npos && id[0] != '.';
-}
-
-uint64_t mem_available_kb() {
-  std::istringstream in(read_text("/proc/meminfo"));
-  std::string key;
-  uint64_t v = 0;
-  while (in >> key >> v) {
-    if (key == "MemAvailable:") return v;
-    in.ignore(256, '\n');
-  }
-  return 0;
-}
-
 }  // namespace
 
-std::string handoff_summary(const SourceResult& r) {
-  char b[200];
-  std::snprintf(b, sizeof b, "%.1f MB, frozen %.2f s", static_cast<double>(r.bytes) / 1048576, r.freeze_s);
-  std::string s = b;
-  if (r.precopy_rounds) {
-    std::snprintf(b, sizeof b, ", after %d pre-copy round(s) of %.1f MB", r.precopy_rounds,
-                  static_cast<double>(r.precopy_bytes) / 1048576);
-    s += b;
-  }
-  if (!r.precopy_note.empty()) s += "; pre-copy: " + r.precopy_note;
-  return s;
-}
-
-nlohmann::json handoff_reply(const std::string& id, const std::string& node, bool ok, const SourceResult& r) {
-  return {{"v", 1},
-          {"ok", ok},
-          {"job", id},
-          {"node", node},
-          {"error", ok ? "" : "migrate: " + r.why},
-          {"freeze_s", r.freeze_s},
-          {"dump_s", r.dump_s},
-          {"bytes", r.bytes},
-          {"precopy_rounds", r.precopy_rounds},
-          {"precopy_bytes", r.precopy_bytes},
-          {"precopy_note", r.precopy_note}};
-}
-
-std::vector<std::string> cpu_flags(const std::string& text) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::istringstream f(line.substr(colon + 1));
-    std::vector<std::string> out;
-    for (std::string w; f >> w;) out.push_back(w);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-  return {};
-}
-
-std::vector<std::string> missing_flags(const std::vector<std::string>& need, const std::vector<std::string>& have) {
-  std::set<std::string> h(have.begin(), have.end());
-  std::vector<std::string> out;
-  for (const auto& n : need)
-    if (!h.count(n)) out.push_back(n);
-  return out;
-}
-
 Migrator::Migrator(MigratorEnv env, CheckpointerFactory make)
-    : env_(std::move(env)), criu_why_("grapped is still checking CRIU (it has just started); try again in a few seconds") {
+    : env_(std::move(env)),
+      criu_why_("grapped is still checking CRIU (it has just started); try again in a few seconds"),
+      relay_(relay_env()) {
+  // Images of handoffs cut by a crash or a restart: nothing can use them now.
+  std::error_code ec;
+  const int swept = env_.work_dir.empty() ? 0 : sweep_image_dirs(env_.work_dir, ec);
+  if (swept > 0 || ec) {
+    std::lock_guard<std::mutex> l(*env_.mu);
+    if (swept > 0) env_.log("migration: removed " + std::to_string(swept) + " leftover image director(ies) in " + env_.work_dir);
+    if (ec) env_.log("migration: cannot clean " + env_.work_dir + ": " + ec.message() + " (check its owner and mode)");
+  }
   spawn([this, make] {
     std::string why;
     auto c = make(why);
@@ -138,6 +98,25 @@ Migrator::~Migrator() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
+RelayEnv Migrator::relay_env() {
+  RelayEnv r;
+  r.mu = env_.mu;
+  r.jobs = env_.jobs;
+  r.connect_home = [this](uint16_t home_number, std::string& err) -> std::unique_ptr<PollLink> {
+    std::optional<PeerAddr> a;
+    {
+      std::lock_guard<std::mutex> l(*env_.mu);
+      a = env_.resolve(std::to_string(home_number));
+    }
+    if (!a) return nullptr;
+    return TcpPeerLink::connect(a->ip, a->port, env_.key, env_.self, 10, err);
+  };
+  r.move = [this](const std::string& id, pid_t pid, const MoveOrder& m) { return move_guest(id, pid, m); };
+  r.reply = env_.reply;
+  r.log = env_.log;
+  return r;
+}
+
 void Migrator::listen(uint16_t port) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;
@@ -150,10 +129,19 @@ void Migrator::listen(uint16_t port) {
                              " (another grapped running? set [discovery] port)");
 }
 
+// Every thread's top: what a peer sent, or a bug, must end this thread's work, not the daemon.
 void Migrator::spawn(std::function<void()> fn) {
   ++threads_;
   std::thread([this, fn = std::move(fn)] {
-    fn();
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> l(*env_.mu);
+      env_.log(std::string("migration thread stopped: ") + e.what() + " (please report this)");
+    } catch (...) {
+      std::lock_guard<std::mutex> l(*env_.mu);
+      env_.log("migration thread stopped by an unknown exception (please report this)");
+    }
     --threads_;
   }).detach();
 }
@@ -181,26 +169,21 @@ void Migrator::serve(int fd) {
   auto f = link->recv(30);
   if (!f) return;
   if (f->kind == "offer") incoming(std::move(link), *f);
-  else if (f->kind == "relay") home_relay(std::move(link), *f);
+  else if (f->kind == "relay") relay_.home(std::move(link), *f);
   else if (f->kind == "resolve") answer_resolve(*link, *f);
 }
 
-std::string Migrator::fits(const nlohmann::json& offer) {
+std::string Migrator::fits(const Offer& o, const nlohmann::json& offer) {
   if (!criu_why_.empty()) return criu_why_;
-  const std::string id = offer.value("id", std::string());
-  if (!safe_id(id)) return "the offer names no valid job id";
-  if (Job* j = env_.jobs->table().find(id); j && j->state == JobState::Running && !j->remote)
-    return "job " + id + " already runs here";
-  std::vector<std::string> need;
-  for (const auto& f : offer.value("cpu_flags", nlohmann::json::array()))
-    if (f.is_string()) need.push_back(f.get<std::string>());
-  auto lacking = missing_flags(need, cpu_flags(read_text(env_.proc + "/cpuinfo")));
+  if (Job* j = env_.jobs->table().find(o.id); j && j->state == JobState::Running && !j->remote)
+    return "job " + o.id + " already runs here";
+  auto lacking = missing_flags(o.cpu_flags, cpu_flags(read_text(env_.proc + "/cpuinfo")));
   if (!lacking.empty()) {
     std::string list;
     for (size_t i = 0; i < lacking.size() && i < 8; ++i) list += " " + lacking[i];
     return "this CPU lacks features the job may use:" + list;
   }
-  uint64_t need_kb = offer.value("rss_kb", uint64_t{0}) + (64u << 10), avail = mem_available_kb();
+  uint64_t need_kb = o.rss_kb + (64u << 10), avail = mem_available_kb(read_text("/proc/meminfo"));
   if (avail && need_kb > avail)
     return "not enough memory: the job needs about " + std::to_string(need_kb >> 10) + " MB, " +
            std::to_string(avail >> 10) + " MB are available";
@@ -260,7 +243,8 @@ SourceResult Migrator::handoff_out(const std::string& id, pid_t pid, const std::
   const std::string proc = env_.proc;
   lim.precopy.dirty_share = [proc](pid_t job, double s) { return dirty_share(proc, job, s); };
   // The dump at a raised priority, when the job has the one nice value the offer told the target.
-  const nlohmann::json nice = offer.value("nice", nlohmann::json());
+  const auto it = offer.find("nice");
+  const nlohmann::json nice = it != offer.end() ? *it : nlohmann::json();
   lim.before_dump = [proc, nice](pid_t job) -> std::function<void()> {
     const auto pids = job_processes(proc, job);
     const auto now = common_nice(proc, pids);
@@ -273,7 +257,7 @@ SourceResult Migrator::handoff_out(const std::string& id, pid_t pid, const std::
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (r.outcome != SourceOutcome::Stayed) fs::remove_all(dir + ".work", ec);  // else keep CRIU's log
-  record(id, offer.value("epoch", 0), r.outcome != SourceOutcome::Stayed);
+  record(id, offer_epoch(offer, 0), r.outcome != SourceOutcome::Stayed);
   return r;
 }
 
@@ -290,36 +274,64 @@ std::string Migrator::move(const std::string& id, const std::string& to, int cli
   nlohmann::json offer = offer_for(*j, why, precopy);
   if (!why.empty()) return why;
   j->migrating = true;
-  Move m{to, client, false, -1, reason, precopy};
-  pid_t pid = j->pid;
+  const MoveOrder m{to, client, reason, precopy};
+  const pid_t pid = j->pid;
   spawn([this, id, m, offer, pid] {
     SourceResult r = handoff_out(id, pid, m.to, offer);
     std::lock_guard<std::mutex> l(*env_.mu);
-    Job* job = env_.jobs->table().find(id);
-    bool moved = r.outcome != SourceOutcome::Stayed;
-    if (job) {
-      job->migrating = false;
-      if (moved) {
-        job->remote = true;
-        job->node = m.to;
-        job->migrations = offer.value("epoch", job->migrations + 1);
-        job->moved = "to " + m.to + " (" + m.reason + ")";
-        if (job->in >= 0) ::close(job->in), job->in = -1;  // stdin goes through the relay now
-        if (env_.moved_out) env_.moved_out(r.freeze_s, r.bytes);
-        // The local pipes drain to EOF in the pump; then the relay's output follows.
-      }
-    }
-    env_.log("job " + id + (moved ? " moved to " + m.to : " stays here: " + r.why) + " (" + m.reason + ", " +
-             handoff_summary(r) + ")");
-    if (m.client >= 0)
-      env_.reply(m.client, handoff_reply(id, moved ? m.to : env_.jobs->node_name(), moved, r));
+    finish_local_move(id, m, offer_epoch(offer, -1), r);
   });
   return "";
 }
 
+// A job whose pipes the daemon's pump reads (it started here, or came back home) left or stayed.
+void Migrator::finish_local_move(const std::string& id, const MoveOrder& m, int epoch, const SourceResult& r) {
+  Job* job = env_.jobs->table().find(id);
+  const bool moved = r.outcome != SourceOutcome::Stayed;
+  if (job) {
+    job->migrating = false;
+    if (moved) {
+      job->remote = true;
+      job->node = m.to;
+      job->migrations = epoch >= 0 ? epoch : job->migrations + 1;
+      job->moved = "to " + m.to + " (" + m.reason + ")";
+      if (job->in >= 0) ::close(job->in), job->in = -1;  // stdin goes through the relay now
+      if (env_.moved_out) env_.moved_out(r.freeze_s, r.bytes);
+      // The local pipes drain to EOF in the pump; then the relay's output follows.
+    }
+  }
+  env_.log("job " + id + (moved ? " moved to " + m.to : " stays here: " + r.why) + " (" + m.reason + ", " +
+           handoff_summary(r) + ")");
+  if (m.client >= 0) env_.reply(m.client, handoff_reply(id, moved ? m.to : env_.jobs->node_name(), moved, r));
+}
+
+// A guest moves on (its relay thread asks): the offer under the lock, the handoff without it.
+GuestMove Migrator::move_guest(const std::string& id, pid_t pid, const MoveOrder& m) {
+  GuestMove g;
+  nlohmann::json offer;
+  {
+    std::lock_guard<std::mutex> l(*env_.mu);
+    Job* j = env_.jobs->table().find(id);
+    if (j) offer = offer_for(*j, g.r.why, m.precopy);
+    if (j && g.r.why.empty()) j->migrating = true;
+    if (!j) g.r.why = "job " + id + " is gone";
+  }
+  if (!g.r.why.empty()) return g;
+  g.started = true;
+  g.r = handoff_out(id, pid, m.to, offer);
+  g.epoch = offer_epoch(offer, 1);
+  std::lock_guard<std::mutex> l(*env_.mu);
+  if (Job* j = env_.jobs->table().find(id)) j->migrating = false;
+  return g;
+}
+
 nlohmann::json Migrator::request(const nlohmann::json& req, const Caller& who) {
-  auto fail = [](const std::string& why) { return nlohmann::json{{"v", 1}, {"ok", false}, {"error", "migrate: " + why}}; };
-  const std::string id = req.value("job", std::string()), to = req.value("to", std::string());
+  auto refused = [](const std::string& error) { return nlohmann::json{{"v", 1}, {"ok", false}, {"error", error}}; };
+  auto fail = [&](const std::string& why) { return refused("migrate: " + why); };
+  Fields f(req, "migrate");
+  const std::string id = f.str("job", "", Need::Required, 64), to = f.str("to", "", Need::Required, 256);
+  const int precopy = f.has("precopy") ? f.boolean("precopy", false) : -1;
+  if (!f.ok()) return refused(f.error());  // "migrate: \"to\" is missing"
   Job* j = env_.jobs->table().find(id);
   if (!j) return fail("no job " + id + " here; ask its home node or the node running it (grappe ps --all)");
   if (!JobTable::may_act(*j, who.uid)) return fail("job " + id + " belongs to " + j->user);
@@ -333,66 +345,73 @@ nlohmann::json Migrator::request(const nlohmann::json& req, const Caller& who) {
     target = a->name;
   }
   if (target == j->node) return fail("job " + id + " already runs on " + target);
-  const nlohmann::json pc = req.value("precopy", nlohmann::json());
-  const int precopy = pc.is_boolean() ? pc.get<bool>() : -1;
   if (std::string why = move(id, target, who.client, "grappe migrate, uid " + std::to_string(who.uid), precopy); !why.empty())
     return fail(why);
   return nullptr;  // the answer comes when the handoff ends
 }
 
 void Migrator::incoming(std::unique_ptr<TcpPeerLink> link, Frame offer) {
-  FirstFrameLink fl(*link, offer);
-  const std::string id = offer.meta.value("id", std::string());
-  const std::string dir = env_.work_dir + "/" + (safe_id(id) ? id : std::string("bad")) + "-in";
+  Offer o;
+  std::string bad;
+  const bool valid = parse_offer(offer.meta, o, bad);
+  const std::string dir = env_.work_dir + "/" + (valid ? o.id : std::string("bad")) + "-in";
+  FirstFrameLink fl(*link, std::move(offer));
   ++in_flight_;
+  TargetResult r = receive(fl, dir);
+  --in_flight_;
+  std::error_code ec;
+  if (r.outcome == TargetOutcome::Running || r.outcome == TargetOutcome::Pending) fs::remove_all(dir + ".work", ec);
+  if (r.outcome == TargetOutcome::Pending) return resolve_pending(std::move(r), o);
+  if (r.outcome == TargetOutcome::Running) return adopt(r, o);
+  close_fds(r.restored);
+  std::lock_guard<std::mutex> l(*env_.mu);
+  env_.log("incoming job " + (valid ? o.id : std::string("(malformed offer)")) + " " + target_outcome_name(r.outcome) +
+           ": " + r.why);
+}
+
+// The target's side of the handoff, the offer judged by fits() (a malformed one is refused).
+TargetResult Migrator::receive(PeerLink& link, const std::string& dir) {
   HandoffLimits lim;
   const std::string proc = env_.proc;
   lim.restored = [proc](pid_t init, const nlohmann::json& job) {  // CRIU restored the dump's raised nice
     if (auto nice = nice_after_restore(job)) set_job_nice(proc, job_processes(proc, init), *nice);
   };
-  TargetResult r = migrate_in(
-      fl, *criu_, dir,
-      [this](const nlohmann::json& o) {
-        std::lock_guard<std::mutex> l(*env_.mu);
-        return fits(o);
-      },
-      lim);
-  --in_flight_;
-  std::error_code ec;
-  if (r.outcome == TargetOutcome::Running || r.outcome == TargetOutcome::Pending) fs::remove_all(dir + ".work", ec);
-  if (r.outcome == TargetOutcome::Pending) return resolve_pending(std::move(r));
-  if (r.outcome != TargetOutcome::Running) {
-    for (int fd : {r.restored.in, r.restored.out, r.restored.err})
-      if (fd >= 0) ::close(fd);
+  auto judge = [this](const nlohmann::json& offer) {
+    Offer o;
+    std::string why;
+    if (!parse_offer(offer, o, why)) return "malformed offer: " + why;
     std::lock_guard<std::mutex> l(*env_.mu);
-    env_.log("incoming job " + id + " " + target_outcome_name(r.outcome) + ": " + r.why);
-    return;
+    return fits(o, offer);
+  };
+  Checkpointer* criu;  // set once by the CRIU check's thread, under the lock
+  std::string why;
+  {
+    std::lock_guard<std::mutex> l(*env_.mu);
+    criu = criu_.get();
+    why = criu_why_;
   }
-  adopt(r);
+  if (criu) return migrate_in(link, *criu, dir, judge, lim);
+  NoCheckpointer none(why.empty() ? "no checkpointer" : why);  // the judge refuses before any use
+  return migrate_in(link, none, dir, judge, lim);
 }
 
-void Migrator::adopt(const TargetResult& r) {
-  const nlohmann::json& o = r.job;
-  const std::string id = o.value("id", std::string()), from = o.value("from", std::string("?"));
-  const int epoch = o.value("epoch", 1);
+void Migrator::adopt(const TargetResult& r, const Offer& o) {
   std::lock_guard<std::mutex> l(*env_.mu);
   JobTable& t = env_.jobs->table();
-  const bool home = o.value("home_number", 0) == env_.jobs->node_number();
-  Job* j = t.find(id);
+  const bool home = o.home_number == env_.jobs->node_number();
+  Job* j = t.find(o.id);
   if (!j) {
     Job n;
-    n.id = id;
-    for (const auto& a : o.value("argv", nlohmann::json::array()))
-      if (a.is_string()) n.argv.push_back(a.get<std::string>());
-    if (n.argv.empty()) n.argv = {"?"};
-    n.user = o.value("user", std::string("?"));
-    n.uid = o.value("uid", uid_t{65534});
-    n.home = o.value("home", std::string("?"));
-    n.home_number = o.value("home_number", uint16_t{0});
-    n.stay = o.value("stay", false);
-    n.tty[1] = o.value("tty_out", false);
-    n.tty[2] = o.value("tty_err", false);
-    n.started = now_s() - o.value("age_s", 0.0);
+    n.id = o.id;
+    n.argv = o.argv.empty() ? std::vector<std::string>{"?"} : o.argv;
+    n.user = o.user;
+    n.uid = o.uid;
+    n.home = o.home;
+    n.home_number = o.home_number;
+    n.stay = o.stay;
+    n.tty[1] = o.tty_out;
+    n.tty[2] = o.tty_err;
+    n.started = now_s() - o.age_s;
     j = &t.add(std::move(n));
   }
   j->state = JobState::Running;
@@ -403,56 +422,65 @@ void Migrator::adopt(const TargetResult& r) {
   j->in = r.restored.in;
   j->out = r.restored.out;
   j->err = r.restored.err;
-  j->migrations = epoch;
-  j->local_epoch = epoch;
+  j->migrations = o.epoch;
+  j->local_epoch = o.epoch;
   j->node = env_.jobs->node_name();
   j->arrived = now_s();
-  j->moved = "from " + from;
-  env_.log("job " + id + " arrived from " + from + (home ? " (back home)" : ""));
-  if (!home) spawn([this, id] { guest(id); });
+  j->moved = "from " + o.from;
+  env_.log("job " + o.id + " arrived from " + o.from + (home ? " (back home)" : ""));
+  if (!home) spawn([this, id = o.id] { relay_.guest(id); });
 }
 
-void Migrator::resolve_pending(TargetResult r) {
-  const std::string id = r.job.value("id", std::string()), from = r.job.value("from", std::string());
-  const int epoch = r.job.value("epoch", 0);
-  // Did the source end its copy? Ask it; a source node declared dead cannot be running the job.
-  bool go = false;
+// Did the source end its copy? Asks it for up to 120 s; a source node declared dead cannot be
+// running the job (true); nullopt when its answer never came.
+std::optional<bool> Migrator::ask_source(const Offer& o) {
   for (double until = now_s() + 120; now_s() < until; nap(2000)) {
     std::optional<PeerAddr> a;
     bool alive;
     {
       std::lock_guard<std::mutex> l(*env_.mu);
-      a = env_.resolve(from);
-      alive = env_.alive(from);
+      a = env_.resolve(o.from);
+      alive = env_.alive(o.from);
     }
-    if (!alive) {
-      go = true;
-      break;
-    }
+    if (!alive) return true;
     if (!a) continue;
-    std::string err;
+    std::string err, why;
     auto link = TcpPeerLink::connect(a->ip, a->port, env_.key, env_.self, 10, err);
-    if (!link || !link->send({"resolve", {{"id", id}, {"epoch", epoch}}, {}})) continue;
+    if (!link || !link->send({"resolve", {{"id", o.id}, {"epoch", o.epoch}}, {}})) continue;
     auto f = link->recv(10);
     if (!f || f->kind != "resolved") continue;
-    go = f->meta.value("moved", false);  // unknown (the source's grapped restarted): it thawed
-    break;
+    std::optional<bool> moved;
+    if (parse_resolved(f->meta, moved, why)) return moved.value_or(false);  // unknown (its grapped restarted): it thawed
+    std::lock_guard<std::mutex> l(*env_.mu);
+    env_.log("job " + o.id + ": malformed answer from " + o.from + " (" + why + "); asking again");
   }
+  return std::nullopt;
+}
+
+void Migrator::resolve_pending(TargetResult r, const Offer& o) {
+  const bool go = ask_source(o).value_or(false);
   {
     std::lock_guard<std::mutex> l(*env_.mu);
-    env_.log("job " + id + ": handoff from " + from + " was cut at the end; " + (go ? "resuming it here" : "discarding the copy here"));
+    env_.log("job " + o.id + ": handoff from " + o.from + " was cut at the end; " +
+             (go ? "resuming it here" : "discarding the copy here"));
   }
-  if (go && criu_->resume(r.pid)) return adopt(r);
+  if (go && criu_->resume(r.pid)) return adopt(r, o);
   if (!go) criu_->discard(r.pid);
-  for (int fd : {r.restored.in, r.restored.out, r.restored.err})
-    if (fd >= 0) ::close(fd);
+  close_fds(r.restored);
 }
 
 void Migrator::answer_resolve(TcpPeerLink& link, const Frame& f) {
+  ResolveAsk ask;
+  std::string why;
+  if (!parse_resolve(f.meta, ask, why)) {
+    std::lock_guard<std::mutex> l(*env_.mu);
+    env_.log("resolve request refused: " + why);
+    return;
+  }
   nlohmann::json moved = nullptr;
   {
     std::lock_guard<std::mutex> l(out_mu_);
-    auto it = outcomes_.find(f.meta.value("id", std::string()) + "@" + std::to_string(f.meta.value("epoch", 0)));
+    auto it = outcomes_.find(ask.id + "@" + std::to_string(ask.epoch));
     if (it != outcomes_.end()) moved = it->second;
   }
   link.send({"resolved", {{"moved", moved}}, {}});

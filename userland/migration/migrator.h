@@ -1,15 +1,11 @@
-// grapped's side of migration: the peer TCP listener, the handoff threads (out and in), and the
-// output relays that keep a migrated job attached to its home node.
-//
-//   home H                          node running the job T
-//   record (remote, sig_q, ctl_q) ◄── relay{id, epoch}: out…, exit | moved   (guest thread on T)
-//                                 ──► stdin, eof, signal, migrate{to}
-// A job's residences are numbered (epoch 0 at home, +1 per move). H delivers all output of a
-// residence before any of the next: its own pipes drain to EOF after the source copy ends, and a
-// relay for epoch e waits until e is current. Moves are requested on H (the relay forwards them)
-// or on T; a guest is moved by its own relay thread, which ends its relay with "moved".
+// grapped's side of migration: the peer TCP listener (one thread per connection: an offer, a
+// relay or a resolve), `grappe migrate`, the admission check, the handoff threads out and in,
+// adoption of a restored job, and resolution of a handoff cut at its last step. The output relay
+// of a moved job is relay.h's; the handoff protocol is handoff.h's.
 //
 // Threads take the daemon's lock (env.mu) only to read or change the job table, never across I/O.
+// Whatever a peer sends is type-checked (peer_meta.h); a malformed frame ends its link, never the
+// daemon, and each thread catches what it did not expect at its top.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -20,10 +16,12 @@
 #include <optional>
 #include <string>
 
-#include "migration/handoff.h"
 #include "jobs/job_service.h"
+#include "migration/handoff.h"
 #include "migration/lost_watch.h"
 #include "migration/peer_link.h"
+#include "migration/peer_meta.h"
+#include "migration/relay.h"
 
 namespace grappe {
 
@@ -40,7 +38,7 @@ struct MigratorEnv {
   JobService* jobs = nullptr;
   ClusterKey key{};
   NodeId self{};
-  std::string work_dir;  // images in flight: <work_dir>/<job>-in|out
+  std::string work_dir;  // images in flight: <work_dir>/<job>-in|out (image_dir.h)
   std::string proc = "/proc";
   uint64_t precopy_min_kb = 32 << 10;  // jobs this big move with pre-copy unless told otherwise (0: never)
   // The rest are called with the lock held.
@@ -81,28 +79,22 @@ class Migrator {
   size_t in_flight() const { return in_flight_.load(); }
 
  private:
-  struct Move {
-    std::string to;      // node name
-    int client = -1;     // API client on this node waiting for the answer
-    bool via_home = false;  // the request came over the relay: answer there
-    int home_client = -1;   // the client on the home node
-    std::string reason;
-    int precopy = -1;
-  };
-  void serve(int fd);                                         // thread: one accepted connection
-  void move_local(std::string id, Move m);                    // thread: a job whose pipes the pump reads
+  void serve(int fd);  // thread: one accepted connection
   void incoming(std::unique_ptr<TcpPeerLink> link, Frame offer);
-  void guest(std::string id);                                 // thread: relay of a job from elsewhere
-  void home_relay(std::unique_ptr<TcpPeerLink> link, const Frame& first);
+  TargetResult receive(PeerLink& link, const std::string& dir);
+  GuestMove move_guest(const std::string& id, pid_t pid, const MoveOrder& m);  // Relay's env.move
+  void finish_local_move(const std::string& id, const MoveOrder& m, int epoch, const SourceResult& r);  // lock held
   void answer_resolve(TcpPeerLink& link, const Frame& f);
-  void resolve_pending(TargetResult r);
-  void adopt(const TargetResult& r);  // a restored job now runs here
-  std::string fits(const nlohmann::json& offer);              // lock held
+  void resolve_pending(TargetResult r, const Offer& o);
+  std::optional<bool> ask_source(const Offer& o);
+  void adopt(const TargetResult& r, const Offer& o);  // a restored job now runs here
+  std::string fits(const Offer& o, const nlohmann::json& offer);  // lock held
   // Builds the offer for the job here (lock held); empty with `why` when it cannot move.
   nlohmann::json offer_for(Job& j, std::string& why, int precopy);
   SourceResult handoff_out(const std::string& id, pid_t pid, const std::string& to, const nlohmann::json& offer);
   void record(const std::string& id, int epoch, bool moved);
   void spawn(std::function<void()> fn);
+  RelayEnv relay_env();
 
   MigratorEnv env_;
   std::unique_ptr<Checkpointer> criu_;
@@ -113,15 +105,7 @@ class Migrator {
   std::mutex out_mu_;
   std::map<std::string, bool> outcomes_;  // "<job>@<epoch>" -> did the source end its copy
   LostWatch lost_;
+  Relay relay_;
 };
-
-// How a handoff went, for logs ("12.3 MB, frozen 1.20 s, after 2 pre-copy round(s) of 260.1 MB"),
-// and the API's answer to whoever asked for the move.
-std::string handoff_summary(const SourceResult& r);
-nlohmann::json handoff_reply(const std::string& id, const std::string& node, bool ok, const SourceResult& r);
-
-// The CPU feature flags of this machine (/proc/cpuinfo), and those of `need` missing from `have`.
-std::vector<std::string> cpu_flags(const std::string& cpuinfo_text);
-std::vector<std::string> missing_flags(const std::vector<std::string>& need, const std::vector<std::string>& have);
 
 }  // namespace grappe

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/json_fields.h"
+
 namespace grappe {
 namespace {
 
@@ -49,7 +51,7 @@ Clock::time_point after(double s) { return Clock::now() + std::chrono::microseco
 }  // namespace
 
 void encode_frame_into(const Frame& f, std::string& out) {
-  std::string meta = f.meta.is_null() ? std::string() : f.meta.dump();
+  std::string meta = f.meta.is_null() ? std::string() : dump_safe(f.meta);  // a job's argv need not be UTF-8
   out.clear();
   out.reserve(1 + f.kind.size() + 4 + meta.size() + f.data.size());
   out.push_back(static_cast<char>(f.kind.size()));

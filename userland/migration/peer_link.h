@@ -27,7 +27,17 @@ std::optional<Frame> decode_frame(const uint8_t* p, size_t n);
 void encode_frame_into(const Frame& f, std::string& out);
 bool decode_frame_into(const uint8_t* p, size_t n, Frame& f);
 
-class TcpPeerLink final : public PeerLink {
+// A link a relay thread polls along with the job's pipes (TcpPeerLink; fakes in tests).
+class PollLink : public PeerLink {
+ public:
+  virtual int fd() const = 0;  // readable when a frame may have arrived
+  // True when a frame has started to arrive within `timeout_s` (then recv() takes it); a plain
+  // timeout here, unlike one inside recv(), leaves the link intact.
+  virtual bool readable(double timeout_s) = 0;
+  virtual bool broken() const = 0;
+};
+
+class TcpPeerLink final : public PollLink {
  public:
   ~TcpPeerLink() override;
   // Connects and authenticates within `timeout_s`; nullptr with `err` saying why.
@@ -39,11 +49,9 @@ class TcpPeerLink final : public PeerLink {
   bool send(const Frame& f) override;
   std::optional<Frame> recv(double timeout_s) override;
   bool recv_into(Frame& f, double timeout_s) override;
-  // True when a frame has started to arrive within `timeout_s` (then recv() takes it); a plain
-  // timeout here, unlike one inside recv(), leaves the link intact.
-  bool readable(double timeout_s);
-  bool broken() const { return broken_; }
-  int fd() const { return fd_; }  // to poll() it along with other descriptors
+  bool readable(double timeout_s) override;
+  bool broken() const override { return broken_; }
+  int fd() const override { return fd_; }
   const NodeId& peer() const { return peer_; }
 
  private:

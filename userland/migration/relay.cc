@@ -1,5 +1,5 @@
-// The output relay of a migrated job (Migrator::guest on the node running it, Migrator::home_relay
-// on its home node): see migrator.h for the protocol and the ordering rule.
+#include "migration/relay.h"
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -12,7 +12,6 @@
 #include <thread>
 
 #include "common/loop_timer.h"
-#include "migration/migrator.h"
 
 namespace grappe {
 namespace {
@@ -71,269 +70,392 @@ class RelayWake {
   int fd_, exit_fd_;
 };
 
-// A move request's pre-copy choice: 1, 0, or -1 (by the job's size).
-int precopy_of(const nlohmann::json& m) {
-  auto it = m.find("precopy");
-  return it != m.end() && it->is_number_integer() && it->get<int>() >= -1 && it->get<int>() <= 1 ? it->get<int>() : -1;
+// A move for the guest to make, and who asked: a client here, or (via_home) one on the home node.
+struct Order {
+  MoveOrder m;
+  bool via_home = false;
+};
+
+// The guest side: one job running here whose home is elsewhere.
+class GuestRelay {
+ public:
+  GuestRelay(RelayEnv& env, std::string id) : env_(env), id_(std::move(id)) {}
+  ~GuestRelay() {
+    for (int fd : {in_, out_, err_})
+      if (fd >= 0) ::close(fd);
+  }
+  bool take_job();  // false: no such job
+  void run();
+
+ private:
+  bool connected();
+  void wait_for_work();
+  void pump_out(int& fd, int stream);
+  bool read_home(std::vector<Order>& orders);
+  std::string take(const Frame& f, std::vector<Order>& orders);
+  void feed_stdin();
+  void take_local_orders(std::vector<Order>& orders);
+  bool try_move(const Order& o);
+  void answer(const Order& o, bool ok, const SourceResult& r);
+  bool finished();
+  void say(const std::string& s);
+
+  RelayEnv& env_;
+  std::string id_;
+  pid_t pid_ = -1;
+  int in_ = -1, out_ = -1, err_ = -1, epoch_ = 0;
+  double gap_[3] = {0, 0, 0};  // [1] stdout, [2] stderr: between output frames (jobs.h)
+  uint16_t home_number_ = 0;
+  std::optional<RelayWake> wake_;
+  std::unique_ptr<PollLink> link_;
+  double next_try_ = 0, next_out_[3] = {0, 0, 0};
+  std::string in_buf_;
+  bool in_eof_ = false, reaped_ = false;
+  int status_ = 0;
+};
+
+void GuestRelay::say(const std::string& s) {
+  std::lock_guard<std::mutex> l(*env_.mu);
+  env_.log("job " + id_ + ": " + s);
 }
 
-}  // namespace
+bool GuestRelay::take_job() {
+  std::lock_guard<std::mutex> l(*env_.mu);
+  Job* j = env_.jobs->table().find(id_);
+  if (!j) return false;
+  wake_.emplace(*env_.mu, env_.jobs->table(), id_, j->pid);
+  pid_ = j->pid, in_ = j->in, out_ = j->out, err_ = j->err, epoch_ = j->migrations, home_number_ = j->home_number;
+  gap_[1] = output_gap(*j, 1), gap_[2] = output_gap(*j, 2);
+  j->in = j->out = j->err = -1;  // this thread owns them now
+  wake_->attach(*j);
+  return true;
+}
 
-void Migrator::guest(std::string id) {
-  pid_t pid;
-  int in, out, err, epoch;
-  double gap[3];  // [1] stdout, [2] stderr: between output frames (jobs.h; a pipe holds 64 KiB meanwhile)
-  uint16_t home_number;
-  std::optional<RelayWake> wake;
-  {
-    std::lock_guard<std::mutex> l(*env_.mu);
-    Job* j = env_.jobs->table().find(id);
-    if (!j) return;
-    wake.emplace(*env_.mu, env_.jobs->table(), id, j->pid);
-    pid = j->pid, in = j->in, out = j->out, err = j->err, epoch = j->migrations, home_number = j->home_number;
-    gap[1] = output_gap(*j, 1), gap[2] = output_gap(*j, 2);
-    j->in = j->out = j->err = -1;  // this thread owns them now
-    wake->attach(*j);
+// A link to the home node, or false after a pause (the job blocks on its full pipe meanwhile:
+// no output is lost).
+bool GuestRelay::connected() {
+  if (link_ && !link_->broken()) return true;
+  if (now_s() >= next_try_) {
+    next_try_ = now_s() + 2;
+    std::string e;
+    link_ = env_.connect_home(home_number_, e);
+    if (link_ && !link_->send({"relay", {{"id", id_}, {"epoch", epoch_}}, {}})) link_.reset();
+    if (!link_) say("cannot reach its home node " + std::to_string(home_number_) + (e.empty() ? "" : ": " + e) + "; retrying");
   }
-  const int exited = wake->exit_fd();  // without it, the thread looks for the exit on the loops' grid
-  std::unique_ptr<TcpPeerLink> link;
-  double next_try = 0, next_out[3] = {0, 0, 0};
-  std::string in_buf;
-  bool in_eof = false, reaped = false;
-  int status = 0;
-  auto say = [&](const std::string& s) {
-    std::lock_guard<std::mutex> l(*env_.mu);
-    env_.log("job " + id + ": " + s);
-  };
-  auto pump_out = [&](int& fd, int stream) {
-    std::string data;
-    while (fd >= 0 && read_some(fd, data) && !data.empty())
-      if (!link->send({"out", {{"fd", stream}}, data})) return;
-  };
-  // The answer to whoever asked for a move: over the relay when the home node asked.
-  auto answer = [&](const Move& m, bool ok, const std::string& why, const SourceResult* r = nullptr) {
-    SourceResult none;
-    none.why = why;
-    nlohmann::json rep = handoff_reply(id, ok ? m.to : env_.jobs->node_name(), ok, r ? *r : none);
-    if (m.via_home) {
-      rep["client"] = m.home_client;
-      if (link) link->send({"migrated", rep, {}});
-    } else if (m.client >= 0) {
-      std::lock_guard<std::mutex> l(*env_.mu);
-      env_.reply(m.client, rep);
+  if (!link_) nap(200);
+  return link_ != nullptr;
+}
+
+// Output, frames from the home, the job's exit, local move requests (wake) and room in the job's
+// stdin: waiting on them all keeps an idle relay from costing the job CPU time. At most one output
+// frame per stream every gap, on the grid the home node reads on too (jobs.h): a job printing a
+// line per loop iteration would otherwise cost a sealed frame (and a wake-up on both nodes) per
+// line. A stream in its gap is left out of the poll until the gap ends.
+void GuestRelay::wait_for_work() {
+  const int exited = wake_->exit_fd();  // without it, the thread looks for the exit on the loops' grid
+  double t = now_s(), wait = exited >= 0 ? 1.0 : next_grid_point(t, kLoopGrid) - t;
+  for (int s : {1, 2})
+    if (t < next_out_[s] && (s == 1 ? out_ : err_) >= 0) wait = std::min(wait, next_out_[s] - t);
+  pollfd p[6] = {{t >= next_out_[1] ? out_ : -1, POLLIN, 0},
+                 {t >= next_out_[2] ? err_ : -1, POLLIN, 0},
+                 {link_->fd(), POLLIN, 0},
+                 {wake_->fd(), POLLIN, 0},
+                 {reaped_ ? -1 : exited, POLLIN, 0},
+                 {in_ >= 0 && !in_buf_.empty() ? in_ : -1, POLLOUT, 0}};
+  ::poll(p, 6, static_cast<int>(wait * 1000) + 1);
+  if (p[3].revents) wake_->clear();
+  t = now_s();
+  for (int s : {1, 2})
+    if (int& fd = s == 1 ? out_ : err_; t >= next_out_[s] && fd >= 0 && p[s - 1].revents) {
+      pump_out(fd, s);
+      next_out_[s] = next_output_slot(t, gap_[s]);
     }
-  };
-  // Moves the job on; true when it left (this thread is then done).
-  auto do_move = [&](const Move& m) -> bool {
+}
+
+void GuestRelay::pump_out(int& fd, int stream) {
+  std::string data;
+  while (fd >= 0 && read_some(fd, data) && !data.empty())
+    if (!link_->send({"out", {{"fd", stream}}, data})) return;
+}
+
+// Frames from the home node; false when one was malformed (the caller drops the link).
+bool GuestRelay::read_home(std::vector<Order>& orders) {
+  while (link_->readable(0)) {
+    auto f = link_->recv(30);
+    if (!f) break;
+    if (std::string why = take(*f, orders); !why.empty()) {
+      say("malformed '" + f->kind + "' frame from its home node (" + why + "); reconnecting");
+      return false;
+    }
+  }
+  return true;
+}
+
+// One frame from the home node: "" or why it is malformed.
+std::string GuestRelay::take(const Frame& f, std::vector<Order>& orders) {
+  std::string why;
+  if (f.kind == "stdin") {
+    in_buf_ += f.data;
+  } else if (f.kind == "eof") {
+    in_eof_ = true;
+  } else if (f.kind == "signal") {
+    int sig = 0;
+    if (parse_signal(f.meta, sig, why)) ::kill(pid_, sig);
+  } else if (f.kind == "migrate") {
+    Order o{{}, true};
+    if (parse_move_order(f.meta, "requested by the home node", o.m, why)) orders.push_back(std::move(o));
+  } else if (f.kind == "unknown") {  // the home node has no record of the job any more
+    say("its home node forgot it (grapped restarted there); ending it");
+    ::kill(pid_, SIGKILL);
+  }
+  return why;
+}
+
+void GuestRelay::feed_stdin() {
+  if (in_ >= 0 && !in_buf_.empty()) {
+    ssize_t n = ::write(in_, in_buf_.data(), in_buf_.size());
+    if (n > 0) in_buf_.erase(0, static_cast<size_t>(n));
+    else if (n < 0 && errno != EAGAIN) in_buf_.clear(), in_eof_ = true;
+  }
+  if (in_ >= 0 && in_eof_ && in_buf_.empty()) ::close(in_), in_ = -1;
+}
+
+void GuestRelay::take_local_orders(std::vector<Order>& orders) {
+  std::lock_guard<std::mutex> l(*env_.mu);
+  Job* j = env_.jobs->table().find(id_);
+  if (!j) return;
+  for (auto& c : std::exchange(j->ctl_q, {})) {
+    Order o;
     std::string why;
-    nlohmann::json offer;
-    {
-      std::lock_guard<std::mutex> l(*env_.mu);
-      Job* j = env_.jobs->table().find(id);
-      if (j) offer = offer_for(*j, why, m.precopy);
-      if (j && why.empty()) j->migrating = true;
-    }
-    if (!why.empty()) return answer(m, false, why), false;
-    SourceResult r = handoff_out(id, pid, m.to, offer);
-    {
-      std::lock_guard<std::mutex> l(*env_.mu);
-      if (Job* j = env_.jobs->table().find(id)) j->migrating = false;
-    }
-    say(r.outcome == SourceOutcome::Stayed ? "stays here: " + r.why
-                                           : "moved to " + m.to + " (" + m.reason + ", " + handoff_summary(r) + ")");
-    if (r.outcome == SourceOutcome::Stayed) return answer(m, false, r.why, &r), false;
-    // The copy here is gone: the rest of its output, then the relay hands over to the next node.
-    for (double until = now_s() + 30; (out >= 0 || err >= 0) && now_s() < until;) {
-      pump_out(out, 1);
-      pump_out(err, 2);
-      if (out >= 0 || err >= 0) nap(10);
-    }
-    ::waitpid(pid, nullptr, 0);
-    answer(m, true, "", &r);
-    link->send({"moved", {{"to", m.to}, {"epoch", offer.value("epoch", epoch + 1)}, {"why", m.reason}}, {}});
-    return true;
-  };
-
-  for (;;) {
-    if (!link || link->broken()) {
-      if (now_s() >= next_try) {
-        next_try = now_s() + 2;
-        std::optional<PeerAddr> a;
-        {
-          std::lock_guard<std::mutex> l(*env_.mu);
-          a = env_.resolve(std::to_string(home_number));
-        }
-        std::string e;
-        link = a ? TcpPeerLink::connect(a->ip, a->port, env_.key, env_.self, 10, e) : nullptr;
-        if (link && !link->send({"relay", {{"id", id}, {"epoch", epoch}}, {}})) link.reset();
-        if (!link) say("cannot reach its home node " + std::to_string(home_number) + (e.empty() ? "" : ": " + e) + "; retrying");
-      }
-      if (!link) {
-        nap(200);  // the job blocks on its full pipe meanwhile: no output is lost
-        continue;
-      }
-    }
-    // Output, frames from the home, the job's exit, local move requests (wake) and room in the
-    // job's stdin: waiting on them all keeps an idle relay from costing the job CPU time. At most
-    // one output frame per stream every gap, on the grid the home node reads on too (jobs.h): a
-    // job printing a line per loop iteration would otherwise cost a sealed frame (and a wake-up
-    // on both nodes) per line. A stream in its gap is left out of the poll until the gap ends.
-    double t = now_s(), wait = exited >= 0 ? 1.0 : next_grid_point(t, kLoopGrid) - t;
-    for (int s : {1, 2})
-      if (t < next_out[s] && (s == 1 ? out : err) >= 0) wait = std::min(wait, next_out[s] - t);
-    pollfd p[6] = {{t >= next_out[1] ? out : -1, POLLIN, 0},
-                   {t >= next_out[2] ? err : -1, POLLIN, 0},
-                   {link->fd(), POLLIN, 0},
-                   {wake->fd(), POLLIN, 0},
-                   {reaped ? -1 : exited, POLLIN, 0},
-                   {in >= 0 && !in_buf.empty() ? in : -1, POLLOUT, 0}};
-    ::poll(p, 6, static_cast<int>(wait * 1000) + 1);
-    if (p[3].revents) wake->clear();
-    t = now_s();
-    for (int s : {1, 2})
-      if (int& fd = s == 1 ? out : err; t >= next_out[s] && fd >= 0 && p[s - 1].revents) {
-        pump_out(fd, s);
-        next_out[s] = next_output_slot(t, gap[s]);
-      }
-    std::vector<Move> moves;
-    while (link->readable(0)) {
-      auto f = link->recv(30);
-      if (!f) break;
-      if (f->kind == "stdin") in_buf += f->data;
-      else if (f->kind == "eof") in_eof = true;
-      else if (f->kind == "signal") ::kill(pid, f->meta.value("sig", SIGTERM));
-      else if (f->kind == "migrate")
-        moves.push_back({f->meta.value("to", std::string()), -1, true, f->meta.value("client", -1),
-                         f->meta.value("reason", std::string("requested by the home node")), precopy_of(f->meta)});
-      else if (f->kind == "unknown") {  // the home node has no record of the job any more
-        say("its home node forgot it (grapped restarted there); ending it");
-        ::kill(pid, SIGKILL);
-      }
-    }
-    if (in >= 0 && !in_buf.empty()) {
-      ssize_t n = ::write(in, in_buf.data(), in_buf.size());
-      if (n > 0) in_buf.erase(0, static_cast<size_t>(n));
-      else if (n < 0 && errno != EAGAIN) in_buf.clear(), in_eof = true;
-    }
-    if (in >= 0 && in_eof && in_buf.empty()) ::close(in), in = -1;
-    {
-      std::lock_guard<std::mutex> l(*env_.mu);
-      if (Job* j = env_.jobs->table().find(id))
-        for (auto& c : std::exchange(j->ctl_q, {}))
-          moves.push_back({c.value("to", std::string()), c.value("client", -1), false, -1, c.value("reason", std::string()),
-                           precopy_of(c)});
-    }
-    for (const auto& m : moves)
-      if (do_move(m)) {
-        if (in >= 0) ::close(in);
-        std::lock_guard<std::mutex> l(*env_.mu);
-        env_.jobs->table().erase(id);
-        return;
-      }
-    if (!reaped) {
-      int st = 0;
-      if (::waitpid(pid, &st, WNOHANG) == pid) {
-        reaped = true;
-        status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      }
-    }
-    if (reaped && out < 0 && err < 0) {
-      if (link->send({"exit", {{"status", status}}, {}})) link->readable(5);  // let the home read it
-      if (in >= 0) ::close(in);
-      std::lock_guard<std::mutex> l(*env_.mu);
-      if (Job* j = env_.jobs->table().find(id)) {
-        j->exit_code = status;
-        j->state = JobState::Exited;
-        j->ended = now_s();
-      }
-      env_.log("job " + id + " ended with status " + std::to_string(status) + " (output relayed home)");
-      return;
-    }
+    if (parse_move_order(c, "", o.m, why)) orders.push_back(std::move(o));
+    else env_.log("job " + id_ + ": dropping a malformed move request: " + why);
   }
 }
 
-void Migrator::home_relay(std::unique_ptr<TcpPeerLink> link, const Frame& first) {
-  const std::string id = first.meta.value("id", std::string());
-  const int epoch = first.meta.value("epoch", -1);
-  RelayWake wake(*env_.mu, env_.jobs->table(), id);
-  // Earlier residences' output first.
+// The answer to whoever asked for a move: over the relay when the home node asked.
+void GuestRelay::answer(const Order& o, bool ok, const SourceResult& r) {
+  nlohmann::json rep = handoff_reply(id_, ok ? o.m.to : env_.jobs->node_name(), ok, r);
+  if (o.via_home) {
+    rep["client"] = o.m.client;
+    if (link_) link_->send({"migrated", rep, {}});
+  } else if (o.m.client >= 0) {
+    std::lock_guard<std::mutex> l(*env_.mu);
+    env_.reply(o.m.client, rep);
+  }
+}
+
+// Moves the job on; true when it left (this thread is then done).
+bool GuestRelay::try_move(const Order& o) {
+  GuestMove g = env_.move(id_, pid_, o.m);
+  if (!g.started) return answer(o, false, g.r), false;
+  const SourceResult& r = g.r;
+  say(r.outcome == SourceOutcome::Stayed ? "stays here: " + r.why
+                                         : "moved to " + o.m.to + " (" + o.m.reason + ", " + handoff_summary(r) + ")");
+  if (r.outcome == SourceOutcome::Stayed) return answer(o, false, r), false;
+  // The copy here is gone: the rest of its output, then the relay hands over to the next node.
+  for (double until = now_s() + 30; (out_ >= 0 || err_ >= 0) && now_s() < until;) {
+    pump_out(out_, 1);
+    pump_out(err_, 2);
+    if (out_ >= 0 || err_ >= 0) nap(10);
+  }
+  ::waitpid(pid_, nullptr, 0);
+  answer(o, true, r);
+  link_->send({"moved", {{"to", o.m.to}, {"epoch", g.epoch}, {"why", o.m.reason}}, {}});
+  return true;
+}
+
+// Once the job is reaped and its output is all sent: the exit status goes home. True when done.
+bool GuestRelay::finished() {
+  if (!reaped_) {
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      reaped_ = true;
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+  }
+  if (!reaped_ || out_ >= 0 || err_ >= 0) return false;
+  if (link_->send({"exit", {{"status", status_}}, {}})) link_->readable(5);  // let the home read it
+  std::lock_guard<std::mutex> l(*env_.mu);
+  if (Job* j = env_.jobs->table().find(id_)) {
+    j->exit_code = status_;
+    j->state = JobState::Exited;
+    j->ended = now_s();
+  }
+  env_.log("job " + id_ + " ended with status " + std::to_string(status_) + " (output relayed home)");
+  return true;
+}
+
+void GuestRelay::run() {
+  for (;;) {
+    if (!connected()) continue;
+    wait_for_work();
+    std::vector<Order> orders;
+    if (!read_home(orders)) {
+      link_.reset();  // reconnects; the home node waits for it
+      continue;
+    }
+    feed_stdin();
+    take_local_orders(orders);
+    for (const auto& o : orders)
+      if (try_move(o)) {
+        std::lock_guard<std::mutex> l(*env_.mu);
+        env_.jobs->table().erase(id_);
+        return;
+      }
+    if (finished()) return;
+  }
+}
+
+// The home side of one relay connection.
+class HomeRelay {
+ public:
+  HomeRelay(RelayEnv& env, PollLink& link, std::string id, int epoch)
+      : env_(env), link_(link), id_(std::move(id)), epoch_(epoch), wake_(*env.mu, env.jobs->table(), id_) {}
+  bool wait_turn();
+  void run();
+
+ private:
+  bool forward_requests(bool& congested);
+  enum class Next { More, Done, Malformed };
+  Next take(const Frame& f, std::string& why);
+
+  RelayEnv& env_;
+  PollLink& link_;
+  std::string id_;
+  int epoch_;
+  RelayWake wake_;
+  bool eof_sent_ = false;
+};
+
+// Earlier residences' output first: false (and the peer told "unknown") when this residence's
+// turn will never come.
+bool HomeRelay::wait_turn() {
   for (;;) {
     {
       std::lock_guard<std::mutex> l(*env_.mu);
-      Job* j = env_.jobs->table().find(id);
-      if (!j || j->state != JobState::Running || j->out_epoch > epoch) {
-        link->send({"unknown", {}, {}});
-        return;
+      Job* j = env_.jobs->table().find(id_);
+      if (!j || j->state != JobState::Running || j->out_epoch > epoch_) {
+        link_.send({"unknown", {}, {}});
+        return false;
       }
-      if (j->out_epoch == epoch) {
-        wake.attach(*j);
-        break;
+      if (j->out_epoch == epoch_) {
+        wake_.attach(*j);
+        return true;
       }
     }
     nap(20);
   }
-  bool eof_sent = false;
-  for (;;) {
-    std::string in;
-    std::vector<int> sigs;
-    std::vector<nlohmann::json> ctls;
-    bool congested = false, eof = false;
-    {
-      std::lock_guard<std::mutex> l(*env_.mu);
-      Job* j = env_.jobs->table().find(id);
-      if (!j || j->state != JobState::Running) return;
-      if (j->remote && j->migrations == epoch) {  // requests are for the current residence only
-        size_t n = std::min<size_t>(j->in_q.size(), 65536);
-        in = j->in_q.substr(0, n);
-        j->in_q.erase(0, n);
-        sigs = std::exchange(j->sig_q, {});
-        ctls = std::exchange(j->ctl_q, {});
-        eof = j->in_eof && j->in_q.empty() && !eof_sent;
-      }
-      congested = env_.jobs->watcher_congested(*j);
+}
+
+// Stdin, signals and moves queued here for the current residence go out; `congested` while the
+// caller watching the output cannot take more (then nothing is read from the peer). False when
+// the job is gone or has ended.
+bool HomeRelay::forward_requests(bool& congested) {
+  std::string in;
+  std::vector<int> sigs;
+  std::vector<nlohmann::json> ctls;
+  bool eof = false;
+  {
+    std::lock_guard<std::mutex> l(*env_.mu);
+    Job* j = env_.jobs->table().find(id_);
+    if (!j || j->state != JobState::Running) return false;
+    if (j->remote && j->migrations == epoch_) {  // requests are for the current residence only
+      size_t n = std::min<size_t>(j->in_q.size(), 65536);
+      in = j->in_q.substr(0, n);
+      j->in_q.erase(0, n);
+      sigs = std::exchange(j->sig_q, {});
+      ctls = std::exchange(j->ctl_q, {});
+      eof = j->in_eof && j->in_q.empty() && !eof_sent_;
     }
-    if (!in.empty()) link->send({"stdin", {}, in});
-    if (eof) eof_sent = link->send({"eof", {}, {}});
-    for (int s : sigs) link->send({"signal", {{"sig", s}}, {}});
-    for (const auto& c : ctls) link->send({"migrate", c, {}});
+    congested = env_.jobs->watcher_congested(*j);
+  }
+  if (!in.empty()) link_.send({"stdin", {}, in});
+  if (eof) eof_sent_ = link_.send({"eof", {}, {}});
+  for (int s : sigs) link_.send({"signal", {{"sig", s}}, {}});
+  for (const auto& c : ctls) link_.send({"migrate", c, {}});
+  return true;
+}
+
+// One frame from the node running the job (lock held).
+HomeRelay::Next HomeRelay::take(const Frame& f, std::string& why) {
+  Job* j = env_.jobs->table().find(id_);
+  if (!j) return Next::Done;
+  if (f.kind == "out") {
+    int stream = 1;
+    if (!parse_out(f.meta, stream, why)) return Next::Malformed;
+    env_.jobs->deliver(*j, stream, f.data);
+  } else if (f.kind == "exit") {
+    int status = 255;
+    if (!parse_exit(f.meta, status, why)) return Next::Malformed;
+    env_.jobs->end(*j, status, now_s());
+    return Next::Done;
+  } else if (f.kind == "moved") {
+    MovedNote m;
+    if (!parse_moved(f.meta, epoch_ + 1, m, why)) return Next::Malformed;
+    j->out_epoch = epoch_ + 1;
+    if (j->remote) j->node = m.to, j->migrations = std::max(j->migrations, m.epoch);
+    j->moved = "to " + m.to + " (" + m.why + ")";
+    return Next::Done;
+  } else if (f.kind == "migrated") {
+    int client = -1;
+    if (!parse_migrated(f.meta, client, why)) return Next::Malformed;
+    nlohmann::json rep = f.meta;
+    rep.erase("client");
+    if (client >= 0) env_.reply(client, rep);
+  }
+  return Next::More;
+}
+
+void HomeRelay::run() {
+  for (;;) {
+    bool congested = false;
+    if (!forward_requests(congested)) return;
     if (congested) {
       nap(10);
       continue;
     }
     // Frames from the node running the job, or stdin, signals and moves queued here (wake_relay);
     // without an eventfd, what is queued here waits at most 200 ms.
-    pollfd p[2] = {{link->fd(), POLLIN, 0}, {wake.fd(), POLLIN, 0}};
-    ::poll(p, wake.fd() >= 0 ? 2 : 1, wake.fd() >= 0 ? 1000 : 200);
-    if (wake.fd() >= 0 && p[1].revents) wake.clear();
+    pollfd p[2] = {{link_.fd(), POLLIN, 0}, {wake_.fd(), POLLIN, 0}};
+    ::poll(p, wake_.fd() >= 0 ? 2 : 1, wake_.fd() >= 0 ? 1000 : 200);
+    if (wake_.fd() >= 0 && p[1].revents) wake_.clear();
     if (!p[0].revents) {
-      if (link->broken()) break;
+      if (link_.broken()) break;
       continue;
     }
-    auto f = link->recv(60);
+    auto f = link_.recv(60);
     if (!f) break;
+    std::string why;
     std::lock_guard<std::mutex> l(*env_.mu);
-    Job* j = env_.jobs->table().find(id);
-    if (!j) return;
-    if (f->kind == "out") {
-      env_.jobs->deliver(*j, f->meta.value("fd", 1), f->data);
-    } else if (f->kind == "exit") {
-      env_.jobs->end(*j, f->meta.value("status", 255), now_s());
-      return;
-    } else if (f->kind == "moved") {
-      j->out_epoch = epoch + 1;
-      const std::string to = f->meta.value("to", std::string("?"));
-      if (j->remote) j->node = to, j->migrations = std::max(j->migrations, f->meta.value("epoch", epoch + 1));
-      j->moved = "to " + to + " (" + f->meta.value("why", std::string()) + ")";
-      return;
-    } else if (f->kind == "migrated") {
-      int client = f->meta.value("client", -1);
-      nlohmann::json rep = f->meta;
-      rep.erase("client");
-      if (client >= 0) env_.reply(client, rep);
+    switch (take(*f, why)) {
+      case Next::More: continue;
+      case Next::Done: return;
+      case Next::Malformed:
+        env_.log("job " + id_ + ": malformed '" + f->kind + "' frame from its node (" + why + "); closing the relay");
+        return;
     }
   }
   std::lock_guard<std::mutex> l(*env_.mu);
-  env_.log("job " + id + ": relay from its node broke; waiting for it to reconnect");
+  env_.log("job " + id_ + ": relay from its node broke; waiting for it to reconnect");
+}
+
+}  // namespace
+
+void Relay::guest(const std::string& id) {
+  GuestRelay g(env_, id);
+  if (g.take_job()) g.run();
+}
+
+void Relay::home(std::unique_ptr<PollLink> link, const Frame& first) {
+  RelayHello h;
+  std::string why;
+  if (!parse_relay_hello(first.meta, h, why)) {
+    std::lock_guard<std::mutex> l(*env_.mu);
+    env_.log("relay refused: " + why);
+    return;
+  }
+  HomeRelay r(env_, *link, h.id, h.epoch);
+  if (r.wait_turn()) r.run();
 }
 
 }  // namespace grappe

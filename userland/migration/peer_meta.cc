@@ -1,0 +1,133 @@
+#include "migration/peer_meta.h"
+
+#include <climits>
+
+#include "common/json_fields.h"
+
+namespace grappe {
+namespace {
+
+constexpr size_t kMaxName = 256;  // node names, job ids, image names
+constexpr size_t kMaxText = 4096;  // reasons
+constexpr int64_t kMaxEpoch = INT_MAX;
+
+bool done(const Fields& f, std::string& why) {
+  if (f.ok()) return true;
+  why = f.error();
+  return false;
+}
+
+}  // namespace
+
+bool safe_job_id(const std::string& id) {
+  return !id.empty() && id.size() < 40 && id.find_first_not_of("0123456789.") == std::string::npos && id[0] != '.';
+}
+
+bool parse_offer(const nlohmann::json& meta, Offer& o, std::string& why) {
+  Fields f(meta, "offer");
+  o.id = f.str("id", "", Need::Required, kMaxName);
+  o.from = f.str("from", "?", Need::Optional, kMaxName);
+  o.user = f.str("user", "?", Need::Optional, kMaxName);
+  o.home = f.str("home", "?", Need::Optional, kMaxName);
+  o.argv = f.strings("argv");
+  o.cpu_flags = f.strings("cpu_flags", Need::Optional, 4096);
+  o.home_number = static_cast<uint16_t>(f.integer("home_number", 0, 0, UINT16_MAX));
+  o.epoch = static_cast<int>(f.integer("epoch", 1, 1, kMaxEpoch));
+  o.uid = static_cast<uid_t>(f.integer("uid", 65534, 0, UINT32_MAX - 1));
+  o.stay = f.boolean("stay", false);
+  o.tty_out = f.boolean("tty_out", false);
+  o.tty_err = f.boolean("tty_err", false);
+  o.precopy = f.boolean("precopy", false);
+  o.age_s = f.number("age_s", 0);
+  o.rss_kb = static_cast<uint64_t>(f.integer("rss_kb", 0, 0, INT64_MAX));
+  if (f.ok() && !safe_job_id(o.id)) f.fail("\"id\" is not a valid job id");
+  // Read where the job lands (restore, dump_priority): wrong types there must not pass.
+  f.object("stdio");
+  if (f.has("nice")) f.integer("nice", 0, -20, 19);
+  return done(f, why);
+}
+
+bool parse_reason(const nlohmann::json& meta, const char* frame, std::string& why_peer, std::string& why) {
+  Fields f(meta, frame);
+  why_peer = f.str("why", "?", Need::Optional, kMaxText);
+  return done(f, why);
+}
+
+bool parse_image_file(const nlohmann::json& meta, ImageFile& img, std::string& why) {
+  Fields f(meta, "file");
+  img.name = f.str("name", "", Need::Required, kMaxName);
+  img.dir = f.str("dir", "", Need::Optional, kMaxName);
+  img.size = static_cast<uint64_t>(f.integer("size", 0, 0, INT64_MAX, Need::Required));
+  return done(f, why);
+}
+
+bool parse_commit(const nlohmann::json& meta, std::string& parent, std::string& why) {
+  Fields f(meta, "commit");
+  parent = f.str("parent", "", Need::Optional, kMaxName);
+  f.integer("bytes", 0, 0, INT64_MAX);
+  return done(f, why);
+}
+
+bool parse_relay_hello(const nlohmann::json& meta, RelayHello& h, std::string& why) {
+  Fields f(meta, "relay");
+  h.id = f.str("id", "", Need::Required, kMaxName);
+  h.epoch = static_cast<int>(f.integer("epoch", -1, 0, kMaxEpoch, Need::Required));
+  return done(f, why);
+}
+
+bool parse_move_order(const nlohmann::json& meta, const std::string& default_reason, MoveOrder& m, std::string& why) {
+  Fields f(meta, "migrate");
+  m.to = f.str("to", "", Need::Required, kMaxName);
+  m.client = static_cast<int>(f.integer("client", -1, -1, INT_MAX));
+  m.reason = f.str("reason", default_reason, Need::Optional, kMaxText);
+  m.precopy = static_cast<int>(f.integer("precopy", -1, -1, 1));
+  return done(f, why);
+}
+
+bool parse_out(const nlohmann::json& meta, int& stream, std::string& why) {
+  Fields f(meta, "out");
+  stream = static_cast<int>(f.integer("fd", 1, 1, 2));
+  return done(f, why);
+}
+
+bool parse_exit(const nlohmann::json& meta, int& status, std::string& why) {
+  Fields f(meta, "exit");
+  status = static_cast<int>(f.integer("status", 255, 0, 255));
+  return done(f, why);
+}
+
+bool parse_moved(const nlohmann::json& meta, int default_epoch, MovedNote& m, std::string& why) {
+  Fields f(meta, "moved");
+  m.to = f.str("to", "?", Need::Optional, kMaxName);
+  m.epoch = static_cast<int>(f.integer("epoch", default_epoch, 0, kMaxEpoch));
+  m.why = f.str("why", "", Need::Optional, kMaxText);
+  return done(f, why);
+}
+
+bool parse_migrated(const nlohmann::json& meta, int& client, std::string& why) {
+  Fields f(meta, "migrated");
+  client = static_cast<int>(f.integer("client", -1, -1, INT_MAX));
+  return done(f, why);
+}
+
+bool parse_signal(const nlohmann::json& meta, int& sig, std::string& why) {
+  Fields f(meta, "signal");
+  sig = static_cast<int>(f.integer("sig", 15, 1, 64));
+  return done(f, why);
+}
+
+bool parse_resolve(const nlohmann::json& meta, ResolveAsk& a, std::string& why) {
+  Fields f(meta, "resolve");
+  a.id = f.str("id", "", Need::Required, kMaxName);
+  a.epoch = static_cast<int>(f.integer("epoch", 0, 0, kMaxEpoch));
+  return done(f, why);
+}
+
+bool parse_resolved(const nlohmann::json& meta, std::optional<bool>& moved, std::string& why) {
+  Fields f(meta, "resolved");
+  moved.reset();
+  if (f.has("moved")) moved = f.boolean("moved", false);
+  return done(f, why);
+}
+
+}  // namespace grappe
