@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/mono_clock.h"
 #include "common/text_file.h"
 #include "migration/image_dir.h"
 
@@ -85,16 +86,13 @@ struct NotifyCtx {
   RestoreHold* restore = nullptr;               // restore
 };
 
-double steady_now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 thread_local NotifyCtx* t_ctx = nullptr;
 
 int on_notify(char* action, criu_notify_arg_t na) {
   NotifyCtx* c = t_ctx;
   if (!c || !action) return 0;
   std::string a = action;
-  if (a == "pre-dump" && c->frozen_at == 0) c->frozen_at = steady_now();
+  if (a == "pre-dump" && c->frozen_at == 0) c->frozen_at = now_s();
   if (c->turn && c->turn->owns_lock() && (a == "post-dump" || a == "post-restore")) c->turn->unlock();
   if (c->hold && a == "post-dump") {
     c->held = true;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/mono_clock.h"
 #include "common/json_fields.h"
 #include "migration/image_dir.h"
 #include "migration/peer_meta.h"
@@ -14,8 +15,6 @@
 namespace grappe {
 namespace fs = std::filesystem;
 namespace {
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 bool safe_name(const std::string& n) {
   if (n.empty() || n.size() > 255 || n == "." || n == "..") return false;
@@ -271,7 +270,7 @@ SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string
   double hold_start = 0, hold_end = 0;
   std::function<void()> undo = lim.before_dump ? lim.before_dump(pid) : nullptr;
   DumpResult d = criu.dump(pid, dump_dir, parent, [&]() {
-    hold_start = now();
+    hold_start = now_s();
     bool ok = [&]() {
       if (!send_images(dump_dir, "", link, lim.chunk, r.bytes, hold_why)) return false;
       if (!link.send({"commit", {{"bytes", r.bytes}, {"parent", parent}}, {}})) {
@@ -289,7 +288,7 @@ SourceResult migrate_out(const nlohmann::json& job, pid_t pid, const std::string
       else hold_why = "malformed failure report from the target: " + why;
       return false;
     }();
-    hold_end = now();
+    hold_end = now_s();
     return ok;
   });
   if (hold_end > 0) {

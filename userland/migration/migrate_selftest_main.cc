@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/mono_clock.h"
 #include "migration/criu_checkpointer.h"
 #include "jobs/job_spawn.h"
 
@@ -29,10 +30,6 @@ using namespace grappe;
 namespace fs = std::filesystem;
 
 namespace {
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 // The job: RSS of `mb` MiB with a known pattern; prints "tick N" every 50 ms, checking a word of
 // every page each time.

@@ -18,6 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/mono_clock.h"
 #include "common/json_fields.h"
 #include "common/text_file.h"
 #include "jobs/job_inspect.h"
@@ -31,9 +32,6 @@ namespace grappe {
 namespace fs = std::filesystem;
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 // The epoch an offer built here (offer_for) gives the job on the target.

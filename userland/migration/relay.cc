@@ -11,14 +11,12 @@
 #include <optional>
 #include <thread>
 
+#include "common/mono_clock.h"
 #include "common/loop_timer.h"
 
 namespace grappe {
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 // Reads what is in `fd`; false (and fd closed) at EOF.
