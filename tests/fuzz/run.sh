@@ -5,6 +5,7 @@
 # metas) — and runs each for a bounded time (GRAPPE_FUZZ_SECONDS, default 60, split between them).
 # A crash fails the test and leaves the input in build/fuzz/.
 set -euo pipefail
+# libFuzzer's own exit status for a crash is 77, ctest's "skipped": every run below says 1 instead.
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUTDIR=${1:-$SRC/build/fuzz}
 SECONDS_BUDGET=${GRAPPE_FUZZ_SECONDS:-60}
@@ -61,8 +62,8 @@ SEEDS
 cd "$OUTDIR"
 WIRE=$(( SECONDS_BUDGET / 3 )); FRAME=$(( SECONDS_BUDGET / 6 )); API=$(( SECONDS_BUDGET / 4 ))
 META=$(( SECONDS_BUDGET - WIRE - FRAME - API ))
-./fuzz_wire -max_total_time="$WIRE" -max_len=1400 -print_final_stats=1 corpus 2>&1 | tail -8
-./fuzz_frame -max_total_time="$FRAME" -max_len=4096 -print_final_stats=1 corpus-frame 2>&1 | tail -8
-./fuzz_api -max_total_time="$API" -max_len=4096 -print_final_stats=1 corpus-api 2>&1 | tail -8
-./fuzz_peer_meta -max_total_time="$META" -max_len=4096 -print_final_stats=1 corpus-meta 2>&1 | tail -8
+./fuzz_wire -error_exitcode=1 -max_total_time="$WIRE" -max_len=1400 -print_final_stats=1 corpus 2>&1 | tail -8
+./fuzz_frame -error_exitcode=1 -max_total_time="$FRAME" -max_len=4096 -print_final_stats=1 corpus-frame 2>&1 | tail -8
+./fuzz_api -error_exitcode=1 -max_total_time="$API" -max_len=4096 -print_final_stats=1 corpus-api 2>&1 | tail -8
+./fuzz_peer_meta -error_exitcode=1 -max_total_time="$META" -max_len=4096 -print_final_stats=1 corpus-meta 2>&1 | tail -8
 echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests, ${META} s peer metas)"
