@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <climits>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -171,16 +172,16 @@ void Daemon::open_api() {
 void Daemon::wire_jobs() {
   jobs_.set_node_number(ident_.number);
   jobs_.set_next_seq(ident_.job_seq);
-  jobs_.send = [this](int fd, const nlohmann::json& ev) {
-    size_t i = client_index(fd);
+  jobs_.send = [this](int id, const nlohmann::json& ev) {
+    size_t i = client_index(id);
     if (i < clients_.size()) clients_[i].out += dump_safe(ev) + "\n", wake_loop();
   };
-  jobs_.congested = [this](int fd) {
-    size_t i = client_index(fd);
+  jobs_.congested = [this](int id) {
+    size_t i = client_index(id);
     return i < clients_.size() && clients_[i].out.size() > (1u << 20);
   };
-  jobs_.finish = [this](int fd) {
-    size_t i = client_index(fd);
+  jobs_.finish = [this](int id) {
+    size_t i = client_index(id);
     if (i < clients_.size()) clients_[i].closing = true;
   };
   jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
@@ -198,8 +199,8 @@ void Daemon::start_migrator() {
   env.precopy_min_kb = uint64_t{cfg_.precopy_min_mb} << 10;
   env.resolve = [this](const std::string& node) { return resolve_node(node); };
   env.alive = [this](const std::string& name) { return node_alive(name); };
-  env.reply = [this](int fd, const nlohmann::json& r) {
-    size_t i = client_index(fd);
+  env.reply = [this](int id, const nlohmann::json& r) {
+    size_t i = client_index(id);
     if (i < clients_.size()) clients_[i].out += dump_safe(r) + "\n", clients_[i].closing = true, wake_loop();
   };
   env.log = [this](const std::string& s) { mb_.on_event(s); };
@@ -310,10 +311,17 @@ void Daemon::receive_udp(double now) {
   }
 }
 
-size_t Daemon::client_index(int fd) const {
+size_t Daemon::client_index(int id) const {
   for (size_t i = 0; i < clients_.size(); ++i)
-    if (clients_[i].fd == fd) return i;
+    if (clients_[i].who.client == id) return i;
   return clients_.size();
+}
+
+int Daemon::next_connection_id() {
+  // Never a live connection's id, and not reused until 2^31 connections later: a reply or event
+  // meant for a client that left never reaches a newcomer (a file descriptor is reused at once).
+  next_id_ = next_id_ == INT_MAX ? 1 : next_id_ + 1;
+  return next_id_;
 }
 
 void Daemon::dispatch(size_t ci, const std::string& line, double now) {
@@ -341,7 +349,7 @@ void Daemon::accept_clients(double now) {
       ::close(fd);
       continue;
     }
-    clients_.push_back(Client{fd, {}, {}, now, Caller{cred.uid, cred.gid, cred.pid, fd}});
+    clients_.push_back(Client{fd, {}, {}, now, Caller{cred.uid, cred.gid, cred.pid, next_connection_id()}});
   }
 }
 
@@ -381,7 +389,7 @@ void Daemon::read_client(size_t i, double now) {
 void Daemon::serve_api(double now, bool incoming) {
   if (incoming) accept_clients(now);
   for (size_t i = 0; i < clients_.size();) {
-    if (!clients_[i].closing && !clients_[i].gone && jobs_.accepts_input(clients_[i].fd)) read_client(i, now);
+    if (!clients_[i].closing && !clients_[i].gone && jobs_.accepts_input(clients_[i].who.client)) read_client(i, now);
     Client& d = clients_[i];
     if (!d.out.empty() && !d.gone) {
       ssize_t n = ::send(d.fd, d.out.data(), d.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -391,7 +399,7 @@ void Daemon::serve_api(double now, bool incoming) {
     // A request answered or not within 5 s; a stream (a job's output) may stay open.
     const bool late = !d.streaming && now - d.since > 5;
     if (d.gone || late || (d.closing && d.out.empty())) {
-      jobs_.detach(d.fd);
+      jobs_.detach(d.who.client);
       ::close(d.fd);
       clients_.erase(clients_.begin() + static_cast<long>(i));
     } else {

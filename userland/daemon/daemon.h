@@ -64,7 +64,8 @@ class Daemon {
   void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
   void save_state();
   void dispatch(size_t client, const std::string& line, double now);
-  size_t client_index(int fd) const;
+  size_t client_index(int id) const;  // by connection id (Caller::client)
+  int next_connection_id();
   std::optional<PeerAddr> resolve_node(const std::string& node) const;
   bool node_alive(const std::string& name) const;
   // daemon_admin.cc: what the admin commands and the balancing work need of the daemon.
@@ -105,6 +106,7 @@ class Daemon {
     bool gone = false;       // the peer closed or failed: close now
   };
   std::vector<Client> clients_;
+  int next_id_ = 0;  // the last connection id given (next_connection_id)
   CloneSpawner spawner_;
   JobService jobs_;
   std::mutex mu_;  // the loop holds it between polls; migration threads take it for the job table

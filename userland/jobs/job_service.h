@@ -22,7 +22,7 @@ struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
-  int client = -1;  // the daemon's handle for the connection
+  int client = -1;  // the connection's id: never reused while a reply or event may still be due to it
 };
 
 class JobService {
