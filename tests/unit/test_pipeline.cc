@@ -21,7 +21,8 @@ struct FakeRunner : ProcessRunner {
 };
 
 struct World {
-  fs::path dir = fs::temp_directory_path() / "grappe-pipeline-test";
+  // Per process: two unit-test runs at once (parallel checkouts) must not share it.
+  fs::path dir = fs::temp_directory_path() / ("grappe-pipeline-test-" + std::to_string(::getpid()));
   FakeRunner runner;
   Progress progress{false};
   BuildContext ctx;
