@@ -19,6 +19,12 @@ netns_setup 1
 netns_start 1
 for _ in $(seq 50); do [ -S "$TMP/n1.sock" ] && break; sleep 0.1; done
 
+# A daemon alone founds its cluster, and says so once its discovery wait is over.
+for _ in $(seq 100); do grep -q "grappe: founded cluster netns-test nodes=1" "$TMP/n1.log" && break; sleep 0.1; done
+grep -q "grappe: founded cluster netns-test nodes=1" "$TMP/n1.log" || fail "a lone daemon did not print its founded line"
+grep -q "joined cluster" "$TMP/n1.log" && fail "a lone daemon printed a joined line"
+echo "ok: a lone daemon prints 'grappe: founded cluster netns-test nodes=1'"
+
 # Output, stderr and the exit status pass through; the command is pid 2 under grappe-job-init.
 out=$(g run -- sh -c 'echo out; echo err >&2; echo "pid=$$ sid=$(cut -d" " -f6 /proc/self/stat)"; exit 7' 2>"$TMP/err") && rc=0 || rc=$?
 [ "$rc" = 7 ] || fail "exit status: want 7, got $rc"

@@ -311,6 +311,22 @@ void Daemon::receive_udp(double now) {
   }
 }
 
+// The console's account of this node's cluster: "founded" once a node that found no peer in its
+// discovery wait has taken its number (a PC alone is a cluster of one), "joined" once it sees
+// another member (the founder too, when the second node comes).
+void Daemon::announce_cluster() {
+  if (!announced_found_ && !announced_join_ && mb_.live_count() == 1 && mb_.self().number != 0) {
+    announced_found_ = true;
+    std::printf("grappe: founded cluster %s nodes=1\n", ident_.cluster.c_str());
+    std::fflush(stdout);
+  }
+  if (!announced_join_ && mb_.live_count() >= 2) {
+    announced_join_ = true;
+    std::printf("grappe: joined cluster %s nodes=%zu\n", ident_.cluster.c_str(), mb_.live_count());
+    std::fflush(stdout);
+  }
+}
+
 size_t Daemon::client_index(int id) const {
   for (size_t i = 0; i < clients_.size(); ++i)
     if (clients_[i].who.client == id) return i;
@@ -539,11 +555,7 @@ int Daemon::run() {
     share_home(now);
     balance(now);
     mb_.tick(now, out);
-    if (!announced_join_ && mb_.live_count() >= 2) {
-      announced_join_ = true;
-      std::printf("grappe: joined cluster %s nodes=%zu\n", ident_.cluster.c_str(), mb_.live_count());
-      std::fflush(stdout);
-    }
+    announce_cluster();
   }
   std::lock_guard<std::mutex> lock(mu_);
   mb_.leave(now_s(), out);

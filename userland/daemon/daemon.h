@@ -64,6 +64,7 @@ class Daemon {
   void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
   void save_state();
   void dispatch(size_t client, const std::string& line, double now);
+  void announce_cluster();
   size_t client_index(int id) const;  // by connection id (Caller::client)
   int next_connection_id();
   std::optional<PeerAddr> resolve_node(const std::string& node) const;
@@ -86,6 +87,7 @@ class Daemon {
   double next_calibration_ = 0;
   double number_since_ = -1, next_home_ = 0;
   bool announced_join_ = false;
+  bool announced_found_ = false;
   int udp_ = -1, api_ = -1;
   // The loop sleeps in poll() until the next grid point (loop_timer.h); a migration or relay thread
   // that queues a line for a client wakes it through this pipe, so the line goes out at once, not
