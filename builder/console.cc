@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -26,6 +27,14 @@ struct Fd {
   }
 };
 
+// Milliseconds to wait for `deadline`, rounded up: 0 only once it has passed, so a wait that
+// gives up has really reached the deadline (a rounded-down 0.9 ms used to end a read early and
+// blame the next write).
+int ms_until(double deadline) {
+  const double left = deadline - now_s();
+  return left <= 0 ? 0 : static_cast<int>(std::ceil(left * 1000));
+}
+
 void check_interrupted() {
   // Ctrl-C or a kill: the handler only sets a flag (process.h), so stop here.
   if (termination_requested()) throw Error("interrupted while talking to the console");
@@ -36,7 +45,7 @@ template <class Done>
 bool read_until(int fd, std::string& seen, double deadline, Done done) {
   char buf[65536];
   while (!done(seen)) {
-    int left = static_cast<int>((deadline - now_s()) * 1000);
+    const int left = ms_until(deadline);
     if (left <= 0) return false;
     check_interrupted();
     pollfd p{fd, POLLIN, 0};
@@ -56,7 +65,7 @@ enum class Wrote { All, Closed, Stuck };
 Wrote write_until(int fd, std::string_view data, double deadline) {
   while (!data.empty()) {
     check_interrupted();
-    int left = static_cast<int>((deadline - now_s()) * 1000);
+    const int left = ms_until(deadline);
     if (left <= 0) return Wrote::Stuck;
     pollfd p{fd, POLLOUT, 0};
     if (::poll(&p, 1, std::min(left, 500)) <= 0) continue;

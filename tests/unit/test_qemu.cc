@@ -205,6 +205,7 @@ TEST_CASE("console: a console that nobody reads fails within the timeout, saying
     FAIL("run_console returned");
   } catch (const Error& e) {
     const std::string what = e.what();
+    INFO(what);
     CHECK(what.find("no shell answered on the console within 2 s") != std::string::npos);
     CHECK(what.find("Grappe boot menu") != std::string::npos);
   }
