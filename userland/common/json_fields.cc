@@ -104,25 +104,18 @@ std::vector<std::string> Fields::strings(const char* key, Need need, size_t max_
   return out;
 }
 
-nlohmann::json Fields::object(const char* key, Need need) {
+nlohmann::json Fields::structured(const char* key, Need need, bool want_object) {
   const auto* v = find(key, need);
   if (!v) return nullptr;
-  if (!v->is_object()) {
-    wrong(key, "must be an object");
+  if (want_object ? !v->is_object() : !v->is_array()) {
+    wrong(key, want_object ? "must be an object" : "must be an array");
     return nullptr;
   }
   return *v;
 }
 
-nlohmann::json Fields::array(const char* key, Need need) {
-  const auto* v = find(key, need);
-  if (!v) return nullptr;
-  if (!v->is_array()) {
-    wrong(key, "must be an array");
-    return nullptr;
-  }
-  return *v;
-}
+nlohmann::json Fields::object(const char* key, Need need) { return structured(key, need, true); }
+nlohmann::json Fields::array(const char* key, Need need) { return structured(key, need, false); }
 
 std::string dump_safe(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 

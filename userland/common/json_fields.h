@@ -46,6 +46,7 @@ class Fields {
  private:
   const nlohmann::json* find(const char* key, Need need);
   void wrong(const char* key, const std::string& what);
+  nlohmann::json structured(const char* key, Need need, bool want_object);
 
   const nlohmann::json& j_;
   std::string where_;
