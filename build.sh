@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 HOST_PACKAGES=(
   build-essential cmake pkg-config ca-certificates
-  libsodium-dev nlohmann-json3-dev libcli11-dev doctest-dev libtoml11-dev libcpp-httplib-dev
+  libsodium-dev nlohmann-json3-dev libcli11-dev doctest-dev libtoml11-dev libcpp-httplib-dev libsystemd-dev
   mmdebstrap debian-archive-keyring squashfs-tools xorriso isolinux syslinux-common
   grub-efi-amd64-bin grub-common mtools dosfstools ipxe cpio kmod xz-utils zstd busybox-static
   qemu-system-x86 ipxe-qemu qemu-utils ovmf fdisk iproute2 procps binutils nftables python3 clang libclang-rt-14-dev

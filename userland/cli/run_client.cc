@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -87,6 +88,7 @@ class RunSession {
       ssize_t r = ::read(fd_, b, sizeof b);
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) {
+        if (!job_.empty() && !opt_.detach && reattach()) continue;
         std::fprintf(stderr, "grappe: lost contact with grapped%s%s\n", job_.empty() ? "" : "; job ",
                      job_.empty() ? "" : (job_ + " keeps running (grappe ps)").c_str());
         return 255;
@@ -112,6 +114,50 @@ class RunSession {
                           {"detach", opt_.detach}, {"stay", opt_.stay}, {"node", opt_.node}, {"stdin", stdin_open_},
                           {"tty_out", !opt_.detach && ::isatty(1)}, {"tty_err", !opt_.detach && ::isatty(2)}};
     return write_all(fd_, dump_safe(req) + "\n");
+  }
+
+  // grapped went away (a crash, a restart, an upgrade) but jobs outlive it: connect to the next one
+  // and take the stream up where it broke, saying how many bytes already arrived. Up to 2 minutes.
+  bool reattach() {
+    std::fprintf(stderr, "grappe: lost contact with grapped; job %s keeps running, reattaching...\n", job_.c_str());
+    ::close(fd_);
+    fd_ = -1;
+    buf_.clear();
+    for (int tries = 0; tries < 600; ++tries) {
+      ::usleep(200000);
+      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un sa{};
+      sa.sun_family = AF_UNIX;
+      std::strncpy(sa.sun_path, socket_.c_str(), sizeof sa.sun_path - 1);
+      if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        if (fd >= 0) ::close(fd);
+        continue;
+      }
+      fd_ = fd;
+      nlohmann::json req = {{"v", kApiVersion}, {"cmd", "attach"}, {"job", job_}, {"off", {have_[1], have_[2]}},
+                            {"tty_out", ::isatty(1) == 1}, {"tty_err", ::isatty(2) == 1}};
+      if (write_all(fd_, dump_safe(req) + "\n")) {
+        reattaching_ = true;
+        return true;
+      }
+      ::close(fd_);
+      fd_ = -1;
+    }
+    return false;
+  }
+
+  // Output from offset `off` of stream `fd`: what this client already has is skipped, a gap is said.
+  void write_output(int fd, int64_t off, const std::string& raw) {
+    size_t skip = 0;
+    if (off >= 0 && static_cast<uint64_t>(off) > have_[fd])
+      std::fprintf(stderr, "grappe: %llu bytes of the job's output were lost while grapped restarted\n",
+                   static_cast<unsigned long long>(static_cast<uint64_t>(off) - have_[fd]));
+    if (off >= 0) {
+      if (static_cast<uint64_t>(off) < have_[fd]) skip = static_cast<size_t>(std::min<uint64_t>(have_[fd] - static_cast<uint64_t>(off), raw.size()));
+      have_[fd] = static_cast<uint64_t>(off);
+    }
+    write_all(fd, raw.substr(skip));
+    have_[fd] += raw.size();
   }
 
   static void catch_signals() {
@@ -146,6 +192,16 @@ class RunSession {
   std::optional<int> handle(const nlohmann::json& m) {
     if (!m.is_object()) return std::nullopt;
     Fields f(m, "grapped's reply");
+    if (reattaching_ && m.contains("ok")) {  // the answer to attach
+      reattaching_ = false;
+      if (!f.boolean("ok", false)) {
+        std::fprintf(stderr, "grappe: %s\n", f.str("error", "attach failed").c_str());
+        return 255;
+      }
+      std::fprintf(stderr, "grappe: reattached to job %s\n", job_.c_str());
+      if (f.boolean("exited", false)) return static_cast<int>(f.integer("status", 255, 0, 255));
+      return std::nullopt;
+    }
     if (m.contains("ok")) {
       if (!f.boolean("ok", false)) {
         if (f.boolean("retry", false) && job_.empty()) return kRetry;
@@ -164,7 +220,7 @@ class RunSession {
     const std::string ev = f.str("ev");
     if (ev == "out") {
       std::string raw;
-      if (b64_decode(f.str("data"), raw)) write_all(f.integer("fd", 1, 1, 2) == 2 ? 2 : 1, raw);
+      if (b64_decode(f.str("data"), raw)) write_output(f.integer("fd", 1, 1, 2) == 2 ? 2 : 1, f.integer("off", -1, 0, INT64_MAX), raw);
     } else if (ev == "exit") {
       return static_cast<int>(f.integer("status", 255, 0, 255));
     }
@@ -176,6 +232,8 @@ class RunSession {
   int fd_ = -1;
   std::string buf_, job_;
   bool stdin_open_ = false;
+  bool reattaching_ = false;       // an attach was sent; its answer is next
+  uint64_t have_[3] = {0, 0, 0};   // [1], [2]: bytes of stdout/stderr written here
 };
 
 int run_once(const std::string& socket, const RunOptions& opt) { return RunSession(socket, opt).run(); }

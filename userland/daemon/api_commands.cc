@@ -15,6 +15,11 @@ void add_job_commands(ApiRouter& r, JobService* jobs, std::function<void()> job_
   });
   r.add("ps", [jobs](const nlohmann::json& req, const Caller& who, double now) { return ApiReply{jobs->ps(req, who, now), false}; });
   r.add("kill", [jobs](const nlohmann::json& req, const Caller& who, double) { return ApiReply{jobs->kill(req, who), false}; });
+  r.add("attach", [jobs](const nlohmann::json& req, const Caller& who, double) {
+    ApiReply out;
+    out.body = jobs->attach(req, who, out.attached);
+    return out;
+  });
   // From the attached caller: no reply when done, and the stream stays open; an error closes it.
   using Stream = nlohmann::json (JobService::*)(const nlohmann::json&, const Caller&);
   for (const auto& entry : {std::pair<const char*, Stream>{"stdin", &JobService::stdin_data}, {"eof", &JobService::stdin_eof},

@@ -187,6 +187,7 @@ void Daemon::wire_jobs() {
   jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
   jobs_.placeable = [this](int node) { return placeable(node); };
   jobs_.stays = [this](const Job& j) { return balance_.balancer().why_stays(j.id); };
+  adopt_jobs();
 }
 
 void Daemon::start_migrator() {
@@ -554,12 +555,27 @@ int Daemon::run() {
     recalibrate(now);
     share_home(now);
     balance(now);
+    save_jobs();
     mb_.tick(now, out);
     announce_cluster();
   }
   std::lock_guard<std::mutex> lock(mu_);
   mb_.leave(now_s(), out);
   save_state();
+  save_jobs();
+  // What is queued for clients still goes out (a second at most): a stream that a restart of
+  // grapped interrupts then loses nothing already read from a job's pipe.
+  for (double until = now_s() + 1; now_s() < until; ::usleep(10000)) {
+    bool left = false;
+    for (auto& c : clients_)
+      if (!c.out.empty() && !c.gone) {
+        ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) c.out.erase(0, static_cast<size_t>(n));
+        else if (n < 0 && errno != EAGAIN && errno != EINTR) c.gone = true;
+        left |= !c.out.empty() && !c.gone;
+      }
+    if (!left) break;
+  }
   ::unlink(cfg_.socket.c_str());
   std::fprintf(stderr, "grapped: stopped\n");
   return 0;

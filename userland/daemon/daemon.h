@@ -63,6 +63,8 @@ class Daemon {
   HomeView home_view(double now);
   void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
   void save_state();
+  void adopt_jobs();  // daemon_jobs.cc: the jobs an earlier grapped left running
+  void save_jobs();   // when the list of running jobs changed
   void dispatch(size_t client, const std::string& line, double now);
   void announce_cluster();
   size_t client_index(int id) const;  // by connection id (Caller::client)
@@ -110,6 +112,9 @@ class Daemon {
   std::vector<Client> clients_;
   int next_id_ = 0;  // the last connection id given (next_connection_id)
   CloneSpawner spawner_;
+  std::unique_ptr<FdStore> fd_store_;  // systemd's: the jobs' pipes outlive grapped
+  std::unique_ptr<JobScope> scope_;    // one cgroup per job, outside grapped.service
+  std::string jobs_key_;               // the job list last written to jobs.json
   JobService jobs_;
   std::mutex mu_;  // the loop holds it between polls; migration threads take it for the job table
   std::unique_ptr<Migrator> mig_;

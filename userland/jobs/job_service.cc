@@ -16,6 +16,7 @@
 #include "common/api_protocol.h"
 #include "common/json_fields.h"
 #include "jobs/job_inspect.h"
+#include "jobs/job_pid.h"
 
 namespace grappe {
 namespace {
@@ -85,7 +86,7 @@ nlohmann::json JobService::signal(const nlohmann::json& req, const Caller& who) 
   Job* j = attached_job(who);
   if (!j) return fail("signal: no running job attached to this connection");
   if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);  // its relay carries it to the node running it
-  else ::kill(j->pid, sig);                                 // grappe-job-init forwards it to the command
+  else signal_process(j->pidfd, j->pid, sig), j->last_signal = sig;  // grappe-job-init forwards it
   return {};
 }
 
@@ -127,10 +128,21 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   if (::access(init_path_.c_str(), X_OK) != 0)
     return fail("run: " + init_path_ + " is missing or not executable: " + std::strerror(errno) +
                 " (reinstall grappe, or point grapped --job-init at it)");
-  Spawned s = spawner_.spawn(spec);
-  if (s.pid < 0) return fail("run: " + s.error);
   Job j;
   j.id = jobs_.new_id(number_);
+  spec.job_id = j.id;
+  spec.status_file = make_status_file(j.id, who.uid);
+  Spawned s = spawner_.spawn(spec);
+  if (s.pid < 0) {
+    if (!spec.status_file.empty()) ::unlink(spec.status_file.c_str());
+    return fail("run: " + s.error);
+  }
+  if (s.scope_error != scope_error_ && log && !s.scope_error.empty())
+    log("jobs run in grapped's cgroup (a restart of grapped under systemd would end them): " + s.scope_error);
+  scope_error_ = s.scope_error;
+  j.pidfd = s.pidfd;
+  j.start_ticks = s.start_ticks;
+  j.status_file = spec.status_file;
   j.argv = spec.argv;
   j.uid = who.uid;
   j.user = user;
@@ -148,6 +160,7 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   j.tty[1] = attached && tty_out;
   j.tty[2] = attached && tty_err;
   Job& added = jobs_.add(std::move(j));
+  keep_fds(added);
   if (log) log("job " + added.id + " started: " + added.argv[0] + " (user " + user + ", pid " + std::to_string(s.pid) + ")");
   return {{"v", 1}, {"ok", true}, {"job", added.id}, {"pid", s.pid}, {"node", node_}};
 }
@@ -201,7 +214,7 @@ nlohmann::json JobService::kill(const nlohmann::json& req, const Caller& who) {
   if (!JobTable::may_act(*j, who.uid)) return fail("kill: job " + id + " belongs to " + j->user);
   if (j->state != JobState::Running) return fail("kill: job " + id + " has already ended");
   if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);
-  else ::kill(j->pid, sig);
+  else signal_process(j->pidfd, j->pid, sig), j->last_signal = sig;
   if (log) log("job " + id + ": signal " + std::to_string(sig) + " from uid " + std::to_string(who.uid));
   return {{"v", 1}, {"ok", true}, {"job", id}, {"sig", sig}};
 }
@@ -222,18 +235,22 @@ bool JobService::accepts_input(int client) {
 }
 
 void JobService::add_pollfds(std::vector<pollfd>& fds, double now) const {
+  for (const auto& [id, j] : jobs_.all())  // an adopted job's exit wakes the loop: no waitpid for it
+    if (j.adopted && !j.reaped && j.pidfd >= 0 && j.state == JobState::Running) fds.push_back({j.pidfd, POLLIN, 0});
   for (const auto& [id, j] : jobs_.all())
-    if (!j.guest && j.local_epoch == j.out_epoch)
+    if (!j.guest && !j.awaiting_caller && j.local_epoch == j.out_epoch)
       for (int s : {1, 2})
         if (j.pipe(s) >= 0 && now >= j.quiet_until[s]) fds.push_back({j.pipe(s), POLLIN, 0});
 }
 
 double JobService::quiet_until(double now) const {
   double t = std::numeric_limits<double>::infinity();
-  for (const auto& [id, j] : jobs_.all())
-    if (!j.guest && j.local_epoch == j.out_epoch)
+  for (const auto& [id, j] : jobs_.all()) {
+    if (j.awaiting_caller) t = std::min(t, j.reattach_until);
+    if (!j.guest && !j.awaiting_caller && j.local_epoch == j.out_epoch)
       for (int s : {1, 2})
         if (j.pipe(s) >= 0 && now < j.quiet_until[s]) t = std::min(t, j.quiet_until[s]);
+  }
   return t;
 }
 
@@ -256,11 +273,18 @@ bool JobService::drain(Job& j, int& fd, int stream) {
 }
 
 void JobService::deliver(Job& j, int stream, const std::string& data) {
-  if (j.watcher >= 0 && send) send(j.watcher, {{"ev", "out"}, {"fd", stream}, {"data", b64_encode(data)}});
+  // "off": where this piece starts in the stream, so a caller that reattaches (after grapped
+  // restarted) can tell a gap or a repeat.
+  if (j.watcher >= 0 && send)
+    send(j.watcher, {{"ev", "out"}, {"fd", stream}, {"off", j.sent[stream]}, {"data", b64_encode(data)}});
+  j.sent[stream] += data.size();
 }
 
 void JobService::end(Job& j, int status, double now) {
   close_job_fds(j);
+  if (j.pidfd >= 0) ::close(j.pidfd), j.pidfd = -1;
+  for (const char* s : {"in", "out", "err"}) drop_fd(j, s);
+  if (!j.status_file.empty()) ::unlink(j.status_file.c_str());
   j.exit_code = status;
   j.state = JobState::Exited;
   j.remote = false;
@@ -294,18 +318,13 @@ void JobService::pump(double now) {
       if (n > 0) j.in_q.erase(0, static_cast<size_t>(n));
       else if (n < 0 && errno != EAGAIN) j.in_q.clear(), j.in_eof = true;  // the job closed its stdin
     }
-    if (j.in >= 0 && j.in_eof && j.in_q.empty()) ::close(j.in), j.in = -1;
-    if (j.local_epoch == j.out_epoch)  // earlier residences' output first
+    if (j.awaiting_caller && now > j.reattach_until) j.awaiting_caller = false, j.in_eof = true;  // nobody came back
+    if (j.in >= 0 && j.in_eof && j.in_q.empty()) drop_fd(j, "in"), ::close(j.in), j.in = -1;  // the keeper's copy first
+    if (j.local_epoch == j.out_epoch && !j.awaiting_caller)  // earlier residences' output first
       for (int s : {1, 2})
         if (now >= j.quiet_until[s] && drain(j, j.pipe(s), s))
           j.quiet_until[s] = next_output_slot(now, output_gap(j, s));
-    if (!j.reaped && !j.remote) {
-      int st = 0;
-      if (::waitpid(j.pid, &st, WNOHANG) == j.pid) {
-        j.reaped = true;
-        j.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      }
-    }
+    if (!j.reaped && !j.remote) reap(j);
     // Moved away: once this residence's output is all delivered, the next one's may follow.
     if (j.remote && j.local_epoch >= 0 && j.local_epoch == j.out_epoch && j.out < 0 && j.err < 0) {
       ++j.out_epoch;
@@ -316,6 +335,23 @@ void JobService::pump(double now) {
     if (!j.migrating && !j.remote && j.reaped && j.out < 0 && j.err < 0) end(j, j.exit_code, now);
     ++it;
   }
+}
+
+// Our child: waitpid. Adopted (an earlier grapped started it): its pidfd says when it exited and
+// grappe-job-init wrote the status down; a SIGKILL leaves none, 128+9 is what a parent would see.
+void JobService::reap(Job& j) {
+  if (!j.adopted) {
+    int st = 0;
+    if (::waitpid(j.pid, &st, WNOHANG) == j.pid) {
+      j.reaped = true;
+      j.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    return;
+  }
+  if (j.pidfd >= 0 && !pidfd_exited(j.pidfd)) return;
+  j.reaped = true;
+  j.exit_code = read_exit_status(j.status_file);
+  if (j.exit_code < 0) j.exit_code = j.last_signal == SIGKILL ? 128 + SIGKILL : 255;
 }
 
 }  // namespace grappe

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "jobs/fd_store.h"
 #include "jobs/job_spawn.h"
 #include "jobs/jobs.h"
 
@@ -31,6 +32,18 @@ class JobService {
   void set_node_number(uint16_t n) { number_ = n; }
   void set_next_seq(uint64_t s) { jobs_ = JobTable(s); }
   uint64_t next_seq() const { return jobs_.next_seq(); }
+  // Surviving a restart of grapped (job_restart.cc): exit statuses are written under `status_dir`,
+  // pipes are handed to `store` as jobs start. Off until called (tests, tools).
+  void set_persistence(std::string status_dir, FdStore* store);
+  // What to write down so the next grapped can adopt the running jobs (job_record.h), and a key
+  // that changes whenever that list does.
+  nlohmann::json records() const;
+  std::string records_key() const;
+  // Takes over the jobs an earlier grapped wrote down: those still running (same pid and start
+  // time) are adopted with the pipes `fds` holds under their names; those that ended meanwhile
+  // end now with the status their init wrote. Taken descriptors are removed from `fds`.
+  // Returns a line for the log.
+  std::string adopt(const nlohmann::json& saved, std::multimap<std::string, int>& fds, double now);
 
   // The API's job commands, one per method (the router, daemon/api_commands.h, calls them). Each
   // checks every field it reads (common/json_fields.h) and answers a bad one with ok:false naming
@@ -38,6 +51,9 @@ class JobService {
   nlohmann::json run(const nlohmann::json& req, const Caller& who, double now, bool& attached);
   nlohmann::json ps(const nlohmann::json& req, const Caller& who, double now);
   nlohmann::json kill(const nlohmann::json& req, const Caller& who);
+  // A caller that lost its stream (grapped restarted) takes it up again: {"job", "off":[out,err]
+  // bytes it already has}. A job that ended meanwhile answers with its status at once.
+  nlohmann::json attach(const nlohmann::json& req, const Caller& who, bool& attached);
   // From the caller attached to a running job (its connection): stdin data (base64), end of its
   // input, a signal. Null when done (these have no reply), else the error.
   nlohmann::json stdin_data(const nlohmann::json& req, const Caller& who);
@@ -78,11 +94,18 @@ class JobService {
   Job* attached_job(const Caller& who);  // the running job whose stream goes to this caller
   bool drain(Job& j, int& fd, int stream);  // true when it read something
   void close_job_fds(Job& j);
+  std::string make_status_file(const std::string& id, uid_t uid);
+  void keep_fds(const Job& j);
+  void drop_fd(const Job& j, const char* stream);
+  void reap(Job& j);
 
   Spawner& spawner_;
   std::string init_path_, node_, proc_;
   uint16_t number_ = 0;
   JobTable jobs_;
+  std::string status_dir_;
+  FdStore* store_ = nullptr;
+  std::string scope_error_;  // the last reason a job could not have its own scope (logged once)
 };
 
 

@@ -26,6 +26,16 @@ struct Job {
   std::string home, node;  // node names: where it started, where it runs
   JobState state = JobState::Running;
   pid_t pid = -1;  // the namespace init (grappe-job-init) on this node
+  int pidfd = -1;  // the same process, for signals (job_pid.h); -1 once it is gone
+  uint64_t start_ticks = 0;  // its start time: tells it from a later process with the same pid
+  std::string status_file;   // where grappe-job-init writes the exit status (job_pid.h)
+  bool adopted = false;      // started by an earlier grapped: not our child, no waitpid
+  int last_signal = 0;       // the last signal sent to it (an adopted job killed by SIGKILL writes no status)
+  // Adopted while its caller was attached: until the caller reattaches, or reattach_until passes,
+  // its output stays in the pipes (the job blocks on a full one) and its stdin stays open.
+  bool awaiting_caller = false;
+  double reattach_until = 0;
+  uint64_t sent[3] = {0, 0, 0};  // [1], [2]: bytes of that stream delivered to callers so far
   int in = -1, out = -1, err = -1;
   int exit_code = -1;  // once exited: 0-255, 128+N for signal N
   double started = 0, ended = 0;

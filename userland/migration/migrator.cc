@@ -22,6 +22,7 @@
 #include "common/json_fields.h"
 #include "common/text_file.h"
 #include "jobs/job_inspect.h"
+#include "jobs/job_pid.h"
 #include "migration/admission.h"
 #include "migration/criu_checkpointer.h"
 #include "migration/dirty_probe.h"
@@ -416,7 +417,11 @@ void Migrator::adopt(const TargetResult& r, const Offer& o) {
   j->remote = false;
   j->guest = !home;
   j->reaped = false;
+  if (j->pidfd >= 0) ::close(j->pidfd);
   j->pid = r.pid;
+  j->pidfd = pidfd_of(r.pid);
+  j->start_ticks = process_start_ticks(env_.proc, r.pid);
+  j->adopted = false;  // CRIU restored it as our child
   j->in = r.restored.in;
   j->out = r.restored.out;
   j->err = r.restored.err;

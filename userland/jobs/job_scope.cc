@@ -1,0 +1,68 @@
+#include "jobs/job_scope.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+
+#ifdef GRAPPE_HAVE_SYSTEMD
+#include <systemd/sd-bus.h>
+#endif
+
+namespace grappe {
+
+std::string job_scope_unit(const std::string& job_id) {
+  std::string safe;
+  for (char c : job_id) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') ? c : '_';
+  return "grappe-job-" + safe + ".scope";
+}
+
+#ifdef GRAPPE_HAVE_SYSTEMD
+namespace {
+
+class SystemdScope final : public JobScope {
+ public:
+  explicit SystemdScope(sd_bus* bus) : bus_(bus) {}
+  ~SystemdScope() override { sd_bus_flush_close_unref(bus_); }
+
+  std::string place(const std::string& job_id, pid_t pid) override {
+    const std::string unit = job_scope_unit(job_id), desc = "Grappe job " + job_id;
+    sd_bus_error err = SD_BUS_ERROR_NULL;
+    sd_bus_message* reply = nullptr;
+    // name, mode, properties a(sv), auxiliary units a(sa(sv)). The scope lives as long as a
+    // process is in it; systemd removes it by itself once the job has ended.
+    int r = sd_bus_call_method(bus_, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "StartTransientUnit", &err, &reply,
+                               "ssa(sv)a(sa(sv))", unit.c_str(), "fail", 4,
+                               "PIDs", "au", 1, static_cast<uint32_t>(pid),
+                               "Slice", "s", "grappe-jobs.slice",
+                               "Description", "s", desc.c_str(),
+                               "CollectMode", "s", "inactive-or-failed", 0);
+    std::string why;
+    if (r < 0) why = std::string("StartTransientUnit ") + unit + ": " + (err.message ? err.message : std::strerror(-r));
+    sd_bus_error_free(&err);
+    sd_bus_message_unref(reply);
+    return why;
+  }
+
+ private:
+  sd_bus* bus_;
+};
+
+}  // namespace
+
+std::unique_ptr<JobScope> systemd_job_scope(std::string& why) {
+  sd_bus* bus = nullptr;
+  if (int r = sd_bus_open_system(&bus); r < 0) {
+    why = std::string("no system bus (") + std::strerror(-r) + ")";
+    return nullptr;
+  }
+  return std::make_unique<SystemdScope>(bus);
+}
+#else
+std::unique_ptr<JobScope> systemd_job_scope(std::string& why) {
+  why = "grapped was built without libsystemd";
+  return nullptr;
+}
+#endif
+
+}  // namespace grappe
