@@ -185,7 +185,7 @@ TEST_CASE("API router: bad envelopes: not an object, wrong or missing v and cmd,
   CHECK(err(R"({"v":"1","cmd":"nodes"})").find("\"v\" must be an integer") != std::string::npos);
   CHECK(err(R"({"v":[1],"cmd":"nodes"})").find("\"v\"") != std::string::npos);
   CHECK(err(R"({"v":2,"cmd":"nodes"})") == "unsupported API version 2; this daemon speaks v1");
-  CHECK(err(R"({"v":1,"cmd":"reboot"})").find("unknown command 'reboot' (known: boot-server, eof, kill, migrate, node, nodes,") == 0);
+  CHECK(err(R"({"v":1,"cmd":"reboot"})").find("unknown command 'reboot' (known: attach, boot-server, eof, kill, migrate, node, nodes,") == 0);
   for (const char* line : {"[1,2]", "\"nodes\"", "1", "null", "true", "not json", "{", "", "{\"v\":1,\"cmd\":\"nodes\"} x"})
     CHECK(err(line) == "request is not a JSON object");
   CHECK(err("{\"v\":1,\"cmd\":\"n\xffodes\"}").find("not UTF-8") != std::string::npos);

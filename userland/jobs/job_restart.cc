@@ -114,6 +114,7 @@ std::string JobService::adopt(const nlohmann::json& saved, std::multimap<std::st
 }
 
 nlohmann::json JobService::attach(const nlohmann::json& req, const Caller& who, bool& attached) {
+  attached = false;
   Fields f(req, "attach");
   const std::string id = f.str("job", "", Need::Required, 64);
   nlohmann::json off = f.array("off");
@@ -121,7 +122,7 @@ nlohmann::json JobService::attach(const nlohmann::json& req, const Caller& who, 
   if (f.ok() && off.is_array()) {
     if (off.size() != 2) f.fail("\"off\" must be [stdout bytes, stderr bytes]");
     for (size_t i = 0; f.ok() && i < off.size(); ++i) {
-      if (!off[i].is_number_unsigned()) f.fail("\"off\" must hold two non-negative integers");
+      if (!off[i].is_number_integer() || off[i].get<int64_t>() < 0) f.fail("\"off\" must hold two non-negative integers");
       else have[i + 1] = off[i].get<uint64_t>();
     }
   }
