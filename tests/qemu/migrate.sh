@@ -6,7 +6,11 @@
 #      started with `grappe run` on node 1, moved to node 2 and back home, prints exactly what an
 #      unmoved run prints and exits with its status;
 #   2. node 2's grapped killed in the middle of a handoff: the job stays on node 1 and runs on;
-#   3. a job holding a file open in node-local /tmp is refused, with the file named.
+#   3. a job holding a file open in node-local /tmp is refused, with the file named;
+#   4. jobs outlive grapped: `systemctl kill --signal=KILL grapped`, then `systemctl restart
+#      grapped`, under a detached job (in its own grappe-job-<id>.scope) and an attached one that
+#      prints a numbered line every 50 ms: both still run, ps lists them, and the attached client
+#      got every line exactly once and in order, then the exit status.
 # The VMs belong to one `grappe-build qemu`, killed by PID (it kills its VMs by PID) on every exit
 # (tests/qemu/cluster-lib.sh). Both nodes are set to `stay`: no automatic migration here.
 set -euo pipefail
@@ -87,4 +91,25 @@ echo "$MSG"
 [ "$RC" != 0 ] || fail "migrating a job with /tmp/held open succeeded"
 echo "$MSG" | grep -q "/tmp/held" || fail "the refusal does not name /tmp/held"
 con 1 "grappe kill $PIN KILL" >/dev/null
+
+echo "== 4. jobs outlive grapped (its scope per job, systemd's descriptor store, jobs.json)"
+con 1 "(grappe run -- sh -c 'i=0; while [ \$i -lt 500 ]; do echo \"line \$i\"; i=\$((i+1)); sleep 0.05; done; exit 6' > /root/r.txt 2> /root/r.err; echo \$? > /root/r.rc) >/dev/null 2>&1 &"
+DET=$(con 1 "cd / && grappe run -d -- sleep 900" | tr -d '\r\n')
+wait_for 60 1 "test \$(wc -l < /root/r.txt) -ge 5" || fail "the printing job printed nothing"
+con 1 "systemctl is-active grappe-job-$DET.scope" | grep -q '^active' || fail "job $DET has no scope of its own: $(con 1 "cat /proc/\$(pgrep -x sleep | head -1)/cgroup")"
+con 1 "grep -q grappe-jobs.slice/grappe-job-$DET.scope /proc/\$(pgrep -o -x sleep)/cgroup" || fail "the job's process is not in grappe-jobs.slice"
+for how in "systemctl kill --signal=KILL grapped" "systemctl restart grapped"; do
+  BEFORE=$(con 1 "systemctl show -p MainPID --value grapped" | tr -d '\r\n')
+  con 1 "$how" >/dev/null
+  wait_for 120 1 "[ \$(systemctl show -p MainPID --value grapped) != $BEFORE ] && grappe ps | grep -q '^$DET '" ||
+    fail "after '$how' grapped is not back or job $DET is not listed: $(con 1 'grappe ps')"
+  echo "ok: after '$how' job $DET still runs and grappe ps lists it"
+done
+wait_for 300 1 "test -s /root/r.rc" || fail "the attached job did not end"
+[ "$(con 1 'cat /root/r.rc' | tr -d '\r\n')" = 6 ] || fail "the attached client ended with $(con 1 'cat /root/r.rc; cat /root/r.err'), want 6"
+con 1 "seq 0 499 | sed 's/^/line /' | cmp -s - /root/r.txt" ||
+  fail "the attached client did not get every line once in order: $(con 1 'wc -l < /root/r.txt; sort /root/r.txt | uniq -d | head -3')"
+con 1 "grep -c reattached /root/r.err" | grep -q '^2' || fail "the client did not reattach twice: $(con 1 'cat /root/r.err')"
+con 1 "grappe kill $DET" >/dev/null
+echo "ok: the attached client got lines 0-499 exactly once, in order, and status 6 across a SIGKILL and a restart of grapped"
 echo "migration: all checks passed"

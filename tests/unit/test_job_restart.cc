@@ -251,7 +251,7 @@ TEST_CASE("descriptor store: FDSTORE=1 with FDNAME and the descriptor, FDSTORERE
   m.msg_control = ctl;
   m.msg_controllen = sizeof ctl;
   REQUIRE(::recvmsg(sock, &m, 0) > 0);
-  CHECK(std::string(buf) == "FDSTORE=1\nFDNAME=job.3.4.out\n");
+  CHECK(std::string(buf) == "FDSTORE=1\nFDPOLL=0\nFDNAME=job.3.4.out\n");
   cmsghdr* c = CMSG_FIRSTHDR(&m);
   REQUIRE(c);
   CHECK(c->cmsg_type == SCM_RIGHTS);

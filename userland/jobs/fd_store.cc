@@ -27,7 +27,7 @@ class NotifyFdStore final : public FdStore {
   }
   bool enabled() const override { return fd_ >= 0; }
 
-  bool keep(const std::string& name, int fd) override { return fd >= 0 && send("FDSTORE=1\nFDNAME=" + name + "\n", fd); }
+  bool keep(const std::string& name, int fd) override { return fd >= 0 && send("FDSTORE=1\nFDPOLL=0\nFDNAME=" + name + "\n", fd); }
   void drop(const std::string& name) override { send("FDSTOREREMOVE=1\nFDNAME=" + name + "\n", -1); }
 
   std::multimap<std::string, int> take() override {

@@ -2,7 +2,9 @@
 // (sd_notify "FDSTORE=1" with FDNAME, FileDescriptorStoreMax= and FileDescriptorStorePreserve= in
 // grapped.service) and hands them back to the next grapped through LISTEN_FDS/LISTEN_FDNAMES. A
 // job whose daemon is away then blocks on a full pipe (backpressure) instead of losing its output
-// or dying of SIGPIPE. Without a service manager (no NOTIFY_SOCKET) nothing is kept.
+// or dying of SIGPIPE. FDPOLL=0: systemd would otherwise drop a pipe as soon as its far end closes,
+// and with it the output of a job that ended while no grapped read it; grapped removes its own
+// (FDSTOREREMOVE=1) once a job has ended. Without a service manager (no NOTIFY_SOCKET) nothing is kept.
 #pragma once
 #include <map>
 #include <memory>
