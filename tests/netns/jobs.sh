@@ -41,6 +41,30 @@ fds=$(g run -- ls /proc/self/fd | sort -n | tr '\n' ' ')
 [ "$fds" = "0 1 2 3 " ] || fail "the job inherited descriptors beyond stdio (ls shows: $fds; 3 is ls's own)"
 echo "ok: user, working directory and environment carried; only stdio is inherited"
 
+# The working directory is entered as the caller: a request naming another user's 0700 directory
+# (the CLI could not even cd there; a raw request can name any path) fails with EACCES and the path.
+mkdir -p "$TMP/private"; chmod 700 "$TMP/private"
+PY=/usr/bin/python3; [ -x "$PY" ] || PY=python3  # not a user's pyenv shim, which nobody cannot run
+setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" - "$TMP/n1.sock" "$TMP/private" > "$TMP/cwd.out" 2>&1 <<'PY' || true
+import json, socket, sys, base64
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall((json.dumps({"v": 1, "cmd": "run", "argv": ["ls"], "cwd": sys.argv[2]}) + "\n").encode())
+buf, err, status = b"", b"", None
+while status is None:
+    chunk = s.recv(65536)
+    if not chunk: break
+    buf += chunk
+    while b"\n" in buf:
+        line, buf = buf.split(b"\n", 1)
+        m = json.loads(line)
+        if m.get("ev") == "out" and m.get("fd") == 2: err += base64.b64decode(m["data"])
+        if m.get("ev") == "exit": status = m["status"]
+print(status); print(err.decode().strip())
+PY
+[ "$(head -1 "$TMP/cwd.out")" = 126 ] || fail "a job in another user's 0700 directory: status $(head -1 "$TMP/cwd.out"), want 126"
+grep -q "chdir $TMP/private: Permission denied" "$TMP/cwd.out" || fail "no EACCES with the path: $(cat "$TMP/cwd.out")"
+echo "ok: a job asking for another user's 0700 directory fails: $(tail -1 "$TMP/cwd.out")"
+
 # The stand-in jobs of the tests and benchmarks: a checksum line per round, the same through
 # grappe as run directly (so a moved one can be compared with an unmoved run), exit status 3.
 for kind in compute encode; do

@@ -53,13 +53,15 @@ int child_main(void* p) {
   // Nothing but stdio reaches the job: a descriptor grapped inherited from whoever started it
   // would otherwise leak into every job (and pin it to this node).
   ::close_range(3, ~0U, 0);
-  if (::chdir(a->spec->cwd.c_str()) != 0) die(2, ("chdir " + a->spec->cwd).c_str());
   // grapped runs at nice -10 (grapped.service) so migrations stay quick on a busy node; the job
   // gets its caller's priority back.
   if (::setpriority(PRIO_PROCESS, 0, a->spec->nice) != 0) die(2, "setpriority");
   if (::setgroups(a->spec->groups.size(), a->spec->groups.data()) != 0 && errno != EPERM) die(2, "setgroups");
   if (::setgid(a->spec->gid) != 0) die(2, "setgid");
   if (::setuid(a->spec->uid) != 0) die(2, "setuid");
+  // Only now, as the caller: the working directory comes from the request, and a directory the
+  // caller may not enter (another user's 0700 home) must fail the job, not open to root's rights.
+  if (::chdir(a->spec->cwd.c_str()) != 0) die(2, ("chdir " + a->spec->cwd).c_str());
   ::execve(a->spec->init_path.c_str(), a->argv.data(), a->envp.data());
   die(2, ("exec " + a->spec->init_path).c_str());
 }
