@@ -18,7 +18,7 @@ NETNS_TAG=a$$
 . "$SRC/ci/netns-lib.sh"
 netns_single --job-init "$JOBINIT"
 
-netns_setup 1
+netns_setup 3  # 1 runs grapped; 2 and 3 are other hosts on the segment, without the key
 netns_start 1
 for _ in $(seq 50); do g status >/dev/null 2>&1 && break; sleep 0.1; done
 pid=${NETNS_PIDS[1]}
@@ -55,4 +55,32 @@ rc=0; wait $streamer || rc=$?
   fail "the attached job's stream was harmed: status $rc, $(wc -l < "$TMP/stream") lines"
 g kill "$id"
 echo "ok: grapped (pid $pid) unchanged; job $id still running; the attached job's 60 lines and status 0 arrived"
+
+# A host without the key opens 300 idle TCP connections to the migration port: only 4 may wait
+# for their handshake at a time; a connection from another address is still let in to handshake.
+ip netns exec "$NETNS_TAG-2" "$PY" - 10.213.0.2 7423 "$TMP/signal/idle" <<'PY' & idler=$!
+import os, socket, sys, time
+held = []
+for _ in range(300):
+    s = socket.socket(); s.settimeout(2)
+    try: s.connect((sys.argv[1], int(sys.argv[2]))); held.append(s)
+    except OSError: pass
+open(sys.argv[3], "w").write(str(len(held)))
+time.sleep(8)
+PY
+for _ in $(seq 100); do [ -e "$TMP/signal/idle" ] && break; sleep 0.1; done
+admitted=$(ip netns exec "$NETNS_TAG-3" "$PY" - 10.213.0.2 7423 <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5); s.settimeout(1.5)
+try: print("closed" if s.recv(1) == b"" else "admitted")  # the daemon's half of the handshake
+except socket.timeout: print("admitted")
+except OSError as e: print("closed:", e)
+PY
+)
+hs=$(g status --json | python3 -c 'import json,sys; h=json.load(sys.stdin)["cluster_status"]["handshakes"]; print(h["pending"], h["refused"])')
+kill "$idler" 2>/dev/null; wait "$idler" 2>/dev/null || true
+[ "$admitted" = admitted ] || fail "a connection from another host was not let in while 300 idle ones were held: $admitted"
+read -r pending refused <<< "$hs"
+[ "$pending" -le 5 ] && [ "$refused" -ge 290 ] || fail "handshake gate: $pending pending, $refused refused (want at most 4+1 pending, the rest refused)"
+echo "ok: 300 idle connections from a host without the key: $pending pending, $refused refused at once; another host still gets in"
 echo "PASS"

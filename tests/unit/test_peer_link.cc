@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "migration/handshake_gate.h"
 #include "migration/peer_link.h"
 
 using namespace grappe;
@@ -176,4 +177,21 @@ TEST_CASE("peer frames: decoding refuses malformed input") {
   bad = enc;
   bad[10] = '{';  // broken JSON
   CHECK_FALSE(decode_frame(reinterpret_cast<const uint8_t*>(bad.data()), bad.size()));
+}
+
+TEST_CASE("handshake gate: a few pending handshakes per source address, a cap in all, room again once they end") {
+  HandshakeGate g(2, 3);
+  CHECK(g.enter("10.0.0.9"));
+  CHECK(g.enter("10.0.0.9"));
+  CHECK_FALSE(g.enter("10.0.0.9"));  // its third, while two wait
+  CHECK(g.enter("10.0.0.7"));        // another address still gets in
+  CHECK_FALSE(g.enter("10.0.0.8"));  // three pending in all
+  g.leave("10.0.0.9", false);
+  CHECK(g.enter("10.0.0.8"));
+  g.leave("10.0.0.7", true);
+  g.leave("10.0.0.nope", false);  // unknown: ignored
+  auto s = g.stats();
+  CHECK(s["pending"] == 2);
+  CHECK(s["refused"] == 2);
+  CHECK(s["failed"] == 1);
 }

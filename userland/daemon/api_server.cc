@@ -70,6 +70,7 @@ nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const 
           {"migration", info.migration},
           {"home", info.home},
           {"boot", info.boot},
+          {"handshakes", info.handshakes},
           {"suspicion_timeout_s", mb.suspicion_timeout()},
           {"packets", {{"received", c.received}, {"accepted", c.accepted}, {"replayed", c.replayed},
                        {"rejected", rejected}, {"rejected_by_reason", c.rejected}, {"sent", c.sent}, {"bytes_sent", c.bytes_sent}, {"bytes_received", c.bytes_received},

@@ -27,6 +27,7 @@ struct DaemonInfo {
   std::string migration = "ready";  // or why this node cannot checkpoint
   nlohmann::json home;               // the shared /home (home_share.h); null when not shared
   nlohmann::json boot;               // the network-boot service (boot_service.h)
+  nlohmann::json handshakes;         // peer connections not yet authenticated (handshake_gate.h)
 };
 
 nlohmann::json member_json(const Member& m, double now, bool self);

@@ -222,6 +222,7 @@ ApiRouter Daemon::api_router() {
   p.nodes = [this](double now) { return nodes_reply(mb_, now); };
   p.status = [this](double now) {
     info_.migration = mig_->unavailable().empty() ? "ready" : mig_->unavailable();
+    info_.handshakes = mig_->handshakes();
     return status_reply(mb_, info_, counters_, now);
   };
   AdminEnv env;

@@ -147,19 +147,28 @@ void Migrator::spawn(std::function<void()> fn) {
 
 void Migrator::accept_ready() {
   for (;;) {
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    sockaddr_storage from{};
+    socklen_t len = sizeof from;
+    int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&from), &len, SOCK_CLOEXEC);
     if (fd < 0) return;
-    if (threads_ >= 256) {  // a flood of connections does not become a flood of threads
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (from.ss_family == AF_INET)
+      ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&from)->sin_addr, host, sizeof host);
+    else if (from.ss_family == AF_INET6)
+      ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&from)->sin6_addr, host, sizeof host);
+    // A flood of connections becomes neither a flood of threads nor a wall in front of real peers.
+    if (threads_ >= 256 || !gate_.enter(host)) {
       ::close(fd);
       continue;
     }
-    spawn([this, fd] { serve(fd); });
+    spawn([this, fd, source = std::string(host)] { serve(fd, source); });
   }
 }
 
-void Migrator::serve(int fd) {
+void Migrator::serve(int fd, const std::string& source) {
   std::string err;
   auto link = TcpPeerLink::accept(fd, env_.key, env_.self, 10, err);
+  gate_.leave(source, link != nullptr);
   if (!link) {
     std::lock_guard<std::mutex> l(*env_.mu);
     env_.log("peer connection refused: " + err);

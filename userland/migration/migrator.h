@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "migration/handshake_gate.h"
 #include "jobs/job_service.h"
 #include "migration/handoff.h"
 #include "migration/lost_watch.h"
@@ -63,6 +64,7 @@ class Migrator {
   // Listens on TCP `port` (every address). Throws with the reason when it cannot.
   void listen(uint16_t port);
   int listen_fd() const { return listen_fd_; }
+  nlohmann::json handshakes() const { return gate_.stats(); }  // for grappe status
   void accept_ready();  // after poll() says the listener is readable; lock held or not
   // The API's migrate command (lock held). Returns the reply, or null when the answer will come
   // later through env.reply to `who.client`.
@@ -79,7 +81,7 @@ class Migrator {
   size_t in_flight() const { return in_flight_.load(); }
 
  private:
-  void serve(int fd);  // thread: one accepted connection
+  void serve(int fd, const std::string& source);  // thread: one accepted connection
   void incoming(std::unique_ptr<TcpPeerLink> link, Frame offer);
   TargetResult receive(PeerLink& link, const std::string& dir);
   GuestMove move_guest(const std::string& id, pid_t pid, const MoveOrder& m);  // Relay's env.move
@@ -102,6 +104,7 @@ class Migrator {
   int listen_fd_ = -1;
   std::atomic<size_t> in_flight_{0};
   std::atomic<size_t> threads_{0};
+  HandshakeGate gate_;  // connections not yet authenticated, per source address
   std::mutex out_mu_;
   std::map<std::string, bool> outcomes_;  // "<job>@<epoch>" -> did the source end its copy
   LostWatch lost_;
