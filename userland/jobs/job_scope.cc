@@ -19,12 +19,26 @@ std::string job_scope_unit(const std::string& job_id) {
 #ifdef GRAPPE_HAVE_SYSTEMD
 namespace {
 
+sd_bus* connect_systemd(std::string& why);
+
 class SystemdScope final : public JobScope {
  public:
   explicit SystemdScope(sd_bus* bus) : bus_(bus) {}
   ~SystemdScope() override { sd_bus_flush_close_unref(bus_); }
 
   std::string place(const std::string& job_id, pid_t pid) override {
+    std::string why = call(job_id, pid);
+    if (why.empty() || sd_bus_is_open(bus_) > 0) return why;
+    // The connection broke (systemd re-executed, say): connect again, once.
+    sd_bus_flush_close_unref(bus_);
+    std::string again;
+    bus_ = connect_systemd(again);
+    return bus_ ? call(job_id, pid) : why + "; reconnecting: " + again;
+  }
+
+ private:
+  std::string call(const std::string& job_id, pid_t pid) {
+    if (!bus_) return "no connection to systemd";
     const std::string unit = job_scope_unit(job_id), desc = "Grappe job " + job_id;
     sd_bus_error err = SD_BUS_ERROR_NULL;
     sd_bus_message* reply = nullptr;
@@ -44,18 +58,33 @@ class SystemdScope final : public JobScope {
     return why;
   }
 
- private:
   sd_bus* bus_;
 };
+
+// systemd's own socket first (root only; a node has no D-Bus daemon), as systemctl does; then the
+// system bus, where there is one.
+sd_bus* connect_systemd(std::string& why) {
+  sd_bus* bus = nullptr;
+  int r = sd_bus_new(&bus);
+  if (r >= 0) r = sd_bus_set_address(bus, "unix:path=/run/systemd/private");
+  if (r >= 0) r = sd_bus_start(bus);
+  if (r >= 0) return bus;
+  sd_bus_unref(bus);
+  bus = nullptr;
+  const int private_error = -r;
+  if (r = sd_bus_open_system(&bus); r < 0) {
+    why = std::string("systemd does not answer (/run/systemd/private: ") + std::strerror(private_error) +
+          "; system bus: " + std::strerror(-r) + ")";
+    return nullptr;
+  }
+  return bus;
+}
 
 }  // namespace
 
 std::unique_ptr<JobScope> systemd_job_scope(std::string& why) {
-  sd_bus* bus = nullptr;
-  if (int r = sd_bus_open_system(&bus); r < 0) {
-    why = std::string("no system bus (") + std::strerror(-r) + ")";
-    return nullptr;
-  }
+  sd_bus* bus = connect_systemd(why);
+  if (!bus) return nullptr;
   return std::make_unique<SystemdScope>(bus);
 }
 #else
