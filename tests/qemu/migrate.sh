@@ -110,6 +110,10 @@ wait_for 300 1 "test -s /root/r.rc" || fail "the attached job did not end"
 con 1 "seq 0 499 | sed 's/^/line /' | cmp -s - /root/r.txt" ||
   fail "the attached client did not get every line once in order: $(con 1 'wc -l < /root/r.txt; sort /root/r.txt | uniq -d | head -3')"
 con 1 "grep -c reattached /root/r.err" | grep -q '^2' || fail "the client did not reattach twice: $(con 1 'cat /root/r.err')"
-con 1 "grappe kill $DET" >/dev/null
 echo "ok: the attached client got lines 0-499 exactly once, in order, and status 6 across a SIGKILL and a restart of grapped"
+con 1 "grappe migrate $DET 2" | tee "$DIR/m4.txt"
+grep -q "now runs on $NODE2" "$DIR/m4.txt" || fail "the adopted job $DET did not migrate: $(cat "$DIR/m4.txt")"
+con 1 "grappe kill $DET" >/dev/null
+wait_for 60 1 "grappe ps --all --json | grep -q '\"exit_code\":143'" || fail "the adopted job, moved, did not end on grappe kill: $(con 1 'grappe ps --all')"
+echo "ok: the adopted job $DET migrated to $NODE2 and ended there on grappe kill (status 143)"
 echo "migration: all checks passed"
