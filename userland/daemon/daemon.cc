@@ -197,6 +197,9 @@ void Daemon::start_migrator() {
   env.key = ident_.key;
   env.self = ident_.id;
   env.work_dir = cfg_.state_dir + "/migrate";
+  env.place = [this](const std::string& id, const std::vector<pid_t>& pids) {
+    return scope_ ? scope_->place(id, pids) : std::string("no systemd scope");
+  };
   env.precopy_min_kb = uint64_t{cfg_.precopy_min_mb} << 10;
   env.resolve = [this](const std::string& node) { return resolve_node(node); };
   env.alive = [this](const std::string& name) { return node_alive(name); };

@@ -57,9 +57,11 @@ std::string JobService::make_status_file(const std::string& id, uid_t uid) {
 
 void JobService::keep_fds(const Job& j) {
   if (!store_ || !store_->enabled()) return;
-  for (auto [fd, name] : {std::pair{j.in, "in"}, {j.out, "out"}, {j.err, "err"}})
+  for (auto [fd, name] : {std::pair{j.in, "in"}, {j.out, "out"}, {j.err, "err"}}) {
+    store_->drop(job_fd_name(j.id, name));  // a job back home: its first residence's pipes go
     if (fd >= 0 && !store_->keep(job_fd_name(j.id, name), fd) && log)
       log("job " + j.id + ": the service manager did not take its " + name + " pipe (output may be lost if grapped restarts)");
+  }
 }
 
 void JobService::drop_fd(const Job& j, const char* stream) {

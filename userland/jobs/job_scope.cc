@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #ifdef GRAPPE_HAVE_SYSTEMD
 #include <systemd/sd-bus.h>
@@ -26,38 +27,48 @@ class SystemdScope final : public JobScope {
   explicit SystemdScope(sd_bus* bus) : bus_(bus) {}
   ~SystemdScope() override { sd_bus_flush_close_unref(bus_); }
 
-  std::string place(const std::string& job_id, pid_t pid) override {
-    std::string why = call(job_id, pid);
-    if (why.empty() || sd_bus_is_open(bus_) > 0) return why;
+  std::string place(const std::string& scope_id, const std::vector<pid_t>& pids) override {
+    std::lock_guard<std::mutex> l(mu_);  // one sd-bus connection: one caller at a time
+    std::string why = call(scope_id, pids);
+    if (why.empty() || (bus_ && sd_bus_is_open(bus_) > 0)) return why;
     // The connection broke (systemd re-executed, say): connect again, once.
     sd_bus_flush_close_unref(bus_);
     std::string again;
     bus_ = connect_systemd(again);
-    return bus_ ? call(job_id, pid) : why + "; reconnecting: " + again;
+    return bus_ ? call(scope_id, pids) : why + "; reconnecting: " + again;
   }
 
  private:
-  std::string call(const std::string& job_id, pid_t pid) {
+  // StartTransientUnit(name, mode, properties a(sv), auxiliary units a(sa(sv))). The scope lives
+  // as long as a process is in it; systemd removes it by itself once the job has ended.
+  std::string call(const std::string& scope_id, const std::vector<pid_t>& pids) {
     if (!bus_) return "no connection to systemd";
-    const std::string unit = job_scope_unit(job_id), desc = "Grappe job " + job_id;
+    const std::string unit = job_scope_unit(scope_id), desc = "Grappe job " + scope_id;
+    std::vector<uint32_t> ids(pids.begin(), pids.end());
     sd_bus_error err = SD_BUS_ERROR_NULL;
-    sd_bus_message* reply = nullptr;
-    // name, mode, properties a(sv), auxiliary units a(sa(sv)). The scope lives as long as a
-    // process is in it; systemd removes it by itself once the job has ended.
-    int r = sd_bus_call_method(bus_, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                               "org.freedesktop.systemd1.Manager", "StartTransientUnit", &err, &reply,
-                               "ssa(sv)a(sa(sv))", unit.c_str(), "fail", 4,
-                               "PIDs", "au", 1, static_cast<uint32_t>(pid),
-                               "Slice", "s", "grappe-jobs.slice",
-                               "Description", "s", desc.c_str(),
-                               "CollectMode", "s", "inactive-or-failed", 0);
+    sd_bus_message *m = nullptr, *reply = nullptr;
+    int r = sd_bus_message_new_method_call(bus_, &m, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager", "StartTransientUnit");
+    if (r >= 0) r = sd_bus_message_append(m, "ss", unit.c_str(), "fail");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "(sv)");
+    if (r >= 0) r = sd_bus_message_append(m, "(sv)(sv)(sv)", "Slice", "s", "grappe-jobs.slice", "Description", "s",
+                                          desc.c_str(), "CollectMode", "s", "inactive-or-failed");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'r', "sv");
+    if (r >= 0) r = sd_bus_message_append(m, "s", "PIDs");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'v', "au");
+    if (r >= 0) r = sd_bus_message_append_array(m, 'u', ids.data(), ids.size() * sizeof(uint32_t));
+    for (int k = 0; k < 3 && r >= 0; ++k) r = sd_bus_message_close_container(m);  // v, r, a
+    if (r >= 0) r = sd_bus_message_append(m, "a(sa(sv))", 0);
+    if (r >= 0) r = sd_bus_call(bus_, m, 0, &err, &reply);
     std::string why;
     if (r < 0) why = std::string("StartTransientUnit ") + unit + ": " + (err.message ? err.message : std::strerror(-r));
     sd_bus_error_free(&err);
+    sd_bus_message_unref(m);
     sd_bus_message_unref(reply);
     return why;
   }
 
+  std::mutex mu_;
   sd_bus* bus_;
 };
 

@@ -9,15 +9,16 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace grappe {
 
 class JobScope {
  public:
   virtual ~JobScope() = default;
-  // Moves `pid` into the job's own scope. "" when done, else why not (the job still runs, in
-  // grapped's cgroup).
-  virtual std::string place(const std::string& job_id, pid_t pid) = 0;
+  // Moves `pids` (a job's processes) into a new scope named after `scope_id`. "" when done, else
+  // why not (the job still runs, in grapped's cgroup). Safe from any thread.
+  virtual std::string place(const std::string& scope_id, const std::vector<pid_t>& pids) = 0;
 };
 
 // systemd's StartTransientUnit over the system bus; nullptr when this build has no libsystemd or

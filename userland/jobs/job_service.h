@@ -44,6 +44,8 @@ class JobService {
   // end now with the status their init wrote. Taken descriptors are removed from `fds`.
   // Returns a line for the log.
   std::string adopt(const nlohmann::json& saved, std::multimap<std::string, int>& fds, double now);
+  // Hands the job's pipes to the store (done by run(); the migrator calls it for a job back home).
+  void keep_fds(const Job& j);
 
   // The API's job commands, one per method (the router, daemon/api_commands.h, calls them). Each
   // checks every field it reads (common/json_fields.h) and answers a bad one with ok:false naming
@@ -95,7 +97,6 @@ class JobService {
   bool drain(Job& j, int& fd, int stream);  // true when it read something
   void close_job_fds(Job& j);
   std::string make_status_file(const std::string& id, uid_t uid);
-  void keep_fds(const Job& j);
   void drop_fd(const Job& j, const char* stream);
   void reap(Job& j);
 

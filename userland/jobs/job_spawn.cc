@@ -114,7 +114,7 @@ Spawned CloneSpawner::spawn(const SpawnSpec& spec) {
   }
   r.pidfd = pidfd_of(pid);
   r.start_ticks = process_start_ticks("/proc", pid);
-  if (scope) r.scope_error = scope->place(spec.job_id, pid);
+  if (scope) r.scope_error = scope->place(spec.job_id, {pid});
   (void)!::write(go[1], "g", 1);
   ::close(go[1]);
   for (int fd : {pin[1], pout[0], perr[0]})

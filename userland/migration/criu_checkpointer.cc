@@ -184,6 +184,7 @@ class CriuCheckpointer final : public Checkpointer {
         criu_local_set_log_file(o, "restore.log");
         criu_local_set_log_level(o, 4);
         criu_local_set_shell_job(o, false);
+        criu_local_set_manage_cgroups_mode(o, CRIU_CG_MODE_IGNORE);  // see run_dump
         for (const auto& [key, p] : pipes) criu_local_add_inherit_fd(o, p.second, key.c_str());
         criu_local_set_notify_cb(o, on_notify);
         std::unique_lock<std::mutex> turn(g_criu_turn);
@@ -254,6 +255,9 @@ class CriuCheckpointer final : public Checkpointer {
     criu_local_set_log_level(o, 4);
     criu_local_set_leave_running(o, false);
     criu_local_set_shell_job(o, false);
+    // Each job has a cgroup of its own (a systemd scope, jobs/job_scope.h) that the target lacks:
+    // CRIU leaves cgroups alone, and the target puts the restored job in a scope of its own.
+    criu_local_set_manage_cgroups_mode(o, CRIU_CG_MODE_IGNORE);
     if (!hold || !parent.empty()) criu_local_set_track_mem(o, true);
     if (!parent.empty()) criu_local_set_parent_images(o, parent.c_str());
     criu_local_set_notify_cb(o, on_notify);

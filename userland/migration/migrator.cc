@@ -381,8 +381,19 @@ void Migrator::incoming(std::unique_ptr<TcpPeerLink> link, Frame offer) {
 TargetResult Migrator::receive(PeerLink& link, const std::string& dir) {
   HandoffLimits lim;
   const std::string proc = env_.proc;
-  lim.restored = [proc](pid_t init, const nlohmann::json& job) {  // CRIU restored the dump's raised nice
-    if (auto nice = nice_after_restore(job)) set_job_nice(proc, job_processes(proc, init), *nice);
+  lim.restored = [this, proc](pid_t init, const nlohmann::json& job) {
+    const auto pids = job_processes(proc, init);
+    if (auto nice = nice_after_restore(job)) set_job_nice(proc, pids, *nice);  // CRIU restored the dump's raised nice
+    // Back home: out of grapped's cgroup again, in a scope of its own (one per residence: the last
+    // may not be gone yet). A guest stays in grapped's cgroup: adopting moved jobs after a restart
+    // of grapped is not built, and a guest outliving its grapped would run on unseen.
+    Fields f(job, "offer");
+    if (f.str("home", "", Need::Optional, 256) != env_.jobs->node_name()) return;
+    const std::string scope = f.str("id", "job", Need::Optional, 64) + "-" + std::to_string(f.integer("epoch", 0, 0, INT_MAX));
+    if (std::string why = env_.place ? env_.place(scope, pids) : ""; !why.empty()) {
+      std::lock_guard<std::mutex> l(*env_.mu);
+      env_.log("restored job " + scope + " runs in grapped's cgroup: " + why);
+    }
   };
   auto judge = [this](const nlohmann::json& offer) {
     Offer o;
@@ -431,6 +442,7 @@ void Migrator::adopt(const TargetResult& r, const Offer& o) {
   j->pidfd = pidfd_of(r.pid);
   j->start_ticks = process_start_ticks(env_.proc, r.pid);
   j->adopted = false;  // CRIU restored it as our child
+  if (home) env_.jobs->keep_fds(*j);  // back home: its pipes outlive grapped too (job_restart.cc)
   j->in = r.restored.in;
   j->out = r.restored.out;
   j->err = r.restored.err;
