@@ -114,6 +114,6 @@ echo "ok: the attached client got lines 0-499 exactly once, in order, and status
 con 1 "grappe migrate $DET 2" | tee "$DIR/m4.txt"
 grep -q "now runs on $NODE2" "$DIR/m4.txt" || fail "the adopted job $DET did not migrate: $(cat "$DIR/m4.txt")"
 con 1 "grappe kill $DET" >/dev/null
-wait_for 60 1 "grappe ps --all --json | grep -q '\"exit_code\":143'" || fail "the adopted job, moved, did not end on grappe kill: $(con 1 'grappe ps --all')"
+wait_for 60 1 "grappe ps --all | grep -q '^$DET .*exited(143)'" || fail "the adopted job, moved, did not end on grappe kill: $(con 1 'grappe ps --all')"
 echo "ok: the adopted job $DET migrated to $NODE2 and ended there on grappe kill (status 143)"
 echo "migration: all checks passed"
