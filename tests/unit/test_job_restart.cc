@@ -109,6 +109,8 @@ TEST_CASE("job record: round-trips, and a damaged one is refused naming the fiel
   CHECK_FALSE(back->in_eof);
   CHECK(back->awaiting_caller);
   CHECK(back->adopted);
+  back->watcher = -1;  // adopted, its caller not back yet: still written down as attached
+  CHECK(job_record(*back)["attached"] == true);
   auto bad = job_record(j);
   bad["pid"] = "42";
   CHECK_FALSE(job_from_record(bad, why));
@@ -131,7 +133,10 @@ TEST_CASE("exit status file: digits and a newline, 0-255; anything else is unkno
   CHECK(with("\n") == -1);
   CHECK(with("300\n") == -1);
   CHECK(with("-1\n") == -1);
+  CHECK(with(std::string(1 << 20, '7')) == -1);  // the job's owner may make it huge: 16 bytes are read
   CHECK(read_exit_status(s.dir + "/missing") == -1);
+  REQUIRE(::mkfifo((s.dir + "/fifo").c_str(), 0600) == 0);
+  CHECK(read_exit_status(s.dir + "/fifo") == -1);  // not a regular file: never blocks the loop
 }
 
 TEST_CASE("adopt: a live job is taken over; its output waits for its caller, who reattaches with offsets") {
@@ -179,6 +184,7 @@ TEST_CASE("adopt: a live job is taken over; its output waits for its caller, who
   auto r = js.attach({{"v", 1}, {"cmd", "attach"}, {"job", "1.7"}, {"off", {120, 0}}}, ann, attached);
   CHECK(r["ok"] == true);
   CHECK(attached);
+  CHECK(js.table().find("1.7")->in_eof);  // no "stdin": the caller forwards no more input
   js.pump(now_s());
   REQUIRE(events.size() == 1);
   CHECK(events[0]["off"] == 120);  // numbered from where the caller said it was
@@ -213,6 +219,9 @@ TEST_CASE("adopt: a job that ended while grapped was away ends with its written 
   Job* j = js.table().find("1.8");
   REQUIRE(j);
   CHECK(j->pidfd < 0);  // never a handle on the process that took the pid over
+  // Nor a signal by pid: the pid is this test's own, which SIGTERM would end.
+  Caller root0;
+  CHECK(js.kill({{"v", 1}, {"cmd", "kill"}, {"job", "1.8"}}, root0)["ok"] == true);
   js.pump(now_s());
   CHECK(j->state == JobState::Exited);
   CHECK(j->exit_code == 3);

@@ -134,7 +134,7 @@ class RunSession {
         continue;
       }
       fd_ = fd;
-      nlohmann::json req = {{"v", kApiVersion}, {"cmd", "attach"}, {"job", job_}, {"off", {have_[1], have_[2]}},
+      nlohmann::json req = {{"v", kApiVersion}, {"cmd", "attach"}, {"job", job_}, {"off", {have_[1], have_[2]}}, {"stdin", stdin_open_},
                             {"tty_out", ::isatty(1) == 1}, {"tty_err", ::isatty(2) == 1}};
       if (write_all(fd_, dump_safe(req) + "\n")) {
         reattaching_ = true;
@@ -148,16 +148,13 @@ class RunSession {
 
   // Output from offset `off` of stream `fd`: what this client already has is skipped, a gap is said.
   void write_output(int fd, int64_t off, const std::string& raw) {
-    size_t skip = 0;
-    if (off >= 0 && static_cast<uint64_t>(off) > have_[fd])
+    const uint64_t at = off >= 0 ? static_cast<uint64_t>(off) : have_[fd];  // where this piece starts
+    if (at > have_[fd])
       std::fprintf(stderr, "grappe: %llu bytes of the job's output were lost while grapped restarted\n",
-                   static_cast<unsigned long long>(static_cast<uint64_t>(off) - have_[fd]));
-    if (off >= 0) {
-      if (static_cast<uint64_t>(off) < have_[fd]) skip = static_cast<size_t>(std::min<uint64_t>(have_[fd] - static_cast<uint64_t>(off), raw.size()));
-      have_[fd] = static_cast<uint64_t>(off);
-    }
-    write_all(fd, raw.substr(skip));
-    have_[fd] += raw.size();
+                   static_cast<unsigned long long>(at - have_[fd]));
+    const uint64_t skip = at < have_[fd] ? std::min<uint64_t>(have_[fd] - at, raw.size()) : 0;  // already here
+    write_all(fd, raw.substr(static_cast<size_t>(skip)));
+    have_[fd] = std::max(have_[fd], at + raw.size());
   }
 
   static void catch_signals() {

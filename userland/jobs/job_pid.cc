@@ -1,6 +1,8 @@
 #include "jobs/job_pid.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -40,11 +42,18 @@ bool pidfd_exited(int pidfd) {
   return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
+// The file belongs to the job's user, who may have made it huge or a FIFO: a regular file only,
+// and 16 bytes at most are read.
 int read_exit_status(const std::string& path) {
-  auto text = try_read_file(path);
-  if (!text || text->empty() || text->size() > 8) return -1;
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st {};
+  char buf[16];
+  ssize_t n = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? ::read(fd, buf, sizeof buf) : -1;
+  ::close(fd);
+  if (n <= 0 || n > 8) return -1;
   int v = 0, digits = 0;
-  for (char c : *text) {
+  for (char c : std::string(buf, static_cast<size_t>(n))) {
     if (c == '\n') break;
     if (c < '0' || c > '9') return -1;
     v = v * 10 + (c - '0'), ++digits;

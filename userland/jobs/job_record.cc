@@ -26,7 +26,7 @@ nlohmann::json job_record(const Job& j) {
           {"tty_out", j.tty[1]},
           {"tty_err", j.tty[2]},
           {"moved", j.moved},
-          {"attached", j.watcher >= 0}};
+          {"attached", j.watcher >= 0 || j.awaiting_caller}};
 }
 
 std::optional<Job> job_from_record(const nlohmann::json& rec, std::string& why) {

@@ -78,7 +78,7 @@ nlohmann::json JobService::records() const {
 std::string JobService::records_key() const {
   std::string key;
   for (const auto& [id, j] : jobs_.all())
-    if (job_is_recorded(j)) key += id + "/" + std::to_string(j.pid) + "/" + std::to_string(j.in >= 0) + std::to_string(j.watcher >= 0) + " ";
+    if (job_is_recorded(j)) key += id + "/" + std::to_string(j.pid) + "/" + std::to_string(j.in >= 0) + std::to_string(j.watcher >= 0 || j.awaiting_caller) + " ";
   return key;
 }
 
@@ -129,6 +129,7 @@ nlohmann::json JobService::attach(const nlohmann::json& req, const Caller& who, 
     }
   }
   const bool tty_out = f.boolean("tty_out", false), tty_err = f.boolean("tty_err", false);
+  const bool stdin_open = f.boolean("stdin", false);  // the caller still forwards its input
   if (!f.ok()) return fail(f.error());
   Job* j = jobs_.find(id);
   if (!j) return fail("attach: no job " + id + " on this node (grappe ps --all lists them)");
@@ -137,6 +138,7 @@ nlohmann::json JobService::attach(const nlohmann::json& req, const Caller& who, 
   if (j->watcher >= 0 && j->watcher != who.client) return fail("attach: job " + id + " already streams to another client");
   j->watcher = who.client;
   j->awaiting_caller = false;
+  if (!stdin_open) j->in_eof = true;  // its end of input may have been lost with the last grapped
   j->tty[1] = tty_out;
   j->tty[2] = tty_err;
   for (int s : {1, 2}) j->sent[s] = have[s];  // this grapped did not see what the last one sent

@@ -5,6 +5,10 @@
 #include <cstring>
 #include <mutex>
 
+#include <unistd.h>
+
+#include "common/text_file.h"
+
 #ifdef GRAPPE_HAVE_SYSTEMD
 #include <systemd/sd-bus.h>
 #endif
@@ -59,13 +63,25 @@ class SystemdScope final : public JobScope {
     if (r >= 0) r = sd_bus_message_append_array(m, 'u', ids.data(), ids.size() * sizeof(uint32_t));
     for (int k = 0; k < 3 && r >= 0; ++k) r = sd_bus_message_close_container(m);  // v, r, a
     if (r >= 0) r = sd_bus_message_append(m, "a(sa(sv))", 0);
-    if (r >= 0) r = sd_bus_call(bus_, m, 0, &err, &reply);
+    if (r >= 0) r = sd_bus_call(bus_, m, 5'000'000, &err, &reply);  // µs: the loop waits for this
     std::string why;
     if (r < 0) why = std::string("StartTransientUnit ") + unit + ": " + (err.message ? err.message : std::strerror(-r));
     sd_bus_error_free(&err);
     sd_bus_message_unref(m);
     sd_bus_message_unref(reply);
+    if (why.empty() && !pids.empty()) why = wait_moved(pids.front(), unit);
     return why;
+  }
+
+  // systemd answers once the start job is queued and moves the processes when it runs: the job
+  // may not run a single instruction before then, or what it forks stays in grapped's cgroup.
+  static std::string wait_moved(pid_t pid, const std::string& unit) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
+    for (int i = 0; i < 400; ++i) {  // 2 s
+      if (read_text(path).find("/" + unit) != std::string::npos) return "";
+      ::usleep(5000);
+    }
+    return "systemd did not move pid " + std::to_string(pid) + " into " + unit + " within 2 s";
   }
 
   std::mutex mu_;

@@ -86,7 +86,7 @@ nlohmann::json JobService::signal(const nlohmann::json& req, const Caller& who) 
   Job* j = attached_job(who);
   if (!j) return fail("signal: no running job attached to this connection");
   if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);  // its relay carries it to the node running it
-  else signal_process(j->pidfd, j->pid, sig), j->last_signal = sig;  // grappe-job-init forwards it
+  else signal_job(*j, sig);  // grappe-job-init forwards it
   return {};
 }
 
@@ -214,7 +214,7 @@ nlohmann::json JobService::kill(const nlohmann::json& req, const Caller& who) {
   if (!JobTable::may_act(*j, who.uid)) return fail("kill: job " + id + " belongs to " + j->user);
   if (j->state != JobState::Running) return fail("kill: job " + id + " has already ended");
   if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);
-  else signal_process(j->pidfd, j->pid, sig), j->last_signal = sig;
+  else signal_job(*j, sig);
   if (log) log("job " + id + ": signal " + std::to_string(sig) + " from uid " + std::to_string(who.uid));
   return {{"v", 1}, {"ok", true}, {"job", id}, {"sig", sig}};
 }
@@ -352,6 +352,14 @@ void JobService::reap(Job& j) {
   j.reaped = true;
   j.exit_code = read_exit_status(j.status_file);
   if (j.exit_code < 0) j.exit_code = j.last_signal == SIGKILL ? 128 + SIGKILL : 255;
+}
+
+// Through the pidfd. By pid only for our own child not yet reaped (its zombie holds the pid); an
+// adopted job without a pidfd has ended, and its pid may belong to anyone by now.
+void JobService::signal_job(Job& j, int sig) {
+  if (j.reaped || (j.pidfd < 0 && j.adopted)) return;
+  signal_process(j.pidfd, j.pid, sig);
+  j.last_signal = sig;
 }
 
 }  // namespace grappe

@@ -99,6 +99,7 @@ class JobService {
   std::string make_status_file(const std::string& id, uid_t uid);
   void drop_fd(const Job& j, const char* stream);
   void reap(Job& j);
+  void signal_job(Job& j, int sig);
 
   Spawner& spawner_;
   std::string init_path_, node_, proc_;

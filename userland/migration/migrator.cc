@@ -439,13 +439,13 @@ void Migrator::adopt(const TargetResult& r, const Offer& o) {
   j->reaped = false;
   if (j->pidfd >= 0) ::close(j->pidfd);
   j->pid = r.pid;
-  j->pidfd = pidfd_of(r.pid);
+  j->pidfd = home ? pidfd_of(r.pid) : -1;  // a guest is signalled by its relay thread
   j->start_ticks = process_start_ticks(env_.proc, r.pid);
   j->adopted = false;  // CRIU restored it as our child
-  if (home) env_.jobs->keep_fds(*j);  // back home: its pipes outlive grapped too (job_restart.cc)
   j->in = r.restored.in;
   j->out = r.restored.out;
   j->err = r.restored.err;
+  if (home) env_.jobs->keep_fds(*j);  // back home: its new pipes outlive grapped too (job_restart.cc)
   j->migrations = o.epoch;
   j->local_epoch = o.epoch;
   j->node = env_.jobs->node_name();
