@@ -33,7 +33,8 @@ seed out '{"fd":2}'
 U=$SRC/userland
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I "$U" \
   "$SRC/tests/fuzz/fuzz_api.cc" "$U/daemon/api_router.cc" "$U/daemon/api_commands.cc" "$U/jobs/job_service.cc" \
-  "$U/jobs/jobs.cc" "$U/jobs/job_inspect.cc" "$U/common/json_fields.cc" "$U/common/api_protocol.cc" -lsodium -o "$OUTDIR/fuzz_api"
+  "$U/jobs/jobs.cc" "$U/jobs/job_inspect.cc" "$U/jobs/job_restart.cc" "$U/jobs/job_pid.cc" "$U/jobs/job_record.cc" \
+  "$U/jobs/fd_store.cc" "$U/common/json_fields.cc" "$U/common/api_protocol.cc" -lsodium -o "$OUTDIR/fuzz_api"
 # Seeds: every request shape the CLI sends (cli/grappe_main.cc, cli/run_client.cc), one per file.
 n=0
 while IFS= read -r line; do
@@ -57,6 +58,7 @@ done <<'SEEDS'
 {"v":1,"cmd":"stdin","data":"aGVsbG8K"}
 {"v":1,"cmd":"eof"}
 {"v":1,"cmd":"signal","sig":2}
+{"v":1,"cmd":"attach","job":"1.1","off":[120,0],"stdin":true,"tty_out":true,"tty_err":false}
 {"cmd":1}
 SEEDS
 cd "$OUTDIR"
