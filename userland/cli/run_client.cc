@@ -28,15 +28,24 @@ namespace {
 volatile sig_atomic_t g_pending[65];
 void on_signal(int sig) { g_pending[sig] = 1; }
 
-int connect_to(const std::string& path) {
+// A connection to grapped's socket, or -1 with errno set.
+int dial(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
   if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) return fd;
+  const int saved = errno;
+  if (fd >= 0) ::close(fd);
+  errno = saved;
+  return -1;
+}
+
+int connect_to(const std::string& path) {
+  int fd = dial(path);
+  if (fd >= 0) return fd;
   std::fprintf(stderr, "grappe: cannot reach grapped at %s (%s). Is it running? On a node: systemctl status grapped\n",
                path.c_str(), std::strerror(errno));
-  if (fd >= 0) ::close(fd);
   return -1;
 }
 
@@ -125,15 +134,7 @@ class RunSession {
     buf_.clear();
     for (int tries = 0; tries < 600; ++tries) {
       ::usleep(200000);
-      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_un sa{};
-      sa.sun_family = AF_UNIX;
-      std::strncpy(sa.sun_path, socket_.c_str(), sizeof sa.sun_path - 1);
-      if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-        if (fd >= 0) ::close(fd);
-        continue;
-      }
-      fd_ = fd;
+      if ((fd_ = dial(socket_)) < 0) continue;
       nlohmann::json req = {{"v", kApiVersion}, {"cmd", "attach"}, {"job", job_}, {"off", {have_[1], have_[2]}}, {"stdin", stdin_open_},
                             {"tty_out", ::isatty(1) == 1}, {"tty_err", ::isatty(2) == 1}};
       if (write_all(fd_, dump_safe(req) + "\n")) {

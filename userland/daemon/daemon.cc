@@ -407,16 +407,21 @@ void Daemon::read_client(size_t i, double now) {
   if (n < 0 && err != EAGAIN && err != EINTR) clients_[i].gone = true;
 }
 
+// Writes what the socket takes of the client's queue; true while some is left to write.
+bool Daemon::write_client(Client& c) {
+  if (c.out.empty() || c.gone) return false;
+  ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n > 0) c.out.erase(0, static_cast<size_t>(n));
+  else if (n < 0 && errno != EAGAIN && errno != EINTR) c.gone = true;
+  return !c.out.empty() && !c.gone;
+}
+
 void Daemon::serve_api(double now, bool incoming) {
   if (incoming) accept_clients(now);
   for (size_t i = 0; i < clients_.size();) {
     if (!clients_[i].closing && !clients_[i].gone && jobs_.accepts_input(clients_[i].who.client)) read_client(i, now);
     Client& d = clients_[i];
-    if (!d.out.empty() && !d.gone) {
-      ssize_t n = ::send(d.fd, d.out.data(), d.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n > 0) d.out.erase(0, static_cast<size_t>(n));
-      else if (n < 0 && errno != EAGAIN && errno != EINTR) d.gone = true;
-    }
+    write_client(d);
     // A request answered or not within 5 s; a stream (a job's output) may stay open.
     const bool late = !d.streaming && now - d.since > 5;
     if (d.gone || late || (d.closing && d.out.empty())) {
@@ -571,13 +576,7 @@ int Daemon::run() {
   // grapped interrupts then loses nothing already read from a job's pipe.
   for (double until = now_s() + 1; now_s() < until; ::usleep(10000)) {
     bool left = false;
-    for (auto& c : clients_)
-      if (!c.out.empty() && !c.gone) {
-        ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) c.out.erase(0, static_cast<size_t>(n));
-        else if (n < 0 && errno != EAGAIN && errno != EINTR) c.gone = true;
-        left |= !c.out.empty() && !c.gone;
-      }
+    for (auto& c : clients_) left |= write_client(c);
     if (!left) break;
   }
   ::unlink(cfg_.socket.c_str());

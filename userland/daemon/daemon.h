@@ -110,6 +110,7 @@ class Daemon {
     bool gone = false;       // the peer closed or failed: close now
   };
   std::vector<Client> clients_;
+  bool write_client(Client& c);  // a non-blocking write of its queue; true while some is left
   int next_id_ = 0;  // the last connection id given (next_connection_id)
   CloneSpawner spawner_;
   std::unique_ptr<FdStore> fd_store_;  // systemd's: the jobs' pipes outlive grapped

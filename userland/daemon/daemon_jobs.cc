@@ -25,13 +25,13 @@ void Daemon::adopt_jobs() {
     ::close(fd);
     fd_store_->drop(name);
   }
-  jobs_key_ = jobs_.records_key();
+  jobs_key_ = "\x01never written";  // so the first save_jobs() writes the file
   save_jobs();
 }
 
 void Daemon::save_jobs() {
   std::string key = jobs_.records_key();
-  if (key == jobs_key_ && std::filesystem::exists(cfg_.state_dir + "/jobs.json")) return;
+  if (key == jobs_key_) return;  // every loop turn: no I/O unless the list changed
   std::error_code ec;
   std::filesystem::create_directories(cfg_.state_dir, ec);
   const std::string path = cfg_.state_dir + "/jobs.json", tmp = path + ".tmp";
