@@ -72,6 +72,9 @@ nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const 
           {"boot", info.boot},
           {"handshakes", info.handshakes},
           {"suspicion_timeout_s", mb.suspicion_timeout()},
+          {"protocol", {{"probes", mb.stats().probes}, {"indirect_probes", mb.stats().indirect_probes},
+                        {"suspicions", mb.stats().suspicions}, {"deaths", mb.stats().deaths},
+                        {"refutations", mb.stats().refutations}}},
           {"packets", {{"received", c.received}, {"accepted", c.accepted}, {"replayed", c.replayed},
                        {"rejected", rejected}, {"rejected_by_reason", c.rejected}, {"sent", c.sent}, {"bytes_sent", c.bytes_sent}, {"bytes_received", c.bytes_received},
                        {"send_errors", c.send_errors}}}};
