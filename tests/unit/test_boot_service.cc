@@ -17,6 +17,8 @@
 #include "boot/boot_announce.h"
 #include "boot_copy.h"
 #include "boot/boot_service.h"
+#include "boot/boot_admit.h"
+#include "boot/boot_keys.h"
 #include "common/text_file.h"
 
 using namespace grappe;
@@ -284,7 +286,10 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     CHECK(runner.saw("systemctl restart grappe-boot-dhcp.service"));
     std::string conf = read_text(env.conf_path);
     CHECK(conf.find("dhcp-range=10.71.0.50,10.71.0.250,255.255.255.0,1h") != std::string::npos);
-    CHECK(conf.find("tftp-root=" + (run / "medium/pxe").string()) != std::string::npos);
+    // TFTP serves a world-readable copy of the loaders (dnsmasq drops root; the medium is root's).
+    CHECK(conf.find("tftp-root=" + (run / "boot/tftp").string()) != std::string::npos);
+    CHECK(read_text((run / "boot/tftp/undionly.kpxe").string()) == read_text((run / "medium/pxe/undionly.kpxe").string()));
+    CHECK((fs::status(run / "boot/tftp/snponly.efi").permissions() & fs::perms::others_read) != fs::perms::none);
     CHECK(conf.find("dhcp-host=52:54:00:67:72:0a,ignore") != std::string::npos);
     CHECK(st["url"].get<std::string>().rfind("http://10.71.0.1:", 0) == 0);
     // The signed announcement, on the cluster interface, names the base URL and SHA256SUMS' hash.
@@ -292,7 +297,8 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     CHECK(announced[0].first == "ens4");
     BootAnnouncement ann;
     std::string why;
-    REQUIRE(decode_boot_announcement(env.key, announced[0].second, ann, why));
+    REQUIRE(decode_boot_announcement(boot_signing_keys(env.key).pub, announced[0].second, ann, why));
+    CHECK(announced[0].second.find(to_hex(env.key)) == std::string::npos);
     CHECK(ann.cluster == "lab");
     CHECK(ann.base + "node.ipxe" == st["url"].get<std::string>());
     unsigned char h[crypto_hash_sha256_BYTES];
@@ -333,6 +339,22 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
       CHECK_MESSAGE(f->status == 200, name);
       CHECK(f->body == rel);
     }
+    // Admission (policy auto): the cluster key, sealed to the PC's one-time key, signed by the cluster.
+    BoxPublic pc_pub{};
+    BoxSecret pc_sec{};
+    crypto_box_keypair(pc_pub.data(), pc_sec.data());
+    auto adm = c.Get("/grappe/admit?mac=52-54-00-67-72-05&pk=" + to_hex(pc_pub));
+    REQUIRE(adm);
+    CHECK(adm->status == 200);
+    CHECK(adm->body.find(to_hex(env.key)) == std::string::npos);
+    ClusterSecret got_key{};
+    REQUIRE_MESSAGE(open_admission(boot_signing_keys(env.key).pub, pc_pub, pc_sec, "52:54:00:67:72:05", adm->body, got_key, why), why);
+    CHECK(got_key == env.key);
+    CHECK(svc.status()["admission"]["admitted"] == 1);
+    CHECK(svc.status()["admission"]["last"].get<std::string>().find("admitted 52:54:00:67:72:05 (127.0.0.1) by") == 0);
+    CHECK(c.Get("/grappe/admit?mac=52-54-00-67-72-05&pk=1234")->status == 400);
+    CHECK(c.Get("/grappe/admit?mac=nope&pk=" + to_hex(pc_pub))->status == 400);
+    CHECK(c.Get("/grappe/admit")->status == 400);
     // Another node becomes the founder: this one stops and gives the address back.
     v.server = false;
     v.founder = "node 1 (n1)";

@@ -31,6 +31,16 @@ bool BootHttp::start(const std::string& bind, int port, std::map<std::string, st
   // Every PC of a room may boot at once: a worker per client rather than a queue behind 8.
   srv_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   srv_->set_keep_alive_max_count(4);
+  if (admit_)
+    srv_->Get("/grappe/admit", [this](const httplib::Request& req, httplib::Response& res) {
+      ++stats_.requests;
+      const std::string mac = req.get_param_value("mac"), pk = req.get_param_value("pk");
+      auto [status, body] = safe_mac(mac) && pk.size() <= 64
+                                ? admit_(mac, pk, req.remote_addr)
+                                : std::pair<int, std::string>{400, "admit needs ?mac=MAC&pk=64 hex digits\n"};
+      res.status = status;
+      res.set_content(body, "text/plain");
+    });
   srv_->Get(R"(/grappe/([A-Za-z0-9._-]{1,64}))", [this, files = std::move(files), script = std::move(script)](
                                                    const httplib::Request& req, httplib::Response& res) {
     ++stats_.requests;

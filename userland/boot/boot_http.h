@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace httplib {
 class Server;
@@ -26,7 +27,12 @@ class BootHttp {
   // Generated text for /grappe/NAME ("" = no such script); `mac` is the ?mac= query, if any, and
   // `host` the Host header (how the client reached this server: "10.71.0.1:8080").
   using Script = std::function<std::string(const std::string& name, const std::string& mac, const std::string& host)>;
+  // GET /grappe/admit?mac=MAC&pk=HEX (boot_admit.h): HTTP status and body; `remote` is the
+  // client's address, for the journal.
+  using Admit = std::function<std::pair<int, std::string>(const std::string& mac, const std::string& pk,
+                                                          const std::string& remote)>;
   BootHttp();
+  void set_admit(Admit a) { admit_ = std::move(a); }  // before start()
   ~BootHttp();
   // Serves `files` (name -> path on this node) and `script` on `bind`:`port` (0: any free port).
   // false with `err` when the port cannot be bound.
@@ -40,6 +46,7 @@ class BootHttp {
   std::thread th_;
   int port_ = 0;
   BootHttpStats stats_;
+  Admit admit_;
 };
 
 }  // namespace grappe

@@ -14,7 +14,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "boot/boot_admit.h"
 #include "boot/boot_announce.h"
+#include "boot/boot_keys.h"
 #include "boot/boot_nodes.h"
 #include "common/text_file.h"
 
@@ -55,6 +57,21 @@ std::string mac_text(const std::array<uint8_t, 6>& m) {
   char b[18];
   std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
   return b;
+}
+
+// Copies the iPXE loaders from `from` into `to` (0755, files 0644); "" or what failed.
+std::string copy_tftp_loaders(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  fs::permissions(to, fs::perms(0755), ec);
+  for (const char* name : {"undionly.kpxe", "snponly.efi"}) {
+    const fs::path src = fs::path(from) / name, dst = fs::path(to) / name, tmp = dst.string() + ".tmp";
+    fs::copy_file(src, tmp, fs::copy_options::overwrite_existing, ec);
+    if (!ec) fs::permissions(tmp, fs::perms(0644), ec);
+    if (!ec) fs::rename(tmp, dst, ec);
+    if (ec) return "cannot copy " + src.string() + " to " + to + " for TFTP: " + ec.message();
+  }
+  return "";
 }
 
 }  // namespace
@@ -161,7 +178,35 @@ std::string BootService::node_script(const std::string& mac, const std::string& 
   return s + "chain ${grappe-base}boot.ipxe\n";
 }
 
-BootService::BootService(BootEnv env) : env_(std::move(env)) {}
+BootService::BootService(BootEnv env) : env_(std::move(env)), signer_(boot_signing_keys(env_.key)) {}
+
+std::pair<int, std::string> BootService::admit(const std::string& mac_in, const std::string& pk, const std::string& remote) {
+  const std::string mac = canonical_mac(mac_in);
+  BoxPublic pc{};
+  if (mac.empty() || !parse_hex(pk, pc)) return {400, "admit needs ?mac=MAC&pk=64 lower-case hex digits\n"};
+  std::vector<BootNodeRule> rules;
+  std::string rules_error;
+  std::error_code ec;
+  if (env_.admit_policy == AdmitPolicy::Listed) {
+    try {
+      if (fs::exists(env_.nodes_path, ec)) rules = parse_boot_nodes(read_text(env_.nodes_path), env_.nodes_path);
+      else rules_error = env_.nodes_path + " does not exist";
+    } catch (const std::exception& e) {
+      rules_error = e.what();
+    }
+  }
+  const AdmitDecision d = decide_admission(env_.admit_policy, rules, rules_error, mac);
+  const std::string line = std::string("grappe: ") + (d.admit ? "admitted " : "refused ") + mac + " (" + remote +
+                           ") by " + env_.self_name + ": " + d.why;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++(d.admit ? admitted_ : refused_);
+    last_admission_ = line.substr(8);
+  }
+  env_.say(line);
+  if (!d.admit) return {403, "not admitted: " + d.why + "\n"};
+  return {200, make_admission(signer_, env_.key, pc, mac)};
+}
 BootService::~BootService() {
   worker_.stop();  // before http_ and the state its steps use
   http_.stop();
@@ -229,9 +274,17 @@ bool BootService::serve(double now, const BootView& v) {
   auto undo_addr = [&] {
     if (added) env_.run->run({"ip", "addr", "del", cidr(added, htonl(0xffffff00u)), "dev", nic.name}, 10);
   };
+  // dnsmasq's TFTP drops root, and the medium is mounted for root alone (it carries the cluster
+  // key): the loaders it hands out go to a world-readable copy.
+  const std::string tftp = env_.run_dir + "/boot/tftp";
+  if (std::string terr = copy_tftp_loaders(files.tftp_root, tftp); !terr.empty()) return undo_addr(), failed(terr);
+  files.tftp_root = tftp;
   auto script = [this](const std::string& name, const std::string& mac, const std::string& host) -> std::string {
     return name == "node.ipxe" ? node_script(mac, host) : "";
   };
+  http_.set_admit([this](const std::string& mac, const std::string& pk, const std::string& remote) {
+    return admit(mac, pk, remote);
+  });
   if (!http_.start(env_.http_bind, env_.http_port, files.files, script, err)) return undo_addr(), failed(err);
   const std::string base =
       "http://" + ipv4_text(server_ip) + (http_.port() == 80 ? "" : ":" + std::to_string(http_.port())) + "/grappe/";
@@ -260,7 +313,7 @@ bool BootService::serve(double now, const BootView& v) {
   iface_ = nic.name, mode_ = mode, why_ = why, url_ = base + "node.ipxe", range_ = range;
   error_.clear();
   next_check_ = now + 5;
-  announcement_ = encode_boot_announcement(env_.key, {env_.cluster, base, sha256_text(read_text(files.files.at("SHA256SUMS")))});
+  announcement_ = encode_boot_announcement(signer_.sec, {env_.cluster, base, sha256_text(read_text(files.files.at("SHA256SUMS")))});
   next_announce_ = now;
   return true;
 }
@@ -341,6 +394,8 @@ nlohmann::json BootService::status() const {
     j["http_requests"] = http_.stats().requests.load();
     j["http_bytes"] = http_.stats().bytes.load();
     j["dnsmasq_restarts"] = restarts_;
+    j["admission"] = {{"policy", admit_policy_name(env_.admit_policy)}, {"admitted", admitted_}, {"refused", refused_},
+                      {"last", last_admission_}};
     if (!nodes_error_.empty()) j["nodes_error"] = nodes_error_;
   }
   return j;

@@ -13,6 +13,7 @@
 // the service's own thread.
 #pragma once
 #include <array>
+#include <cstdio>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -23,6 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "boot/boot_admit.h"
+#include "boot/boot_policy.h"
 #include "boot/boot_http.h"
 #include "boot/dhcp_probe.h"
 #include "common/command_runner.h"
@@ -74,6 +77,14 @@ struct BootEnv {
   // The announcement (boot_announce.h), signed with the cluster key, sent every 2 s while serving.
   std::string cluster = "grappe";
   std::array<uint8_t, 32> key{};
+  // Who a network-booted PC asking for the key (boot_admit.h) is let in by, and this node's name
+  // for the journal's "admitted … by NODE" line (printed on stdout: console and journal).
+  AdmitPolicy admit_policy = AdmitPolicy::Auto;
+  std::string self_name = "this node";
+  std::function<void(const std::string&)> say = [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  };
   std::function<bool(const std::string& ifname, const std::string& packet)> announce = broadcast_boot_announcement;
   std::function<std::unique_ptr<DhcpSocket>(const std::string& ifname, std::string& err)> open_probe = open_dhcp_socket;
 };
@@ -92,6 +103,8 @@ class BootService {
   // The generated node.ipxe for one PC: its settings from env_.nodes_path, if any.
   std::string node_script(const std::string& mac, const std::string& host);
   void stop_serving();
+  // GET /grappe/admit from a PC: the policy's decision, then a sealed, signed key or a refusal.
+  std::pair<int, std::string> admit(const std::string& mac, const std::string& pk, const std::string& remote);
   BootEnv env_;
   BootHttp http_;
   mutable std::mutex mu_;
@@ -104,6 +117,9 @@ class BootService {
   double next_try_ = 0, next_check_ = 0, next_announce_ = 0;
   std::string announcement_;  // the signed packet, made when serving starts
   int restarts_ = 0;
+  uint64_t admitted_ = 0, refused_ = 0;
+  std::string last_admission_;  // "admitted 52:54:00:…(10.71.0.50): policy auto…", for status
+  BootSigningKeys signer_;      // derived from env_.key once
   PeriodicWorker worker_;  // last: destroyed first
 };
 

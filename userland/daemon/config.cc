@@ -19,7 +19,7 @@ const std::map<std::string, std::set<std::string>> kKeys = {
     {"cluster", {"name"}},
     {"home", {"share"}},
     {"migration", {"precopy_min_mb"}},
-    {"boot", {"serve", "http_port"}},
+    {"boot", {"serve", "http_port", "admission"}},
 };
 
 [[noreturn]] void bad(const std::string& path, const toml::value& v, const std::string& what, const std::string& valid) {
@@ -98,6 +98,11 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   if (auto* v = get("boot", "http_port")) {
     if (!v->is_integer() || v->as_integer() < 1 || v->as_integer() > 65535) bad(path, *v, "boot.http_port out of range", "1 to 65535, e.g. 80");
     c.boot_http_port = static_cast<uint16_t>(v->as_integer());
+  }
+  if (auto* v = get("boot", "admission")) {
+    if (!v->is_string() || !parse_admit_policy(v->as_string(), c.boot_admission))
+      bad(path, *v, "boot.admission must be \"auto\" or \"listed\"",
+          "\"auto\" (any PC booted from the cluster joins) or \"listed\" (only PCs /etc/grappe/boot-nodes.toml names)");
   }
   return c;
 }

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "boot/boot_policy.h"
+
 namespace grappe {
 
 struct DaemonConfig {
@@ -32,6 +34,8 @@ struct DaemonConfig {
   // like [home] share; the image's grapped.toml turns it on.
   bool boot_serve = false;
   uint16_t boot_http_port = 80;
+  // Who of the PCs booting from the cluster gets the cluster key (boot_policy.h).
+  AdmitPolicy boot_admission = AdmitPolicy::Auto;
 };
 
 // Throws std::runtime_error naming file, line, key and what is valid.

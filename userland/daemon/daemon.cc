@@ -519,6 +519,8 @@ int Daemon::run() {
     be.http_port = cfg_.boot_http_port;
     be.cluster = ident_.cluster;
     be.key = ident_.key;
+    be.admit_policy = cfg_.boot_admission;
+    be.self_name = ident_.name;
     boot_ = std::make_unique<BootService>(be);
     boot_->start();
   }

@@ -1,0 +1,32 @@
+// The cluster's boot signing key: an Ed25519 pair derived from the cluster key. Its public half
+// is the only cluster credential in anything served (the initrd's grappe-init.conf carries it as
+// `pub=`): a PC booting from the network checks announcements and admission replies against it,
+// and nothing it carries lets anyone sign, join or read a member's traffic. Shared by the builder
+// (writes the public key), grapped (signs) and grappe-init (checks).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace grappe {
+
+using ClusterSecret = std::array<uint8_t, 32>;
+
+struct BootSigningKeys {
+  std::array<uint8_t, 32> pub{};
+  std::array<uint8_t, 64> sec{};
+};
+
+// Deterministic: the same cluster key always gives the same pair (keyed BLAKE2b of a fixed label
+// as the Ed25519 seed), so every member signs as the cluster.
+BootSigningKeys boot_signing_keys(const ClusterSecret& cluster_key);
+
+// Lower-case hex of any byte array; parse_hex is false unless `hex` is exactly 2*N hex digits.
+std::string to_hex(const uint8_t* data, size_t n);
+template <size_t N>
+std::string to_hex(const std::array<uint8_t, N>& a) { return to_hex(a.data(), N); }
+bool parse_hex(const std::string& hex, uint8_t* out, size_t n);
+template <size_t N>
+bool parse_hex(const std::string& hex, std::array<uint8_t, N>& out) { return parse_hex(hex, out.data(), N); }
+
+}  // namespace grappe
