@@ -119,14 +119,15 @@ Stage initramfs_stage() {
   Stage s;
   s.name = "initramfs";
   s.key = [](BuildContext& ctx) {
-    Sha256 h = stage_key(ctx, "initramfs/1", {"kernel"});
+    Sha256 h = stage_key(ctx, "initramfs/2", {"kernel"});
     h.field("init", sha256_file(ctx.init_binary)).field("busybox", sha256_file(kBusybox));
     h.field("udhcpc", sha256_file(ctx.repo / "initramfs/udhcpc.script"));
     for (const auto& m : ctx.recipe.initramfs_modules) h.field("mod", m);
     for (const auto& m : ctx.recipe.initramfs_always) h.field("always", m);
     h.field("label", ctx.recipe.volume_label).field("build", ctx.build_id);
-    // The cluster key checks the boot service's announcements (discovery from kernel + initrd).
-    h.field("key", sha256_hex(ctx.cluster_key));
+    // The boot public key checks announcements and admission replies; the cluster key itself
+    // never goes into the initrd (it is served to any PC that asks).
+    h.field("pub", boot_public_hex(ctx.cluster_key));
     h.field("epoch", std::to_string(ctx.recipe.source_date_epoch));
     return h.hex();
   };
@@ -153,7 +154,7 @@ Stage initramfs_stage() {
 
     std::string conf = "label=" + ctx.recipe.volume_label + "\nbuild=" + ctx.build_id + "\nkernel=" + ver +
                        "\nlayers=base.squashfs node.squashfs\nalways=" + join(ctx.recipe.initramfs_always, " ") +
-                       "\ncluster=" + ctx.recipe.cluster_name + "\nkey=" + ctx.cluster_key + "\n";
+                       "\ncluster=" + ctx.recipe.cluster_name + "\npub=" + boot_public_hex(ctx.cluster_key) + "\n";
     write_file_atomic(root / "etc/grappe-init.conf", conf);
     pack(ctx, root, tmp, log);
     fs::remove_all(root);

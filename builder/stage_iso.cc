@@ -107,11 +107,12 @@ Stage iso_stage() {
   s.name = "iso";
   s.output = [](BuildContext& ctx, const std::string&) { return ctx.out / "grappe-amd64.iso"; };
   s.key = [](BuildContext& ctx) {
-    Sha256 h = stage_key(ctx, "iso/1", {"kernel", "initramfs", "base", "node", "pxe"});
+    Sha256 h = stage_key(ctx, "iso/2", {"kernel", "initramfs", "base", "node", "pxe"});
     h.field("tool", ctx.tool_hash);
     h.field("templates", sha256_tree(ctx.repo / "iso")).field("label", ctx.recipe.volume_label);
     h.field("default", ctx.recipe.default_entry).field("timeout", std::to_string(ctx.recipe.timeout_s));
     h.field("cmdline", ctx.recipe.cmdline).field("epoch", std::to_string(ctx.recipe.source_date_epoch));
+    h.field("key", sha256_hex(ctx.cluster_key));
     for (const char* p : {"xorriso", "isolinux", "grub-efi-amd64-bin", "mtools", "dosfstools"})
       h.field(p, package_version(ctx, p));
     return h.hex();
@@ -148,9 +149,13 @@ Stage iso_stage() {
     // (the same list as out/pxe/SHA256SUMS: this node may serve it).
     write_file_atomic(stage / "grappe" / ctx.build_id, ctx.build_id + "\n");
     write_file_atomic(stage / "live/SHA256SUMS", read_file(ctx.outputs.at("pxe") / "SHA256SUMS"));
+    // The cluster key: owning the medium is being invited. Only here, never in what network boot
+    // serves; grappe-init mounts the medium for root alone and copies it to /etc/grappe (0600).
+    write_file_atomic(stage / "grappe/cluster.key", ctx.cluster_key + "\n", 0600);
 
     write_iso(ctx, stage, tmp, log);
     remove_tree_safely(stage);
+    fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write);  // it carries the key
   };
   s.adopt = [](BuildContext&, const fs::path& out) { return out.filename().string() + " " + human_size(fs::file_size(out)); };
   return s;

@@ -56,7 +56,7 @@ Stage overlay_stage() {
   Stage s;
   s.name = "overlay";
   s.key = [](BuildContext& ctx) {
-    Sha256 h = stage_key(ctx, "overlay/1");
+    Sha256 h = stage_key(ctx, "overlay/2");
     h.field("overlay", sha256_tree(ctx.repo / "overlay"));
     for (const auto& e : ctx.extra_overlays) h.field("extra", sha256_tree(e));
     h.field("userland", ctx.keys.at("userland")).field("kernel", ctx.keys.at("kernel"));
@@ -87,8 +87,9 @@ Stage overlay_stage() {
     fs::create_directories(tmp / "usr/share/grappe");
     fs::copy_file(ctx.repo / kDnsmasqTemplate, tmp / "usr/share/grappe/dnsmasq-boot.conf.in");
     run_logged(ctx, {"chown", "-R", "0:0", tmp.string()}, log);
+    // No cluster key here: the layers are served to any PC that asks. grappe-init puts it in place
+    // from the medium or from an admission (boot_admit.h).
     fs::create_directories(tmp / "etc/grappe");
-    write_file_atomic(tmp / "etc/grappe/cluster.key", ctx.cluster_key + "\n", 0600);
     nlohmann::json img = {
         {"name", ctx.recipe.name},
         {"build_id", ctx.build_id},

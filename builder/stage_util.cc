@@ -1,6 +1,7 @@
 #include <regex>
 #include <thread>
 
+#include "boot/boot_keys.h"
 #include "error.h"
 #include "stages.h"
 
@@ -36,6 +37,14 @@ std::string package_version(BuildContext& ctx, const std::string& pkg) {
   } catch (const Error&) {
     throw Error("host package " + pkg + " is not installed", pkg, "run ./build.sh deps (or apt-get install " + pkg + ")");
   }
+}
+
+std::string boot_public_hex(const std::string& cluster_key_hex) {
+  ClusterSecret k{};
+  if (!parse_hex(cluster_key_hex, k)) throw Error("bad cluster key", "(64 hex characters expected)", "check out/cluster.key or [cluster] key");
+  const std::string pub = to_hex(boot_signing_keys(k).pub);
+  sodium_memzero(k.data(), k.size());
+  return pub;
 }
 
 std::string squashfs_args_key(const BuildContext& ctx) {

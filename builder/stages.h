@@ -35,6 +35,9 @@ std::string package_version(BuildContext& ctx, const std::string& pkg);
 std::string squashfs_args_key(const BuildContext& ctx);
 void make_squashfs(BuildContext& ctx, const std::string& src, const std::string& dst,
                    const std::string& exclude_file, const std::string& log);
+// The cluster's boot public key (userland/boot/boot_keys.h) for a cluster key in hex: what the
+// initrd carries instead of the key.
+std::string boot_public_hex(const std::string& cluster_key_hex);
 // Substitutes @NAME@ placeholders; an unknown placeholder is an error naming the template.
 std::string render_template(const std::string& text, const std::vector<std::pair<std::string, std::string>>& vars,
                             const std::string& name);

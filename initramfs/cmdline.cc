@@ -64,7 +64,7 @@ InitConfig make_config(const std::map<std::string, std::string>& conf, const std
   get(conf, "kernel", c.kernel);
   get(conf, "layers", layers);
   get(conf, "always", always);
-  get(conf, "key", c.key);
+  get(conf, "pub", c.boot_pub);
   get(cmd, "grappe.label", c.label);
   get(cmd, "grappe.build", c.build);
   get(cmd, "grappe.fetch", fetch);

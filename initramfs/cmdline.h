@@ -20,7 +20,8 @@ struct InitConfig {
   bool debug = false;               // grappe.debug: verbose, shell on failure
   bool shell = false;               // grappe.shell: shell on failure
   int timeout_s = 90;               // grappe.timeout=: how long to wait for the medium/network
-  std::string key;                  // the cluster key (hex, baked): checks boot announcements
+  std::string boot_pub;             // the cluster's boot public key (hex, baked): checks boot
+                                    // announcements and admission replies; never the cluster key
   bool discover = true;             // grappe.discover=0: never look for a cluster's announcement
 };
 

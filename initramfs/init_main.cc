@@ -8,6 +8,8 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/reboot.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,7 +17,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "admit_client.h"
 #include "boot/boot_announce.h"
+#include "boot/boot_keys.h"
 #include "boot_copy.h"
 #include "cmdline.h"
 #include "fetch.h"
@@ -35,7 +39,11 @@ namespace {
 
 const std::string kRun = "/run/grappe";
 const std::string kNewRoot = "/newroot";
+// The medium carries the cluster key (grappe/cluster.key); it is mounted for root alone.
+const std::string kMediumOptions = "uid=0,gid=0,mode=0400,dmode=0500,overriderockperm";
 InitConfig g_cfg;
+std::array<uint8_t, 32> g_boot_pub{};  // from g_cfg.boot_pub
+bool g_have_pub = false;
 
 [[noreturn]] void fail(const std::string& what, const std::string& details) {
   log("FAILED: " + what);
@@ -81,9 +89,13 @@ std::string find_medium(std::string& seen) {
     seen += " " + n + (id.empty() ? "(no ISO 9660)" : "(label " + id + ")");
     if (id != g_cfg.label) continue;
     std::string mnt = kRun + "/medium", err;
-    if (!mount_fs(dev, mnt, "iso9660", MS_RDONLY, "", err)) {
-      seen += "[mount failed: " + err + "]";
-      continue;
+    if (!mount_fs(dev, mnt, "iso9660", MS_RDONLY | MS_NOSUID | MS_NODEV, kMediumOptions, err)) {
+      if (!mount_fs(dev, mnt, "iso9660", MS_RDONLY | MS_NOSUID | MS_NODEV, "", err)) {
+        seen += "[mount failed: " + err + "]";
+        continue;
+      }
+      log("WARNING: the kernel refused " + kMediumOptions + " for " + dev +
+          ": the medium (and the cluster key on it) is readable by every user of this node");
     }
     if (g_cfg.build.empty() || fs::exists(mnt + "/grappe/" + g_cfg.build)) {
       log("boot medium: " + dev + " (label " + id + ", build " + g_cfg.build + ")");
@@ -96,6 +108,7 @@ std::string find_medium(std::string& seen) {
 }
 
 std::string g_discovered_mac;  // set when the image came from a cluster's announcement
+bool g_from_medium = false;    // the layers (and the cluster key) came from a CD or USB stick
 std::vector<std::string> discovered_layers(ModuleLoader& mods);
 
 // The layers from the boot medium; without one, after a few seconds and every 15 s after, from a
@@ -105,7 +118,7 @@ std::vector<std::string> medium_layers(ModuleLoader& mods) {
   std::string seen;
   double next_discovery = 8;
   for (int round = 0;; ++round) {
-    if (g_cfg.discover && !g_cfg.key.empty() && since(t0) >= next_discovery) {
+    if (g_cfg.discover && g_have_pub && since(t0) >= next_discovery) {
       log("no boot medium after " + std::to_string(static_cast<int>(since(t0))) +
           " s; listening for a cluster serving network boot");
       auto files = discovered_layers(mods);
@@ -117,6 +130,7 @@ std::vector<std::string> medium_layers(ModuleLoader& mods) {
     if (!mnt.empty()) {
       std::vector<std::string> files;
       for (const auto& l : g_cfg.layers) files.push_back(mnt + "/live/" + l);
+      g_from_medium = true;
       return files;
     }
     if (since(t0) > g_cfg.timeout_s)
@@ -196,30 +210,14 @@ std::vector<std::string> fetched_layers() {
   return files;
 }
 
-// One look for a cluster serving network boot: DHCP on each NIC until one gets a lease, then up to
-// 6 s for an announcement signed with this image's cluster key; its SHA256SUMS (checked against
-// the announced hash) gives the layers' hashes. {} when none came: the caller tries again later.
-std::vector<std::string> discovered_layers(ModuleLoader& mods) {
-  std::array<uint8_t, 32> key{};
-  size_t n = 0;
-  if (g_cfg.key.size() != 64 || sodium_hex2bin(key.data(), key.size(), g_cfg.key.c_str(), 64, nullptr, &n, nullptr) != 0 ||
-      n != key.size())
-    return {};
-  mods.coldplug();
-  std::string mac;
-  for (const auto& [name, m] : ethernet_interfaces())
-    if (dhcp(name)) {
-      mac = m;
-      break;
-    }
-  if (mac.empty()) return log("no DHCP lease on any network interface"), std::vector<std::string>{};
+// Up to 6 s for an announcement signed with this image's boot key (the network must be up).
+bool hear_announcement(BootAnnouncement& a) {
   int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   sockaddr_in any{};
   any.sin_family = AF_INET;
   any.sin_port = htons(kBootAnnouncePort);
-  BootAnnouncement a;
   bool found = false;
   if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0) {
     auto t0 = std::chrono::steady_clock::now();
@@ -229,12 +227,29 @@ std::vector<std::string> discovered_layers(ModuleLoader& mods) {
       if (::poll(&p, 1, 500) <= 0) continue;
       ssize_t got = ::recv(fd, buf, sizeof buf, 0);
       std::string why;
-      if (got > 0) found = decode_boot_announcement(key, std::string(buf, static_cast<size_t>(got)), a, why);
+      if (got > 0) found = decode_boot_announcement(g_boot_pub, std::string(buf, static_cast<size_t>(got)), a, why);
       if (got > 0 && !found) debug_log("ignored an announcement: " + why);
     }
   }
   if (fd >= 0) ::close(fd);
-  if (!found) return log("no announcement from a cluster with this image's key"), std::vector<std::string>{};
+  return found;
+}
+
+// One look for a cluster serving network boot: DHCP on each NIC until one gets a lease, then up to
+// 6 s for an announcement signed with this image's cluster key; its SHA256SUMS (checked against
+// the announced hash) gives the layers' hashes. {} when none came: the caller tries again later.
+std::vector<std::string> discovered_layers(ModuleLoader& mods) {
+  if (!g_have_pub) return {};
+  mods.coldplug();
+  std::string mac;
+  for (const auto& [name, m] : ethernet_interfaces())
+    if (dhcp(name)) {
+      mac = m;
+      break;
+    }
+  if (mac.empty()) return log("no DHCP lease on any network interface"), std::vector<std::string>{};
+  BootAnnouncement a;
+  if (!hear_announcement(a)) return log("no announcement from a cluster with this image's key"), std::vector<std::string>{};
   log("found cluster " + a.cluster + " serving network boot at " + a.base);
   std::string err;
   const std::string sums_path = kRun + "/announced-SHA256SUMS";
@@ -277,6 +292,50 @@ void mirror_for_serving(const std::vector<std::string>& files) {
     log("this node will not be able to serve network boot: " + why);
     write_text(kRun + "/boot-copy-failed", why + "\n");  // shown by `grappe boot-server status`
   }
+}
+
+// The cluster key grapped needs, into the new root's /etc/grappe/cluster.key (0600): from the
+// medium, or asked of the cluster that served this PC (admission, boot_admit.h). The served
+// files never carry it. Without one the node boots but does not join; run/grappe/not-admitted
+// says why (`grappe ready` and `grappe status` show it).
+void install_cluster_key(const std::string& boot_mac) {
+  std::string hex, why;
+  if (g_from_medium) {
+    hex = read_text(kRun + "/medium/grappe/cluster.key");
+    while (!hex.empty() && (hex.back() == '\n' || hex.back() == ' ')) hex.pop_back();
+    std::array<uint8_t, 32> k{};
+    if (!grappe::parse_hex(hex, k)) why = "the boot medium carries no valid grappe/cluster.key", hex.clear();
+    sodium_memzero(k.data(), k.size());
+  } else if (!g_have_pub) {
+    why = "this initrd carries no boot public key to check an admission with";
+  } else {
+    const std::string& first = g_cfg.fetch.front();
+    std::string base = first.substr(0, first.rfind('/') + 1);
+    for (int attempt = 1; attempt <= 3 && hex.empty(); ++attempt) {
+      log("asking " + base + " to admit this PC (" + boot_mac + ")");
+      if (ask_admission(base, boot_mac, g_boot_pub, kRun + "/admit.reply", hex, why)) break;
+      log("  not admitted: " + why);
+      if (why.find(" 403 ") != std::string::npos) break;  // the policy said no: asking again will not help
+      BootAnnouncement a;  // served by something that is not a cluster node: ask one that serves
+      if (why.find(" 404 ") != std::string::npos && hear_announcement(a)) base = a.base;
+      else std::this_thread::sleep_for(std::chrono::seconds(2 * attempt));
+    }
+    if (!hex.empty()) log("admitted by the cluster at " + base);
+  }
+  if (!hex.empty()) {
+    mkdirs(kNewRoot + "/etc/grappe");
+    const std::string path = kNewRoot + "/etc/grappe/cluster.key";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    const std::string line = hex + "\n";
+    const bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
+                    ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    if (fd >= 0) ::close(fd);
+    sodium_memzero(hex.data(), hex.size());
+    if (ok) return;
+    why = "cannot write " + path;
+  }
+  log("this node will boot but not join the cluster: " + why);
+  write_text(kRun + "/not-admitted", why + "\n");
 }
 
 void stack_layers(const std::vector<std::string>& files) {
@@ -341,8 +400,9 @@ int main() {
   auto cmd = parse_cmdline(read_text("/proc/cmdline"));
   g_cfg = make_config(conf, cmd, err);
   set_debug(g_cfg.debug);
+  g_have_pub = grappe::parse_hex(g_cfg.boot_pub, g_boot_pub);
   log("Grappe build " + g_cfg.build + ", kernel " + g_cfg.kernel + (!g_cfg.fetch.empty()                      ? ", network boot"
-           : g_cfg.discover && !g_cfg.key.empty() ? ", boot from a medium, or from a cluster found on the wire"
+           : g_cfg.discover && g_have_pub ? ", boot from a medium, or from a cluster found on the wire"
                                                   : ", boot from medium"));
   if (!err.empty()) fail("bad boot parameters", err);
 
@@ -369,6 +429,7 @@ int main() {
   for (int i = 0; i < 3; ++i) mods.coldplug();  // NICs and the rest, before identity
   stack_layers(layers);
   set_identity(boot_mac);
+  install_cluster_key(boot_mac);
   if (!fs::exists(kNewRoot + "/sbin/init") && !fs::exists(kNewRoot + "/usr/sbin/init"))
     fail("the root filesystem has no /sbin/init", "layers: " + std::to_string(layers.size()));
   log("root ready after " + std::to_string(static_cast<int>(since(t0) * 10) / 10.0).substr(0, 4) + " s (" +

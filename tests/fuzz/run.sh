@@ -20,6 +20,12 @@ mkdir -p "$OUTDIR/corpus" "$OUTDIR/corpus-frame" "$OUTDIR/corpus-api" "$OUTDIR/c
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_peer_meta.cc" "$SRC/userland/migration/peer_meta.cc" \
   "$SRC/userland/migration/peer_link.cc" "$SRC/userland/common/json_fields.cc" -lsodium -o "$OUTDIR/fuzz_peer_meta"
+"$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_boot.cc" "$SRC/userland/boot/boot_announce.cc" \
+  "$SRC/userland/boot/boot_admit.cc" "$SRC/userland/boot/boot_keys.cc" -lsodium -o "$OUTDIR/fuzz_boot"
+mkdir -p "$OUTDIR/corpus-boot"
+printf 'GRAPPE-BOOT 2\ncluster lab\nbase http://10.71.0.1/grappe/\nsums %064d\n' 0 > "$OUTDIR/corpus-boot/seed-announce"
+printf 'GRAPPE-ADMIT 1\npc %064d\nmac 52:54:00:00:00:01\nsealed %0160d\n' 0 0 > "$OUTDIR/corpus-boot/seed-admit"
 # Seeds: metas as grapped writes them (offer_for, the relay, resolve).
 seed() { printf '%s' "$2" > "$OUTDIR/corpus-meta/seed-$1"; }
 seed offer '{"id":"3.14","argv":["sleep","9"],"user":"ann","uid":1000,"home":"node3","home_number":3,"epoch":2,"stdio":{"1":"pipe:[42]","2":"pipe:[42]"},"rss_kb":4096,"cpu_flags":["fpu","sse2"],"age_s":12.5,"stay":false,"tty_out":true,"tty_err":false,"precopy":true,"nice":0,"from":"node1"}'
@@ -62,10 +68,11 @@ done <<'SEEDS'
 {"cmd":1}
 SEEDS
 cd "$OUTDIR"
-WIRE=$(( SECONDS_BUDGET / 3 )); FRAME=$(( SECONDS_BUDGET / 6 )); API=$(( SECONDS_BUDGET / 4 ))
-META=$(( SECONDS_BUDGET - WIRE - FRAME - API ))
+WIRE=$(( SECONDS_BUDGET / 4 )); FRAME=$(( SECONDS_BUDGET / 6 )); API=$(( SECONDS_BUDGET / 4 ))
+BOOT=$(( SECONDS_BUDGET / 8 )); META=$(( SECONDS_BUDGET - WIRE - FRAME - API - BOOT ))
 ./fuzz_wire -error_exitcode=1 -max_total_time="$WIRE" -max_len=1400 -print_final_stats=1 corpus 2>&1 | tail -8
 ./fuzz_frame -error_exitcode=1 -max_total_time="$FRAME" -max_len=4096 -print_final_stats=1 corpus-frame 2>&1 | tail -8
 ./fuzz_api -error_exitcode=1 -max_total_time="$API" -max_len=4096 -print_final_stats=1 corpus-api 2>&1 | tail -8
 ./fuzz_peer_meta -error_exitcode=1 -max_total_time="$META" -max_len=4096 -print_final_stats=1 corpus-meta 2>&1 | tail -8
-echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests, ${META} s peer metas)"
+./fuzz_boot -error_exitcode=1 -max_total_time="$BOOT" -max_len=1200 -print_final_stats=1 corpus-boot 2>&1 | tail -8
+echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests, ${META} s peer metas, ${BOOT} s boot announcements and admission replies)"

@@ -83,6 +83,40 @@ for h in $(grep '\.squashfs$' "$OUT/pxe/SHA256SUMS" | cut -d' ' -f1); do grep -q
 head -1 "$OUT/pxe/boot.ipxe" | grep -qx '#!ipxe' || fail "boot.ipxe is not an iPXE script"
 ok "pxe/: loaders, script with the layer hashes, dnsmasq example"
 
+echo "== the cluster key: on the medium for root, in nothing network boot serves"
+KEY=$(python3 -c "import tomllib; print(tomllib.load(open('recipes/test.toml','rb'))['cluster']['key'])" 2>/dev/null ||
+      sed -n 's/^key = "\([0-9a-f]\{64\}\)".*/\1/p' recipes/test.toml)
+[ ${#KEY} -eq 64 ] || fail "cannot read the test recipe's cluster key"
+grep -qx "'/grappe/cluster.key'" "$TMP/files" || grep -qx "/grappe/cluster.key" "$TMP/files" || fail "the ISO carries no /grappe/cluster.key"
+xorriso -osirrox on -indev "$ISO" -extract /grappe/cluster.key "$TMP/iso.key" >/dev/null 2>&1
+[ "$(cat "$TMP/iso.key")" = "$KEY" ] || fail "the ISO's /grappe/cluster.key is not the recipe's key"
+[ "$(stat -c %a "$ISO")" = 600 ] || fail "the ISO carries the key but is mode $(stat -c %a "$ISO"), not 600"
+# Everything network boot serves (out/pxe, and what a node's boot service serves: the same files
+# from the medium), unpacked: neither the key nor its bytes in any form a parser would take.
+mkdir -p "$TMP/served/initrd"
+(cd "$TMP/served/initrd" && zstd -dc "$OUT/pxe/initrd.img" | cpio -id --quiet 2>/dev/null)
+unsquashfs -q -d "$TMP/served/node" "$OUT/pxe/node.squashfs" >/dev/null
+KEYB64=$(python3 -c "import base64,sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode()[:40])" "$KEY")
+for f in "$OUT"/pxe/*; do
+  grep -qaiF "$KEY" "$f" && fail "out/pxe/$(basename "$f") carries the cluster key"
+done
+grep -rlaiF -e "$KEY" -e "$KEYB64" "$TMP/served/initrd" "$TMP/served/node" > "$TMP/leaks" && fail "served files carry the cluster key: $(cat "$TMP/leaks")"
+python3 - "$KEY" "$TMP/served/initrd" "$TMP/served/node" <<'PY' || fail "the cluster key's raw bytes are in a served file"
+import os, sys
+key = bytes.fromhex(sys.argv[1])
+for top in sys.argv[2:]:
+    for d, _, names in os.walk(top):
+        for n in names:
+            p = os.path.join(d, n)
+            if os.path.isfile(p) and not os.path.islink(p) and key in open(p, 'rb').read():
+                print(p); sys.exit(1)
+PY
+[ ! -e "$TMP/served/node/etc/grappe/cluster.key" ] || fail "the node layer carries etc/grappe/cluster.key"
+grep -q "^pub=[0-9a-f]\{64\}$" "$TMP/served/initrd/etc/grappe-init.conf" || fail "the initrd carries no boot public key"
+grep -q "^key=" "$TMP/served/initrd/etc/grappe-init.conf" && fail "the initrd's grappe-init.conf has a key= line"
+ok "the key is on the ISO only ($(stat -c %a "$ISO")); out/pxe, the unpacked initrd and node layer carry neither it nor its bytes"
+rm -rf "$TMP/served"
+
 echo "== no-op rebuild reuses every stage"
 t0=$(date +%s.%N)
 "$BUILD" build recipes/test.toml --out "$OUT" > "$TMP/noop.log"

@@ -277,6 +277,10 @@ int cmd_status(const Options& o) {
               info.hostname.c_str(), err.empty() ? std::to_string(daemon["self"]["number"].get<int>()).c_str() : "?",
               info.machine_id.c_str(), info.mac.empty() ? "-" : info.mac.c_str(), info.image_name.c_str(),
               info.build_id.c_str(), info.medium.c_str(), info.kernel.c_str());
+  if (!info.not_admitted.empty()) {
+    std::printf("cluster   %s: not a member (%s)\n", info.cluster.c_str(), info.not_admitted.c_str());
+    return 1;
+  }
   if (!err.empty()) {
     std::printf("cluster   %s (grapped not reachable)\n", info.cluster.c_str());
     std::fprintf(stderr, "grappe: %s\n", err.c_str());

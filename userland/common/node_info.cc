@@ -33,21 +33,25 @@ NodeInfo read_node_info(const std::string& root) {
     n.kernel = img.value("kernel", "");
   }
   namespace fs = std::filesystem;
-  if (fs::exists(root + "/run/grappe/fetched")) n.medium = "network";
-  else if (fs::exists(root + "/run/grappe/medium/grappe")) n.medium = "cd/usb";
+  std::error_code ec;  // the medium is root's alone (it carries the key): never look inside it
+  if (fs::exists(root + "/run/grappe/fetched", ec)) n.medium = "network";
+  else if (fs::is_directory(root + "/run/grappe/medium", ec)) n.medium = "cd/usb";
   else n.medium = "unknown";
+  n.not_admitted = first_line(read_text(root + "/run/grappe/not-admitted"));
   return n;
 }
 
 nlohmann::json to_json(const NodeInfo& n) {
   return {{"hostname", n.hostname}, {"machine_id", n.machine_id}, {"mac", n.mac},
           {"image", n.image_name},  {"build_id", n.build_id},     {"cluster", n.cluster},
-          {"key_fingerprint", n.key_fingerprint}, {"kernel", n.kernel}, {"medium", n.medium}};
+          {"key_fingerprint", n.key_fingerprint}, {"kernel", n.kernel}, {"medium", n.medium},
+          {"member", n.not_admitted.empty()}, {"not_admitted", n.not_admitted}};
 }
 
 std::string ready_line(const NodeInfo& n) {
   return "grappe: node ready name=" + (n.hostname.empty() ? "?" : n.hostname) +
-         " machine-id=" + (n.machine_id.empty() ? "?" : n.machine_id);
+         " machine-id=" + (n.machine_id.empty() ? "?" : n.machine_id) +
+         (n.not_admitted.empty() ? "" : "\ngrappe: not a cluster member: " + n.not_admitted);
 }
 
 }  // namespace grappe

@@ -16,12 +16,15 @@ struct NodeInfo {
   std::string key_fingerprint;
   std::string kernel;
   std::string medium;  // "cd/usb", "network" or "unknown"
+  std::string not_admitted;  // why this node holds no cluster key (run/grappe/not-admitted); "" when it does
 };
 
 // Reads from a root directory (normally "/"): etc/machine-id, etc/hostname, run/grappe/identity,
 // etc/grappe/image.json. Missing pieces stay empty.
 NodeInfo read_node_info(const std::string& root);
 nlohmann::json to_json(const NodeInfo& n);
-std::string ready_line(const NodeInfo& n);  // "grappe: node ready name=… machine-id=…"
+// "grappe: node ready name=… machine-id=…", and a second line "grappe: not a cluster member: WHY"
+// on a node that holds no cluster key.
+std::string ready_line(const NodeInfo& n);
 
 }  // namespace grappe

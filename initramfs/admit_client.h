@@ -1,0 +1,16 @@
+// The PC's side of admission (userland/boot/boot_admit.h): a network-booted node carries no
+// cluster key, so once its layers are in, grappe-init asks the node that served them for one with
+// a fresh X25519 key pair and checks the reply against the boot public key its initrd carries.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace grappe::init {
+
+// GET `base`admit?mac=&pk= once. True with the key as 64 hex characters in `key_hex`; false with
+// `why` (refused by the policy, not a cluster node, a forged or garbled reply, no answer).
+bool ask_admission(const std::string& base, const std::string& mac, const std::array<uint8_t, 32>& boot_pub,
+                   const std::string& scratch_file, std::string& key_hex, std::string& why);
+
+}  // namespace grappe::init
