@@ -5,8 +5,8 @@
 #   1. `grappe boot-server enable` on node 1: with no other DHCP server on the segment it serves
 #      full DHCP on a private /24, and says so;
 #   2. nodes 2 and 3 get iPXE's script over HTTP, fetch kernel, initrd and both layers from node 1,
-#      check their SHA-256, boot, reach "node ready" and join: node 1 sees 3 nodes, node 2 sees
-#      node 1's /home;
+#      check their SHA-256, boot, are admitted (policy auto: the cluster key sealed to their
+#      one-time key), reach "node ready" and join: node 1 sees 3 nodes, node 2 sees node 1's /home;
 #   3. node 2 kept a checked copy of everything served, so it could serve network boot too;
 #   4. node 1 dies (its VM frozen, like a PC losing power): node 2 or 3 takes the boot service
 #      over from its copy, and the other one, rebooted, network-boots from it and joins again.
@@ -55,6 +55,13 @@ wait_for 300 1 "test \$(grappe nodes | grep -c ' alive ') = 3" ||
 con 1 "mkdir -p /home/t && echo served-by-node-1 > /home/t/netboot"
 wait_for 300 2 "grep -q served-by-node-1 /home/t/netboot" || fail "node 2 does not see node 1's /home: $(con 2 'grappe status | grep home')"
 echo "ok: node 1 lists 3 nodes; node 2 sees node 1's /home"
+for n in 2 3; do
+  grep -aq "grappe: admitted 52:54:00:67:72:0$n (.*) by .*: policy auto" "$DIR/node1.log" ||
+    fail "node 1's console does not say it admitted node $n"
+  grep -aq "grappe-init: admitted by the cluster at http://" "$DIR/node$n.log" || fail "node $n does not say it was admitted"
+done
+[ "$(con 1 "grappe boot-server status --json" | jq_py 'd["admission"]["admitted"]')" -ge 2 ] || fail "node 1 counted fewer than 2 admissions"
+echo "ok: nodes 2 and 3 were admitted (policy auto), and node 1's console says so"
 REQS=$(con 1 "grappe boot-server status --json" | jq_py 'd.get("http_requests", 0)')
 [ "$REQS" -ge 4 ] || fail "node 1 counted $REQS HTTP requests (script, kernel, initrd, layers expected)"
 

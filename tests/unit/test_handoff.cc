@@ -64,6 +64,8 @@ struct World {
   std::mutex mu;
   Copy source = Copy::Running, target = Copy::None;
   bool dump_fails = false, restore_fails = false;
+  std::string vet_refuses;  // what the target's image check says ("" = fine)
+  int restores = 0;
   std::vector<size_t> dirty;    // bytes each pre-dump writes (more rounds than entries: fails)
   std::vector<std::string> pre_parents;  // what each pre-dump was given as parent
   std::string final_parent;
@@ -101,6 +103,7 @@ class FakeCriu final : public Checkpointer {
     return {ok, ok ? "" : "post-dump hold failed"};
   }
   RestoreResult restore(const std::string& dir, const nlohmann::json&) override {
+    ++w_.restores;
     if (w_.restore_fails) return {-1, "criu restore: can't find file /tmp/x"};
     // The pre-dumps arrived whole and chained the way CRIU left them on the source.
     fs::path at = dir;
@@ -158,6 +161,10 @@ Run migrate(World& world, Wire& wire, const std::string& refuse = "", bool preco
   lim.restored = [&](pid_t pid, const nlohmann::json& job) {
     world.hooks.push_back("restored " + std::to_string(pid) + " " + job.value("id", "") +
                           (world.target == Copy::Stopped ? " held" : " not held"));
+  };
+  lim.vet_images = [&](const std::string& dir, const nlohmann::json&) {
+    CHECK(fs::exists(fs::path(dir) / "core-1.img"));  // vetted once every image is in
+    return world.vet_refuses;
   };
   r.s = migrate_out({{"id", "1.7"}, {"precopy", precopy}}, 1234, (base / "out").string(), a, src, lim);
   t.join();
@@ -236,6 +243,14 @@ TEST_CASE("handoff: refusal, dump failure and restore failure leave the job runn
     CHECK(r.s.outcome == SourceOutcome::Stayed);
     CHECK(r.s.why.find("out of disk") != std::string::npos);
     CHECK(r.t.outcome != TargetOutcome::Running);
+  }
+  SUBCASE("the images' credentials differ from the offer's: never restored") {
+    w.vet_refuses = "core-1.img: it runs as uid 0, the offer says 1000";
+    auto r = migrate(w, wire);
+    CHECK(r.s.outcome == SourceOutcome::Stayed);
+    CHECK(r.s.why.find("images refused: core-1.img: it runs as uid 0, the offer says 1000") != std::string::npos);
+    CHECK(r.t.outcome == TargetOutcome::Failed);
+    CHECK(w.restores == 0);
   }
   SUBCASE("restore fails") {
     w.restore_fails = true;

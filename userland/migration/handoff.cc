@@ -334,6 +334,9 @@ TargetResult migrate_in(PeerLink& link, Checkpointer& criu, const std::string& i
   if (why = receive_images(link, image_dir, wait_s, lim.max_image_bytes, parent, tell); !why.empty())
     return target_failed(link, image_dir, r.job, why, tell);
   if (why = link_precopy(image_dir, parent); !why.empty()) return target_failed(link, image_dir, r.job, why, true);
+  if (lim.vet_images)
+    if (why = lim.vet_images(image_dir, r.job); !why.empty())
+      return target_failed(link, image_dir, r.job, "images refused: " + why, true);
   RestoreResult rr = criu.restore(image_dir, r.job);
   if (rr.pid < 0) return target_failed(link, image_dir, r.job, "restore: " + rr.error, true);
   r.pid = rr.pid;

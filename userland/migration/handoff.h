@@ -109,6 +109,10 @@ struct HandoffLimits {
   // held: `restored` (grapped puts back the nice value the offer carries).
   std::function<std::function<void()>(pid_t)> before_dump;
   std::function<void(pid_t, const nlohmann::json& job)> restored;
+  // Target, once every image is in and before anything is restored: "" or why the images may not
+  // be restored (grapped: their credentials differ from the offer's, image_creds.h). The source
+  // is told why and resumes the job.
+  std::function<std::string(const std::string& dir, const nlohmann::json& job)> vet_images;
 };
 
 enum class SourceOutcome { Stayed, Moved, MovedGoPending };

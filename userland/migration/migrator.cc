@@ -26,6 +26,7 @@
 #include "migration/admission.h"
 #include "migration/criu_checkpointer.h"
 #include "migration/dirty_probe.h"
+#include "migration/image_creds.h"
 #include "migration/dump_priority.h"
 #include "migration/image_dir.h"
 
@@ -394,6 +395,13 @@ TargetResult Migrator::receive(PeerLink& link, const std::string& dir) {
       std::lock_guard<std::mutex> l(*env_.mu);
       env_.log("restored job " + scope + " runs in grapped's cgroup: " + why);
     }
+  };
+  // CRIU restores what the images hold, as root: only what the offer claims may run.
+  lim.vet_images = [](const std::string& image_dir, const nlohmann::json& job) {
+    Offer o;
+    std::string why;
+    if (!parse_offer(job, o, why)) return "malformed offer: " + why;
+    return vet_image_creds(image_dir, o.uid, groups_of(o.uid));
   };
   auto judge = [this](const nlohmann::json& offer) {
     Offer o;
