@@ -23,7 +23,11 @@ mkdir -p "$OUTDIR/corpus" "$OUTDIR/corpus-frame" "$OUTDIR/corpus-api" "$OUTDIR/c
 "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_boot.cc" "$SRC/userland/boot/boot_announce.cc" \
   "$SRC/userland/boot/boot_admit.cc" "$SRC/userland/boot/boot_keys.cc" -lsodium -o "$OUTDIR/fuzz_boot"
-mkdir -p "$OUTDIR/corpus-boot"
+"$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_creds.cc" "$SRC/userland/migration/image_creds.cc" -o "$OUTDIR/fuzz_creds"
+mkdir -p "$OUTDIR/corpus-boot" "$OUTDIR/corpus-creds"
+# A core image header and entry size, then a core_entry whose thread_core holds a creds message.
+printf '\x19\x43\x56\x54\x47\x38\x05\x55\x14\x00\x00\x00\x08\x01\x2a\x10\x52\x0e\x08\xe8\x07\x10\xe8\x07\x18\xe8\x07\x20\xe8\x07\x28\x00\x30' > "$OUTDIR/corpus-creds/seed-core"
 printf 'GRAPPE-BOOT 2\ncluster lab\nbase http://10.71.0.1/grappe/\nsums %064d\n' 0 > "$OUTDIR/corpus-boot/seed-announce"
 printf 'GRAPPE-ADMIT 1\npc %064d\nmac 52:54:00:00:00:01\nsealed %0160d\n' 0 0 > "$OUTDIR/corpus-boot/seed-admit"
 # Seeds: metas as grapped writes them (offer_for, the relay, resolve).
@@ -74,5 +78,6 @@ BOOT=$(( SECONDS_BUDGET / 8 )); META=$(( SECONDS_BUDGET - WIRE - FRAME - API - B
 ./fuzz_frame -error_exitcode=1 -max_total_time="$FRAME" -max_len=4096 -print_final_stats=1 corpus-frame 2>&1 | tail -8
 ./fuzz_api -error_exitcode=1 -max_total_time="$API" -max_len=4096 -print_final_stats=1 corpus-api 2>&1 | tail -8
 ./fuzz_peer_meta -error_exitcode=1 -max_total_time="$META" -max_len=4096 -print_final_stats=1 corpus-meta 2>&1 | tail -8
-./fuzz_boot -error_exitcode=1 -max_total_time="$BOOT" -max_len=1200 -print_final_stats=1 corpus-boot 2>&1 | tail -8
-echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests, ${META} s peer metas, ${BOOT} s boot announcements and admission replies)"
+./fuzz_boot -error_exitcode=1 -max_total_time="$(( BOOT / 2 ))" -max_len=1200 -print_final_stats=1 corpus-boot 2>&1 | tail -8
+./fuzz_creds -error_exitcode=1 -max_total_time="$(( BOOT - BOOT / 2 ))" -max_len=4096 -print_final_stats=1 corpus-creds 2>&1 | tail -8
+echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests, ${META} s peer metas, ${BOOT} s boot announcements, admission replies and core-image credentials)"
