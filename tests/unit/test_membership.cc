@@ -243,3 +243,49 @@ TEST_CASE("packets signed with another cluster's key are dropped and never join"
   CHECK_FALSE(net.knows(2, 0));
   CHECK(net.rejected > 0);
 }
+
+TEST_CASE("a member sends probes and tables only to members' own addresses, never to one a packet names") {
+  auto net = cluster(3);
+  net.run_for(2);
+  REQUIRE(net.all_see(MemberState::Alive, all(net)));
+  struct Rec : Outbox {
+    std::vector<std::pair<uint32_t, Message>> sent;
+    void send(uint32_t ip, uint16_t, const Message& m) override { sent.emplace_back(ip, m); }
+    void beacon(const Message&) override {}
+  } rec;
+  const uint32_t elsewhere = 0x0a6363fe;  // an address no member has
+  // A ping-req for a known member, naming another address: the probe goes to the member's own.
+  Message req;
+  req.type = MsgType::PingReq;
+  req.sender = net.nodes_[1].id;
+  req.seq = 77;
+  req.target = net.nodes_[2].id;
+  req.target_ipv4 = elsewhere;
+  req.target_port = 9;
+  net.nodes_[0].m->receive(req, net.nodes_[1].ip, 7423, net.now, rec);
+  REQUIRE(rec.sent.size() == 1);
+  CHECK(rec.sent[0].first == net.nodes_[2].ip);
+  CHECK(rec.sent[0].second.type == MsgType::Ping);
+  // A ping-req for an id nobody knows: nothing is sent anywhere.
+  rec.sent.clear();
+  req.target[0] ^= 0x55;
+  net.nodes_[0].m->receive(req, net.nodes_[1].ip, 7423, net.now, rec);
+  CHECK(rec.sent.empty());
+  // A newcomer's first beacon claiming another address: whatever answers goes to its source.
+  Message b;
+  b.type = MsgType::Beacon;
+  b.sender = net.nodes_[2].id;
+  b.sender[0] ^= 0x77;
+  MemberUpdate u;
+  u.id = b.sender;
+  u.state = MemberState::Alive;
+  u.incarnation = 1;
+  u.port = 7423;
+  u.name = "newcomer";
+  u.ipv4 = elsewhere;
+  b.updates = {u};
+  for (int i = 0; i < 3; ++i) net.nodes_[i].m->receive(b, 0x0a000063, 7423, net.now, rec);
+  for (const auto& [ip, m] : rec.sent) CHECK(ip != elsewhere);
+  net.nodes_[0].m->tick(net.now + 0.6, rec);  // probes pick the newcomer at the address it sent from
+  for (const auto& [ip, m] : rec.sent) CHECK(ip != elsewhere);
+}

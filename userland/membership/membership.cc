@@ -149,7 +149,8 @@ void Membership::apply(const MemberUpdate& u, const Message& m, uint32_t src_ip,
     fresh.id = u.id;
     fresh.name = Name(u.name);
     fresh.number = u.number;
-    fresh.ipv4 = u.ipv4 ? u.ipv4 : src_ip;
+    // A member is reached where its own packets come from; others at the address gossiped.
+    fresh.ipv4 = about_sender ? src_ip : u.ipv4;
     fresh.port = u.port;
     fresh.state = u.state;
     fresh.incarnation = u.incarnation;
@@ -250,12 +251,16 @@ void Membership::receive(const Message& m, uint32_t src_ip, uint16_t src_port, d
       break;
     }
     case MsgType::PingReq: {
+      // Probe only a member this node knows, at the address it knows: a ping-req never makes it
+      // send to an address the request names.
+      const Member* t = members_.find(m.target);
+      if (!t || t->state == MemberState::Dead || t->state == MemberState::Left || !t->ipv4) break;
       Message ping = make(MsgType::Ping);
       ping.seq = next_seq_++;
       ping.target = m.target;
       piggyback(ping);
       relays_[ping.seq] = {src_ip, src_port, m.seq, now + cfg_.period * 2};
-      out.send(m.target_ipv4, m.target_port, ping);
+      out.send(t->ipv4, t->port, ping);
       break;
     }
     default:
