@@ -311,9 +311,21 @@ void install_cluster_key(const std::string& boot_mac) {
   } else {
     const std::string& first = g_cfg.fetch.front();
     std::string base = first.substr(0, first.rfind('/') + 1);
+    auto waiting_since = std::chrono::steady_clock::now();
+    double said = -1;
     for (int attempt = 1; attempt <= 3 && hex.empty(); ++attempt) {
-      log("asking " + base + " to admit this PC (" + boot_mac + ")");
+      if (said < 0) log("asking " + base + " to admit this PC (" + boot_mac + ")");
       if (ask_admission(base, boot_mac, g_boot_pub, kRun + "/admit.reply", hex, why)) break;
+      if (why.find(" 202 ") != std::string::npos) {  // policy ask: wait for root's answer there
+        if (said < 0 || since(waiting_since) - said >= 60) {
+          said = since(waiting_since);
+          log("waiting to be admitted: on the node serving network boot, root runs grappe admit " + boot_mac +
+              " (or grappe deny)");
+        }
+        --attempt;
+        std::this_thread::sleep_for(std::chrono::seconds(3));
+        continue;
+      }
       log("  not admitted: " + why);
       if (why.find(" 403 ") != std::string::npos) break;  // the policy said no: asking again will not help
       BootAnnouncement a;  // served by something that is not a cluster node: ask one that serves

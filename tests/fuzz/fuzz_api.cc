@@ -37,7 +37,7 @@ struct World {
     p.node = [](const std::string& op, const std::string& value, const Caller&) {
       return json{{"v", 1}, {"ok", op == "show"}, {"error", "echo: " + op + " " + value}};
     };
-    p.boot = [](const std::string& op, const Caller&) { return json{{"v", 1}, {"ok", true}, {"op", op}}; };
+    p.boot = [](const std::string& op, const std::string&, const Caller&) { return json{{"v", 1}, {"ok", true}, {"op", op}}; };
     p.migrate = [](const json& req, const Caller&) {
       if (req.size() > 3 || !req.at("job").is_string() || !req.at("to").is_string()) std::abort();  // only checked fields
       return req.at("to") == "later" ? json() : json{{"v", 1}, {"ok", false}, {"error", "migrate: " + req.at("job").get<std::string>()}};

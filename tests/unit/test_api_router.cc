@@ -44,7 +44,7 @@ struct Api {
     p.node = [this](const std::string& op, const std::string& value, const Caller&) {
       return reached.insert("node"), json{{"v", 1}, {"ok", true}, {"op", op}, {"value", value}};
     };
-    p.boot = [this](const std::string& op, const Caller&) { return reached.insert("boot-server"), json{{"v", 1}, {"ok", true}, {"op", op}}; };
+    p.boot = [this](const std::string& op, const std::string&, const Caller&) { return reached.insert("boot-server"), json{{"v", 1}, {"ok", true}, {"op", op}}; };
     p.migrate = [this](const json& req, const Caller&) {
       reached.insert("migrate");
       migrate_got = req;

@@ -433,3 +433,91 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
   }
   fs::remove_all(run);
 }
+
+TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
+  fs::path run = temp_dir("adm");
+  for (const char* f : {"boot/vmlinuz", "boot/initrd.img", "live/base.squashfs", "live/node.squashfs", "live/SHA256SUMS",
+                        "pxe/boot.ipxe", "pxe/undionly.kpxe", "pxe/snponly.efi"}) {
+    fs::create_directories((run / "medium" / f).parent_path());
+    std::ofstream(run / "medium" / f) << f;
+  }
+  FakeRunner runner;
+  BootEnv env;
+  env.run = &runner;
+  env.run_dir = run.string();
+  env.template_path = std::string(GRAPPE_SOURCE_DIR) + "/iso/dnsmasq-boot.conf.in";
+  env.conf_path = (run / "boot/dnsmasq.conf").string();
+  env.http_port = 0;
+  env.http_bind = "127.0.0.1";
+  env.nodes_path = (run / "boot-nodes.toml").string();
+  env.key.fill(9);
+  env.self_name = "node1";
+  std::vector<std::string> said;
+  env.say = [&](const std::string& line) { said.push_back(line); };
+  env.announce = [](const std::string&, const std::string&) { return true; };
+  env.open_probe = [](const std::string&, std::string&) -> std::unique_ptr<DhcpSocket> { return std::make_unique<FakeSegment>(); };
+  BootView v;
+  v.enabled = v.server = true;
+  NetIf nic;
+  nic.name = "ens4";
+  nic.addr = htonl(0x0a470001u);
+  nic.mask = htonl(0xffffff00u);
+  v.ifaces = {nic};
+  BoxPublic pc{};
+  BoxSecret pc_sec{};
+  crypto_box_keypair(pc.data(), pc_sec.data());
+  const auto pub = boot_signing_keys(env.key).pub;
+  auto ask = [&](BootService& svc, const char* mac) {
+    const int port = std::stoi(svc.status()["url"].get<std::string>().substr(17));
+    httplib::Client c("127.0.0.1", port);
+    return c.Get(std::string("/grappe/admit?mac=") + mac + "&pk=" + to_hex(pc));
+  };
+  SUBCASE("ask: pending until root answers; admit opens, deny refuses") {
+    env.admit_policy = AdmitPolicy::Ask;
+    BootService svc(env);
+    CHECK(svc.answer("52:54:00:00:00:01", true).find("does not serve network boot") != std::string::npos);
+    svc.observe(v);
+    svc.step(100);
+    REQUIRE(svc.status()["role"] == "serving");
+    auto r = ask(svc, "52-54-00-00-00-01");
+    REQUIRE(r);
+    CHECK(r->status == 202);
+    CHECK(r->body.find("grappe admit 52:54:00:00:00:01") != std::string::npos);
+    CHECK(ask(svc, "52-54-00-00-00-01")->status == 202);  // asking again: still one pending entry, said once
+    auto st = svc.status()["admission"];
+    REQUIRE(st["pending"].size() == 1);
+    CHECK(st["pending"][0]["mac"] == "52:54:00:00:00:01");
+    CHECK(std::count_if(said.begin(), said.end(), [](const std::string& l) { return l.find("asks to join") != std::string::npos; }) == 1);
+    CHECK(svc.answer("not-a-mac", true).find("not a MAC address") != std::string::npos);
+    CHECK(svc.answer("52:54:00:00:00:01", true) == "");
+    r = ask(svc, "52:54:00:00:00:01");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    ClusterSecret got{};
+    std::string why;
+    CHECK(open_admission(pub, pc, pc_sec, "52:54:00:00:00:01", r->body, got, why));
+    CHECK(got == env.key);
+    CHECK(svc.status()["admission"]["pending"].empty());
+    CHECK(said.back().find("admitted 52:54:00:00:00:01 (127.0.0.1) by node1: policy ask: admitted by root") != std::string::npos);
+    CHECK(ask(svc, "52:54:00:00:00:02")->status == 202);
+    CHECK(svc.answer("52-54-00-00-00-02", false) == "");
+    CHECK(ask(svc, "52:54:00:00:00:02")->status == 403);
+    CHECK(svc.status()["admission"]["refused"] == 1);
+  }
+  SUBCASE("listed: only a joining rule's MAC; no list, no one") {
+    env.admit_policy = AdmitPolicy::Listed;
+    BootService svc(env);
+    svc.observe(v);
+    svc.step(100);
+    REQUIRE(svc.status()["role"] == "serving");
+    CHECK(ask(svc, "52:54:00:00:00:03")->status == 403);
+    CHECK(said.back().find("refused 52:54:00:00:00:03") != std::string::npos);
+    CHECK(said.back().find("does not exist") != std::string::npos);
+    std::ofstream(env.nodes_path) << "[[node]]\nmac = \"52:54:00:00:00:0*\"\n";
+    auto r = ask(svc, "52:54:00:00:00:03");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(ask(svc, "52:54:00:00:01:03")->status == 403);
+  }
+  fs::remove_all(run);
+}

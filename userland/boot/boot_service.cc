@@ -195,12 +195,34 @@ std::pair<int, std::string> BootService::admit(const std::string& mac_in, const 
       rules_error = e.what();
     }
   }
-  const AdmitDecision d = decide_admission(env_.admit_policy, rules, rules_error, mac);
+  AdmitDecision d;
+  bool first_wait = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto a = answers_.find(mac);
+    d = decide_admission(env_.admit_policy, rules, rules_error, mac, a == answers_.end() ? nullptr : &a->second);
+    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (d.pending) {
+      if (pending_.size() >= 256 && !pending_.count(mac)) return {503, "too many PCs waiting to be admitted\n"};
+      Pending& p = pending_[mac];
+      first_wait = p.since == 0;
+      if (first_wait) p.since = now;
+      p.last = now, p.remote = remote;
+    } else {
+      pending_.erase(mac);
+      ++(d.admit ? admitted_ : refused_);
+    }
+  }
+  if (d.pending) {
+    if (first_wait)
+      env_.say("grappe: " + mac + " (" + remote + ") asks to join; on " + env_.self_name + ": grappe admit " + mac +
+               " or grappe deny " + mac);
+    return {202, "pending: on " + env_.self_name + ", root runs grappe admit " + mac + " (or grappe deny)\n"};
+  }
   const std::string line = std::string("grappe: ") + (d.admit ? "admitted " : "refused ") + mac + " (" + remote +
                            ") by " + env_.self_name + ": " + d.why;
   {
     std::lock_guard<std::mutex> l(mu_);
-    ++(d.admit ? admitted_ : refused_);
     last_admission_ = line.substr(8);
   }
   env_.say(line);
@@ -382,6 +404,17 @@ void BootService::step(double now) {
   }
 }
 
+std::string BootService::answer(const std::string& mac_in, bool admit) {
+  const std::string mac = canonical_mac(mac_in);
+  if (mac.empty()) return "'" + mac_in + "' is not a MAC address (like 52:54:00:12:34:56)";
+  std::lock_guard<std::mutex> l(mu_);
+  if (!serving_)
+    return "this node does not serve network boot" +
+           (view_.founder.empty() ? std::string() : "; run it on the node that does: " + view_.founder);
+  answers_[mac] = admit;
+  return "";
+}
+
 nlohmann::json BootService::status() const {
   std::lock_guard<std::mutex> l(mu_);
   nlohmann::json j = {{"enabled", view_.enabled}, {"role", role_}, {"error", error_}, {"founder", view_.founder}};
@@ -394,8 +427,12 @@ nlohmann::json BootService::status() const {
     j["http_requests"] = http_.stats().requests.load();
     j["http_bytes"] = http_.stats().bytes.load();
     j["dnsmasq_restarts"] = restarts_;
+    nlohmann::json waiting = nlohmann::json::array();
+    const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    for (const auto& [mac, p] : pending_)
+      if (now - p.last < 60) waiting.push_back({{"mac", mac}, {"address", p.remote}, {"waiting_s", static_cast<int>(now - p.since)}});
     j["admission"] = {{"policy", admit_policy_name(env_.admit_policy)}, {"admitted", admitted_}, {"refused", refused_},
-                      {"last", last_admission_}};
+                      {"last", last_admission_}, {"pending", waiting}};
     if (!nodes_error_.empty()) j["nodes_error"] = nodes_error_;
   }
   return j;

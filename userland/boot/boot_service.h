@@ -97,6 +97,9 @@ class BootService {
   void step(double now);            // one pass of the worker: start, check or stop serving
   void start();                     // the worker thread: step() every second until destroyed
   nlohmann::json status() const;
+  // Policy ask: root's answer for the PC of `mac` (any case, ':' or '-'); "" or why it cannot be
+  // taken (not a MAC, this node does not serve network boot). Kept until grapped stops.
+  std::string answer(const std::string& mac, bool admit);
 
  private:
   bool serve(double now, const BootView& v);  // false with error_ set
@@ -118,6 +121,12 @@ class BootService {
   std::string announcement_;  // the signed packet, made when serving starts
   int restarts_ = 0;
   uint64_t admitted_ = 0, refused_ = 0;
+  struct Pending {
+    std::string remote;
+    double since = 0, last = 0;
+  };
+  std::map<std::string, Pending> pending_;  // policy ask: PCs waiting, by MAC (at most 256)
+  std::map<std::string, bool> answers_;      // policy ask: root's answers, by MAC
   std::string last_admission_;  // "admitted 52:54:00:…(10.71.0.50): policy auto…", for status
   BootSigningKeys signer_;      // derived from env_.key once
   PeriodicWorker worker_;  // last: destroyed first

@@ -102,6 +102,17 @@ std::string boot_text(const nlohmann::json& b) {
   else t = "network boot on; this node: " + role;
   if (!b.value("error", std::string()).empty()) t += "\n          last error: " + b["error"].get<std::string>();
   if (!b.value("nodes_error", std::string()).empty()) t += "\n          per-PC settings ignored: " + b["nodes_error"].get<std::string>();
+  if (b.contains("admission") && b["admission"].is_object()) {
+    const auto& a = b["admission"];
+    t += "\n          admission: policy " + a.value("policy", std::string("?")) + ", " + std::to_string(a.value("admitted", 0)) +
+         " admitted, " + std::to_string(a.value("refused", 0)) + " refused";
+    if (!a.value("last", std::string()).empty()) t += "; last: " + a["last"].get<std::string>();
+    if (a.contains("pending") && a["pending"].is_array())
+      for (const auto& p : a["pending"])
+        t += "\n          waiting to join: " + p.value("mac", std::string("?")) + " (" + p.value("address", std::string("?")) +
+             ") for " + std::to_string(p.value("waiting_s", 0)) + " s: grappe admit " + p.value("mac", std::string("?")) +
+             " or grappe deny " + p.value("mac", std::string("?"));
+  }
   return t;
 }
 
@@ -121,6 +132,7 @@ struct Options {
   std::string node_op, node_value;           // node
   std::string boot_op = "status";            // boot-server
   int boot_wait = 0;                         // boot-server --wait
+  std::string admit_mac;                     // admit, deny
 };
 
 // One subcommand: where CLI11 records that it was chosen, and what runs it.
@@ -207,6 +219,18 @@ int cmd_boot_server(const Options& o) {
   else std::printf("%s\n", boot_text(r).c_str());
   return 0;
 }
+
+// `grappe admit|deny MAC`: root's answer for a PC waiting under the `ask` admission policy.
+int cmd_admission(const Options& o, const char* op) {
+  auto r = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "boot-server"}, {"op", op}, {"value", o.admit_mac}});
+  std::printf("%s %s: %s\n", op, o.admit_mac.c_str(),
+              std::string(op) == "admit" ? "it gets the cluster key at its next request (within 5 s) and joins"
+                                         : "it boots without joining");
+  if (o.json) std::printf("%s\n", r.dump(2).c_str());
+  return 0;
+}
+int cmd_admit(const Options& o) { return cmd_admission(o, "admit"); }
+int cmd_deny(const Options& o) { return cmd_admission(o, "deny"); }
 
 int cmd_node(const Options& o) {
   if ((o.node_op == "speed" || o.node_op == "maxguests") && o.node_value.empty()) {
@@ -345,7 +369,14 @@ std::vector<Command> add_admin_commands(CLI::App& app, Options& o) {
   boot->add_flag("--json", o.json, "machine-readable output");
   boot->add_option("--wait", o.boot_wait, "seconds to wait for grapped to come up (used at boot by grappe-serve-boot.service)")
       ->check(CLI::Range(0, 3600));
-  return {{node, needs_daemon(cmd_node)}, {boot, needs_daemon(cmd_boot_server)}};
+  auto* admit = app.add_subcommand("admit", "let a PC waiting to join (admission policy ask) into the cluster (root, on the serving node)");
+  admit->add_option("mac", o.admit_mac, "the PC's MAC address, as grappe boot-server status lists it")->required();
+  admit->add_flag("--json", o.json, "also print the boot service's status");
+  auto* deny = app.add_subcommand("deny", "refuse a PC waiting to join (admission policy ask); it boots without joining (root)");
+  deny->add_option("mac", o.admit_mac, "the PC's MAC address")->required();
+  deny->add_flag("--json", o.json, "also print the boot service's status");
+  return {{node, needs_daemon(cmd_node)}, {boot, needs_daemon(cmd_boot_server)}, {admit, needs_daemon(cmd_admit)},
+          {deny, needs_daemon(cmd_deny)}};
 }
 
 }  // namespace

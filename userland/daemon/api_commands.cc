@@ -41,9 +41,9 @@ ApiReply checked_node(const ApiParts& p, const nlohmann::json& req, const Caller
 
 ApiReply checked_boot(const ApiParts& p, const nlohmann::json& req, const Caller& who) {
   Fields f(req, "boot-server");
-  const std::string op = f.str("op", "status", Need::Optional, 32);
+  const std::string op = f.str("op", "status", Need::Optional, 32), value = f.str("value", "", Need::Optional, 64);
   if (!f.ok()) return {api_error(f.error()), false};
-  return {p.boot(op, who), false};
+  return {p.boot(op, value, who), false};
 }
 
 // Migrator::request (migration/) reads "job", "to" and "precopy": it gets only these, checked.

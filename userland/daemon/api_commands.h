@@ -17,7 +17,8 @@ struct ApiParts {
   std::function<nlohmann::json(double now)> nodes, status;
   // `grappe node OP [VALUE]` and `grappe boot-server [OP]`, their fields checked to be strings.
   std::function<nlohmann::json(const std::string& op, const std::string& value, const Caller&)> node;
-  std::function<nlohmann::json(const std::string& op, const Caller&)> boot;
+  // `grappe boot-server [OP]`, and `grappe admit|deny MAC` (op admit/deny, value the MAC).
+  std::function<nlohmann::json(const std::string& op, const std::string& value, const Caller&)> boot;
   // `grappe migrate`: gets a request rebuilt from the checked fields only ("job", "to", and
   // "precopy" when given); null when the answer comes when the handoff ends.
   std::function<nlohmann::json(const nlohmann::json& checked, const Caller&)> migrate;

@@ -101,8 +101,9 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   }
   if (auto* v = get("boot", "admission")) {
     if (!v->is_string() || !parse_admit_policy(v->as_string(), c.boot_admission))
-      bad(path, *v, "boot.admission must be \"auto\" or \"listed\"",
-          "\"auto\" (any PC booted from the cluster joins) or \"listed\" (only PCs /etc/grappe/boot-nodes.toml names)");
+      bad(path, *v, "boot.admission must be \"auto\", \"listed\" or \"ask\"",
+          "\"auto\" (any PC booted from the cluster joins), \"listed\" (only PCs /etc/grappe/boot-nodes.toml names) or "
+          "\"ask\" (each PC waits for grappe admit or grappe deny on the serving node)");
   }
   return c;
 }

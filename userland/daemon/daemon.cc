@@ -239,7 +239,10 @@ ApiRouter Daemon::api_router() {
   p.node = [this](const std::string& op, const std::string& value, const Caller& who) {
     return admin_cmds_->node(op, value, who, mb_.self().name.str(), last_sample_, ident_.speed);
   };
-  p.boot = [this](const std::string& op, const Caller& who) { return admin_cmds_->boot(op, who, info_.boot); };
+  p.boot = [this](const std::string& op, const std::string& value, const Caller& who) {
+    if (op == "admit" || op == "deny") return answer_admission(op, value, who);
+    return admin_cmds_->boot(op, who, info_.boot);
+  };
   p.migrate = [this](const nlohmann::json& req, const Caller& who) { return mig_->request(req, who); };
   p.job_started = [this] { save_state(); };
   return make_api_router(std::move(p));

@@ -62,6 +62,7 @@ class Daemon {
   void share_home(double now);
   HomeView home_view(double now);
   void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
+  nlohmann::json answer_admission(const std::string& op, const std::string& mac, const Caller& who);
   void save_state();
   void adopt_jobs();  // daemon_jobs.cc: the jobs an earlier grapped left running
   void save_jobs();   // when the list of running jobs changed

@@ -7,6 +7,21 @@
 
 namespace grappe {
 
+// `grappe admit|deny MAC` (policy ask): root's answer for a PC waiting on this serving node.
+nlohmann::json Daemon::answer_admission(const std::string& op, const std::string& mac, const Caller& who) {
+  auto fail = [&](const std::string& why) {
+    return nlohmann::json{{"v", 1}, {"ok", false}, {"error", op + ": " + why}};
+  };
+  if (who.uid != 0) return fail("only root may let a PC into the cluster (try sudo grappe " + op + " " + mac + ")");
+  if (!boot_) return fail("this node does not take part in network boot ([boot] serve = false)");
+  if (std::string why = boot_->answer(mac, op == "admit"); !why.empty()) return fail(why);
+  mb_.on_event("admin: " + op + " " + mac + " by uid " + std::to_string(who.uid));
+  nlohmann::json r = boot_->status();
+  r["v"] = 1;
+  r["ok"] = true;
+  return r;
+}
+
 void Daemon::serve_boot(double, const HomeView& v) {
   for (const Member& m : mb_.members()) {
     if (m.state != MemberState::Alive || !m.load || !admin_.adopt_netboot(m.load->info.netboot)) continue;
