@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # ctest "cli": grappe-build's and grappe's command lines: --help everywhere, clear errors that
-# name the file, line and fix, and refusal without a built image.
+# name the file, line and fix, and refusal without a built image; `grappe-build console` against
+# stand-ins for a node's serial socket (deaf: signals and timeouts; live: a command, and a session
+# attached through a pty).
 set -euo pipefail
 BUILD=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2")
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-for sub in "" build check-recipe qemu; do
+for sub in "" build check-recipe qemu console; do
   "$BUILD" $sub --help > "$TMP/help" || fail "grappe-build $sub --help failed"
   grep -q "Usage" "$TMP/help" || fail "grappe-build $sub --help prints no usage"
 done
@@ -46,16 +48,30 @@ time.sleep(20)' "$TMP/deaf/node1.sock" & DEAF=$!
   for _ in $(seq 50); do [ -S "$TMP/deaf/node1.sock" ] && break; sleep 0.1; done
   for sig in INT TERM; do
     "$BUILD" console --dir "$TMP/deaf" --timeout 60 -- echo hi 2>"$TMP/err" & C=$!
-    sleep 1; kill -$sig $C; rc=0; wait $C || rc=$?
+    sleep 1; t0=$(date +%s%N); kill -$sig $C; rc=0; wait $C || rc=$?
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     want=$([ $sig = INT ] && echo 130 || echo 143)
     [ "$rc" = "$want" ] || { kill $DEAF; fail "console after SIG$sig: exit $rc, want $want"; }
+    [ "$ms" -le 1000 ] || { kill $DEAF; fail "console took $ms ms to end after SIG$sig (want at most 1 s)"; }
   done
   start=$(date +%s); rc=0
   "$BUILD" console --dir "$TMP/deaf" --timeout 2 -- echo hi 2>"$TMP/err" || rc=$?
   kill $DEAF 2>/dev/null; wait $DEAF 2>/dev/null || true
   [ "$rc" != 0 ] && [ $(( $(date +%s) - start )) -le 6 ] || fail "console on a deaf node: exit $rc after $(( $(date +%s) - start )) s"
   grep -q "ISOLINUX boot menu" "$TMP/err" || fail "console on a deaf node does not say what it saw: $(cat "$TMP/err")"
+  grep -q "the serial port last showed the isolinux boot menu" "$TMP/err" ||
+    fail "console on a deaf node does not name what its port shows: $(cat "$TMP/err")"
+
+  # A node with a shell on its serial port (a stand-in: sh on a pty behind the socket): a command
+  # returns its output and status; attached through a pty, `hostname` runs and Ctrl-] detaches.
+  mkdir -p "$TMP/live"
+  python3 "$(dirname "$0")/fake_node.py" "$TMP/live/node1.sock" & LIVE=$!
+  for _ in $(seq 50); do [ -S "$TMP/live/node1.sock" ] && break; sleep 0.1; done
+  rc=0; out=$("$BUILD" console --dir "$TMP/live" --timeout 20 -- 'hostname; exit 3') || rc=$?
+  [ "$rc" = 3 ] && [ "$out" = "$(hostname)" ] || { kill $LIVE; fail "console -- hostname: exit $rc, output '$out'"; }
+  python3 "$(dirname "$0")/pty_attach.py" "$BUILD" "$TMP/live" "$(hostname)" || { kill $LIVE; fail "interactive console"; }
+  kill $LIVE 2>/dev/null; wait $LIVE 2>/dev/null || true
 else
-  echo "SKIP (console signals): python3 is not installed"
+  echo "SKIP (console): python3 is not installed"
 fi
 echo "cli: all checks passed"
