@@ -30,6 +30,22 @@ grep -q "unknown --boot 'floppy'" "$TMP/err" && grep -q "use cd, uefi, usb, pxe,
   fail "unknown boot mode: unclear error: $(cat "$TMP/err")"
 if "$BUILD" qemu --out "$TMP" --boot net 2> "$TMP/err"; then fail "qemu ran with no node to serve the others"; fi
 grep -q "no node boots from a medium" "$TMP/err" || fail "--boot net alone: unclear error: $(cat "$TMP/err")"
+# The runner with a stand-in for QEMU that writes a booted node's lines to its serial log: each
+# node's console command is printed, and one line once the cluster has formed.
+mkdir -p "$TMP/fakebin" "$TMP/img"; : > "$TMP/img/grappe-amd64.iso"
+cat > "$TMP/fakebin/qemu-system-x86_64" <<'FAKE'
+#!/bin/sh
+n=$(printf '%s\n' "$@" | sed -n 's/^grappe-node//p'); log=$(printf '%s\n' "$@" | sed -n 's/.*,logfile=//p')
+printf 'grappe: node ready name=grappe-fake%s machine-id=0\r\ngrappe: joined cluster lab nodes=2\r\n' "$n" > "$log"
+exec sleep 30
+FAKE
+chmod +x "$TMP/fakebin/qemu-system-x86_64"
+PATH="$TMP/fakebin:$PATH" timeout 20 "$BUILD" qemu --nodes 2 --out "$TMP/img" --accel tcg --until "joined cluster" > "$TMP/out" 2>&1 ||
+  fail "qemu with a stand-in QEMU: $(cat "$TMP/out")"
+grep -q "its root shell: .*grappe-build console --dir $TMP/img/qemu --node 2 (Ctrl-] detaches" "$TMP/out" ||
+  fail "qemu does not print how to reach each node: $(cat "$TMP/out")"
+grep -q "^grappe-build qemu: 2 nodes joined cluster lab in [0-9]* s: node1 grappe-fake1, node2 grappe-fake2$" "$TMP/out" ||
+  fail "qemu prints no summary once the cluster formed: $(cat "$TMP/out")"
 if "$GRAPPE" --socket "$TMP/nosock" run -- true 2> "$TMP/err"; then fail "run without a daemon succeeded"; fi
 grep -q "cannot reach grapped at $TMP/nosock" "$TMP/err" || fail "run without a daemon: unclear error: $(cat "$TMP/err")"
 if "$GRAPPE" run 2> "$TMP/err"; then fail "run without a command succeeded"; fi
