@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string_view>
@@ -155,26 +156,41 @@ std::string console_panic(const std::string& seen) {
   return oops.empty() ? why : oops + "; " + why;
 }
 
-int connect_console(const std::filesystem::path& sock) {
+int connect_console(const std::filesystem::path& sock, double deadline) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (sock.string().size() >= sizeof sa.sun_path) throw Error("console socket path too long", sock.string(), "use a shorter --dir");
   std::strncpy(sa.sun_path, sock.c_str(), sizeof sa.sun_path - 1);
-  Fd s;
-  s.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s.fd < 0 || ::connect(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    throw Error(std::string("cannot connect to the console: ") + std::strerror(errno), sock.string(),
-                "is the VM running (grappe-build qemu) and is --dir/--node right?");
-  ::fcntl(s.fd, F_SETFL, ::fcntl(s.fd, F_GETFL) | O_NONBLOCK);
-  return std::exchange(s.fd, -1);
+  bool said = false;
+  for (;;) {
+    Fd s;
+    s.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s.fd < 0) throw Error(std::string("cannot make a socket: ") + std::strerror(errno));
+    if (::connect(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+      ::fcntl(s.fd, F_SETFL, ::fcntl(s.fd, F_GETFL) | O_NONBLOCK);
+      return std::exchange(s.fd, -1);
+    }
+    // No socket yet, or nobody listening on it yet: a VM that is starting (a script may call this
+    // right after starting `grappe-build qemu` in the background).
+    const int err = errno;
+    if ((err != ENOENT && err != ECONNREFUSED) || now_s() >= deadline)
+      throw Error(std::string("cannot connect to the console: ") + std::strerror(err), sock.string(),
+                  "is the VM running (grappe-build qemu) and is --dir/--node right?");
+    if (!said && now_s() + 1 < deadline) {
+      std::fprintf(stderr, "grappe-build console: waiting for %s (%s)\n", sock.c_str(), std::strerror(err));
+      said = true;
+    }
+    check_interrupted();
+    ::poll(nullptr, 0, std::min(ms_until(deadline), 200));
+  }
 }
 
 int run_console(const std::filesystem::path& sock, const std::string& cmd, double timeout_s, std::string& output) {
+  const double deadline = now_s() + timeout_s;
   Fd s;
-  s.fd = connect_console(sock);
+  s.fd = connect_console(sock, deadline);
   std::mt19937_64 rng(std::random_device{}());
   const std::string tok = std::to_string(rng() % 1000000000000ull);
-  const double deadline = now_s() + timeout_s;
   // The shell may still be logging in: ask it to print a marker until it does.
   std::string seen;
   const std::string ready = "@@R" + tok + "@@";

@@ -61,7 +61,7 @@ size_t typed_to_send(std::string_view typed, bool& detach) {
 }
 
 int attach_console(const std::filesystem::path& sock, double write_timeout_s, int in_fd, int out_fd) {
-  Socket s{connect_console(sock)};
+  Socket s{connect_console(sock, now_s() + write_timeout_s)};
   RawTerminal term(in_fd);
   say(term.active(), "grappe-build console: attached to " + sock.string() + "; Ctrl-] detaches");
   std::string pending;  // typed, not yet taken by the console

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -84,6 +86,24 @@ TEST_CASE("console attach: Ctrl-] detaches; what came after it is never sent") {
   for (int fd : {in[0], in[1], out[0], out[1]}) ::close(fd);
   node.t.join();
   CHECK(node.got == "ls\n");
+}
+
+TEST_CASE("console attach: waits for a VM still starting, whose socket is not there yet") {
+  int in[2], out[2];
+  REQUIRE(::pipe(in) == 0);
+  REQUIRE(::pipe(out) == 0);
+  (void)!::write(in[1], "x\n", 2);
+  ::close(in[1]);
+  std::unique_ptr<EchoNode> node;
+  const auto path = std::filesystem::temp_directory_path() / ("grappe-attach-" + std::to_string(::getpid()) + ".sock");
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    node = std::make_unique<EchoNode>();
+  });
+  CHECK(attach_console(path, 5, in[0], out[1]) == 0);
+  later.join();
+  for (int fd : {in[0], out[0], out[1]}) ::close(fd);
+  node.reset();
 }
 
 TEST_CASE("console attach: no VM behind the socket is a clear error") {
