@@ -161,6 +161,9 @@ int connect_console(const std::filesystem::path& sock, double deadline) {
   sa.sun_family = AF_UNIX;
   if (sock.string().size() >= sizeof sa.sun_path) throw Error("console socket path too long", sock.string(), "use a shorter --dir");
   std::strncpy(sa.sun_path, sock.c_str(), sizeof sa.sun_path - 1);
+  // A VM's socket appears within seconds of `grappe-build qemu` starting (after its KVM probe, at
+  // most 15 s); a dead VM's stays refused, and its caller should hear so soon.
+  deadline = std::min(deadline, now_s() + 30);
   bool said = false;
   for (;;) {
     Fd s;

@@ -19,7 +19,8 @@ bool console_parse(const std::string& seen, const std::string& token, std::strin
 std::string console_panic(const std::string& seen);
 
 // A non-blocking connection to a node's console socket (the caller closes it). Waits, until
-// `deadline` (now_s()), for a socket not there yet or not yet listened on: a VM still starting.
+// `deadline` (now_s()) and for 30 s at most, for a socket not there yet or not yet listened on: a
+// VM still starting.
 // Throws Error naming the socket when none answers by then.
 int connect_console(const std::filesystem::path& sock, double deadline);
 
