@@ -334,7 +334,8 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
   VmGuard guard;
   std::vector<fs::path> logs;
   std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);  // how to reach the nodes: this program's console
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);  // how to reach the nodes: this program's console
+  if (self.empty()) self = "grappe-build";
   auto start_vm = [&](int i) {
     fs::path vars = dir / ("node" + std::to_string(i) + "-OVMF_VARS.fd");
     const std::string b = node_boot(o.boot, i);
