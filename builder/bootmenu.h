@@ -1,5 +1,7 @@
 // The boot menu every front end shows (isolinux, GRUB EFI, iPXE): the normal node, a debug
-// entry and a serial-console entry, with their kernel command lines.
+// entry, a serial-console entry and a serving node, with their kernel command lines. Every entry
+// has a shell on the screen and on the first serial port; the serial entry makes ttyS0 the
+// primary console (/dev/console), the others the screen.
 #pragma once
 #include <string>
 #include <vector>

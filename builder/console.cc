@@ -9,11 +9,15 @@
 #include <algorithm>
 #include <cmath>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string_view>
+#include <utility>
 
 #include "common/mono_clock.h"
+#include "common/text_file.h"
+#include "console_text.h"
 #include "error.h"
 #include "process.h"
 
@@ -77,13 +81,18 @@ Wrote write_until(int fd, std::string_view data, double deadline) {
   return Wrote::All;
 }
 
-// The end of what the console printed, printable, for an error message.
-std::string last_seen(const std::string& seen) {
-  std::string tail = seen.size() > 240 ? seen.substr(seen.size() - 240) : seen;
-  for (char& c : tail)
-    if (c == '\r' || c == '\n') c = ' ';
-    else if (static_cast<unsigned char>(c) < 32 || static_cast<unsigned char>(c) > 126) c = '.';
-  return tail.empty() ? "nothing at all" : "'" + tail + "'";
+// What the console printed, for an error message: what this connection saw, and what the serial
+// log next to the socket (QEMU's logfile: everything since the VM started) last showed, such as
+// a boot menu drawn before we connected.
+std::string seen_report(const std::string& seen, const std::filesystem::path& sock) {
+  std::filesystem::path log = sock;
+  log.replace_extension(".log");
+  const std::string history = read_text(log.string());
+  const std::string state = console_state(history.empty() ? seen : history);
+  std::string r = state.empty() ? "" : "the serial port last showed " + state + "; ";
+  r += "it printed " + console_tail(seen) + " since we connected";
+  if (!history.empty()) r += "; its serial log " + log.string() + " ends with " + console_tail(history, 160);
+  return r;
 }
 
 void send_or_throw(int fd, const std::string& data, double deadline, const std::filesystem::path& sock,
@@ -94,17 +103,18 @@ void send_or_throw(int fd, const std::string& data, double deadline, const std::
     case Wrote::Closed:
       throw Error("the console closed", sock.string(), "is the VM still running?");
     case Wrote::Stuck:
-      throw Error("nothing reads the node's serial console (QEMU stopped taking input); it printed " + last_seen(seen),
-                  sock.string(), "boot an entry with a shell on the serial port, or wait until the node has booted");
+      throw Error("nothing reads the node's serial console (QEMU stopped taking input); " + seen_report(seen, sock),
+                  sock.string(), "wait until the node has booted (every boot entry has a shell on the serial port)");
   }
 }
 
 }  // namespace
 
 std::string console_script(const std::string& cmd, const std::string& token) {
-  // stdin from /dev/null: the command never eats the lines typed after it.
+  // stdin from /dev/null: the command never eats the lines typed after it. Echo comes back at
+  // the end, for whoever attaches to the console next (grappe-build console without a command).
   return "stty -echo 2>/dev/null; printf '\\n@@%s@@\\n' B" + token + "; ( " + cmd +
-         " ) </dev/null 2>&1; printf '\\n@@%s@@ %d\\n' E" + token + " $?\n";
+         " ) </dev/null 2>&1; printf '\\n@@%s@@ %d\\n' E" + token + " $?; stty echo 2>/dev/null\n";
 }
 
 bool console_parse(const std::string& raw, const std::string& token, std::string& output, int& status) {
@@ -146,20 +156,44 @@ std::string console_panic(const std::string& seen) {
   return oops.empty() ? why : oops + "; " + why;
 }
 
-int run_console(const std::filesystem::path& sock, const std::string& cmd, double timeout_s, std::string& output) {
-  Fd s;
-  s.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+int connect_console(const std::filesystem::path& sock, double deadline) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (sock.string().size() >= sizeof sa.sun_path) throw Error("console socket path too long", sock.string(), "use a shorter --dir");
   std::strncpy(sa.sun_path, sock.c_str(), sizeof sa.sun_path - 1);
-  if (::connect(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    throw Error(std::string("cannot connect to the console: ") + std::strerror(errno), sock.string(),
-                "is the VM running (grappe-build qemu) and is --dir/--node right?");
-  ::fcntl(s.fd, F_SETFL, ::fcntl(s.fd, F_GETFL) | O_NONBLOCK);
+  // A VM's socket appears within seconds of `grappe-build qemu` starting (after its KVM probe, at
+  // most 15 s); a dead VM's stays refused, and its caller should hear so soon.
+  deadline = std::min(deadline, now_s() + 30);
+  bool said = false;
+  for (;;) {
+    Fd s;
+    s.fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s.fd < 0) throw Error(std::string("cannot make a socket: ") + std::strerror(errno));
+    if (::connect(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+      ::fcntl(s.fd, F_SETFL, ::fcntl(s.fd, F_GETFL) | O_NONBLOCK);
+      return std::exchange(s.fd, -1);
+    }
+    // No socket yet, or nobody listening on it yet: a VM that is starting (a script may call this
+    // right after starting `grappe-build qemu` in the background).
+    const int err = errno;
+    if ((err != ENOENT && err != ECONNREFUSED) || now_s() >= deadline)
+      throw Error(std::string("cannot connect to the console: ") + std::strerror(err), sock.string(),
+                  "is the VM running (grappe-build qemu) and is --dir/--node right?");
+    if (!said && now_s() + 1 < deadline) {
+      std::fprintf(stderr, "grappe-build console: waiting for %s (%s)\n", sock.c_str(), std::strerror(err));
+      said = true;
+    }
+    check_interrupted();
+    ::poll(nullptr, 0, std::min(ms_until(deadline), 200));
+  }
+}
+
+int run_console(const std::filesystem::path& sock, const std::string& cmd, double timeout_s, std::string& output) {
+  const double deadline = now_s() + timeout_s;
+  Fd s;
+  s.fd = connect_console(sock, deadline);
   std::mt19937_64 rng(std::random_device{}());
   const std::string tok = std::to_string(rng() % 1000000000000ull);
-  const double deadline = now_s() + timeout_s;
   // The shell may still be logging in: ask it to print a marker until it does.
   std::string seen;
   const std::string ready = "@@R" + tok + "@@";
@@ -169,8 +203,10 @@ int run_console(const std::filesystem::path& sock, const std::string& cmd, doubl
       break;
     if (now_s() >= deadline)
       throw Error("no shell answered on the console within " + std::to_string(static_cast<int>(timeout_s)) +
-                      " s; it printed " + last_seen(seen),
-                  sock.string(), "has the node finished booting, and does its boot entry have a shell on the serial port?");
+                      " s; " + seen_report(seen, sock),
+                  sock.string(),
+                  "has the node finished booting (raise --timeout)? Is another grappe-build console attached to it "
+                  "(QEMU serves one at a time)?");
   }
   seen.clear();
   send_or_throw(s.fd, console_script(cmd, tok), deadline, sock, seen);

@@ -18,6 +18,12 @@ bool console_parse(const std::string& seen, const std::string& token, std::strin
 // panicked node never answers, so waiting for the command's end marker is pointless.
 std::string console_panic(const std::string& seen);
 
+// A non-blocking connection to a node's console socket (the caller closes it). Waits, until
+// `deadline` (now_s()) and for 30 s at most, for a socket not there yet or not yet listened on: a
+// VM still starting.
+// Throws Error naming the socket when none answers by then.
+int connect_console(const std::filesystem::path& sock, double deadline);
+
 // Connects to `sock`, waits for the shell to answer, runs `cmd`; throws Error on timeout or on a kernel panic.
 int run_console(const std::filesystem::path& sock, const std::string& cmd, double timeout_s, std::string& output);
 

@@ -17,6 +17,7 @@
 #include "mirror.h"
 #include "pipeline.h"
 #include "console.h"
+#include "console_attach.h"
 #include "qemu.h"
 #include "recipe.h"
 #include "stages.h"
@@ -146,15 +147,21 @@ int main(int argc, char** argv) {
                    "enable: UEFI firmware does not retry a failed network boot)");
   qemu->add_option("--timeout", q.timeout_s, "with --until: seconds before giving up (default 900 under TCG)");
 
-  auto* con = app.add_subcommand("console", "run a shell command on a running QEMU node (grappe-build qemu) through its serial console; exits with the command's status");
+  auto* con = app.add_subcommand(
+      "console",
+      "run a shell command on a running QEMU node (grappe-build qemu) through its serial console and exit with its "
+      "status; without a command, attach this terminal to the node's root shell until Ctrl-]");
   std::string con_dir = "out/qemu";
   int con_node = 1;
   double con_timeout = 120;
   std::vector<std::string> con_cmd;
   con->add_option("--dir", con_dir, "the VMs' directory (grappe-build qemu --dir)")->capture_default_str();
   con->add_option("-n,--node", con_node, "which node (from 1)")->capture_default_str();
-  con->add_option("--timeout", con_timeout, "seconds before giving up")->capture_default_str();
-  con->add_option("command", con_cmd, "the shell command (after --)")->required();
+  con->add_option("--timeout", con_timeout,
+                  "seconds before giving up: on the shell and the command, and on any write the node does not take "
+                  "(attached: on typed text it does not take)")
+      ->capture_default_str();
+  con->add_option("command", con_cmd, "the shell command (after --); none: attach (Ctrl-] detaches)");
 
   CLI11_PARSE(app, argc, argv);
   forward_termination_signals();
@@ -168,9 +175,11 @@ int main(int argc, char** argv) {
     }
     if (*qemu) return run_qemu_cluster(q);
     if (*con) {
+      const fs::path sock = fs::path(con_dir) / ("node" + std::to_string(con_node) + ".sock");
+      if (con_cmd.empty()) return attach_console(sock, con_timeout);
       std::string cmd, output;
       for (const auto& a : con_cmd) cmd += (cmd.empty() ? "" : " ") + a;
-      int st = run_console(fs::path(con_dir) / ("node" + std::to_string(con_node) + ".sock"), cmd, con_timeout, output);
+      int st = run_console(sock, cmd, con_timeout, output);
       std::fwrite(output.data(), 1, output.size(), stdout);
       return st;
     }

@@ -21,6 +21,7 @@
 #include "hash.h"
 #include "pipeline.h"
 #include "process.h"
+#include "qemu_summary.h"
 
 namespace fs = std::filesystem;
 
@@ -313,12 +314,28 @@ static std::optional<int> watch_node(const QemuOptions& o, int i, VmGuard& guard
   return std::nullopt;
 }
 
+// Once every node's serial log shows it joined (a lone VM: founded), one line says so. True then.
+static bool report_formed(const QemuOptions& o, const std::vector<fs::path>& logs, double elapsed) {
+  std::vector<NodeSeen> seen;
+  for (const auto& log : logs) {
+    std::error_code ec;
+    seen.push_back(node_seen(fs::exists(log, ec) ? read_file(log) : std::string(), o.nodes == 1));
+    if (!seen.back().joined) return false;
+  }
+  std::printf("grappe-build qemu: %s\n", cluster_summary(seen, elapsed).c_str());
+  std::fflush(stdout);
+  return true;
+}
+
 int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
   const fs::path dir = o.dir;
   const bool may_fall_back = o.accel == "auto" && accel == "kvm";
   const int timeout = o.timeout_s > 0 ? o.timeout_s : (accel == "kvm" ? 300 : 900);
   VmGuard guard;
   std::vector<fs::path> logs;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);  // how to reach the nodes: this program's console
+  if (self.empty()) self = "grappe-build";
   auto start_vm = [&](int i) {
     fs::path vars = dir / ("node" + std::to_string(i) + "-OVMF_VARS.fd");
     const std::string b = node_boot(o.boot, i);
@@ -326,8 +343,10 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
     auto argv = qemu_command(o, i, accel, vars, http_port);
     write_file_atomic(dir / ("node" + std::to_string(i) + ".cmd"), join_argv(argv) + "\n");
     guard.pids[static_cast<size_t>(i - 1)] = spawn(argv, dir / ("node" + std::to_string(i) + ".qemu.log"));
-    std::printf("node%d: pid %d, MAC %s, serial log %s\n", i, guard.pids[static_cast<size_t>(i - 1)], node_mac(i).c_str(),
-                logs[static_cast<size_t>(i - 1)].c_str());
+    std::printf("node%d: pid %d, MAC %s, serial log %s\n  its root shell: %s console --dir %s --node %d "
+                "(Ctrl-] detaches; -- COMMAND runs one command)\n",
+                i, guard.pids[static_cast<size_t>(i - 1)], node_mac(i).c_str(), logs[static_cast<size_t>(i - 1)].c_str(),
+                self.c_str(), dir.c_str(), i);
     std::fflush(stdout);
   };
   auto held = [&](int i) {
@@ -349,6 +368,7 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
 
   auto start = std::chrono::steady_clock::now();
   std::vector<bool> reached(o.nodes, false);
+  bool formed = false;
   for (;;) {
     if (g_stop) {
       std::printf("grappe-build qemu: stopping %d VMs\n", o.nodes);
@@ -362,6 +382,7 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     for (int i = 0; i < o.nodes; ++i)
       if (auto rc = watch_node(o, i, guard, logs[static_cast<size_t>(i)], reached, may_fall_back, el)) return *rc;
+    if (!formed) formed = report_formed(o, logs, el);
     if (!o.until.empty() && std::find(reached.begin(), reached.end(), false) == reached.end()) return 0;
     if (!o.until.empty() && el > timeout) {
       for (int i = 0; i < o.nodes; ++i)

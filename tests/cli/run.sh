@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # ctest "cli": grappe-build's and grappe's command lines: --help everywhere, clear errors that
-# name the file, line and fix, and refusal without a built image.
+# name the file, line and fix, and refusal without a built image; `grappe-build console` against
+# stand-ins for a node's serial socket (deaf: signals and timeouts; live: a command, and a session
+# attached through a pty).
 set -euo pipefail
 BUILD=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2")
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
-for sub in "" build check-recipe qemu; do
+for sub in "" build check-recipe qemu console; do
   "$BUILD" $sub --help > "$TMP/help" || fail "grappe-build $sub --help failed"
   grep -q "Usage" "$TMP/help" || fail "grappe-build $sub --help prints no usage"
 done
@@ -28,6 +30,22 @@ grep -q "unknown --boot 'floppy'" "$TMP/err" && grep -q "use cd, uefi, usb, pxe,
   fail "unknown boot mode: unclear error: $(cat "$TMP/err")"
 if "$BUILD" qemu --out "$TMP" --boot net 2> "$TMP/err"; then fail "qemu ran with no node to serve the others"; fi
 grep -q "no node boots from a medium" "$TMP/err" || fail "--boot net alone: unclear error: $(cat "$TMP/err")"
+# The runner with a stand-in for QEMU that writes a booted node's lines to its serial log: each
+# node's console command is printed, and one line once the cluster has formed.
+mkdir -p "$TMP/fakebin" "$TMP/img"; : > "$TMP/img/grappe-amd64.iso"
+cat > "$TMP/fakebin/qemu-system-x86_64" <<'FAKE'
+#!/bin/sh
+n=$(printf '%s\n' "$@" | sed -n 's/^grappe-node//p'); log=$(printf '%s\n' "$@" | sed -n 's/.*,logfile=//p')
+printf 'grappe: node ready name=grappe-fake%s machine-id=0\r\ngrappe: joined cluster lab nodes=2\r\n' "$n" > "$log"
+exec sleep 30
+FAKE
+chmod +x "$TMP/fakebin/qemu-system-x86_64"
+PATH="$TMP/fakebin:$PATH" timeout 20 "$BUILD" qemu --nodes 2 --out "$TMP/img" --accel tcg --until "joined cluster" > "$TMP/out" 2>&1 ||
+  fail "qemu with a stand-in QEMU: $(cat "$TMP/out")"
+grep -q "its root shell: .*grappe-build console --dir $TMP/img/qemu --node 2 (Ctrl-] detaches" "$TMP/out" ||
+  fail "qemu does not print how to reach each node: $(cat "$TMP/out")"
+grep -q "^grappe-build qemu: 2 nodes joined cluster lab in [0-9]* s: node1 grappe-fake1, node2 grappe-fake2$" "$TMP/out" ||
+  fail "qemu prints no summary once the cluster formed: $(cat "$TMP/out")"
 if "$GRAPPE" --socket "$TMP/nosock" run -- true 2> "$TMP/err"; then fail "run without a daemon succeeded"; fi
 grep -q "cannot reach grapped at $TMP/nosock" "$TMP/err" || fail "run without a daemon: unclear error: $(cat "$TMP/err")"
 if "$GRAPPE" run 2> "$TMP/err"; then fail "run without a command succeeded"; fi
@@ -46,16 +64,30 @@ time.sleep(20)' "$TMP/deaf/node1.sock" & DEAF=$!
   for _ in $(seq 50); do [ -S "$TMP/deaf/node1.sock" ] && break; sleep 0.1; done
   for sig in INT TERM; do
     "$BUILD" console --dir "$TMP/deaf" --timeout 60 -- echo hi 2>"$TMP/err" & C=$!
-    sleep 1; kill -$sig $C; rc=0; wait $C || rc=$?
+    sleep 1; t0=$(date +%s%N); kill -$sig $C; rc=0; wait $C || rc=$?
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     want=$([ $sig = INT ] && echo 130 || echo 143)
     [ "$rc" = "$want" ] || { kill $DEAF; fail "console after SIG$sig: exit $rc, want $want"; }
+    [ "$ms" -le 1000 ] || { kill $DEAF; fail "console took $ms ms to end after SIG$sig (want at most 1 s)"; }
   done
   start=$(date +%s); rc=0
   "$BUILD" console --dir "$TMP/deaf" --timeout 2 -- echo hi 2>"$TMP/err" || rc=$?
   kill $DEAF 2>/dev/null; wait $DEAF 2>/dev/null || true
   [ "$rc" != 0 ] && [ $(( $(date +%s) - start )) -le 6 ] || fail "console on a deaf node: exit $rc after $(( $(date +%s) - start )) s"
   grep -q "ISOLINUX boot menu" "$TMP/err" || fail "console on a deaf node does not say what it saw: $(cat "$TMP/err")"
+  grep -q "the serial port last showed the isolinux boot menu" "$TMP/err" ||
+    fail "console on a deaf node does not name what its port shows: $(cat "$TMP/err")"
+
+  # A node with a shell on its serial port (a stand-in: sh on a pty behind the socket): a command
+  # returns its output and status; attached through a pty, `hostname` runs and Ctrl-] detaches.
+  mkdir -p "$TMP/live"
+  python3 "$(dirname "$0")/fake_node.py" "$TMP/live/node1.sock" & LIVE=$!
+  for _ in $(seq 50); do [ -S "$TMP/live/node1.sock" ] && break; sleep 0.1; done
+  rc=0; out=$("$BUILD" console --dir "$TMP/live" --timeout 20 -- 'hostname; exit 3') || rc=$?
+  [ "$rc" = 3 ] && [ "$out" = "$(hostname)" ] || { kill $LIVE; fail "console -- hostname: exit $rc, output '$out'"; }
+  python3 "$(dirname "$0")/pty_attach.py" "$BUILD" "$TMP/live" "$(hostname)" || { kill $LIVE; fail "interactive console"; }
+  kill $LIVE 2>/dev/null; wait $LIVE 2>/dev/null || true
 else
-  echo "SKIP (console signals): python3 is not installed"
+  echo "SKIP (console): python3 is not installed"
 fi
 echo "cli: all checks passed"

@@ -29,7 +29,15 @@ TEST_CASE("boot menu: four entries, each naming this build; serial, debug and se
   }
   CHECK(es[0].cmdline.find("quiet") != std::string::npos);
   CHECK(es[1].cmdline.find("grappe.debug") != std::string::npos);
-  CHECK(es[2].cmdline.find("console=ttyS0,115200n8") != std::string::npos);
+  // Every entry: both consoles, so every image can be driven headless through ttyS0; the last
+  // one is /dev/console: the screen, except for the serial entry.
+  for (const auto& e : es) {
+    CAPTURE(e.id);
+    const size_t screen = e.cmdline.find("console=tty0"), serial = e.cmdline.find("console=ttyS0,115200n8");
+    REQUIRE(screen != std::string::npos);
+    REQUIRE(serial != std::string::npos);
+    CHECK((e.id == "serial" ? serial > screen : screen > serial));
+  }
   CHECK(es[3].cmdline.find(" grappe.serve") != std::string::npos);  // read by grappe-serve-boot.service
   CHECK(es[3].title == "Grappe node + serve network boot");
   for (int i = 0; i < 3; ++i) CHECK(es[i].cmdline.find("grappe.serve") == std::string::npos);

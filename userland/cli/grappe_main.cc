@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/api_client.h"
+#include "common/console_echo.h"
 #include "common/node_info.h"
 #include "cli/run_client.h"
 
@@ -156,7 +157,11 @@ std::function<int(const Options&)> needs_daemon(int (*cmd)(const Options&)) {
 
 int cmd_ready(const Options& o) {
   auto info = read_node_info(o.root);
+  // stdout is the journal and /dev/console (grappe-ready.service); the serial port too, when the
+  // screen is the primary console.
   std::printf("%s\n", ready_line(info).c_str());
+  std::fflush(stdout);
+  echo_to_other_consoles(ready_line(info), o.root);
   return info.hostname.empty() || info.machine_id.empty() ? 1 : 0;
 }
 

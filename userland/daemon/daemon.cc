@@ -24,6 +24,7 @@
 #include <stdexcept>
 
 #include "migration/criu_checkpointer.h"
+#include "common/console_echo.h"
 #include "common/json_fields.h"
 #include "common/loop_timer.h"
 #include "daemon/api_admission.h"
@@ -322,16 +323,21 @@ void Daemon::receive_udp(double now) {
 // The console's account of this node's cluster: "founded" once a node that found no peer in its
 // discovery wait has taken its number (a PC alone is a cluster of one), "joined" once it sees
 // another member (the founder too, when the second node comes).
+// stdout is the journal and /dev/console (grapped.service); the line also goes to the node's
+// other consoles, so the serial port shows it whichever console is primary.
 void Daemon::announce_cluster() {
+  auto say = [](const std::string& line) {
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    echo_to_other_consoles(line);
+  };
   if (!announced_found_ && !announced_join_ && mb_.live_count() == 1 && mb_.self().number != 0) {
     announced_found_ = true;
-    std::printf("grappe: founded cluster %s nodes=1\n", ident_.cluster.c_str());
-    std::fflush(stdout);
+    say("grappe: founded cluster " + ident_.cluster + " nodes=1");
   }
   if (!announced_join_ && mb_.live_count() >= 2) {
     announced_join_ = true;
-    std::printf("grappe: joined cluster %s nodes=%zu\n", ident_.cluster.c_str(), mb_.live_count());
-    std::fflush(stdout);
+    say("grappe: joined cluster " + ident_.cluster + " nodes=" + std::to_string(mb_.live_count()));
   }
 }
 
