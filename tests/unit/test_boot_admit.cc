@@ -63,14 +63,16 @@ TEST_CASE("MACs are canonical: lower case, ':' separated; anything else is not a
   CHECK(canonical_mac("5254.00ab.cd01.") == "");
 }
 
-TEST_CASE("admission policy: auto lets every PC in; listed only those a joining rule names") {
+TEST_CASE("admission policy: auto lets every PC in; listed only those a joining rule names; ask waits for root") {
   AdmitPolicy p{};
   CHECK(parse_admit_policy("auto", p));
   CHECK(p == AdmitPolicy::Auto);
   CHECK(parse_admit_policy("listed", p));
   CHECK(p == AdmitPolicy::Listed);
-  CHECK_FALSE(parse_admit_policy("ask", p));
+  CHECK(parse_admit_policy("ask", p));
+  CHECK(p == AdmitPolicy::Ask);
   CHECK_FALSE(parse_admit_policy("Auto", p));
+  CHECK_FALSE(parse_admit_policy("", p));
   const auto rules = parse_boot_nodes(
       "[[node]]\nmac = \"52:54:00:00:00:*\"\n[[node]]\nmac = \"52:54:00:00:01:01\"\njoin = false\n", "boot-nodes.toml");
   CHECK(decide_admission(AdmitPolicy::Auto, {}, "", "aa:bb:cc:dd:ee:ff").admit);
@@ -84,4 +86,13 @@ TEST_CASE("admission policy: auto lets every PC in; listed only those a joining 
   auto broken = decide_admission(AdmitPolicy::Listed, rules, "line 1: bad", "52:54:00:00:00:07");
   CHECK_FALSE(broken.admit);
   CHECK(broken.why.find("cannot be read: line 1: bad") != std::string::npos);
+  auto wait = decide_admission(AdmitPolicy::Ask, {}, "", "52:54:00:00:00:07");
+  CHECK(wait.pending);
+  CHECK_FALSE(wait.admit);
+  const bool yes = true, nope = false;
+  CHECK(decide_admission(AdmitPolicy::Ask, {}, "", "52:54:00:00:00:07", &yes).admit);
+  auto denied = decide_admission(AdmitPolicy::Ask, {}, "", "52:54:00:00:00:07", &nope);
+  CHECK_FALSE(denied.admit);
+  CHECK_FALSE(denied.pending);
+  CHECK(denied.why.find("denied by root") != std::string::npos);
 }
