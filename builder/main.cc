@@ -145,6 +145,9 @@ int main(int argc, char** argv) {
   qemu->add_option("--hold-net", q.hold_net,
                    "start the net / uefi-net / kernel VMs only once this file exists (e.g. touched after grappe boot-server "
                    "enable: UEFI firmware does not retry a failed network boot)");
+  qemu->add_option("--stagger", q.stagger,
+                   "start nodes 2.. only once node 1's serial log shows this text (e.g. \"grappe: founded cluster\": node 1 "
+                   "founds the cluster and serves /home)");
   qemu->add_option("--timeout", q.timeout_s, "with --until: seconds before giving up (default 900 under TCG)");
 
   auto* con = app.add_subcommand(

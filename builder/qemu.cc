@@ -349,19 +349,28 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
                 self.c_str(), dir.c_str(), i);
     std::fflush(stdout);
   };
-  auto held = [&](int i) {
+  auto held_net = [&](int i) {
     const std::string b = node_boot(o.boot, i);
     return !o.hold_net.empty() && (b == "net" || b == "uefi-net" || b == "kernel");
   };
+  bool staggering = !o.stagger.empty() && o.nodes > 1;
+  auto held = [&](int i) { return held_net(i) || (staggering && i > 1); };
   guard.pids.assign(static_cast<size_t>(o.nodes), -1);
   for (int i = 1; i <= o.nodes; ++i) {
     fs::path serial = dir / ("node" + std::to_string(i) + ".log");
     fs::remove(serial);
     logs.push_back(serial);
-    if (held(i)) std::printf("node%d: starts once %s exists (--hold-net)\n", i, o.hold_net.c_str());
-    else start_vm(i);
+    if (held_net(i)) std::printf("node%d: starts once %s exists (--hold-net)\n", i, o.hold_net.c_str());
+    else if (held(i)) std::printf("node%d: starts once node 1 shows \"%s\" (--stagger)\n", i, o.stagger.c_str());
   }
   bool holding = !o.hold_net.empty();
+  std::vector<bool> started(static_cast<size_t>(o.nodes) + 1, false);
+  auto start_due = [&] {  // every VM that nothing holds any more, once
+    for (int i = 1; i <= o.nodes; ++i)
+      if (!started[static_cast<size_t>(i)] && !(holding && held_net(i)) && !(staggering && i > 1))
+        started[static_cast<size_t>(i)] = true, start_vm(i);
+  };
+  start_due();
   std::printf("segment: multicast 230.0.0.1:%d on 127.0.0.1 (%s, %s boot)%s\n", o.port, accel.c_str(), o.boot.c_str(),
               o.until.empty() ? "; Ctrl-C stops every VM" : "");
   std::fflush(stdout);
@@ -374,11 +383,10 @@ int run_vms(const QemuOptions& o, const std::string& accel, int http_port) {
       std::printf("grappe-build qemu: stopping %d VMs\n", o.nodes);
       return o.until.empty() ? 0 : 130;
     }
-    if (holding && fs::exists(o.hold_net)) {
-      holding = false;
-      for (int i = 1; i <= o.nodes; ++i)
-        if (held(i)) start_vm(i);
-    }
+    if (staggering && until_reached(fs::exists(logs[0]) ? read_file(logs[0]) : std::string(), {o.stagger}))
+      staggering = false;  // node 1 is ahead: the others may start
+    if (holding && fs::exists(o.hold_net)) holding = false;
+    start_due();
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     for (int i = 0; i < o.nodes; ++i)
       if (auto rc = watch_node(o, i, guard, logs[static_cast<size_t>(i)], reached, may_fall_back, el)) return *rc;

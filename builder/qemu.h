@@ -23,6 +23,7 @@ struct QemuOptions {
   std::vector<std::string> until;  // stop when every node's serial log contains all of these texts
   int timeout_s = 0;            // with --until: give up after this long (0: scaled default)
   std::filesystem::path hold_net;  // start the net / uefi-net VMs only once this file exists
+  std::string stagger;          // start nodes 2.. only once node 1's serial log shows this text
 };
 
 std::string node_mac(int index, bool boot_nic = false);  // index from 1

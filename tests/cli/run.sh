@@ -46,6 +46,13 @@ grep -q "its root shell: .*grappe-build console --dir $TMP/img/qemu --node 2 (Ct
   fail "qemu does not print how to reach each node: $(cat "$TMP/out")"
 grep -q "^grappe-build qemu: 2 nodes joined cluster lab in [0-9]* s: node1 grappe-fake1, node2 grappe-fake2$" "$TMP/out" ||
   fail "qemu prints no summary once the cluster formed: $(cat "$TMP/out")"
+# --stagger: node 2 starts only once node 1's serial log shows the text (node 1 founds the cluster).
+PATH="$TMP/fakebin:$PATH" timeout 20 "$BUILD" qemu --nodes 2 --out "$TMP/img" --accel tcg --stagger "node ready" \
+  --until "joined cluster" > "$TMP/out" 2>&1 || fail "qemu --stagger: $(cat "$TMP/out")"
+grep -q "^node2: starts once node 1 shows \"node ready\" (--stagger)" "$TMP/out" || fail "qemu --stagger does not say node 2 waits: $(cat "$TMP/out")"
+[ "$(grep -n '^node1: pid' "$TMP/out" | cut -d: -f1)" -lt "$(grep -n '^node2: pid' "$TMP/out" | cut -d: -f1)" ] ||
+  fail "qemu --stagger started node 2 before node 1: $(cat "$TMP/out")"
+[ "$(stat -c %Y "$TMP/img/qemu/node1.log")" -le "$(stat -c %Y "$TMP/img/qemu/node2.cmd")" ] || fail "node 2 started before node 1's log showed the text"
 if "$GRAPPE" --socket "$TMP/nosock" run -- true 2> "$TMP/err"; then fail "run without a daemon succeeded"; fi
 grep -q "cannot reach grapped at $TMP/nosock" "$TMP/err" || fail "run without a daemon: unclear error: $(cat "$TMP/err")"
 if "$GRAPPE" run 2> "$TMP/err"; then fail "run without a command succeeded"; fi

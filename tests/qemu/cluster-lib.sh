@@ -68,7 +68,9 @@ netboot_serve_from_node1() {
 }
 
 cluster_start() {
-  cluster_launch --nodes 2
+  # Node 1 gets a head start (node 2 starts once node 1's root is up), so node 1 founds the
+  # cluster and serves /home, as the tests expect, however loaded the host is.
+  cluster_launch --nodes 2 --stagger "grappe-init: root ready"
   local t0=$T0
   until grep -aq "joined cluster grappe-test nodes=2" "$DIR/node1.log" 2>/dev/null &&
         grep -aq "joined cluster grappe-test nodes=2" "$DIR/node2.log" 2>/dev/null; do
