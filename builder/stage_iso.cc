@@ -1,6 +1,7 @@
 // iso: one hybrid image for CD and USB, BIOS and UEFI: isolinux El Torito entry + isohybrid MBR
 // for BIOS, a GRUB EFI image in a FAT El Torito entry + GPT for UEFI. The big files are grafted
 // straight from the cache; nothing is copied twice.
+#include <sys/stat.h>
 #include <functional>
 #include <ctime>
 #include <fstream>
@@ -153,7 +154,14 @@ Stage iso_stage() {
     // serves; grappe-init mounts the medium for root alone and copies it to /etc/grappe (0600).
     write_file_atomic(stage / "grappe/cluster.key", ctx.cluster_key + "\n", 0600);
 
-    write_iso(ctx, stage, tmp, log);
+    const mode_t old_mask = ::umask(077);  // the ISO carries the key: never world-readable, not even while written
+    try {
+      write_iso(ctx, stage, tmp, log);
+    } catch (...) {
+      ::umask(old_mask);
+      throw;
+    }
+    ::umask(old_mask);
     remove_tree_safely(stage);
     fs::permissions(tmp, fs::perms::owner_read | fs::perms::owner_write);  // it carries the key
   };

@@ -13,12 +13,10 @@
 namespace grappe::init {
 
 bool ask_admission(const std::string& base, const std::string& mac, const std::array<uint8_t, 32>& boot_pub,
+                   const std::array<uint8_t, 32>& pub, const std::array<uint8_t, 32>& sec,
                    const std::string& scratch_file, std::string& key_hex, std::string& why) {
   const std::string want_mac = canonical_mac(mac);
   if (want_mac.empty()) return why = "no MAC address to ask with (" + mac + ")", false;
-  BoxPublic pub{};
-  BoxSecret sec{};
-  crypto_box_keypair(pub.data(), sec.data());
   std::string err;
   const std::string url = base + "admit?mac=" + want_mac + "&pk=" + to_hex(pub);
   const bool got = !fetch_to_file(url, scratch_file, err, [](size_t, size_t) {}).empty();
@@ -35,7 +33,6 @@ bool ask_admission(const std::string& base, const std::string& mac, const std::a
   bool ok = got && open_admission(boot_pub, pub, sec, want_mac, reply, key, why);
   if (!got) why = err;
   if (ok) key_hex = to_hex(key);
-  sodium_memzero(sec.data(), sec.size());
   sodium_memzero(key.data(), key.size());
   return ok;
 }

@@ -44,6 +44,9 @@ const std::string kMediumOptions = "uid=0,gid=0,mode=0400,dmode=0500,overrideroc
 InitConfig g_cfg;
 std::array<uint8_t, 32> g_boot_pub{};  // from g_cfg.boot_pub
 bool g_have_pub = false;
+bool g_from_medium = false;    // the layers (and the cluster key) came from a CD or USB stick
+bool g_medium_open = false;    // mounted without the root-only options (the kernel refused them)
+
 
 [[noreturn]] void fail(const std::string& what, const std::string& details) {
   log("FAILED: " + what);
@@ -90,12 +93,15 @@ std::string find_medium(std::string& seen) {
     if (id != g_cfg.label) continue;
     std::string mnt = kRun + "/medium", err;
     if (!mount_fs(dev, mnt, "iso9660", MS_RDONLY | MS_NOSUID | MS_NODEV, kMediumOptions, err)) {
-      if (!mount_fs(dev, mnt, "iso9660", MS_RDONLY | MS_NOSUID | MS_NODEV, "", err)) {
+      // Only a kernel that does not know these options gets the plain mount; the key on it is then
+      // hidden under an empty root-only tmpfs once installed (install_cluster_key).
+      if (err.find("Invalid argument") == std::string::npos ||
+          !mount_fs(dev, mnt, "iso9660", MS_RDONLY | MS_NOSUID | MS_NODEV, "", err)) {
         seen += "[mount failed: " + err + "]";
         continue;
       }
-      log("WARNING: the kernel refused " + kMediumOptions + " for " + dev +
-          ": the medium (and the cluster key on it) is readable by every user of this node");
+      g_medium_open = true;
+      log("the kernel refused " + kMediumOptions + " for " + dev + "; the medium's key will be hidden once installed");
     }
     if (g_cfg.build.empty() || fs::exists(mnt + "/grappe/" + g_cfg.build)) {
       log("boot medium: " + dev + " (label " + id + ", build " + g_cfg.build + ")");
@@ -108,7 +114,6 @@ std::string find_medium(std::string& seen) {
 }
 
 std::string g_discovered_mac;  // set when the image came from a cluster's announcement
-bool g_from_medium = false;    // the layers (and the cluster key) came from a CD or USB stick
 std::vector<std::string> discovered_layers(ModuleLoader& mods);
 
 // The layers from the boot medium; without one, after a few seconds and every 15 s after, from a
@@ -311,16 +316,19 @@ void install_cluster_key(const std::string& boot_mac) {
   } else {
     const std::string& first = g_cfg.fetch.front();
     std::string base = first.substr(0, first.rfind('/') + 1);
+    std::array<uint8_t, 32> pub{}, sec{};  // one pair for this boot: root's `ask` answer is bound to it
+    crypto_box_keypair(pub.data(), sec.data());
+    const std::string fpr = grappe::to_hex(pub).substr(0, 12);
     auto waiting_since = std::chrono::steady_clock::now();
     double said = -1;
     for (int attempt = 1; attempt <= 3 && hex.empty(); ++attempt) {
-      if (said < 0) log("asking " + base + " to admit this PC (" + boot_mac + ")");
-      if (ask_admission(base, boot_mac, g_boot_pub, kRun + "/admit.reply", hex, why)) break;
+      if (said < 0) log("asking " + base + " to admit this PC (" + boot_mac + ", key " + fpr + ")");
+      if (ask_admission(base, boot_mac, g_boot_pub, pub, sec, kRun + "/admit.reply", hex, why)) break;
       if (why.find(" 202 ") != std::string::npos) {  // policy ask: wait for root's answer there
         if (said < 0 || since(waiting_since) - said >= 60) {
           said = since(waiting_since);
           log("waiting to be admitted: on the node serving network boot, root runs grappe admit " + boot_mac +
-              " (or grappe deny)");
+              " (or grappe deny); this PC's key is " + fpr);
         }
         --attempt;
         std::this_thread::sleep_for(std::chrono::seconds(3));
@@ -332,7 +340,13 @@ void install_cluster_key(const std::string& boot_mac) {
       if (why.find(" 404 ") != std::string::npos && hear_announcement(a)) base = a.base;
       else std::this_thread::sleep_for(std::chrono::seconds(2 * attempt));
     }
+    sodium_memzero(sec.data(), sec.size());
     if (!hex.empty()) log("admitted by the cluster at " + base);
+  }
+  if (g_medium_open) {  // cover grappe/ (the key) on a medium every user could read
+    std::string err;
+    if (!mount_fs("tmpfs", kRun + "/medium/grappe", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "mode=0700,size=4k", err))
+      log("WARNING: cannot hide the medium's key from other users: " + err);
   }
   if (!hex.empty()) {
     mkdirs(kNewRoot + "/etc/grappe");

@@ -252,6 +252,7 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
   env.nodes_path = (run / "boot-nodes.toml").string();
   env.cluster = "lab";
   env.key.fill(7);
+  env.loopback_is_a_pc = true;
   std::vector<std::pair<std::string, std::string>> announced;  // never a real broadcast in tests
   env.announce = [&](const std::string& ifname, const std::string& packet) {
     announced.emplace_back(ifname, packet);
@@ -351,7 +352,7 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     REQUIRE_MESSAGE(open_admission(boot_signing_keys(env.key).pub, pc_pub, pc_sec, "52:54:00:67:72:05", adm->body, got_key, why), why);
     CHECK(got_key == env.key);
     CHECK(svc.status()["admission"]["admitted"] == 1);
-    CHECK(svc.status()["admission"]["last"].get<std::string>().find("admitted 52:54:00:67:72:05 (127.0.0.1) by") == 0);
+    CHECK(svc.status()["admission"]["last"].get<std::string>().find("admitted 52:54:00:67:72:05 (127.0.0.1, key " + to_hex(pc_pub).substr(0, 12) + ") by") == 0);
     CHECK(c.Get("/grappe/admit?mac=52-54-00-67-72-05&pk=1234")->status == 400);
     CHECK(c.Get("/grappe/admit?mac=nope&pk=" + to_hex(pc_pub))->status == 400);
     CHECK(c.Get("/grappe/admit")->status == 400);
@@ -452,6 +453,7 @@ TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
   env.nodes_path = (run / "boot-nodes.toml").string();
   env.key.fill(9);
   env.self_name = "node1";
+  env.loopback_is_a_pc = true;
   std::vector<std::string> said;
   env.say = [&](const std::string& line) { said.push_back(line); };
   env.announce = [](const std::string&, const std::string&) { return true; };
@@ -498,7 +500,18 @@ TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
     CHECK(open_admission(pub, pc, pc_sec, "52:54:00:00:00:01", r->body, got, why));
     CHECK(got == env.key);
     CHECK(svc.status()["admission"]["pending"].empty());
-    CHECK(said.back().find("admitted 52:54:00:00:00:01 (127.0.0.1) by node1: policy ask: admitted by root") != std::string::npos);
+    CHECK(said.back().find("admitted 52:54:00:00:00:01 (127.0.0.1, key " + to_hex(pc).substr(0, 12) + ") by node1: policy ask: admitted by root") != std::string::npos);
+    // Root's answer was for that key, used once: the same MAC with another key asks anew.
+    BoxPublic other{};
+    BoxSecret other_sec{};
+    crypto_box_keypair(other.data(), other_sec.data());
+    {
+      const int port = std::stoi(svc.status()["url"].get<std::string>().substr(17));
+      httplib::Client c("127.0.0.1", port);
+      CHECK(c.Get("/grappe/admit?mac=52:54:00:00:00:01&pk=" + to_hex(other))->status == 202);
+    }
+    CHECK(ask(svc, "52:54:00:00:00:01")->status == 202);  // and the first key too: its answer is spent
+    CHECK(svc.answer("52:54:00:00:00:09", true).find("no PC with MAC 52:54:00:00:00:09 is waiting") != std::string::npos);
     CHECK(ask(svc, "52:54:00:00:00:02")->status == 202);
     CHECK(svc.answer("52-54-00-00-00-02", false) == "");
     CHECK(ask(svc, "52:54:00:00:00:02")->status == 403);
@@ -518,6 +531,29 @@ TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
     REQUIRE(r);
     CHECK(r->status == 200);
     CHECK(ask(svc, "52:54:00:00:01:03")->status == 403);
+  }
+  SUBCASE("every policy: a rule's join = false is never admitted; members and other segments never") {
+    env.admit_policy = AdmitPolicy::Auto;
+    std::ofstream(env.nodes_path) << "[[node]]\nmac = \"52:54:00:00:00:04\"\njoin = false\n";
+    BootService svc(env);
+    svc.observe(v);
+    svc.step(100);
+    REQUIRE(svc.status()["role"] == "serving");
+    auto r = ask(svc, "52:54:00:00:00:04");
+    REQUIRE(r);
+    CHECK(r->status == 403);
+    CHECK(r->body.find("join = false") != std::string::npos);
+    CHECK(ask(svc, "52:54:00:00:00:05")->status == 200);
+    BootEnv strict = env;  // a real service: loopback is this node, not a PC
+    strict.loopback_is_a_pc = false;
+    BootService svc2(strict);
+    svc2.observe(v);
+    svc2.step(100);
+    REQUIRE(svc2.status()["role"] == "serving");
+    r = ask(svc2, "52:54:00:00:00:05");
+    REQUIRE(r);
+    CHECK(r->status == 403);
+    CHECK(r->body.find("member already") != std::string::npos);
   }
   fs::remove_all(run);
 }

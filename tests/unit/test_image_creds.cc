@@ -86,6 +86,18 @@ TEST_CASE("image credentials: read from core images the way protobuf would, boun
   const std::string good = core_image(creds_msg(Creds{}));
   for (size_t cut : {size_t{3}, size_t{11}, good.size() / 2, good.size() - 1}) CHECK_FALSE(parse_core_creds(good.substr(0, cut), c, why));
   CHECK_FALSE(parse_core_creds(core_image(""), c, why));
+  // A zombie's core: no thread_core, task state TASK_DEAD (2): accepted, it runs nothing.
+  {
+    const std::string entry = field_varint(1, 1) + field_bytes(3, field_varint(1, 2) + field_bytes(6, "defunct"));
+    auto u32 = [](uint32_t v) { return std::string{static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16), static_cast<char>(v >> 24)}; };
+    const std::string zombie = u32(0x54564319) + u32(0x55053847) + u32(static_cast<uint32_t>(entry.size())) + entry;
+    REQUIRE(parse_core_creds(zombie, c, why));
+    CHECK(c.zombie);
+    CHECK(creds_mismatch(c, 1000, {1000}) == "");
+    const std::string alive_entry = field_varint(1, 1) + field_bytes(3, field_varint(1, 1));  // alive, no creds
+    CHECK_FALSE(parse_core_creds(u32(0x54564319) + u32(0x55053847) + u32(static_cast<uint32_t>(alive_entry.size())) + alive_entry, c, why));
+    CHECK(why.find("no credentials") != std::string::npos);
+  }
   CHECK_FALSE(parse_core_creds(core_image(field_varint(1, 1000)), c, why));
   CHECK(why.find("lack a uid or gid") != std::string::npos);
   CHECK_FALSE(parse_core_creds(std::string(2 << 20, '\0'), c, why));
@@ -143,6 +155,9 @@ TEST_CASE("image credentials: every core image of a directory is vetted") {
   fs::remove(d / "core-9.img");
   put("creds-1.img", "legacy");
   CHECK(vet_image_creds(d.string(), 1000, {1000}).find("creds-1.img: legacy") != std::string::npos);
+  fs::remove(d / "creds-1.img");
+  put("userns-13.img", "ns");
+  CHECK(vet_image_creds(d.string(), 1000, {1000}).find("userns-13.img: a job with a user namespace") != std::string::npos);
   fs::remove_all(d);
   CHECK_FALSE(groups_of(0).empty());  // root exists everywhere
   CHECK(groups_of(0).front() == 0);

@@ -21,7 +21,7 @@ std::string signed_part(const BoxPublic& pc_pub, const std::string& mac, const s
 std::string make_admission(const BootSigningKeys& signer, const ClusterSecret& key, const BoxPublic& pc_pub,
                            const std::string& mac) {
   std::array<uint8_t, kSealed> sealed{};
-  crypto_box_seal(sealed.data(), key.data(), key.size(), pc_pub.data());
+  if (crypto_box_seal(sealed.data(), key.data(), key.size(), pc_pub.data()) != 0) return "";
   const std::string body = signed_part(pc_pub, mac, to_hex(sealed));
   std::array<uint8_t, crypto_sign_BYTES> sig{};
   crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const unsigned char*>(body.data()), body.size(),

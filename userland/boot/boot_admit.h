@@ -18,7 +18,8 @@ namespace grappe {
 using BoxPublic = std::array<uint8_t, 32>;
 using BoxSecret = std::array<uint8_t, 32>;
 
-// The reply text (at most kMaxAdmitReply bytes) for the PC of `mac` with one-time key `pc_pub`.
+// The reply text (at most kMaxAdmitReply bytes) for the PC of `mac` with one-time key `pc_pub`;
+// "" when that key cannot be sealed to (a low-order point).
 std::string make_admission(const BootSigningKeys& signer, const ClusterSecret& key, const BoxPublic& pc_pub,
                            const std::string& mac);
 constexpr size_t kMaxAdmitReply = 1024;

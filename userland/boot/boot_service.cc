@@ -184,50 +184,70 @@ std::pair<int, std::string> BootService::admit(const std::string& mac_in, const 
   const std::string mac = canonical_mac(mac_in);
   BoxPublic pc{};
   if (mac.empty() || !parse_hex(pk, pc)) return {400, "admit needs ?mac=MAC&pk=64 lower-case hex digits\n"};
+  // Only a PC on the segment this node serves, and never a member (an unprivileged user there
+  // must not get the key by asking for it) nor this node itself.
+  in_addr from{};
+  if (::inet_pton(AF_INET, remote.c_str(), &from) != 1) return {403, "not admitted: not an IPv4 client\n"};
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    const uint32_t a = from.s_addr;
+    const bool test_pc = env_.loopback_is_a_pc && (ntohl(a) >> 24) == 127;
+    bool member = !test_pc && (ntohl(a) >> 24) == 127;
+    for (const auto& i : view_.ifaces) member |= i.addr == a;
+    for (uint32_t m : view_.member_ips) member |= m == a;
+    if (member) return {403, "not admitted: " + remote + " is this cluster's member already\n"};
+    if (!test_pc && (!served_mask_ || (a & served_mask_) != served_net_)) return {403, "not admitted: " + remote + " is not on the segment served\n"};
+  }
   std::vector<BootNodeRule> rules;
   std::string rules_error;
   std::error_code ec;
-  if (env_.admit_policy == AdmitPolicy::Listed) {
-    try {
-      if (fs::exists(env_.nodes_path, ec)) rules = parse_boot_nodes(read_text(env_.nodes_path), env_.nodes_path);
-      else rules_error = env_.nodes_path + " does not exist";
-    } catch (const std::exception& e) {
-      rules_error = e.what();
-    }
+  try {  // every policy honours a PC's `join = false`; `listed` needs a rule
+    if (fs::exists(env_.nodes_path, ec)) rules = parse_boot_nodes(read_text(env_.nodes_path), env_.nodes_path);
+    else if (env_.admit_policy == AdmitPolicy::Listed) rules_error = env_.nodes_path + " does not exist";
+  } catch (const std::exception& e) {
+    rules_error = e.what();
   }
+  if (const BootNodeRule* r = rules_error.empty() ? match_boot_node(rules, mac) : nullptr; r && !r->join)
+    return {403, "not admitted: its boot-nodes.toml rule " + r->mac + " says join = false\n"};
   AdmitDecision d;
   bool first_wait = false;
+  const std::string fpr = pk.substr(0, 12);  // the PC prints it on its console
   {
     std::lock_guard<std::mutex> l(mu_);
-    auto a = answers_.find(mac);
-    d = decide_admission(env_.admit_policy, rules, rules_error, mac, a == answers_.end() ? nullptr : &a->second);
     const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    for (auto it = pending_.begin(); it != pending_.end();) it = now - it->second.last > 60 ? pending_.erase(it) : std::next(it);
+    auto a = answers_.find(mac);
+    const bool mine = a != answers_.end() && a->second.pk == pk;  // root answered for this very key
+    d = decide_admission(env_.admit_policy, rules, rules_error, mac, mine ? &a->second.admit : nullptr);
     if (d.pending) {
       if (pending_.size() >= 256 && !pending_.count(mac)) return {503, "too many PCs waiting to be admitted\n"};
       Pending& p = pending_[mac];
-      first_wait = p.since == 0;
+      first_wait = p.since == 0 || p.pk != pk;
       if (first_wait) p.since = now;
-      p.last = now, p.remote = remote;
+      p.last = now, p.remote = remote, p.pk = pk;
     } else {
       pending_.erase(mac);
+      if (mine) answers_.erase(a);  // used once
       ++(d.admit ? admitted_ : refused_);
     }
   }
   if (d.pending) {
     if (first_wait)
-      env_.say("grappe: " + mac + " (" + remote + ") asks to join; on " + env_.self_name + ": grappe admit " + mac +
-               " or grappe deny " + mac);
+      env_.say("grappe: " + mac + " (" + remote + ", key " + fpr + ") asks to join; on " + env_.self_name +
+               ": grappe admit " + mac + " or grappe deny " + mac);
     return {202, "pending: on " + env_.self_name + ", root runs grappe admit " + mac + " (or grappe deny)\n"};
   }
   const std::string line = std::string("grappe: ") + (d.admit ? "admitted " : "refused ") + mac + " (" + remote +
-                           ") by " + env_.self_name + ": " + d.why;
+                           ", key " + fpr + ") by " + env_.self_name + ": " + d.why;
   {
     std::lock_guard<std::mutex> l(mu_);
     last_admission_ = line.substr(8);
   }
   env_.say(line);
   if (!d.admit) return {403, "not admitted: " + d.why + "\n"};
-  return {200, make_admission(signer_, env_.key, pc, mac)};
+  std::string reply = make_admission(signer_, env_.key, pc, mac);
+  if (reply.empty()) return {400, "cannot seal the key to that public key\n"};
+  return {200, reply};
 }
 BootService::~BootService() {
   worker_.stop();  // before http_ and the state its steps use
@@ -250,6 +270,7 @@ void BootService::stop_serving() {
   std::lock_guard<std::mutex> l(mu_);
   added_addr_ = 0;
   serving_ = false;
+  served_net_ = served_mask_ = 0;
   mode_.clear(), url_.clear(), range_.clear(), why_.clear();
 }
 
@@ -332,6 +353,9 @@ bool BootService::serve(double now, const BootView& v) {
   serving_ = true;
   added_addr_ = added;
   served_addr_ = nic.addr;
+  // The segment PCs boot on: the interface's network (proxy), or the /24 this node leases from.
+  served_mask_ = added ? htonl(0xffffff00u) : nic.mask;
+  served_net_ = (added ? added : nic.addr) & served_mask_;
   iface_ = nic.name, mode_ = mode, why_ = why, url_ = base + "node.ipxe", range_ = range;
   error_.clear();
   next_check_ = now + 5;
@@ -411,7 +435,9 @@ std::string BootService::answer(const std::string& mac_in, bool admit) {
   if (!serving_)
     return "this node does not serve network boot" +
            (view_.founder.empty() ? std::string() : "; run it on the node that does: " + view_.founder);
-  answers_[mac] = admit;
+  auto p = pending_.find(mac);
+  if (p == pending_.end()) return "no PC with MAC " + mac + " is waiting to join (grappe boot-server status lists those waiting)";
+  answers_[mac] = {admit, p->second.pk};  // for the key it asked with: a new key asks anew
   return "";
 }
 
@@ -430,7 +456,8 @@ nlohmann::json BootService::status() const {
     nlohmann::json waiting = nlohmann::json::array();
     const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
     for (const auto& [mac, p] : pending_)
-      if (now - p.last < 60) waiting.push_back({{"mac", mac}, {"address", p.remote}, {"waiting_s", static_cast<int>(now - p.since)}});
+      if (now - p.last < 60)
+        waiting.push_back({{"mac", mac}, {"address", p.remote}, {"key", p.pk.substr(0, 12)}, {"waiting_s", static_cast<int>(now - p.since)}});
     j["admission"] = {{"policy", admit_policy_name(env_.admit_policy)}, {"admitted", admitted_}, {"refused", refused_},
                       {"last", last_admission_}, {"pending", waiting}};
     if (!nodes_error_.empty()) j["nodes_error"] = nodes_error_;

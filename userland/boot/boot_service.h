@@ -45,6 +45,7 @@ struct BootView {
   std::string founder;     // who serves, for `grappe status` on the other nodes
   std::vector<NetIf> ifaces;  // this node's IPv4 interfaces (not loopback), cluster one first
   std::vector<uint32_t> used_nets;  // networks (addr & mask) seen on the segment: members' addresses
+  std::vector<uint32_t> member_ips;  // live members' addresses (network order): never admitted again
 };
 
 struct BootFiles {
@@ -80,6 +81,7 @@ struct BootEnv {
   // Who a network-booted PC asking for the key (boot_admit.h) is let in by, and this node's name
   // for the journal's "admitted … by NODE" line (printed on stdout: console and journal).
   AdmitPolicy admit_policy = AdmitPolicy::Auto;
+  bool loopback_is_a_pc = false;  // unit tests: a client on 127.0.0.1 stands for a PC on the segment
   std::string self_name = "this node";
   std::function<void(const std::string&)> say = [](const std::string& line) {
     std::printf("%s\n", line.c_str());
@@ -100,6 +102,10 @@ class BootService {
   // Policy ask: root's answer for the PC of `mac` (any case, ':' or '-'); "" or why it cannot be
   // taken (not a MAC, this node does not serve network boot). Kept until grapped stops.
   std::string answer(const std::string& mac, bool admit);
+  bool serving() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return serving_;
+  }
 
  private:
   bool serve(double now, const BootView& v);  // false with error_ set
@@ -122,11 +128,16 @@ class BootService {
   int restarts_ = 0;
   uint64_t admitted_ = 0, refused_ = 0;
   struct Pending {
-    std::string remote;
+    std::string remote, pk;  // the address and one-time key of its latest request
     double since = 0, last = 0;
   };
-  std::map<std::string, Pending> pending_;  // policy ask: PCs waiting, by MAC (at most 256)
-  std::map<std::string, bool> answers_;      // policy ask: root's answers, by MAC
+  std::map<std::string, Pending> pending_;  // policy ask: PCs waiting, by MAC (at most 256, 60 s)
+  struct Answer {
+    bool admit = false;
+    std::string pk;  // root answered for the PC holding this key; used once
+  };
+  std::map<std::string, Answer> answers_;  // policy ask: root's answers, by MAC
+  uint32_t served_net_ = 0, served_mask_ = 0;  // admission only from the segment served
   std::string last_admission_;  // "admitted 52:54:00:…(10.71.0.50): policy auto…", for status
   BootSigningKeys signer_;      // derived from env_.key once
   PeriodicWorker worker_;  // last: destroyed first

@@ -40,6 +40,7 @@ BootView boot_view(bool enabled, const BootPeers& peers, std::vector<NetIf> ifac
   if (peers.founder) bv.founder = "node " + std::to_string(peers.founder) + " (" + peers.founder_name + ")";
   bv.ifaces = std::move(ifaces);
   for (uint32_t ip : peers.live_ips) bv.used_nets.push_back(ip & htonl(0xffffff00u));
+  bv.member_ips = peers.live_ips;
   return bv;
 }
 

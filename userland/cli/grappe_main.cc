@@ -111,7 +111,7 @@ std::string boot_text(const nlohmann::json& b) {
     if (a.contains("pending") && a["pending"].is_array())
       for (const auto& p : a["pending"])
         t += "\n          waiting to join: " + p.value("mac", std::string("?")) + " (" + p.value("address", std::string("?")) +
-             ") for " + std::to_string(p.value("waiting_s", 0)) + " s: grappe admit " + p.value("mac", std::string("?")) +
+             ", key " + p.value("key", std::string("?")) + ") for " + std::to_string(p.value("waiting_s", 0)) + " s: grappe admit " + p.value("mac", std::string("?")) +
              " or grappe deny " + p.value("mac", std::string("?"));
   }
   return t;

@@ -43,7 +43,8 @@ ApiReply checked_boot(const ApiParts& p, const nlohmann::json& req, const Caller
   Fields f(req, "boot-server");
   const std::string op = f.str("op", "status", Need::Optional, 32), value = f.str("value", "", Need::Optional, 64);
   if (!f.ok()) return {api_error(f.error()), false};
-  return {p.boot(op, value, who), false};
+  nlohmann::json body = p.boot(op, value, who);
+  return {body, body.is_null()};  // admit/deny forwarded to the serving node: the answer comes later
 }
 
 // Migrator::request (migration/) reads "job", "to" and "precopy": it gets only these, checked.

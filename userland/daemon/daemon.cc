@@ -209,6 +209,9 @@ void Daemon::start_migrator() {
     if (i < clients_.size()) clients_[i].out += dump_safe(r) + "\n", clients_[i].closing = true, wake_loop();
   };
   env.log = [this](const std::string& s) { mb_.on_event(s); };
+  env.admission = [this](const std::string& mac, bool admit, const std::string& by) {
+    return answer_here(mac, admit, by);
+  };
   env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };
   env.admit = [this](const nlohmann::json& offer) {
     Fields f(offer, "offer");

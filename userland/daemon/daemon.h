@@ -62,7 +62,11 @@ class Daemon {
   void share_home(double now);
   HomeView home_view(double now);
   void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
+  // `grappe admit|deny MAC` (policy ask): answered here when this node serves network boot, else
+  // forwarded to the node that does (null: the reply comes later). answer_here: without the lock.
   nlohmann::json answer_admission(const std::string& op, const std::string& mac, const Caller& who);
+  nlohmann::json answer_here(const std::string& mac, bool admit, const std::string& by);
+  uint16_t boot_server_ = 0;  // the founder's number: the node serving network boot when it is on
   void save_state();
   void adopt_jobs();  // daemon_jobs.cc: the jobs an earlier grapped left running
   void save_jobs();   // when the list of running jobs changed

@@ -2,6 +2,9 @@
 // boot-server`, daemon/admin_commands.h, carried in every load entry, the newest generation wins)
 // and handing the boot service its view (boot/boot_view.h) once a second (boot_service.h serves on
 // its own thread).
+#include <thread>
+
+#include "boot/boot_admit.h"
 #include "boot/boot_view.h"
 #include "daemon/daemon.h"
 
@@ -13,12 +16,30 @@ nlohmann::json Daemon::answer_admission(const std::string& op, const std::string
     return nlohmann::json{{"v", 1}, {"ok", false}, {"error", op + ": " + why}};
   };
   if (who.uid != 0) return fail("only root may let a PC into the cluster (try sudo grappe " + op + " " + mac + ")");
-  if (!boot_) return fail("this node does not take part in network boot ([boot] serve = false)");
-  if (std::string why = boot_->answer(mac, op == "admit"); !why.empty()) return fail(why);
-  mb_.on_event("admin: " + op + " " + mac + " by uid " + std::to_string(who.uid));
+  if (canonical_mac(mac).empty()) return fail("'" + mac + "' is not a MAC address (like 52:54:00:12:34:56)");
+  const std::string by = "uid " + std::to_string(who.uid) + " on " + ident_.name;
+  if (boot_ && boot_->serving()) return answer_here(mac, op == "admit", by);
+  if (!boot_server_ || boot_server_ == mb_.self().number)
+    return fail("no node serves network boot now (grappe boot-server enable turns it on)");
+  if (!mig_) return fail("cannot reach the node serving network boot: migration is off on this node");
+  mig_->forward_admission(std::to_string(boot_server_), mac, op == "admit", by, who.client);
+  return nullptr;
+}
+
+nlohmann::json Daemon::answer_here(const std::string& mac, bool admit, const std::string& by) {
+  const std::string op = admit ? "admit" : "deny";
+  if (!boot_) return {{"v", 1}, {"ok", false}, {"error", op + ": this node does not take part in network boot"}};
+  if (std::string why = boot_->answer(mac, admit); !why.empty()) return {{"v", 1}, {"ok", false}, {"error", op + ": " + why}};
+  {
+    std::unique_lock<std::mutex> l(mu_, std::defer_lock);
+    const bool mine = std::this_thread::get_id() == loop_thread_;  // the loop holds the lock already
+    if (!mine) l.lock();
+    mb_.on_event("admin: " + op + " " + mac + " by " + by);
+  }
   nlohmann::json r = boot_->status();
   r["v"] = 1;
   r["ok"] = true;
+  r["server"] = ident_.name;
   return r;
 }
 
@@ -40,6 +61,7 @@ void Daemon::serve_boot(double, const HomeView& v) {
   BootPeers peers;
   peers.self = v.self.number;
   if (auto founder = choose_founder(v)) peers.founder = founder->number, peers.founder_name = founder->name;
+  boot_server_ = peers.founder;
   for (const auto& p : v.live) peers.live_ips.push_back(p.ip);
   boot_->observe(boot_view(admin_.netboot_on(), peers, ipv4_interfaces(cfg_.interfaces)));
   info_.boot = boot_->status();

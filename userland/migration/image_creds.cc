@@ -120,10 +120,26 @@ bool parse_core_creds(const std::string& bytes, ImageCreds& out, std::string& wh
   const size_t start = u32(0) == kCommonMagic || u32(0) == kServiceMagic ? 8 : 4;
   const uint32_t size = u32(start);
   if (size > bytes.size() - start - 4) return why = "core image entry runs past the file", false;
-  std::string thread_core, creds;
+  std::string thread_core, creds, tc;
   const std::string_view entry(bytes.data() + start + 4, size);
-  if (!submessage(entry, 5, thread_core) || !submessage(thread_core, 10, creds))
+  if (!submessage(entry, 5, thread_core) || !submessage(thread_core, 10, creds) || !submessage(entry, 3, tc))
     return why = "core image is not a well-formed core entry", false;
+  if (thread_core.empty()) {  // a zombie's core: task state only (TASK_DEAD), nothing to run
+    Pb r = reader(tc);
+    uint64_t state = 0;
+    while (r.p < r.end) {
+      uint32_t f;
+      int wt;
+      uint64_t v = 0;
+      std::string_view b;
+      if (!r.next(f, wt, v, b)) return why = "core image task state is malformed", false;
+      if (f == 1 && wt == 0) state = v;
+    }
+    if (state != 2) return why = "core image holds no credentials", false;
+    out = ImageCreds{};
+    out.zombie = true;
+    return true;
+  }
   if (creds.empty()) return why = "core image holds no credentials", false;
   ImageCreds c;
   if (!parse_creds(creds, c)) return why = "core image credentials are malformed", false;
@@ -133,6 +149,7 @@ bool parse_core_creds(const std::string& bytes, ImageCreds& out, std::string& wh
 }
 
 std::string creds_mismatch(const ImageCreds& c, uid_t uid, const std::vector<uint32_t>& groups) {
+  if (c.zombie) return "";
   for (uint32_t u : {c.uid, c.euid, c.suid, c.fsuid})
     if (u != uid) return "it runs as uid " + std::to_string(u) + ", the offer says " + std::to_string(uid);
   if (uid == 0) return "";
@@ -154,6 +171,7 @@ std::string vet_image_creds(const std::string& dir, uid_t uid, const std::vector
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
     if (name.rfind("creds-", 0) == 0) return name + ": legacy credential images are not accepted";
+    if (name.rfind("userns-", 0) == 0) return name + ": a job with a user namespace of its own cannot move";
     if (name.rfind("core-", 0) != 0 || name.size() < 9 || name.compare(name.size() - 4, 4, ".img") != 0) continue;
     if (!e.is_regular_file(ec) || e.file_size(ec) > kMaxCoreImage) return name + ": not a regular file of at most 1 MiB";
     std::ifstream in(e.path(), std::ios::binary);

@@ -18,6 +18,7 @@ struct ImageCreds {
   uint32_t uid = 0, gid = 0, euid = 0, egid = 0, suid = 0, sgid = 0, fsuid = 0, fsgid = 0;
   std::vector<uint32_t> cap_inh, cap_prm, cap_eff, groups;
   uint32_t seen = 0;  // bit n-1 set when field n (1..8) was present
+  bool zombie = false;  // a dead task CRIU restores as a zombie: no credentials, runs nothing
 };
 
 // One core image's bytes (CRIU image header, then one size-prefixed core_entry). False with `why`.
@@ -26,8 +27,9 @@ bool parse_core_creds(const std::string& bytes, ImageCreds& out, std::string& wh
 // "" when `c` is what a job of `uid`, whose groups here are `groups`, may run as; else why not.
 std::string creds_mismatch(const ImageCreds& c, uid_t uid, const std::vector<uint32_t>& groups);
 
-// Every core-*.img under `dir` checked with creds_mismatch (at least one must exist; a legacy
-// creds-*.img is refused, CRIU would read credentials from it). "" or the first reason, naming the file.
+// Every core-*.img under `dir` checked with creds_mismatch (at least one must exist). Refused: a
+// legacy creds-*.img (CRIU would read credentials from it) and userns-*.img (credentials inside a
+// user namespace of the job's own mean other ones outside). "" or the first reason, naming the file.
 std::string vet_image_creds(const std::string& dir, uid_t uid, const std::vector<uint32_t>& groups);
 
 // The groups of `uid` on this node (primary and supplementary, from the passwd and group

@@ -180,6 +180,7 @@ void Migrator::serve(int fd, const std::string& source) {
   if (f->kind == "offer") incoming(std::move(link), *f);
   else if (f->kind == "relay") relay_.home(std::move(link), *f);
   else if (f->kind == "resolve") answer_resolve(*link, *f);
+  else if (f->kind == "admit") answer_admission(*link, *f);
 }
 
 std::string Migrator::fits(const Offer& o, const nlohmann::json& offer) {

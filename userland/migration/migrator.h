@@ -54,6 +54,10 @@ struct MigratorEnv {
   // A job left this node: how long it was frozen and how many image bytes crossed (for the
   // balancer's cost model).
   std::function<void(double freeze_s, uint64_t bytes)> moved_out;
+  // `grappe admit|deny` forwarded by another member to this node, which serves network boot
+  // (migrator_admit.cc): {"mac", "admit", "by"} in, the reply for that member's client out. Called
+  // without the lock.
+  std::function<nlohmann::json(const std::string& mac, bool admit, const std::string& by)> admission;
 };
 
 class Migrator {
@@ -81,6 +85,10 @@ class Migrator {
   void tick(double now);
   const std::string& unavailable() const { return criu_why_; }  // "" when CRIU works here (lock held)
   size_t in_flight() const { return in_flight_.load(); }
+  // `grappe admit|deny MAC` on a node that does not serve network boot: sends the answer to
+  // `server` (name or number) over an authenticated link, and replies to `client` when it answers
+  // (or within 15 s, with why not). Lock held.
+  void forward_admission(const std::string& server, const std::string& mac, bool admit, const std::string& by, int client);
 
  private:
   void serve(int fd, const std::string& source);  // thread: one accepted connection
@@ -89,6 +97,7 @@ class Migrator {
   GuestMove move_guest(const std::string& id, pid_t pid, const MoveOrder& m);  // Relay's env.move
   void finish_local_move(const std::string& id, const MoveOrder& m, int epoch, const SourceResult& r);  // lock held
   void answer_resolve(TcpPeerLink& link, const Frame& f);
+  void answer_admission(TcpPeerLink& link, const Frame& f);
   void resolve_pending(TargetResult r, const Offer& o);
   std::optional<bool> ask_source(const Offer& o);
   void adopt(const TargetResult& r, const Offer& o);  // a restored job now runs here
