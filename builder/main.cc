@@ -20,6 +20,7 @@
 #include "console_attach.h"
 #include "qemu.h"
 #include "recipe.h"
+#include "recipe_check.h"
 #include "stages.h"
 
 namespace fs = std::filesystem;
@@ -58,6 +59,45 @@ std::string cluster_key(const Recipe& r, const fs::path& out) {
   return hex;
 }
 
+fs::path choose_cache(const std::string& cli, const fs::path& out) {
+  const char* env = std::getenv("GRAPPE_CACHE");
+  return fs::absolute(!cli.empty() ? fs::path(cli) : env && *env ? fs::path(env) : out / "cache");
+}
+
+// The recipe against its mirror's metadata (recipe_check.h): prints every finding and says
+// whether there was no error. A mirror that cannot be asked: check-recipe (`strict`) fails with
+// the reason, build warns and goes on (mmdebstrap may still reach what this cannot).
+bool check_on_mirror(const Recipe& r, const std::string& mirror, const fs::path& cache, bool strict, size_t& checked) {
+  RealProcessRunner runner;
+  auto fetcher = make_mirror_fetcher(mirror);
+  IndexSource src{*fetcher, runner, cache};
+  MirrorCheck result;
+  try {
+    result = check_recipe_on_mirror(r, src);
+  } catch (const MirrorUnreachable& e) {
+    if (strict) throw;
+    std::fprintf(stderr, "grappe-build: warning: the recipe's suite and packages were not checked: %s\n", e.what());
+    return true;
+  }
+  for (const auto& f : result.findings) std::fprintf(stderr, "grappe-build: %s\n", format_finding(r, f).c_str());
+  checked = result.packages_checked;
+  return result.ok();
+}
+
+int cmd_check(const std::string& recipe_path, const std::string& mirror, const std::string& cache, bool offline) {
+  auto r = load_recipe(recipe_path);
+  std::string mirror_note;
+  if (!offline) {
+    const std::string m = choose_mirror(mirror, r.mirror);
+    size_t checked = 0;
+    if (!check_on_mirror(r, m, choose_cache(cache, "out"), true, checked)) return 1;
+    mirror_note = "; suite and " + std::to_string(checked) + " packages found on " + m;
+  }
+  std::printf("%s: ok (suite %s, %zu packages, kernel %s, default entry %s%s)\n", recipe_path.c_str(), r.suite.c_str(),
+              r.packages.size(), r.kernel_package.c_str(), r.default_entry.c_str(), mirror_note.c_str());
+  return 0;
+}
+
 int cmd_build(const std::string& recipe_path, const fs::path& out, const std::string& cache, const std::string& mirror,
               const std::vector<std::string>& extra, int jobs) {
   auto t0 = std::chrono::steady_clock::now();
@@ -67,13 +107,18 @@ int cmd_build(const std::string& recipe_path, const fs::path& out, const std::st
   ctx.recipe = load_recipe(recipe_path);
   ctx.repo = find_repo(recipe_path);
   ctx.out = fs::absolute(out);
-  const char* env_cache = std::getenv("GRAPPE_CACHE");
-  ctx.cache = fs::absolute(!cache.empty() ? fs::path(cache) : env_cache && *env_cache ? fs::path(env_cache) : ctx.out / "cache");
+  ctx.cache = choose_cache(cache, ctx.out);
   ctx.logdir = ctx.out / "log";
   ctx.init_binary = self_dir() / "../initramfs/grappe-init";
   if (!fs::exists(ctx.init_binary))
     throw Error("grappe-init is not built", ctx.init_binary.string(), "build the tools first: ./build.sh tools");
   ctx.mirror = choose_mirror(mirror, ctx.recipe.mirror);
+  std::printf("grappe-build: checking suite %s and the recipe's packages on %s\n", ctx.recipe.suite.c_str(), ctx.mirror.c_str());
+  std::fflush(stdout);
+  size_t checked = 0;
+  if (!check_on_mirror(ctx.recipe, ctx.mirror, ctx.cache, false, checked))
+    throw Error("the recipe names what its mirror does not have", recipe_path + " (errors above)",
+                "fix them and run again: nothing was built");
   ctx.tool_hash = sha256_file("/proc/self/exe");
   for (const auto& e : extra) {
     if (!fs::is_directory(e)) throw Error("--extra-overlay is not a directory", e, "give a directory of files to add to the image");
@@ -120,7 +165,11 @@ int main(int argc, char** argv) {
   build->add_option("-j,--jobs", jobs, "parallel jobs for compilers and mksquashfs (default: all cores)");
 
   auto* check = app.add_subcommand("check-recipe", "validate a recipe and print what it resolves to");
+  bool offline = false;
   check->add_option("recipe", recipe, "recipe file (TOML)")->required();
+  check->add_option("--mirror", mirror, "Debian mirror URL (default: $GRAPPE_MIRROR, the recipe's, or this host's apt sources)");
+  check->add_option("--cache", cache, "where the mirror's package lists are cached (default: out/cache, or $GRAPPE_CACHE)");
+  check->add_flag("--offline", offline, "check the file only, not the suite and packages against the mirror");
 
   QemuOptions q;
   auto* qemu = app.add_subcommand("qemu", "start N VMs from the built image on one private virtual network");
@@ -170,12 +219,7 @@ int main(int argc, char** argv) {
   forward_termination_signals();
   try {
     if (*build) return cmd_build(recipe, out, cache, mirror, extra, jobs);
-    if (*check) {
-      auto r = load_recipe(recipe);
-      std::printf("%s: ok (suite %s, %zu packages, kernel %s, default entry %s)\n", recipe.c_str(), r.suite.c_str(),
-                  r.packages.size(), r.kernel_package.c_str(), r.default_entry.c_str());
-      return 0;
-    }
+    if (*check) return cmd_check(recipe, mirror, cache, offline);
     if (*qemu) return run_qemu_cluster(q);
     if (*con) {
       const fs::path sock = fs::path(con_dir) / ("node" + std::to_string(con_node) + ".sock");

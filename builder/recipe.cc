@@ -9,6 +9,7 @@
 #include <toml.hpp>
 
 #include "error.h"
+#include "suggest.h"
 
 namespace grappe::build {
 namespace {
@@ -33,6 +34,7 @@ std::string join(const std::set<std::string>& s) {
 struct Reader {
   const toml::value& root;
   const std::string& path;
+  std::map<std::string, size_t>& lines;
 
   [[noreturn]] void fail(const toml::value& at, const std::string& field, const std::string& msg,
                          const std::string& valid) const {
@@ -52,6 +54,7 @@ struct Reader {
     if (!v) return;
     if (!v->is_string()) fail(*v, table + "." + key, "expected a string", valid);
     out = v->as_string().str;
+    lines[table + "." + key] = v->location().line();
     if (!pattern.empty() && !std::regex_match(out, std::regex(pattern)))
       fail(*v, table + "." + key, "invalid value '" + out + "'", valid);
   }
@@ -63,6 +66,7 @@ struct Reader {
     std::string valid = "an integer from " + std::to_string(lo) + " to " + std::to_string(hi);
     if (!v->is_integer()) fail(*v, table + "." + key, "expected an integer", valid);
     out = v->as_integer();
+    lines[table + "." + key] = v->location().line();
     if (out < lo || out > hi) fail(*v, table + "." + key, "out of range", valid);
   }
 
@@ -77,6 +81,7 @@ struct Reader {
       const std::string s = e.as_string().str;
       if (!std::regex_match(s, std::regex(pattern)) || s.find("..") != std::string::npos)
         fail(e, table + "." + key, "invalid entry '" + s + "'", valid);
+      lines[table + "." + key + "#" + std::to_string(out.size())] = e.location().line();
       out.push_back(s);
     }
   }
@@ -90,12 +95,13 @@ void check_schema(const toml::value& root, const std::string& path) {
     if (it == kSchema.end() || !val.is_table())
       throw Error("unknown recipe section '" + name + "' in " + path + " line " + std::to_string(val.location().line()),
                   toml::format_error("[error] unknown section", val, "not a recipe section"),
-                  "valid sections are: " + join(tables));
+                  did_you_mean(name, {tables.begin(), tables.end()}) + "valid sections are: " + join(tables));
     for (const auto& [key, v] : val.as_table())
       if (!it->second.count(key))
         throw Error("unknown recipe key '" + name + "." + key + "' in " + path + " line " + std::to_string(v.location().line()),
                     toml::format_error("[error] unknown key", v, "not a key of [" + name + "]"),
-                    "valid keys of [" + name + "] are: " + join(it->second));
+                    did_you_mean(key, {it->second.begin(), it->second.end()}) + "valid keys of [" + name +
+                        "] are: " + join(it->second));
   }
 }
 
@@ -103,7 +109,7 @@ Recipe parse(const toml::value& root, const std::string& path) {
   check_schema(root, path);
   Recipe r;
   r.path = path;
-  Reader rd{root, path};
+  Reader rd{root, path, r.lines};
   const std::string pkg = "[a-z0-9][a-z0-9+.-]+";
   rd.str("image", "name", r.name, "[a-z0-9][a-z0-9-]{0,31}", "lower-case letters, digits and '-', at most 32");
   rd.str("image", "volume_label", r.volume_label, "[A-Z0-9_]{1,16}",
@@ -139,6 +145,11 @@ Recipe parse(const toml::value& root, const std::string& path) {
 }
 
 }  // namespace
+
+size_t recipe_line(const Recipe& r, const std::string& field) {
+  auto it = r.lines.find(field);
+  return it == r.lines.end() ? 0 : it->second;
+}
 
 Recipe parse_recipe(const std::string& text, const std::string& path) {
   try {

@@ -1,6 +1,7 @@
 // An image recipe (recipes/*.toml): everything that decides what the image contains.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,9 @@ namespace grappe::build {
 
 struct Recipe {
   std::string path;  // where it was read from, for messages
+  // Line (from 1) of each value given in the file, for messages: "rootfs.suite", and list
+  // entries as "rootfs.packages#0" … Absent for defaults.
+  std::map<std::string, size_t> lines;
 
   // [image]
   std::string name = "grappe";
@@ -45,7 +49,11 @@ struct Recipe {
   std::vector<std::string> sdk_packages;
 };
 
-// Throws build::Error naming file, line, field and what would be valid.
+// The line of `field` in the recipe file, 0 when it was not given there.
+size_t recipe_line(const Recipe& r, const std::string& field);
+
+// Throws build::Error naming file, line, field and what would be valid (an unknown key or
+// section: the nearest valid one too).
 Recipe load_recipe(const std::string& path);
 Recipe parse_recipe(const std::string& text, const std::string& path);
 

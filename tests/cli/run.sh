@@ -19,7 +19,11 @@ if "$BUILD" check-recipe "$TMP/bad.toml" 2> "$TMP/err"; then fail "a bad recipe 
 grep -q "bad.toml line 5" "$TMP/err" || fail "error does not name file and line: $(cat "$TMP/err")"
 grep -q "boot.default" "$TMP/err" || fail "error does not name the field"
 grep -q "one of node, debug, serial" "$TMP/err" || fail "error does not say what is valid"
-"$BUILD" check-recipe "$(dirname "$0")/../../recipes/default.toml" | grep -q ": ok" || fail "default recipe rejected"
+"$BUILD" check-recipe --offline "$(dirname "$0")/../../recipes/default.toml" | grep -q ": ok" || fail "default recipe rejected"
+printf '[rootfs]\npackages = ["systemd-sysv"]\n\n[boot]\ntimout = 3\n' > "$TMP/key.toml"
+if "$BUILD" check-recipe --offline "$TMP/key.toml" 2> "$TMP/err"; then fail "a misspelt key was accepted"; fi
+grep -q "key.toml line 5" "$TMP/err" && grep -q 'did you mean `timeout`?' "$TMP/err" ||
+  fail "a misspelt key: no line or suggestion: $(cat "$TMP/err")"
 if "$BUILD" check-recipe "$TMP/missing.toml" 2> "$TMP/err"; then fail "missing recipe accepted"; fi
 grep -q "cannot read recipe" "$TMP/err" || fail "missing recipe: unclear error"
 
@@ -53,6 +57,36 @@ grep -q "^node2: starts once node 1 shows \"node ready\" (--stagger)" "$TMP/out"
 [ "$(grep -n '^node1: pid' "$TMP/out" | cut -d: -f1)" -lt "$(grep -n '^node2: pid' "$TMP/out" | cut -d: -f1)" ] ||
   fail "qemu --stagger started node 2 before node 1: $(cat "$TMP/out")"
 [ "$(stat -c %Y "$TMP/img/qemu/node1.log")" -le "$(stat -c %Y "$TMP/img/qemu/node2.cmd")" ] || fail "node 2 started before node 1's log showed the text"
+# check-recipe against a mirror (a small archive in a temp dir, as file:// and over HTTP on the
+# loopback): an unknown suite and a missing package are errors naming their line; an unreachable
+# mirror fails with the reason.
+if command -v python3 >/dev/null; then
+  DEFAULT=$(readlink -f "$(dirname "$0")/../../recipes/default.toml")
+  python3 "$(dirname "$0")/fake_mirror.py" "$TMP/mirror/debian" "$DEFAULT"
+  GRAPPE_MIRROR="file://$TMP/mirror/debian" "$BUILD" check-recipe --cache "$TMP/cache" "$DEFAULT" > "$TMP/out" ||
+    fail "default recipe rejected by a mirror that has its packages: $(cat "$TMP/out")"
+  grep -q "ok (.*packages found on file://$TMP/mirror/debian" "$TMP/out" || fail "check-recipe does not say it asked the mirror: $(cat "$TMP/out")"
+  ls "$TMP/cache/apt-index/" | grep -q '^[0-9a-f]\{64\}$' || fail "the package index was not cached under its hash"
+  printf '[rootfs]\nsuite = "trixxie"\npackages = ["systemd-sysv"]\n' > "$TMP/suite.toml"
+  if "$BUILD" check-recipe --mirror "file://$TMP/mirror/debian" "$TMP/suite.toml" 2> "$TMP/err"; then fail "unknown suite accepted"; fi
+  grep -q "suite.toml line 2: suite 'trixxie' is not on the mirror" "$TMP/err" && grep -q 'did you mean `trixie`?' "$TMP/err" ||
+    fail "unknown suite: unclear error: $(cat "$TMP/err")"
+  printf '[rootfs]\npackages = [\n  "systemd-sysv",\n  "awk",\n  "htopp",\n]\n' > "$TMP/pkg.toml"
+  python3 -u -m http.server --bind 127.0.0.1 --directory "$TMP/mirror" 0 > "$TMP/http.log" 2>&1 & HTTPD=$!
+  for _ in $(seq 50); do grep -q "port [0-9]" "$TMP/http.log" && break; sleep 0.1; done
+  PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$TMP/http.log" | head -1)
+  rc=0; "$BUILD" check-recipe --mirror "http://127.0.0.1:$PORT/debian" --cache "$TMP/cache2" "$TMP/pkg.toml" 2> "$TMP/err" || rc=$?
+  kill $HTTPD 2>/dev/null; wait $HTTPD 2>/dev/null || true
+  [ "$rc" = 1 ] || fail "a missing package over HTTP: exit $rc: $(cat "$TMP/err")"
+  grep -q "pkg.toml line 5: package 'htopp' is not in trixie main for amd64 on http://127.0.0.1:$PORT/debian" "$TMP/err" ||
+    fail "missing package: unclear error: $(cat "$TMP/err")"
+  grep -q "line 4" "$TMP/err" && fail "a virtual package (awk, provided by mawk) was an error: $(cat "$TMP/err")"
+  if "$BUILD" check-recipe --mirror "http://127.0.0.1:1/debian" "$TMP/pkg.toml" 2> "$TMP/err"; then fail "an unreachable mirror passed"; fi
+  grep -q "cannot reach the mirror" "$TMP/err" || fail "unreachable mirror: unclear error: $(cat "$TMP/err")"
+else
+  echo "SKIP (check-recipe against a mirror): python3 is not installed"
+fi
+
 if "$GRAPPE" --socket "$TMP/nosock" run -- true 2> "$TMP/err"; then fail "run without a daemon succeeded"; fi
 grep -q "cannot reach grapped at $TMP/nosock" "$TMP/err" || fail "run without a daemon: unclear error: $(cat "$TMP/err")"
 if "$GRAPPE" run 2> "$TMP/err"; then fail "run without a command succeeded"; fi

@@ -2,6 +2,7 @@
 
 #include "error.h"
 #include "recipe.h"
+#include "suggest.h"
 
 using namespace grappe::build;
 
@@ -63,4 +64,30 @@ TEST_CASE("TOML syntax errors carry the file and line") {
   auto e = error_of("[rootfs\npackages = []\n");
   CHECK(e.find("cannot parse recipe r.toml") != std::string::npos);
   CHECK(e.find("line 1") != std::string::npos);
+}
+
+TEST_CASE("edit distance and the nearest valid word") {
+  CHECK(edit_distance("timeout", "timeout") == 0);
+  CHECK(edit_distance("timout", "timeout") == 1);
+  CHECK(edit_distance("defualt", "default") == 1);  // a swap is one edit
+  CHECK(edit_distance("", "abc") == 3);
+  CHECK(nearest("timout", {"cmdline", "default", "timeout"}) == "timeout");
+  CHECK(nearest("zzz", {"cmdline", "default", "timeout"}).empty());
+  CHECK(did_you_mean("trixxie", {"bookworm", "trixie"}) == "did you mean `trixie`? ");
+}
+
+TEST_CASE("a misspelt recipe key or section suggests the nearest valid one") {
+  auto e = error_of("[rootfs]\npackages = [\"htop\"]\n[boot]\ntimout = 3\n");
+  CHECK(e.find("r.toml line 4") != std::string::npos);
+  CHECK(e.find("did you mean `timeout`?") != std::string::npos);
+  CHECK(error_of("[rootfs]\npackages = [\"htop\"]\n[clustr]\nname = \"x\"\n").find("did you mean `cluster`?") != std::string::npos);
+  CHECK(error_of("[rootfs]\npackages = [\"htop\"]\n[boot]\nzzzzzz = 3\n").find("did you mean") == std::string::npos);
+}
+
+TEST_CASE("the recipe remembers the line of each value it was given") {
+  auto r = parse_recipe("[rootfs]\nsuite = \"trixie\"\npackages = [\n  \"a0\",\n  \"b0\",\n]\n", "r.toml");
+  CHECK(recipe_line(r, "rootfs.suite") == 2);
+  CHECK(recipe_line(r, "rootfs.packages#0") == 4);
+  CHECK(recipe_line(r, "rootfs.packages#1") == 5);
+  CHECK(recipe_line(r, "kernel.package") == 0);  // a default
 }
