@@ -1,4 +1,5 @@
 #include "apt_meta.h"
+#include "mirror.h"
 
 #include <sstream>
 
@@ -9,13 +10,6 @@ std::string trim(const std::string& s) {
   auto b = s.find_first_not_of(" \t\r");
   if (b == std::string::npos) return "";
   return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
-}
-
-std::vector<std::string> words(const std::string& s) {
-  std::istringstream in(s);
-  std::vector<std::string> w;
-  for (std::string x; in >> x;) w.push_back(x);
-  return w;
 }
 
 }  // namespace

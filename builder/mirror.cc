@@ -23,6 +23,8 @@ bool looks_like_debian_archive(const std::string& uri) {
   return last == "debian" && (u.rfind("http", 0) == 0 || u.rfind("file:", 0) == 0);
 }
 
+}  // namespace
+
 std::vector<std::string> words(const std::string& s) {
   std::istringstream in(s);
   std::vector<std::string> w;
@@ -30,7 +32,6 @@ std::vector<std::string> words(const std::string& s) {
   return w;
 }
 
-}  // namespace
 
 std::string mirror_from_sources(const std::string& text, bool deb822) {
   std::istringstream in(text);
