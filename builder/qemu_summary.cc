@@ -31,13 +31,13 @@ NodeSeen node_seen(const std::string& serial, bool alone) {
 std::string cluster_summary(const std::vector<NodeSeen>& nodes, double seconds) {
   if (nodes.empty()) return "";
   for (const auto& n : nodes)
-    if (!n.joined) return "";
+    if (!n.joined || n.name.empty()) return "";  // the joined line may come before the ready line
   char head[160];
   std::snprintf(head, sizeof head, "%zu node%s %s cluster %s in %.0f s: ", nodes.size(), nodes.size() == 1 ? "" : "s",
                 nodes.size() == 1 ? "founded" : "joined", nodes.front().cluster.c_str(), seconds);
   std::string s = head;
   for (size_t i = 0; i < nodes.size(); ++i)
-    s += (i ? ", node" : "node") + std::to_string(i + 1) + " " + (nodes[i].name.empty() ? "?" : nodes[i].name);
+    s += (i ? ", node" : "node") + std::to_string(i + 1) + " " + nodes[i].name;
   return s;
 }
 

@@ -18,7 +18,7 @@ struct NodeSeen {
 // forms when it founds it.
 NodeSeen node_seen(const std::string& serial, bool alone);
 
-// The summary once every node has joined; "" before.
+// The summary once every node has joined and printed its name; "" before.
 std::string cluster_summary(const std::vector<NodeSeen>& nodes, double seconds);
 
 }  // namespace grappe::build
