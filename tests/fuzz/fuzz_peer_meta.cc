@@ -21,7 +21,9 @@ void read_all(const nlohmann::json& meta) {
   parse_image_file(meta, f, why);
   parse_commit(meta, text, why);
   RelayHello h;
-  if (parse_relay_hello(meta, h, why) && h.epoch < 0) std::abort();
+  if (parse_relay_hello(meta, h, why) && (h.epoch < 0 || h.off[1] < -1 || h.off[2] < -1)) std::abort();
+  int64_t off[3];
+  if (parse_resume(meta, off, why) && (off[1] < -1 || off[2] < -1)) std::abort();
   MoveOrder m;
   if (parse_move_order(meta, "fuzz", m, why) && (m.precopy < -1 || m.precopy > 1 || m.client < -1)) std::abort();
   if (parse_out(meta, v, why) && v != 1 && v != 2) std::abort();

@@ -36,6 +36,8 @@ seed offer '{"id":"3.14","argv":["sleep","9"],"user":"ann","uid":1000,"home":"no
 seed file '{"name":"pages-1.img","size":1048576,"dir":"pre-0"}'
 seed commit '{"bytes":3145728,"parent":"pre-1"}'
 seed relay '{"id":"1.5","epoch":1}'
+seed relay-off '{"id":"1.5","epoch":1,"off":[4096,-1]}'
+seed resume '{"off":[-1,120]}'
 seed migrate '{"to":"node2","client":4,"reason":"grappe migrate, uid 0","precopy":-1}'
 seed moved '{"to":"node4","epoch":3,"why":"balance"}'
 seed resolved '{"moved":null}'

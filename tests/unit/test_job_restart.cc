@@ -121,6 +121,69 @@ TEST_CASE("job record: round-trips, and a damaged one is refused naming the fiel
   CHECK(why.find("start_ticks") != std::string::npos);
 }
 
+TEST_CASE("job record: a moved job's home record and a guest round-trip; neither is taken for the other") {
+  Job r;  // home's record of a job now in its second residence on n3, 700 bytes of stdout delivered before it
+  r.id = "1.4";
+  r.argv = {"encode"};
+  r.user = "bob";
+  r.uid = 1001;
+  r.home = "n1";
+  r.node = "n3";
+  r.remote = true;
+  r.migrations = 2;
+  r.out_epoch = 2;
+  r.local_epoch = -1;
+  r.epoch_base[1] = 700;
+  r.watcher = 5;
+  CHECK(job_is_recorded(r));
+  std::string why;
+  auto back = job_from_record(job_record(r), why);
+  REQUIRE(back);
+  CHECK(back->remote);
+  CHECK_FALSE(back->guest);
+  CHECK(back->node == "n3");
+  CHECK(back->out_epoch == 2);
+  CHECK(back->local_epoch == -1);
+  CHECK(back->epoch_base[1] == 700);
+  CHECK(back->pid == -1);
+  CHECK(back->awaiting_caller);
+  CHECK_FALSE(back->sent_known);
+  r.migrating = true;  // in the middle of a handoff: not written
+  CHECK_FALSE(job_is_recorded(r));
+
+  Job g;  // a guest here, home n1
+  g.id = "1.5";
+  g.argv = {"sim"};
+  g.user = "ann";
+  g.home = "n1";
+  g.home_number = 1;
+  g.guest = true;
+  g.pid = 77;
+  g.start_ticks = 123;
+  g.migrations = 1;
+  g.status_file = "/var/lib/grappe/exit/1.5";
+  auto gb = job_from_record(job_record(g), why);
+  REQUIRE(gb);
+  CHECK(gb->guest);
+  CHECK(gb->home_number == 1);
+  CHECK(gb->local_epoch == 1);
+  CHECK(gb->status_file == g.status_file);
+
+  auto both = job_record(g);
+  both["remote"] = true;
+  both["node"] = "n3";
+  CHECK_FALSE(job_from_record(both, why));
+  CHECK(why.find("both") != std::string::npos);
+  auto bad = job_record(r);
+  bad["epoch_base"] = {1, -3};
+  CHECK_FALSE(job_from_record(bad, why));
+  CHECK(why.find("epoch_base") != std::string::npos);
+  bad = job_record(r);
+  bad.erase("node");
+  CHECK_FALSE(job_from_record(bad, why));
+  CHECK(why.find("node") != std::string::npos);
+}
+
 TEST_CASE("exit status file: digits and a newline, 0-255; anything else is unknown") {
   Scratch s;
   auto with = [&](const std::string& text) {
@@ -215,7 +278,7 @@ TEST_CASE("adopt: a job that ended while grapped was away ends with its written 
   const uint64_t mine = process_start_ticks("/proc", ::getpid());
   nlohmann::json saved = {{"v", 1}, {"jobs", {record_of("1.8", ::getpid(), mine + 1, status, false), nlohmann::json{{"id", 5}}}}};
   std::string line = js.adopt(saved, fds, now_s());
-  CHECK(line.find("adopted 0 running job(s); 1 ended while grapped was away; 1 record(s) unreadable") == 0);
+  CHECK(line.find("adopted 0 running job(s) and 0 running elsewhere; 1 ended while grapped was away; 1 record(s) unreadable") == 0);
   Job* j = js.table().find("1.8");
   REQUIRE(j);
   CHECK(j->pidfd < 0);  // never a handle on the process that took the pid over

@@ -10,12 +10,15 @@
 
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 
 #include <doctest/doctest.h>
 
 #include "common/api_protocol.h"
+#include "jobs/job_pid.h"
 #include "migration/relay.h"
 
 using namespace grappe;
@@ -248,8 +251,10 @@ TEST_CASE("relay, home side: stdin, EOF and signals queued here go to the node r
     j.in_eof = true;
     j.sig_q = {SIGTERM};
   });
-  auto a = h.peer.recv(5), b = h.peer.recv(5), c = h.peer.recv(5);
-  REQUIRE((a && b && c));
+  auto r = h.peer.recv(5), a = h.peer.recv(5), b = h.peer.recv(5), c = h.peer.recv(5);
+  REQUIRE((r && a && b && c));
+  CHECK(r->kind == "resume");
+  CHECK(r->meta == nlohmann::json{{"off", {0, 0}}});
   CHECK(a->kind == "stdin");
   CHECK(a->data == "input\n");
   CHECK(b->kind == "eof");
@@ -283,7 +288,8 @@ TEST_CASE("relay, guest side: stdin reaches the job, its output and exit status 
   auto hello = home.recv(10);
   REQUIRE(hello);
   CHECK(hello->kind == "relay");
-  CHECK(hello->meta == nlohmann::json{{"id", "1.6"}, {"epoch", 1}});
+  CHECK(hello->meta == nlohmann::json{{"id", "1.6"}, {"epoch", 1}, {"off", {0, 0}}});
+  home.send({"resume", {{"off", {0, 0}}}, {}});
   home.send({"stdin", {}, "hi\n"});
   home.send({"eof", {}, {}});
   auto got = until_exit(home);
@@ -307,6 +313,7 @@ TEST_CASE("relay, guest side: a move request is answered home; a signal from hom
   std::thread t([&] { relay.guest("1.6"); });
   FakeLink home = n.home_end(0);
   REQUIRE(home.recv(10));
+  home.send({"resume", {{"off", {0, 0}}}, {}});
   home.send({"migrate", {{"to", "node3"}, {"client", 5}, {"reason", "test"}, {"precopy", 0}}, {}});
   home.send({"signal", {{"sig", SIGTERM}}, {}});
   auto got = until_exit(home);
@@ -333,9 +340,164 @@ TEST_CASE("relay, guest side: a malformed frame from home drops that link; the r
   REQUIRE(hello);
   CHECK(hello->kind == "relay");
   CHECK(n.logged("malformed 'signal' frame from its home node"));
+  second.send({"resume", {{"off", {0, 0}}}, {}});
   second.send({"signal", {{"sig", SIGKILL}}, {}});
   auto got = until_exit(second);
   t.join();
   REQUIRE(!got.empty());
   CHECK(got.back() == "exit " + std::to_string(128 + SIGKILL));
+}
+
+namespace {
+
+// A guest child that prints lines "0\n" .. "<n-1>\n" to stdout as fast as the pipe takes them,
+// then exits 0.
+Job& counting_guest(Node& n, int lines, bool adopted = false) {
+  int out[2], err[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    for (int i = 0; i < lines; ++i) {
+      std::string l = std::to_string(i) + "\n";
+      if (::write(out[1], l.data(), l.size()) < 0) ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  ::close(out[1]), ::close(err[1]);
+  for (int fd : {out[0], err[0]}) ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  Job j;
+  j.id = "1.7";
+  j.argv = {"count"};
+  j.guest = true;
+  j.pid = pid;
+  j.out = out[0], j.err = err[0];
+  j.in_eof = true;
+  j.home_number = 1;
+  j.migrations = 1;
+  j.local_epoch = 1;
+  j.adopted = adopted;
+  return n.js.table().add(std::move(j));
+}
+
+// Stdout bytes in the "out" frames on `home` until "exit" (closing the link then) or `cut` bytes.
+std::string stdout_until(FakeLink& home, size_t cut, bool& exited) {
+  std::string got;
+  exited = false;
+  for (auto f = home.recv(10); f; f = home.recv(10)) {
+    if (f->kind == "out" && f->meta.value("fd", 0) == 1) got += f->data;
+    if (f->kind == "exit") {
+      exited = true;
+      home.close();
+      break;
+    }
+    if (got.size() >= cut) break;
+  }
+  return got;
+}
+
+std::string numbers(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += std::to_string(i) + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("relay, guest side: a link that breaks mid-stream loses and repeats nothing: the home's resume says what it has") {
+  Node n;
+  counting_guest(n, 20000);
+  Relay relay(n.env);
+  std::thread t([&] { relay.guest("1.7"); });
+  bool exited = false;
+  FakeLink first = n.home_end(0);
+  REQUIRE(first.recv(10));  // hello
+  first.send({"resume", {{"off", {0, 0}}}, {}});
+  std::string got = stdout_until(first, 5000, exited);
+  REQUIRE_FALSE(exited);
+  // The home kept only part of what was sent (the rest was in flight when the link broke).
+  got.resize(3001);
+  first.close();
+  FakeLink second = n.home_end(1);
+  auto hello = second.recv(10);
+  REQUIRE(hello);
+  CHECK(hello->meta["off"][0].get<int64_t>() >= 5000);  // what it sent on the first link
+  second.send({"resume", {{"off", {3001, 0}}}, {}});
+  got += stdout_until(second, SIZE_MAX, exited);
+  t.join();
+  CHECK(exited);
+  CHECK(got == numbers(20000));
+}
+
+TEST_CASE("relay, guest side: adopted after a restart, it takes the home's count and reads the status its init wrote") {
+  Node n;
+  Job& j = counting_guest(n, 300, true);
+  const std::string status = (std::filesystem::temp_directory_path() / ("grappe-relay-status-" + std::to_string(::getpid()))).string();
+  std::ofstream(status) << "7\n";  // what grappe-job-init writes; the child here exits 0
+  j.status_file = status;
+  j.pidfd = pidfd_of(j.pid);
+  const pid_t pid = j.pid;
+  Relay relay(n.env);
+  std::thread t([&] { relay.guest("1.7"); });
+  FakeLink home = n.home_end(0);
+  auto hello = home.recv(10);
+  REQUIRE(hello);
+  CHECK(hello->meta["off"] == nlohmann::json{-1, -1});  // it does not know what the last grapped sent
+  home.send({"resume", {{"off", {120, 0}}}, {}});
+  bool exited = false;
+  std::string got = stdout_until(home, SIZE_MAX, exited);
+  t.join();
+  ::waitpid(pid, nullptr, 0);
+  std::filesystem::remove(status);
+  CHECK(exited);
+  CHECK(got == numbers(300));  // the pipe still held it all: the home's 120 is only where it counts from
+  CHECK(n.js.table().find("1.7")->exit_code == 7);
+}
+
+TEST_CASE("relay, home side: resume says how much of this residence the home has; after a restart it waits for the caller") {
+  {
+    HomeRun h([](Job& j) {
+      j.sent[1] = 1000, j.epoch_base[1] = 400;  // 600 bytes of this residence delivered
+      j.sent[2] = 30, j.epoch_base[2] = 30;
+    });
+    auto r = h.peer.recv(5);
+    REQUIRE(r);
+    CHECK(r->kind == "resume");
+    CHECK(r->meta == nlohmann::json{{"off", {600, 0}}});
+    h.peer.send({"exit", {{"status", 0}}, {}});
+  }
+  {
+    HomeRun h([](Job& j) {  // adopted: the caller has not said what it has yet
+      j.adopted = true;
+      j.sent_known = false;
+      j.awaiting_caller = true;
+      j.watcher = -1;
+      j.epoch_base[1] = 50;
+    });
+    CHECK_FALSE(h.peer.readable(0.5));  // no resume before the caller is back
+    {
+      std::lock_guard<std::mutex> l(h.n.mu);
+      bool attached = false;
+      Caller who;
+      who.client = 9;
+      auto rep = h.n.js.attach({{"job", "1.5"}, {"off", {80, 3}}}, who, attached);
+      CHECK(rep["ok"] == true);
+    }
+    auto r = h.peer.recv(5);
+    REQUIRE(r);
+    CHECK(r->meta == nlohmann::json{{"off", {30, 3}}});
+    h.peer.send({"exit", {{"status", 0}}, {}});
+  }
+  {
+    HomeRun h([](Job& j) {  // adopted, detached: nobody can say
+      j.adopted = true;
+      j.sent_known = false;
+      j.watcher = -1;
+    });
+    auto r = h.peer.recv(5);
+    REQUIRE(r);
+    CHECK(r->meta == nlohmann::json{{"off", {-1, -1}}});
+    h.peer.send({"exit", {{"status", 0}}, {}});
+  }
 }

@@ -220,6 +220,7 @@ void Daemon::start_migrator() {
   };
   mig_ = std::make_unique<Migrator>(std::move(env), make_checkpointer);
   mig_->listen(cfg_.port);
+  mig_->resume_guests();  // guests adopted from jobs.json (wire_jobs) get their relay again
 }
 
 // The local API's table (api_commands.h), over this daemon's parts and its admin commands.

@@ -1,8 +1,10 @@
 // A running job as grapped writes it down (/var/lib/grappe/jobs.json) so that the next grapped,
 // after a crash, a restart or an upgrade, can adopt it: who started it, what it runs, which
 // process is its init (pid and start time), where its exit status will be written, and how its
-// output was being shown. Only jobs whose pipes this node reads are written (started here, or
-// back home); the home's record of a moved job and guests are not, yet.
+// output was being shown. Written: jobs running here (started here, back home, or guests whose
+// home is elsewhere: their relay thread starts again) and the home's record of a job running on
+// another node (where, which residence, how much of its output was delivered before that
+// residence began: its relay reconnects). Not a job in the middle of a handoff.
 #pragma once
 #include <optional>
 #include <string>

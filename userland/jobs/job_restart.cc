@@ -64,6 +64,16 @@ void JobService::keep_fds(const Job& j) {
   }
 }
 
+void JobService::keep_restored(Job& j) {
+  keep_fds(j);
+  if (!status_dir_.empty()) j.status_file = make_status_file(j.id, j.uid);
+}
+
+void JobService::release(const Job& j) {
+  for (const char* s : {"in", "out", "err"}) drop_fd(j, s);
+  if (!j.status_file.empty()) ::unlink(j.status_file.c_str());
+}
+
 void JobService::drop_fd(const Job& j, const char* stream) {
   if (store_ && store_->enabled()) store_->drop(job_fd_name(j.id, stream));
 }
@@ -78,14 +88,16 @@ nlohmann::json JobService::records() const {
 std::string JobService::records_key() const {
   std::string key;
   for (const auto& [id, j] : jobs_.all())
-    if (job_is_recorded(j)) key += id + "/" + std::to_string(j.pid) + "/" + std::to_string(j.in >= 0) + std::to_string(j.watcher >= 0 || j.awaiting_caller) + " ";
+    if (job_is_recorded(j))
+      key += id + "/" + std::to_string(j.pid) + "/" + std::to_string(j.in >= 0) + std::to_string(j.watcher >= 0 || j.awaiting_caller) +
+             "/" + j.node + "/" + std::to_string(j.migrations) + "." + std::to_string(j.out_epoch) + " ";
   return key;
 }
 
 std::string JobService::adopt(const nlohmann::json& saved, std::multimap<std::string, int>& fds, double now) {
   Fields top(saved, "jobs.json");
   nlohmann::json list = top.array("jobs");
-  int adopted = 0, ended = 0, bad = 0;
+  int adopted = 0, ended = 0, bad = 0, remote = 0;
   for (const auto& rec : list.is_array() ? list : nlohmann::json::array()) {
     std::string why;
     auto got = job_from_record(rec, why);
@@ -95,11 +107,18 @@ std::string JobService::adopt(const nlohmann::json& saved, std::multimap<std::st
       continue;
     }
     Job j = std::move(*got);
+    j.reattach_until = now + 60;  // its caller may come back for a minute
+    if (j.remote) {  // runs elsewhere: its relay reconnects (relay.h); the migrator's tick watches its node
+      ++remote;
+      if (log) log("job " + j.id + " runs on " + j.node + ": waiting for its relay to reconnect");
+      jobs_.add(std::move(j));
+      continue;
+    }
+    if (j.guest) j.node = node_;
     j.in = take_fd(fds, job_fd_name(j.id, "in"));
     j.out = take_fd(fds, job_fd_name(j.id, "out"));
     j.err = take_fd(fds, job_fd_name(j.id, "err"));
     if (j.in < 0) j.in_eof = true;
-    j.reattach_until = now + 60;  // its caller may come back for a minute
     // Still the same process? Open the pidfd, then check the start time: a pid reused in between
     // shows another start time, and the pidfd then names the wrong process, so it is dropped.
     j.pidfd = pidfd_of(j.pid);
@@ -111,7 +130,8 @@ std::string JobService::adopt(const nlohmann::json& saved, std::multimap<std::st
       log("job " + added.id + (added.pidfd >= 0 ? " adopted" : " ended while grapped was away") + " (pid " +
           std::to_string(added.pid) + ", pipes " + (added.out >= 0 ? "kept" : "lost") + ")");
   }
-  return "adopted " + std::to_string(adopted) + " running job(s); " + std::to_string(ended) + " ended while grapped was away" +
+  return "adopted " + std::to_string(adopted) + " running job(s) and " + std::to_string(remote) + " running elsewhere; " +
+         std::to_string(ended) + " ended while grapped was away" +
          (bad ? "; " + std::to_string(bad) + " record(s) unreadable" : "");
 }
 
@@ -142,6 +162,8 @@ nlohmann::json JobService::attach(const nlohmann::json& req, const Caller& who, 
   j->tty[1] = tty_out;
   j->tty[2] = tty_err;
   for (int s : {1, 2}) j->sent[s] = have[s];  // this grapped did not see what the last one sent
+  j->sent_known = true;
+  wake_relay(*j);  // a moved job's relay waits for this to resume its stream
   attached = true;
   return {{"v", 1}, {"ok", true}, {"job", id}, {"exited", false}};
 }

@@ -327,7 +327,7 @@ void JobService::pump(double now) {
     if (!j.reaped && !j.remote) reap(j);
     // Moved away: once this residence's output is all delivered, the next one's may follow.
     if (j.remote && j.local_epoch >= 0 && j.local_epoch == j.out_epoch && j.out < 0 && j.err < 0) {
-      ++j.out_epoch;
+      next_out_epoch(j, j.out_epoch + 1);
       j.local_epoch = -1;
     }
     // Ended once the init is reaped and both pipes are drained: output first, then the status.

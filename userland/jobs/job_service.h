@@ -46,6 +46,11 @@ class JobService {
   std::string adopt(const nlohmann::json& saved, std::multimap<std::string, int>& fds, double now);
   // Hands the job's pipes to the store (done by run(); the migrator calls it for a job back home).
   void keep_fds(const Job& j);
+  // A restored job: its pipes to the store, and an empty exit-status file at the path its
+  // grappe-job-init already holds (the same state directory on every node).
+  void keep_restored(Job& j);
+  // A guest that ended or left: the store lets its pipes go, its status file goes.
+  void release(const Job& j);
 
   // The API's job commands, one per method (the router, daemon/api_commands.h, calls them). Each
   // checks every field it reads (common/json_fields.h) and answers a bad one with ok:false naming

@@ -36,6 +36,11 @@ struct Job {
   bool awaiting_caller = false;
   double reattach_until = 0;
   uint64_t sent[3] = {0, 0, 0};  // [1], [2]: bytes of that stream delivered to callers so far
+  // Home: `sent` when the residence now delivered (out_epoch) began, so sent - epoch_base is how
+  // much of its output the home has (relay.h). Written down; `sent_known` is false after a
+  // restart of grapped until the caller reattaches and says how much it has.
+  uint64_t epoch_base[3] = {0, 0, 0};
+  bool sent_known = true;
   int in = -1, out = -1, err = -1;
   int exit_code = -1;  // once exited: 0-255, 128+N for signal N
   double started = 0, ended = 0;
@@ -76,6 +81,11 @@ struct Job {
 
 // Wakes the job's relay thread, if it has one (relay_wake).
 void wake_relay(const Job& j);
+// Home: the next residence's output is delivered from now on (the current one's is all in).
+inline void next_out_epoch(Job& j, int epoch) {
+  j.out_epoch = epoch;
+  for (int s : {1, 2}) j.epoch_base[s] = j.sent[s];
+}
 
 inline double output_gap(const Job& j, int stream) { return j.tty[stream] ? 0.05 : 0.25; }
 // The first multiple of `gap` after `now`: where the next read of a stream drained at `now` goes.

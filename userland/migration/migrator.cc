@@ -386,11 +386,9 @@ TargetResult Migrator::receive(PeerLink& link, const std::string& dir) {
   lim.restored = [this, proc](pid_t init, const nlohmann::json& job) {
     const auto pids = job_processes(proc, init);
     if (auto nice = nice_after_restore(job)) set_job_nice(proc, pids, *nice);  // CRIU restored the dump's raised nice
-    // Back home: out of grapped's cgroup again, in a scope of its own (one per residence: the last
-    // may not be gone yet). A guest stays in grapped's cgroup: adopting moved jobs after a restart
-    // of grapped is not built, and a guest outliving its grapped would run on unseen.
+    // Out of grapped's cgroup, in a scope of its own (one per residence: the last may not be gone
+    // yet), so that stopping grapped stops no job; the next grapped adopts it (job_record.h).
     Fields f(job, "offer");
-    if (f.str("home", "", Need::Optional, 256) != env_.jobs->node_name()) return;
     const std::string scope = f.str("id", "job", Need::Optional, 64) + "-" + std::to_string(f.integer("epoch", 0, 0, INT_MAX));
     if (std::string why = env_.place ? env_.place(scope, pids) : ""; !why.empty()) {
       std::lock_guard<std::mutex> l(*env_.mu);
@@ -454,7 +452,7 @@ void Migrator::adopt(const TargetResult& r, const Offer& o) {
   j->in = r.restored.in;
   j->out = r.restored.out;
   j->err = r.restored.err;
-  if (home) env_.jobs->keep_fds(*j);  // back home: its new pipes outlive grapped too (job_restart.cc)
+  env_.jobs->keep_restored(*j);  // its new pipes and its exit status outlive grapped too (job_restart.cc)
   j->migrations = o.epoch;
   j->local_epoch = o.epoch;
   j->node = env_.jobs->node_name();
@@ -462,6 +460,16 @@ void Migrator::adopt(const TargetResult& r, const Offer& o) {
   j->moved = "from " + o.from;
   env_.log("job " + o.id + " arrived from " + o.from + (home ? " (back home)" : ""));
   if (!home) spawn([this, id = o.id] { relay_.guest(id); });
+}
+
+void Migrator::resume_guests() {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard<std::mutex> l(*env_.mu);
+    for (const auto& [id, j] : env_.jobs->table().all())
+      if (j.guest && j.state == JobState::Running) ids.push_back(id);
+  }
+  for (auto& id : ids) spawn([this, id] { relay_.guest(id); });
 }
 
 // Did the source end its copy? Asks it for up to 120 s; a source node declared dead cannot be
@@ -522,6 +530,7 @@ void Migrator::answer_resolve(TcpPeerLink& link, const Frame& f) {
 void Migrator::tick(double now) {
   for (auto& [id, j] : env_.jobs->table().all()) {
     if (j.state != JobState::Running || !j.remote || j.migrating) continue;
+    if (j.adopted && now - started_ < kRediscover) continue;  // its node may not be known again yet
     if (!lost_.check(id, env_.alive(j.node), now)) continue;
     env_.jobs->deliver(j, 2, "grappe: job " + id + " was lost: node " + j.node + " died while running it\n");
     env_.log("job " + id + " lost with node " + j.node + " (dead for " + std::to_string(static_cast<int>(lost_.grace())) +

@@ -19,6 +19,7 @@
 #include "migration/handshake_gate.h"
 #include "jobs/job_service.h"
 #include "migration/handoff.h"
+#include "common/mono_clock.h"
 #include "migration/lost_watch.h"
 #include "migration/peer_link.h"
 #include "migration/peer_meta.h"
@@ -83,6 +84,8 @@ class Migrator {
   // Once per loop (lock held): remote jobs whose node has been dead for LostWatch's grace are
   // lost; say so and end them.
   void tick(double now);
+  // After a restart of grapped: a relay thread for each guest the job table adopted (relay.h).
+  void resume_guests();
   const std::string& unavailable() const { return criu_why_; }  // "" when CRIU works here (lock held)
   size_t in_flight() const { return in_flight_.load(); }
   // `grappe admit|deny MAC` on a node that does not serve network boot: sends the answer to
@@ -119,6 +122,10 @@ class Migrator {
   std::mutex out_mu_;
   std::map<std::string, bool> outcomes_;  // "<job>@<epoch>" -> did the source end its copy
   LostWatch lost_;
+  // A job adopted after a restart is not lost with its node until membership had time to see that
+  // node again.
+  static constexpr double kRediscover = 30;
+  double started_ = now_s();
   Relay relay_;
 };
 

@@ -11,6 +11,19 @@ constexpr size_t kMaxName = 256;  // node names, job ids, image names
 constexpr size_t kMaxText = 4096;  // reasons
 constexpr int64_t kMaxEpoch = INT_MAX;
 
+// "off": [stdout bytes, stderr bytes], each -1 (unknown) or more; absent: both unknown.
+bool parse_offsets(Fields& f, int64_t off[3]) {
+  off[1] = off[2] = -1;
+  nlohmann::json a = f.array("off");
+  if (!f.ok() || a.is_null()) return true;
+  if (!a.is_array() || a.size() != 2) return f.fail("\"off\" must be [stdout bytes, stderr bytes]"), true;
+  for (size_t i = 0; i < 2; ++i) {
+    if (!a[i].is_number_integer() || a[i].get<int64_t>() < -1) return f.fail("\"off\" must hold two integers of -1 or more"), true;
+    off[i + 1] = a[i].get<int64_t>();
+  }
+  return true;
+}
+
 bool done(const Fields& f, std::string& why) {
   if (f.ok()) return true;
   why = f.error();
@@ -72,7 +85,13 @@ bool parse_relay_hello(const nlohmann::json& meta, RelayHello& h, std::string& w
   Fields f(meta, "relay");
   h.id = f.str("id", "", Need::Required, kMaxName);
   h.epoch = static_cast<int>(f.integer("epoch", -1, 0, kMaxEpoch, Need::Required));
-  return done(f, why);
+  return parse_offsets(f, h.off) && done(f, why);
+}
+
+bool parse_resume(const nlohmann::json& meta, int64_t off[3], std::string& why) {
+  Fields f(meta, "resume");
+  if (!meta.is_object() || !meta.contains("off")) f.fail("\"off\" is missing");
+  return parse_offsets(f, off) && done(f, why);
 }
 
 bool parse_move_order(const nlohmann::json& meta, const std::string& default_reason, MoveOrder& m, std::string& why) {

@@ -48,12 +48,18 @@ bool parse_image_file(const nlohmann::json& meta, ImageFile& f, std::string& why
 // commit: the last pre-dump the final images build on ("" if none).
 bool parse_commit(const nlohmann::json& meta, std::string& parent, std::string& why);
 
-// The first frame of a relay connection: which job, which residence.
+// The first frame of a relay connection: which job, which residence, and how many bytes of each
+// stream of this residence the node running it has sent so far (-1: it does not know, its
+// grapped restarted). The home answers "resume" with the bytes of each it has delivered (-1: it
+// does not know, its grapped restarted and no caller came back): the relay sends again what the
+// home lacks, so a broken link or a restart on either side loses or repeats no output.
 struct RelayHello {
   std::string id;
   int epoch = -1;
+  int64_t off[3] = {0, -1, -1};  // [1] stdout, [2] stderr
 };
 bool parse_relay_hello(const nlohmann::json& meta, RelayHello& h, std::string& why);
+bool parse_resume(const nlohmann::json& meta, int64_t off[3], std::string& why);
 
 // A request to move a job on: a "migrate" frame from its home, or an entry of the job's ctl_q.
 struct MoveOrder {

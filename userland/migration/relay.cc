@@ -13,11 +13,17 @@
 
 #include "common/mono_clock.h"
 #include "common/loop_timer.h"
+#include "jobs/job_pid.h"
 
 namespace grappe {
 namespace {
 
 void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// What the node running a moved job keeps of each stream it sent, to send again what its home
+// lacks after a broken link or a restart on either side (relay.h): the last kRing bytes.
+constexpr size_t kRing = 1 << 20;
+constexpr size_t kFrame = 65536;
 
 // Reads what is in `fd`; false (and fd closed) at EOF.
 bool read_some(int& fd, std::string& data) {
@@ -56,6 +62,11 @@ class RelayWake {
   }
   int fd() const { return fd_; }
   int exit_fd() const { return exit_fd_; }
+  // An adopted job: the pidfd grapped opened and checked against its start time (job_pid.h).
+  void take_exit_fd(int pidfd) {
+    if (exit_fd_ >= 0) ::close(exit_fd_);
+    exit_fd_ = pidfd;
+  }
   void clear() const {
     eventfd_t v;
     if (fd_ >= 0) ::eventfd_read(fd_, &v);
@@ -89,6 +100,9 @@ class GuestRelay {
   bool connected();
   void wait_for_work();
   void pump_out(int& fd, int stream);
+  void keep_sent(int stream, const std::string& data);
+  std::string resume(const nlohmann::json& meta);
+  bool exited();
   bool read_home(std::vector<Order>& orders);
   std::string take(const Frame& f, std::vector<Order>& orders);
   void feed_stdin();
@@ -110,6 +124,16 @@ class GuestRelay {
   std::string in_buf_;
   bool in_eof_ = false, reaped_ = false;
   int status_ = 0;
+  // Adopted from jobs.json (its grapped restarted): not our child; its init writes its status.
+  bool adopted_ = false;
+  std::string status_file_;
+  int last_signal_ = 0;
+  // Per stream: bytes of this residence read from its pipe (-1: unknown until the home says how
+  // many it has), the last of them (ring_, starting at byte ring_at_), and whether the home's
+  // "resume" came on this link (no output is sent before it).
+  int64_t read_[3] = {0, 0, 0}, ring_at_[3] = {0, 0, 0};
+  std::string ring_[3];
+  bool resumed_ = false;
 };
 
 void GuestRelay::say(const std::string& s) {
@@ -121,8 +145,11 @@ bool GuestRelay::take_job() {
   std::lock_guard<std::mutex> l(*env_.mu);
   Job* j = env_.jobs->table().find(id_);
   if (!j) return false;
-  wake_.emplace(*env_.mu, env_.jobs->table(), id_, j->pid);
+  wake_.emplace(*env_.mu, env_.jobs->table(), id_, j->adopted ? -1 : j->pid);
+  if (j->adopted) wake_->take_exit_fd(std::exchange(j->pidfd, -1));  // -1: it ended while grapped was away
   pid_ = j->pid, in_ = j->in, out_ = j->out, err_ = j->err, epoch_ = j->migrations, home_number_ = j->home_number;
+  adopted_ = j->adopted, status_file_ = j->status_file;
+  if (adopted_) read_[1] = read_[2] = -1;  // what the last grapped sent is the home's to say
   gap_[1] = output_gap(*j, 1), gap_[2] = output_gap(*j, 2);
   j->in = j->out = j->err = -1;  // this thread owns them now
   wake_->attach(*j);
@@ -137,11 +164,13 @@ bool GuestRelay::connected() {
     next_try_ = now_s() + 2;
     std::string e;
     link_ = env_.connect_home(home_number_, e);
-    if (link_ && !link_->send({"relay", {{"id", id_}, {"epoch", epoch_}}, {}})) link_.reset();
+    if (link_ && !link_->send({"relay", {{"id", id_}, {"epoch", epoch_}, {"off", {read_[1], read_[2]}}}, {}})) link_.reset();
+    resumed_ = false;
     if (!link_) say("cannot reach its home node " + std::to_string(home_number_) + (e.empty() ? "" : ": " + e) + "; retrying");
   }
-  if (!link_) nap(200);
-  return link_ != nullptr;
+  if (link_ && !link_->broken()) return true;
+  nap(200);
+  return false;
 }
 
 // Output, frames from the home, the job's exit, local move requests (wake) and room in the job's
@@ -154,8 +183,8 @@ void GuestRelay::wait_for_work() {
   double t = now_s(), wait = exited >= 0 ? 1.0 : next_grid_point(t, kLoopGrid) - t;
   for (int s : {1, 2})
     if (t < next_out_[s] && (s == 1 ? out_ : err_) >= 0) wait = std::min(wait, next_out_[s] - t);
-  pollfd p[6] = {{t >= next_out_[1] ? out_ : -1, POLLIN, 0},
-                 {t >= next_out_[2] ? err_ : -1, POLLIN, 0},
+  pollfd p[6] = {{resumed_ && t >= next_out_[1] ? out_ : -1, POLLIN, 0},
+                 {resumed_ && t >= next_out_[2] ? err_ : -1, POLLIN, 0},
                  {link_->fd(), POLLIN, 0},
                  {wake_->fd(), POLLIN, 0},
                  {reaped_ ? -1 : exited, POLLIN, 0},
@@ -164,16 +193,65 @@ void GuestRelay::wait_for_work() {
   if (p[3].revents) wake_->clear();
   t = now_s();
   for (int s : {1, 2})
-    if (int& fd = s == 1 ? out_ : err_; t >= next_out_[s] && fd >= 0 && p[s - 1].revents) {
+    if (int& fd = s == 1 ? out_ : err_; resumed_ && t >= next_out_[s] && fd >= 0 && p[s - 1].revents) {
       pump_out(fd, s);
       next_out_[s] = next_output_slot(t, gap_[s]);
     }
 }
 
+// Output read from a pipe is kept (keep_sent) before it is sent: if the link breaks, the home's
+// "resume" on the next link says what it lacks.
 void GuestRelay::pump_out(int& fd, int stream) {
   std::string data;
-  while (fd >= 0 && read_some(fd, data) && !data.empty())
-    if (!link_->send({"out", {{"fd", stream}}, data})) return;
+  while (fd >= 0 && read_some(fd, data) && !data.empty()) {
+    keep_sent(stream, data);
+    if (!link_ || !link_->send({"out", {{"fd", stream}}, data})) return;
+  }
+}
+
+void GuestRelay::keep_sent(int stream, const std::string& data) {
+  std::string& r = ring_[stream];
+  r += data;
+  read_[stream] += static_cast<int64_t>(data.size());
+  if (r.size() > kRing) {
+    const size_t drop = r.size() - kRing;
+    r.erase(0, drop);
+    ring_at_[stream] += static_cast<int64_t>(drop);
+  }
+}
+
+// The home's "resume": how much of each stream of this residence it has. What it lacks is sent
+// again from the ring; "" or why the frame is malformed.
+std::string GuestRelay::resume(const nlohmann::json& meta) {
+  int64_t has[3];
+  std::string why;
+  if (!parse_resume(meta, has, why)) return why;
+  for (int s : {1, 2}) {
+    if (has[s] < 0) {  // the home does not know (restarted, no caller back): go on from here
+      if (read_[s] < 0) read_[s] = ring_at_[s] = 0;
+      continue;
+    }
+    if (read_[s] < 0) {  // we do not know (restarted here): the home's count is the truth
+      read_[s] = ring_at_[s] = has[s];
+      continue;
+    }
+    if (has[s] > read_[s]) {
+      say("its home has more of stream " + std::to_string(s) + " than was sent (" + std::to_string(has[s]) + " > " +
+          std::to_string(read_[s]) + " bytes); going on");
+      continue;
+    }
+    int64_t from = has[s];
+    if (from < ring_at_[s]) {
+      say(std::to_string(ring_at_[s] - from) + " bytes of stream " + std::to_string(s) + " were lost with a link (more than " +
+          std::to_string(kRing) + " in flight)");
+      from = ring_at_[s];
+    }
+    const std::string& r = ring_[s];
+    for (size_t at = static_cast<size_t>(from - ring_at_[s]); at < r.size(); at += kFrame)
+      if (!link_->send({"out", {{"fd", s}}, r.substr(at, kFrame)})) return "";  // broke again: the next resume says
+  }
+  resumed_ = true;
+  return "";
 }
 
 // Frames from the home node; false when one was malformed (the caller drops the link).
@@ -192,19 +270,22 @@ bool GuestRelay::read_home(std::vector<Order>& orders) {
 // One frame from the home node: "" or why it is malformed.
 std::string GuestRelay::take(const Frame& f, std::vector<Order>& orders) {
   std::string why;
-  if (f.kind == "stdin") {
+  if (f.kind == "resume") {
+    why = resume(f.meta);
+  } else if (f.kind == "stdin") {
     in_buf_ += f.data;
   } else if (f.kind == "eof") {
     in_eof_ = true;
   } else if (f.kind == "signal") {
     int sig = 0;
-    if (parse_signal(f.meta, sig, why)) ::kill(pid_, sig);
+    if (parse_signal(f.meta, sig, why)) last_signal_ = sig, signal_process(wake_->exit_fd(), pid_, sig);
   } else if (f.kind == "migrate") {
     Order o{{}, true};
     if (parse_move_order(f.meta, "requested by the home node", o.m, why)) orders.push_back(std::move(o));
   } else if (f.kind == "unknown") {  // the home node has no record of the job any more
-    say("its home node forgot it (grapped restarted there); ending it");
-    ::kill(pid_, SIGKILL);
+    say("its home node has no record of it (it ended there, or its record was lost); ending it");
+    last_signal_ = SIGKILL;
+    signal_process(wake_->exit_fd(), pid_, SIGKILL);
   }
   return why;
 }
@@ -256,25 +337,38 @@ bool GuestRelay::try_move(const Order& o) {
     pump_out(err_, 2);
     if (out_ >= 0 || err_ >= 0) nap(10);
   }
-  ::waitpid(pid_, nullptr, 0);
+  if (!adopted_) ::waitpid(pid_, nullptr, 0);
+  else
+    for (double until = now_s() + 10; !exited() && now_s() < until;) nap(20);
   answer(o, true, r);
   link_->send({"moved", {{"to", o.m.to}, {"epoch", g.epoch}, {"why", o.m.reason}}, {}});
   return true;
 }
 
 // Once the job is reaped and its output is all sent: the exit status goes home. True when done.
-bool GuestRelay::finished() {
-  if (!reaped_) {
+// Has the job's init exited? Our child: waitpid. Adopted: its pidfd, and the status its init wrote
+// (none after a SIGKILL: 128+9, what a parent would see).
+bool GuestRelay::exited() {
+  if (!adopted_) {
     int st = 0;
-    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-      reaped_ = true;
-      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    }
+    if (::waitpid(pid_, &st, WNOHANG) != pid_) return false;
+    status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
   }
-  if (!reaped_ || out_ >= 0 || err_ >= 0) return false;
-  if (link_->send({"exit", {{"status", status_}}, {}})) link_->readable(5);  // let the home read it
+  if (wake_->exit_fd() >= 0 && !pidfd_exited(wake_->exit_fd())) return false;
+  status_ = read_exit_status(status_file_);
+  if (status_ < 0) status_ = last_signal_ ? 128 + last_signal_ : 255;
+  return true;
+}
+
+bool GuestRelay::finished() {
+  if (!reaped_) reaped_ = exited();
+  if (!reaped_ || out_ >= 0 || err_ >= 0 || !resumed_) return false;
+  if (!link_->send({"exit", {{"status", status_}}, {}})) return false;  // the next link's resume, then the status again
+  link_->readable(5);  // let the home read it
   std::lock_guard<std::mutex> l(*env_.mu);
   if (Job* j = env_.jobs->table().find(id_)) {
+    env_.jobs->release(*j);
     j->exit_code = status_;
     j->state = JobState::Exited;
     j->ended = now_s();
@@ -297,6 +391,7 @@ void GuestRelay::run() {
     for (const auto& o : orders)
       if (try_move(o)) {
         std::lock_guard<std::mutex> l(*env_.mu);
+        if (Job* j = env_.jobs->table().find(id_)) env_.jobs->release(*j);
         env_.jobs->table().erase(id_);
         return;
       }
@@ -325,10 +420,13 @@ class HomeRelay {
   bool eof_sent_ = false;
 };
 
-// Earlier residences' output first: false (and the peer told "unknown") when this residence's
-// turn will never come.
+// Earlier residences' output first, and, after a restart of grapped here, the caller back (or
+// its minute over): false (and the peer told "unknown") when this residence's turn will never
+// come. Then the peer is told how much of each stream of this residence the home has.
 bool HomeRelay::wait_turn() {
   for (;;) {
+    int64_t has[3] = {0, -1, -1};
+    bool ready = false;
     {
       std::lock_guard<std::mutex> l(*env_.mu);
       Job* j = env_.jobs->table().find(id_);
@@ -336,11 +434,14 @@ bool HomeRelay::wait_turn() {
         link_.send({"unknown", {}, {}});
         return false;
       }
-      if (j->out_epoch == epoch_) {
+      if (j->out_epoch == epoch_ && !j->awaiting_caller) {
         wake_.attach(*j);
-        return true;
+        ready = true;
+        for (int s : {1, 2})
+          if (j->sent_known) has[s] = j->sent[s] > j->epoch_base[s] ? static_cast<int64_t>(j->sent[s] - j->epoch_base[s]) : 0;
       }
     }
+    if (ready) return link_.send({"resume", {{"off", {has[1], has[2]}}}, {}});
     nap(20);
   }
 }
@@ -390,7 +491,7 @@ HomeRelay::Next HomeRelay::take(const Frame& f, std::string& why) {
   } else if (f.kind == "moved") {
     MovedNote m;
     if (!parse_moved(f.meta, epoch_ + 1, m, why)) return Next::Malformed;
-    j->out_epoch = epoch_ + 1;
+    next_out_epoch(*j, epoch_ + 1);
     if (j->remote) j->node = m.to, j->migrations = std::max(j->migrations, m.epoch);
     j->moved = "to " + m.to + " (" + m.why + ")";
     return Next::Done;
