@@ -10,7 +10,10 @@
 #   4. jobs outlive grapped: `systemctl kill --signal=KILL grapped`, then `systemctl restart
 #      grapped`, under a detached job (in its own grappe-job-<id>.scope) and an attached one that
 #      prints a numbered line every 50 ms: both still run, ps lists them, and the attached client
-#      got every line exactly once and in order, then the exit status.
+#      got every line exactly once and in order, then the exit status;
+#   5. a job moved to node 2, printing a numbered line every 50 ms to its attached client on node 1,
+#      outlives `systemctl restart grapped` on node 1 (its home) and then on node 2 (its own scope
+#      there; relays reconnect and resume): every line once, in order, then the status.
 # The VMs belong to one `grappe-build qemu`, killed by PID (it kills its VMs by PID) on every exit
 # (tests/qemu/cluster-lib.sh). Both nodes are set to `stay`: no automatic migration here.
 set -euo pipefail
@@ -116,4 +119,26 @@ grep -q "now runs on $NODE2" "$DIR/m4.txt" || fail "the adopted job $DET did not
 con 1 "grappe kill $DET" >/dev/null
 wait_for 60 1 "grappe ps --all | grep -q '^$DET .*exited(143)'" || fail "the adopted job, moved, did not end on grappe kill: $(con 1 'grappe ps --all')"
 echo "ok: the adopted job $DET migrated to $NODE2 and ended there on grappe kill (status 143)"
+echo "== 5. a moved job outlives grapped on its home and on the node running it"
+con 1 "(grappe run -- sh -c 'i=0; while [ \$i -lt 1500 ]; do echo \"line \$i\"; i=\$((i+1)); sleep 0.05; done; exit 5' > /root/m.txt 2> /root/m.err; echo \$? > /root/m.rc) >/dev/null 2>&1 &"
+wait_for 60 1 "test \$(wc -l < /root/m.txt) -ge 5" || fail "the moved job printed nothing"
+MOV=$(con 1 "grappe ps --json" | jq_py "[j['id'] for j in d if j['state']=='running' and 'line' in j['command']][0]")
+con 1 "grappe migrate $MOV 2" | tee "$DIR/m5.txt"
+grep -q "now runs on $NODE2" "$DIR/m5.txt" || fail "job $MOV did not move to $NODE2: $(cat "$DIR/m5.txt")"
+con 2 "systemctl is-active grappe-job-$MOV-1.scope" | grep -q '^active' || fail "the guest $MOV has no scope of its own on $NODE2"
+for n in 1 2; do
+  BEFORE=$(con "$n" "systemctl show -p MainPID --value grapped" | tr -d '\r\n')
+  AT=$(con 1 "wc -l < /root/m.txt" | tr -d '\r\n')
+  con "$n" "systemctl restart grapped" >/dev/null
+  wait_for 120 "$n" "[ \$(systemctl show -p MainPID --value grapped) != $BEFORE ] && grappe ps --all | grep -q '^$MOV .*running'" ||
+    fail "after a restart of grapped on node $n job $MOV is not listed as running: $(con "$n" 'grappe ps --all')"
+  wait_for 120 1 "test \$(wc -l < /root/m.txt) -gt \$(( $AT + 20 ))" ||
+    fail "job $MOV's output stopped after a restart of grapped on node $n: $(con 1 'tail -2 /root/m.txt; cat /root/m.err')"
+  echo "ok: after a restart of grapped on node $n, job $MOV still runs on $NODE2 and its output still streams"
+done
+wait_for 400 1 "test -s /root/m.rc" || fail "the moved job did not end"
+[ "$(con 1 'cat /root/m.rc' | tr -d '\r\n')" = 5 ] || fail "the moved job's client ended with $(con 1 'cat /root/m.rc; cat /root/m.err'), want 5"
+con 1 "seq 0 1499 | sed 's/^/line /' | cmp -s - /root/m.txt" ||
+  fail "the moved job's client did not get every line once in order: $(con 1 'wc -l < /root/m.txt; sort /root/m.txt | uniq -d | head -3')"
+echo "ok: job $MOV, moved, got lines 0-1499 to its client exactly once, in order, and status 5 across restarts of grapped on both nodes"
 echo "migration: all checks passed"

@@ -51,6 +51,9 @@ class JobService {
   void keep_restored(Job& j);
   // A guest that ended or left: the store lets its pipes go, its status file goes.
   void release(const Job& j);
+  // The store lets one pipe go ("in", "out", "err"): before closing a job's stdin, or the job
+  // never sees its end.
+  void drop_fd(const Job& j, const char* stream);
 
   // The API's job commands, one per method (the router, daemon/api_commands.h, calls them). Each
   // checks every field it reads (common/json_fields.h) and answers a bad one with ok:false naming
@@ -102,7 +105,6 @@ class JobService {
   bool drain(Job& j, int& fd, int stream);  // true when it read something
   void close_job_fds(Job& j);
   std::string make_status_file(const std::string& id, uid_t uid);
-  void drop_fd(const Job& j, const char* stream);
   void reap(Job& j);
   void signal_job(Job& j, int sig);
 

@@ -296,7 +296,13 @@ void GuestRelay::feed_stdin() {
     if (n > 0) in_buf_.erase(0, static_cast<size_t>(n));
     else if (n < 0 && errno != EAGAIN) in_buf_.clear(), in_eof_ = true;
   }
-  if (in_ >= 0 && in_eof_ && in_buf_.empty()) ::close(in_), in_ = -1;
+  if (in_ >= 0 && in_eof_ && in_buf_.empty()) {
+    {
+      std::lock_guard<std::mutex> l(*env_.mu);
+      if (Job* j = env_.jobs->table().find(id_)) env_.jobs->drop_fd(*j, "in");  // the keeper's copy too, or no EOF
+    }
+    ::close(in_), in_ = -1;
+  }
 }
 
 void GuestRelay::take_local_orders(std::vector<Order>& orders) {
