@@ -19,7 +19,7 @@ bool ask_admission(const std::string& base, const std::string& mac, const std::a
   if (want_mac.empty()) return why = "no MAC address to ask with (" + mac + ")", false;
   std::string err;
   const std::string url = base + "admit?mac=" + want_mac + "&pk=" + to_hex(pub);
-  const bool got = !fetch_to_file(url, scratch_file, err, [](size_t, size_t) {}).empty();
+  const bool got = !fetch_to_file(url, scratch_file, err, [](size_t, size_t) {}, kMaxAdmitReply).empty();
   std::string reply;
   if (got) {
     std::ifstream in(scratch_file, std::ios::binary);

@@ -63,7 +63,7 @@ struct Fd {
 // A deliberately small HTTP/1.0 client: grappe-init is a static binary, and Debian ships
 // cpp-httplib as a shared library only. One GET, no redirects, numeric IPv4 hosts.
 std::string fetch_to_file(const std::string& url, const std::string& dest, std::string& error,
-                          const std::function<void(size_t, size_t)>& progress) {
+                          const std::function<void(size_t, size_t)>& progress, size_t max_bytes) {
   Url u;
   if (!parse_url(url, u, error)) return "";
   sockaddr_in addr{};
@@ -113,6 +113,9 @@ std::string fetch_to_file(const std::string& url, const std::string& dest, std::
   for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   auto cl = lower.find("\r\ncontent-length:");
   if (cl != std::string::npos) total = std::strtoull(lower.c_str() + cl + 17, nullptr, 10);
+  const std::string too_long = "the answer from " + url + " is longer than the " + std::to_string(max_bytes) +
+                               " bytes expected (not a Grappe boot server?)";
+  if (max_bytes && total > max_bytes) return error = too_long, "";
 
   FILE* f = std::fopen(dest.c_str(), "wb");
   if (!f) {
@@ -130,7 +133,7 @@ std::string fetch_to_file(const std::string& url, const std::string& dest, std::
     if (progress) progress(got, total);
   };
   if (head.size() > body_start + 4) consume(head.data() + body_start + 4, head.size() - body_start - 4);
-  for (;;) {
+  while (!max_bytes || got <= max_bytes) {
     ssize_t n = ::recv(sock.fd, buf, sizeof buf, 0);
     if (n < 0) {
       error = "download of " + url + " broke off after " + std::to_string(got) + " bytes: " + std::strerror(errno);
@@ -140,6 +143,11 @@ std::string fetch_to_file(const std::string& url, const std::string& dest, std::
     if (n == 0) break;
     consume(buf, static_cast<size_t>(n));
     if (!ok) break;
+  }
+  if (max_bytes && got > max_bytes) {
+    std::fclose(f);
+    error = too_long;
+    return "";
   }
   if (std::fclose(f) != 0 || !ok) {
     error = "writing " + dest + " failed (out of memory for the RAM disk?)";

@@ -16,8 +16,9 @@ struct Url {
 bool parse_url(const std::string& s, Url& out, std::string& error);
 
 // Downloads `url` to `dest`; returns the hex SHA-256 of what was received, or "" with `error`.
-// `progress(bytes, total)` is called as data arrives (total 0 when unknown).
+// `progress(bytes, total)` is called as data arrives (total 0 when unknown). `max_bytes` (0: no
+// limit) refuses a body announced or received longer than that, stopping the read there.
 std::string fetch_to_file(const std::string& url, const std::string& dest, std::string& error,
-                          const std::function<void(size_t, size_t)>& progress);
+                          const std::function<void(size_t, size_t)>& progress, size_t max_bytes = 0);
 
 }  // namespace grappe::init

@@ -64,12 +64,12 @@ TEST_CASE("admin commands: grappe node is root-only, saved, and expel sends the 
 
 TEST_CASE("admin commands: grappe boot-server: status for anyone, enable and disable for root, others refused") {
   Admin a;
-  auto st = a.cmds.boot("status", user(1000), {{"role", "serving"}});
+  auto st = a.cmds.boot("status", "", user(1000), {{"role", "serving"}});
   CHECK(st["ok"] == true);
   CHECK(st["role"] == "serving");
   CHECK(st["enabled"] == false);
-  CHECK(a.cmds.boot("enable", user(1000), nullptr)["error"].get<std::string>().find("boot-server: only root") == 0);
-  CHECK(a.cmds.boot("enable", user(0), nullptr)["enabled"] == true);
+  CHECK(a.cmds.boot("enable", "", user(1000), nullptr)["error"].get<std::string>().find("boot-server: only root") == 0);
+  CHECK(a.cmds.boot("enable", "", user(0), nullptr)["enabled"] == true);
   CHECK(load_node_admin(a.dir + "/admin.json").netboot_on());
-  CHECK(a.cmds.boot("reboot", user(0), nullptr)["error"].get<std::string>().find("unknown operation 'reboot'") != std::string::npos);
+  CHECK(a.cmds.boot("reboot", "", user(0), nullptr)["error"].get<std::string>().find("unknown operation 'reboot'") != std::string::npos);
 }

@@ -517,6 +517,22 @@ TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
     CHECK(ask(svc, "52:54:00:00:00:02")->status == 403);
     CHECK(svc.status()["admission"]["refused"] == 1);
   }
+  SUBCASE("the cluster's policy (grappe boot-server admission) overrides this node's grapped.toml") {
+    env.admit_policy = AdmitPolicy::Auto;
+    BootService svc(env);
+    BootView cv = v;
+    REQUIRE(next_policy_setting(0, AdmitPolicy::Ask, cv.admission_setting));
+    svc.observe(cv);
+    svc.step(100);
+    REQUIRE(svc.status()["role"] == "serving");
+    CHECK(ask(svc, "52:54:00:00:00:07")->status == 202);  // pending, not admitted as auto would
+    CHECK(svc.status()["admission"]["policy"] == "ask");
+    CHECK(svc.status()["admission_policy"]["from"].get<std::string>().find("cluster") == 0);
+    cv.admission_setting = 0x8;  // malformed (no policy code): this node's own default again
+    svc.observe(cv);
+    CHECK(ask(svc, "52:54:00:00:00:07")->status == 200);
+    CHECK(svc.status()["admission_policy"]["from"].get<std::string>().find("grapped.toml") != std::string::npos);
+  }
   SUBCASE("listed: only a joining rule's MAC; no list, no one") {
     env.admit_policy = AdmitPolicy::Listed;
     BootService svc(env);

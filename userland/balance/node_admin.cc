@@ -77,7 +77,7 @@ std::string NodeAdmin::admit(bool coming_home, int guests_now) const {
 
 nlohmann::json NodeAdmin::to_json() const {
   return {{"block", (flags & kFlagBlock) != 0}, {"lstay", (flags & kFlagLstay) != 0}, {"stay", (flags & kFlagStay) != 0},
-          {"speed", speed}, {"max_guests", max_guests}, {"netboot", netboot}};
+          {"speed", speed}, {"max_guests", max_guests}, {"netboot", netboot}, {"admission", admission}};
 }
 
 NodeAdmin NodeAdmin::from_json(const nlohmann::json& j) {
@@ -93,6 +93,11 @@ NodeAdmin NodeAdmin::from_json(const nlohmann::json& j) {
   if (j.contains("netboot")) {
     if (!j["netboot"].is_number_unsigned()) throw std::runtime_error("\"netboot\" must be a whole number >= 0");
     a.netboot = j["netboot"].get<uint32_t>();
+  }
+  if (j.contains("admission")) {
+    if (!j["admission"].is_number_unsigned() || j["admission"].get<uint64_t>() > UINT32_MAX)
+      throw std::runtime_error("\"admission\" must be a whole number from 0 to 4294967295");
+    a.admission = j["admission"].get<uint32_t>();
   }
   if (j.contains("speed")) {
     if (!j["speed"].is_number_unsigned()) throw std::runtime_error("\"speed\" must be a whole number >= 0");

@@ -17,6 +17,8 @@ struct NodeAdmin {
   int max_guests = -1;     // -1: no limit
   // The cluster-wide network-boot setting (generation << 1 | on; see LoadInfo::netboot).
   uint32_t netboot = 0;
+  // The cluster-wide admission policy (generation << 2 | code; boot/cluster_policy.h), 0 = none set.
+  uint32_t admission = 0;
 
   bool netboot_on() const { return netboot & 1; }
   // `grappe boot-server enable|disable`: a new generation, so it wins over every older setting.

@@ -19,7 +19,20 @@ bool safe_host(const std::string& h) {
          h.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.:-[]") == std::string::npos;
 }
 
+// httplib's task queue over the pool, which BootHttp keeps too for its counts.
+class PoolQueue : public httplib::TaskQueue {
+ public:
+  explicit PoolQueue(std::shared_ptr<WorkerPool> pool) : pool_(std::move(pool)) {}
+  void enqueue(std::function<void()> fn) override { pool_->enqueue(std::move(fn)); }
+  void shutdown() override { pool_->shutdown(); }
+
+ private:
+  std::shared_ptr<WorkerPool> pool_;
+};
+
 }  // namespace
+
+WorkerPoolStats BootHttp::workers() const { return pool_ ? pool_->stats() : WorkerPoolStats{}; }
 
 BootHttp::BootHttp() = default;
 BootHttp::~BootHttp() { stop(); }
@@ -28,9 +41,14 @@ bool BootHttp::start(const std::string& bind, int port, std::map<std::string, st
                      std::string& err) {
   stop();
   srv_ = std::make_unique<httplib::Server>();
-  // Every PC of a room may boot at once: a worker per client rather than a queue behind 8.
-  srv_->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  // Every PC of a room may boot at once, and idle connections must not hold the workers a real
+  // fetch needs: a worker per connection up to the cap, each idle one closed within seconds.
+  pool_ = std::make_shared<WorkerPool>(kBootHttpWorkers);
+  srv_->new_task_queue = [pool = pool_] { return new PoolQueue(pool); };
   srv_->set_keep_alive_max_count(4);
+  srv_->set_keep_alive_timeout(kBootHttpIdleSeconds);
+  srv_->set_read_timeout(kBootHttpStallSeconds, 0);
+  srv_->set_write_timeout(kBootHttpStallSeconds, 0);
   if (admit_)
     srv_->Get("/grappe/admit", [this](const httplib::Request& req, httplib::Response& res) {
       ++stats_.requests;
@@ -85,6 +103,7 @@ bool BootHttp::start(const std::string& bind, int port, std::map<std::string, st
   if (port_ <= 0) {
     err = "cannot listen on " + bind + ":" + std::to_string(port) + " for HTTP (another web server on this node?)";
     srv_.reset();
+    pool_.reset();
     port_ = 0;
     return false;
   }
@@ -98,6 +117,7 @@ void BootHttp::stop() {
   if (srv_) srv_->stop();
   if (th_.joinable()) th_.join();
   srv_.reset();
+  pool_.reset();
   port_ = 0;
 }
 

@@ -12,11 +12,21 @@
 #include <thread>
 #include <utility>
 
+#include "boot/worker_pool.h"
+
 namespace httplib {
 class Server;
 }
 
 namespace grappe {
+
+// Limits against idle or slow connections (no key is needed to open one): a worker per connection
+// up to kBootHttpWorkers, then queued; a connection that has sent no request within
+// kBootHttpIdleSeconds (also between keep-alive requests) is closed, as is one whose read or
+// write stalls for kBootHttpStallSeconds; at most 4 requests per connection.
+constexpr size_t kBootHttpWorkers = 256;
+constexpr int kBootHttpIdleSeconds = 2;
+constexpr int kBootHttpStallSeconds = 5;
 
 struct BootHttpStats {
   std::atomic<uint64_t> requests{0}, bytes{0}, not_found{0};
@@ -40,9 +50,11 @@ class BootHttp {
   void stop();
   int port() const { return port_; }
   const BootHttpStats& stats() const { return stats_; }
+  WorkerPoolStats workers() const;  // zeros when not serving
 
  private:
   std::unique_ptr<httplib::Server> srv_;
+  std::shared_ptr<WorkerPool> pool_;  // shared with the server's task queue (httplib deletes that)
   std::thread th_;
   int port_ = 0;
   BootHttpStats stats_;

@@ -198,12 +198,16 @@ std::pair<int, std::string> BootService::admit(const std::string& mac_in, const 
     if (member) return {403, "not admitted: " + remote + " is this cluster's member already\n"};
     if (!test_pc && (!served_mask_ || (a & served_mask_) != served_net_)) return {403, "not admitted: " + remote + " is not on the segment served\n"};
   }
+  const AdmitPolicy policy = [&] {  // the cluster's, once set; this node's grapped.toml before
+    std::lock_guard<std::mutex> l(mu_);
+    return effective_policy(view_.admission_setting, env_.admit_policy).policy;
+  }();
   std::vector<BootNodeRule> rules;
   std::string rules_error;
   std::error_code ec;
   try {  // every policy honours a PC's `join = false`; `listed` needs a rule
     if (fs::exists(env_.nodes_path, ec)) rules = parse_boot_nodes(read_text(env_.nodes_path), env_.nodes_path);
-    else if (env_.admit_policy == AdmitPolicy::Listed) rules_error = env_.nodes_path + " does not exist";
+    else if (policy == AdmitPolicy::Listed) rules_error = env_.nodes_path + " does not exist";
   } catch (const std::exception& e) {
     rules_error = e.what();
   }
@@ -218,7 +222,7 @@ std::pair<int, std::string> BootService::admit(const std::string& mac_in, const 
     for (auto it = pending_.begin(); it != pending_.end();) it = now - it->second.last > 60 ? pending_.erase(it) : std::next(it);
     auto a = answers_.find(mac);
     const bool mine = a != answers_.end() && a->second.pk == pk;  // root answered for this very key
-    d = decide_admission(env_.admit_policy, rules, rules_error, mac, mine ? &a->second.admit : nullptr);
+    d = decide_admission(policy, rules, rules_error, mac, mine ? &a->second.admit : nullptr);
     if (d.pending) {
       if (pending_.size() >= 256 && !pending_.count(mac)) return {503, "too many PCs waiting to be admitted\n"};
       Pending& p = pending_[mac];
@@ -444,6 +448,8 @@ std::string BootService::answer(const std::string& mac_in, bool admit) {
 nlohmann::json BootService::status() const {
   std::lock_guard<std::mutex> l(mu_);
   nlohmann::json j = {{"enabled", view_.enabled}, {"role", role_}, {"error", error_}, {"founder", view_.founder}};
+  const EffectivePolicy pol = effective_policy(view_.admission_setting, env_.admit_policy);
+  j["admission_policy"] = {{"policy", admit_policy_name(pol.policy)}, {"from", pol.from}};
   if (serving_) {
     j["mode"] = mode_;
     j["why"] = why_;
@@ -452,13 +458,16 @@ nlohmann::json BootService::status() const {
     j["dhcp_range"] = range_;
     j["http_requests"] = http_.stats().requests.load();
     j["http_bytes"] = http_.stats().bytes.load();
+    const WorkerPoolStats w = http_.workers();
+    j["http_connections"] = {{"busy", w.busy}, {"queued", w.queued}, {"workers", w.workers}, {"peak", w.peak_busy},
+                             {"max", kBootHttpWorkers}};
     j["dnsmasq_restarts"] = restarts_;
     nlohmann::json waiting = nlohmann::json::array();
     const double now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
     for (const auto& [mac, p] : pending_)
       if (now - p.last < 60)
         waiting.push_back({{"mac", mac}, {"address", p.remote}, {"key", p.pk.substr(0, 12)}, {"waiting_s", static_cast<int>(now - p.since)}});
-    j["admission"] = {{"policy", admit_policy_name(env_.admit_policy)}, {"admitted", admitted_}, {"refused", refused_},
+    j["admission"] = {{"policy", admit_policy_name(pol.policy)}, {"from", pol.from}, {"admitted", admitted_}, {"refused", refused_},
                       {"last", last_admission_}, {"pending", waiting}};
     if (!nodes_error_.empty()) j["nodes_error"] = nodes_error_;
   }

@@ -26,6 +26,7 @@
 
 #include "boot/boot_admit.h"
 #include "boot/boot_policy.h"
+#include "boot/cluster_policy.h"
 #include "boot/boot_http.h"
 #include "boot/dhcp_probe.h"
 #include "common/command_runner.h"
@@ -46,6 +47,7 @@ struct BootView {
   std::vector<NetIf> ifaces;  // this node's IPv4 interfaces (not loopback), cluster one first
   std::vector<uint32_t> used_nets;  // networks (addr & mask) seen on the segment: members' addresses
   std::vector<uint32_t> member_ips;  // live members' addresses (network order): never admitted again
+  uint32_t admission_setting = 0;    // the cluster-wide policy (cluster_policy.h); 0: BootEnv's
 };
 
 struct BootFiles {
@@ -78,7 +80,8 @@ struct BootEnv {
   // The announcement (boot_announce.h), signed with the cluster key, sent every 2 s while serving.
   std::string cluster = "grappe";
   std::array<uint8_t, 32> key{};
-  // Who a network-booted PC asking for the key (boot_admit.h) is let in by, and this node's name
+  // Who a network-booted PC asking for the key (boot_admit.h) is let in by until the cluster sets
+  // a policy (BootView::admission_setting: `grappe boot-server admission`), and this node's name
   // for the journal's "admitted … by NODE" line (printed on stdout: console and journal).
   AdmitPolicy admit_policy = AdmitPolicy::Auto;
   bool loopback_is_a_pc = false;  // unit tests: a client on 127.0.0.1 stands for a PC on the segment

@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/api_client.h"
+#include "cli/pending_view.h"
 #include "common/console_echo.h"
 #include "common/node_info.h"
 #include "cli/run_client.h"
@@ -103,6 +104,9 @@ std::string boot_text(const nlohmann::json& b) {
   else t = "network boot on; this node: " + role;
   if (!b.value("error", std::string()).empty()) t += "\n          last error: " + b["error"].get<std::string>();
   if (!b.value("nodes_error", std::string()).empty()) t += "\n          per-PC settings ignored: " + b["nodes_error"].get<std::string>();
+  if (b.contains("admission_policy") && b["admission_policy"].is_object())
+    t += "\n          admission policy " + b["admission_policy"].value("policy", std::string("?")) + ", from " +
+         b["admission_policy"].value("from", std::string("?"));
   if (b.contains("admission") && b["admission"].is_object()) {
     const auto& a = b["admission"];
     t += "\n          admission: policy " + a.value("policy", std::string("?")) + ", " + std::to_string(a.value("admitted", 0)) +
@@ -132,6 +136,7 @@ struct Options {
   bool precopy = false, no_precopy = false;  // migrate
   std::string node_op, node_value;           // node
   std::string boot_op = "status";            // boot-server
+  std::string boot_value;                    // boot-server admission POLICY
   int boot_wait = 0;                         // boot-server --wait
   std::string admit_mac;                     // admit, deny
 };
@@ -209,11 +214,19 @@ int cmd_migrate(const Options& o) {
 }
 
 int cmd_boot_server(const Options& o) {
+  if ((o.boot_op == "admission") == o.boot_value.empty()) {
+    std::fprintf(stderr, "grappe boot-server: %s\n",
+                 o.boot_op == "admission" ? "give the policy: grappe boot-server admission auto|listed|ask"
+                                          : ("'" + o.boot_op + "' takes no value (only admission does)").c_str());
+    return 2;
+  }
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(o.boot_wait);
   nlohmann::json r;
   for (;;) {
     try {
-      r = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "boot-server"}, {"op", o.boot_op}});
+      nlohmann::json req = {{"v", kApiVersion}, {"cmd", "boot-server"}, {"op", o.boot_op}};
+      if (o.boot_op == "admission") req["value"] = o.boot_value;
+      r = api_call(o.socket, req);
       break;
     } catch (const std::runtime_error& e) {  // only "not running yet" is waited for
       if (std::string(e.what()).rfind("cannot reach grapped", 0) != 0 || std::chrono::steady_clock::now() >= until) throw;
@@ -259,8 +272,11 @@ int cmd_nodes(const Options& o) {
   do {
     auto reply = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "nodes"}});
     if (o.watch && !o.json) std::printf("\033[H\033[2J");
-    if (o.json) std::printf("%s\n", reply["nodes"].dump(2).c_str());
-    else print_nodes(reply);
+    if (o.json) std::printf("%s\n", nodes_json(reply).dump(2).c_str());
+    else {
+      print_nodes(reply);
+      std::printf("%s", pending_text(reply).c_str());
+    }
     std::fflush(stdout);
     if (o.watch) std::this_thread::sleep_for(std::chrono::duration<double>(o.interval));
   } while (o.watch);
@@ -367,10 +383,15 @@ std::vector<Command> add_admin_commands(CLI::App& app, Options& o) {
   node->add_option("value", o.node_value, "the number for speed and maxguests");
 
   auto* boot = app.add_subcommand("boot-server",
-                                  "the cluster's network boot (PXE/iPXE): enable | disable (for the whole cluster; root) | status");
-  boot->add_option("operation", o.boot_op, "enable, disable or status")
+                                  "the cluster's network boot (PXE/iPXE): enable | disable | admission auto|listed|ask "
+                                  "(for the whole cluster; root) | status");
+  boot->add_option("operation", o.boot_op, "enable, disable, admission or status")
       ->capture_default_str()
-      ->check(CLI::IsMember({"enable", "disable", "status"}));
+      ->check(CLI::IsMember({"enable", "disable", "admission", "status"}));
+  boot->add_option("policy", o.boot_value,
+                   "with admission: who of the PCs booting from the cluster joins it: auto (any), listed (boot-nodes.toml), "
+                   "ask (root answers with grappe admit|deny)")
+      ->check(CLI::IsMember({"auto", "listed", "ask"}));
   boot->add_flag("--json", o.json, "machine-readable output");
   boot->add_option("--wait", o.boot_wait, "seconds to wait for grapped to come up (used at boot by grappe-serve-boot.service)")
       ->check(CLI::Range(0, 3600));

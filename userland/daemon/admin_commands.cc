@@ -1,6 +1,7 @@
 #include "daemon/admin_commands.h"
 
 #include "balance/balancer.h"
+#include "boot/cluster_policy.h"
 
 namespace grappe {
 namespace {
@@ -73,18 +74,32 @@ nlohmann::json AdminCommands::node(const std::string& op, const std::string& val
   return r;
 }
 
-nlohmann::json AdminCommands::boot(const std::string& op, const Caller& who, const nlohmann::json& status) {
+nlohmann::json AdminCommands::boot(const std::string& op, const std::string& value, const Caller& who,
+                                   const nlohmann::json& status) {
   if (op == "enable" || op == "disable") {
     if (who.uid != 0) return fail("boot-server", "only root may change the cluster's network boot (try sudo grappe boot-server " + op + ")");
     NodeAdmin next = *env_.admin;
     next.set_netboot(op == "enable");
     if (std::string why = save(next); !why.empty()) return fail("boot-server", why);
     env_.log("admin: boot-server " + op + " by uid " + std::to_string(who.uid));
+  } else if (op == "admission") {
+    AdmitPolicy p;
+    if (!parse_admit_policy(value, p))
+      return fail("boot-server", "admission '" + value + "' is not a policy: use auto, listed or ask (grappe boot-server admission ask)");
+    if (who.uid != 0)
+      return fail("boot-server", "only root may change the cluster's admission policy (try sudo grappe boot-server admission " + value + ")");
+    NodeAdmin next = *env_.admin;
+    if (!next_policy_setting(next.admission, p, next.admission))
+      return fail("boot-server", "the admission setting's generation is exhausted; remove \"admission\" from admin.json on every node");
+    if (std::string why = save(next); !why.empty()) return fail("boot-server", why);
+    env_.log("admin: boot-server admission " + value + " by uid " + std::to_string(who.uid) + " (for the whole cluster)");
   } else if (op != "status") {
-    return fail("boot-server", "unknown operation '" + op + "': use enable, disable or status");
+    return fail("boot-server", "unknown operation '" + op + "': use enable, disable, admission auto|listed|ask or status");
   }
   nlohmann::json r = status.is_object() ? status : nlohmann::json::object();
   r["enabled"] = env_.admin->netboot_on();
+  const EffectivePolicy pol = effective_policy(env_.admin->admission, env_.local_policy);
+  r["admission_policy"] = {{"policy", admit_policy_name(pol.policy)}, {"from", pol.from}};
   r["v"] = 1;
   r["ok"] = true;
   return r;

@@ -10,6 +10,7 @@
 
 #include "balance/balance_loop.h"
 #include "balance/node_admin.h"
+#include "boot/boot_policy.h"
 #include "jobs/job_service.h"
 
 namespace grappe {
@@ -26,6 +27,7 @@ struct AdminEnv {
   // Starts moving `job` to the node named `to`: "" when started, else why not.
   std::function<std::string(const std::string& job, const std::string& to, const std::string& reason)> move;
   std::function<void(const std::string&)> log;
+  AdmitPolicy local_policy = AdmitPolicy::Auto;  // [boot] admission: until the cluster sets one
 };
 
 class AdminCommands {
@@ -34,8 +36,9 @@ class AdminCommands {
   // `self`: this node's name; `now`: for the balancing work's windows.
   nlohmann::json node(const std::string& op, const std::string& value, const Caller& who, const std::string& self, double now,
                       uint32_t calibrated_speed);
-  // `status`: the boot service's status (or null), which the reply extends.
-  nlohmann::json boot(const std::string& op, const Caller& who, const nlohmann::json& status);
+  // `status`: the boot service's status (or null), which the reply extends. `op` enable, disable,
+  // status, or admission with `value` auto|listed|ask (the cluster-wide admission policy).
+  nlohmann::json boot(const std::string& op, const std::string& value, const Caller& who, const nlohmann::json& status);
 
  private:
   std::string save(const NodeAdmin& next);  // "" when saved and in effect, else why not

@@ -47,6 +47,35 @@ nlohmann::json nodes_reply(const Membership& mb, double now) {
   return {{"v", kApiVersion}, {"ok", true}, {"nodes", nodes}};
 }
 
+void add_pending(nlohmann::json& reply, const nlohmann::json& boot, const std::string& self) {
+  if (!boot.is_object()) return;
+  auto text = [](const nlohmann::json& o, const char* k) {
+    auto it = o.find(k);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto adm = boot.find("admission");
+  if (text(boot, "role") == "serving" && adm != boot.end() && adm->is_object()) {
+    nlohmann::json pending = nlohmann::json::array();
+    auto list = adm->find("pending");
+    if (list != adm->end() && list->is_array())
+      for (const auto& p : *list) {
+        if (!p.is_object() || text(p, "mac").empty()) continue;
+        auto w = p.find("waiting_s");
+        const int waiting = w != p.end() && w->is_number_integer() ? w->get<int>() : 0;
+        pending.push_back({{"mac", text(p, "mac")}, {"address", text(p, "address")}, {"key", text(p, "key")},
+                           {"waiting_s", waiting}, {"admit", "grappe admit " + text(p, "mac")}});
+      }
+    reply["pending"] = pending;
+    reply["pending_server"] = self;
+    return;
+  }
+  auto pol = boot.find("admission_policy");
+  auto on = boot.find("enabled");
+  if (on != boot.end() && on->is_boolean() && on->get<bool>() && pol != boot.end() && pol->is_object() && text(*pol, "policy") == "ask" &&
+      !text(boot, "founder").empty())
+    reply["pending_on"] = text(boot, "founder");
+}
+
 nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const DaemonCounters& c, double now) {
   size_t alive = 1, suspect = 0, dead = 0;
   for (const auto& m : mb.members()) {

@@ -32,6 +32,11 @@ struct DaemonInfo {
 
 nlohmann::json member_json(const Member& m, double now, bool self);
 nlohmann::json nodes_reply(const Membership& mb, double now);
+// The PCs waiting to join (policy ask) added to a nodes reply from the boot service's status
+// (`boot`: DaemonInfo::boot): on the serving node "pending" lists them ({mac, address, key,
+// waiting_s, admit}) and "pending_server" names this node (`self`); on the others, under the ask
+// policy, "pending_on" names the serving node, which alone knows them. Every field type-checked.
+void add_pending(nlohmann::json& reply, const nlohmann::json& boot, const std::string& self);
 nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const DaemonCounters& c, double now);
 
 

@@ -227,7 +227,11 @@ void Daemon::start_migrator() {
 ApiRouter Daemon::api_router() {
   ApiParts p;
   p.jobs = &jobs_;
-  p.nodes = [this](double now) { return nodes_reply(mb_, now); };
+  p.nodes = [this](double now) {
+    nlohmann::json r = nodes_reply(mb_, now);
+    add_pending(r, info_.boot, ident_.name);
+    return r;
+  };
   p.status = [this](double now) {
     info_.migration = mig_->unavailable().empty() ? "ready" : mig_->unavailable();
     info_.handshakes = mig_->handshakes();
@@ -240,13 +244,14 @@ ApiRouter Daemon::api_router() {
   env.balance = &balance_;
   env.move = [this](const std::string& job, const std::string& to, const std::string& why) { return mig_->move(job, to, -1, why); };
   env.log = [this](const std::string& s) { mb_.on_event(s); };
+  env.local_policy = cfg_.boot_admission;
   admin_cmds_ = std::make_unique<AdminCommands>(std::move(env));
   p.node = [this](const std::string& op, const std::string& value, const Caller& who) {
     return admin_cmds_->node(op, value, who, mb_.self().name.str(), last_sample_, ident_.speed);
   };
   p.boot = [this](const std::string& op, const std::string& value, const Caller& who) {
     if (op == "admit" || op == "deny") return answer_admission(op, value, who);
-    return admin_cmds_->boot(op, who, info_.boot);
+    return admin_cmds_->boot(op, value, who, info_.boot);
   };
   p.migrate = [this](const nlohmann::json& req, const Caller& who) { return mig_->request(req, who); };
   p.job_started = [this] { save_state(); };
@@ -472,6 +477,7 @@ void Daemon::sample_load(double now, bool now_too) {
   l.flags = published_flags();
   l.daemon_version = 1;
   l.netboot = admin_.netboot;
+  l.admission = admin_.admission;
   mb_.set_local_load(l, now);
 }
 

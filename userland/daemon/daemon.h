@@ -61,6 +61,7 @@ class Daemon {
   void recalibrate(double now);
   void share_home(double now);
   HomeView home_view(double now);
+  void adopt_boot_settings();  // daemon_boot.cc
   void serve_boot(double now, const HomeView& v);  // the network-boot setting and service
   // `grappe admit|deny MAC` (policy ask): answered here when this node serves network boot, else
   // forwarded to the node that does (null: the reply comes later). answer_here: without the lock.

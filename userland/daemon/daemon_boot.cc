@@ -6,6 +6,7 @@
 
 #include "boot/boot_admit.h"
 #include "boot/boot_view.h"
+#include "boot/cluster_policy.h"
 #include "daemon/daemon.h"
 
 namespace grappe {
@@ -43,19 +44,37 @@ nlohmann::json Daemon::answer_here(const std::string& mac, bool admit, const std
   return r;
 }
 
-void Daemon::serve_boot(double, const HomeView& v) {
+// The cluster-wide settings (network boot on or off, the admission policy) heard in the live
+// members' load entries: a newer one is adopted, saved and logged.
+void Daemon::adopt_boot_settings() {
   for (const Member& m : mb_.members()) {
-    if (m.state != MemberState::Alive || !m.load || !admin_.adopt_netboot(m.load->info.netboot)) continue;
+    if (m.state != MemberState::Alive || !m.load) continue;
+    const bool netboot = admin_.adopt_netboot(m.load->info.netboot);
+    const bool policy = newer_policy_setting(m.load->info.admission, admin_.admission);
+    if (policy) admin_.admission = m.load->info.admission;
+    if (!netboot && !policy) continue;
     try {
       save_node_admin(cfg_.state_dir + "/admin.json", admin_);
     } catch (const std::exception& e) {
-      mb_.on_event(std::string("cannot save the network-boot setting: ") + e.what());
+      mb_.on_event(std::string("cannot save the cluster's boot settings: ") + e.what());
     }
-    mb_.on_event(std::string("network boot ") + (admin_.netboot_on() ? "enabled" : "disabled") + " for the cluster (seen from " +
-                 m.name.str() + ")");
+    if (netboot)
+      mb_.on_event(std::string("network boot ") + (admin_.netboot_on() ? "enabled" : "disabled") + " for the cluster (seen from " +
+                   m.name.str() + ")");
+    if (policy)
+      mb_.on_event(std::string("admission policy ") +
+                   admit_policy_name(effective_policy(admin_.admission, cfg_.boot_admission).policy) +
+                   " for the cluster (seen from " + m.name.str() + ")");
   }
+}
+
+void Daemon::serve_boot(double, const HomeView& v) {
+  adopt_boot_settings();
   if (!boot_) {
-    info_.boot = {{"enabled", admin_.netboot_on()}, {"role", "never here ([boot] serve = false in grapped.toml)"}};
+    const EffectivePolicy pol = effective_policy(admin_.admission, cfg_.boot_admission);
+    info_.boot = {{"enabled", admin_.netboot_on()},
+                  {"role", "never here ([boot] serve = false in grapped.toml)"},
+                  {"admission_policy", {{"policy", admit_policy_name(pol.policy)}, {"from", pol.from}}}};
     return;
   }
   BootPeers peers;
@@ -63,7 +82,9 @@ void Daemon::serve_boot(double, const HomeView& v) {
   if (auto founder = choose_founder(v)) peers.founder = founder->number, peers.founder_name = founder->name;
   boot_server_ = peers.founder;
   for (const auto& p : v.live) peers.live_ips.push_back(p.ip);
-  boot_->observe(boot_view(admin_.netboot_on(), peers, ipv4_interfaces(cfg_.interfaces)));
+  BootView bv = boot_view(admin_.netboot_on(), peers, ipv4_interfaces(cfg_.interfaces));
+  bv.admission_setting = admin_.admission;
+  boot_->observe(bv);
   info_.boot = boot_->status();
 }
 

@@ -89,6 +89,7 @@ void put_load(Writer& w, const LoadInfo& l) {
   w.u16(l.flags);
   w.u16(l.daemon_version);
   w.u32(l.netboot);
+  w.u32(l.admission);
 }
 
 std::vector<uint8_t> body(const Message& m) {
@@ -224,6 +225,7 @@ std::optional<Message> decode(const uint8_t* data, size_t len, const ClusterKey&
     l.flags = r.u16();
     l.daemon_version = r.u16();
     l.netboot = r.u32();
+    l.admission = r.u32();
     m.loads.push_back(l);
   }
   if (!r.ok || r.off != blen) return err = DecodeError::Malformed, std::nullopt;

@@ -40,6 +40,9 @@ struct LoadInfo {
   // The cluster-wide network-boot setting as this node knows it: generation << 1 | on. Every
   // `grappe boot-server enable|disable` bumps the generation; the highest one seen wins.
   uint32_t netboot = 0;
+  // The cluster-wide admission policy as this node knows it (generation << 2 | policy code,
+  // boot/cluster_policy.h; 0 = never set). The newest generation wins, as for netboot.
+  uint32_t admission = 0;
   bool operator==(const LoadInfo&) const = default;
 };
 
