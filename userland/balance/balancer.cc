@@ -57,22 +57,25 @@ std::optional<Decision> decide(const NodeView& self, const std::vector<JobView>&
 
   // CPU: the move with the largest expected saving that beats staying by the margin.
   std::optional<Decision> best;
-  double best_gain = 0;
+  double best_gain = p.min_gain_s;
   const double here = rate_on(self, 0);  // self.load already counts our jobs
   for (const JobView* j : candidates) {
     const double cost = p.fixed_cost_s + j->rss_mb / p.bandwidth_mb_s;
     for (const auto& t : peers) {
       if (t.node == self.node || !can_host(t, *j, p)) continue;
+      if (j->moves > 0 && t.known_s >= j->age_s) continue;  // moved once among these nodes already
       const double there = rate_on(t, j->cpu);
       if (there <= here) continue;
-      const double stay_time = j->age_s;  // expected time left here
-      const double move_time = stay_time * here / there + cost;
+      const bool known = j->left_s >= 0;
+      const double stay_time = known ? j->left_s * 1000 / here : j->age_s;  // expected time left here
+      const double move_time = (known ? j->left_s * 1000 / there : stay_time * here / there) + cost;
       const double gain = stay_time * (1 - p.margin) - move_time;
       if (gain > best_gain) {
         best_gain = gain;
         best = Decision{j->id, t.node,
-                        fmt("cpu: expected rate %.0f here, %.0f there; saves about %.1f s", here, there,
-                            stay_time - move_time)};
+                        fmt(known ? "cpu: expected rate %.0f here, %.0f there; saves about %.1f s (history)"
+                                  : "cpu: expected rate %.0f here, %.0f there; saves about %.1f s",
+                            here, there, stay_time - move_time)};
       }
     }
   }
