@@ -127,15 +127,18 @@ BalanceSimResult simulate_balance(const std::vector<SimNodeSpec>& nodes, const s
           v.age_s = t - jb.since;
           v.rss_mb = spec.rss_mb;
           v.moves = jb.migrations;
-          if (!spec.command.empty() && jb.migrations == 0) v.left_s = history.left(spec.command, spec.work - jb.left);
+          if (!spec.command.empty()) v.left_s = history.left(spec.command, spec.work - jb.left);  // work done travels
           jv.push_back(v);
         }
         std::vector<int> others;
         for (int p = 0; p < n; ++p)
           if (p != i && active(p, t)) others.push_back(p);
         std::vector<NodeView> peers;
-        for (int s = 0; !others.empty() && s < std::min(cfg.sample, n - 1); ++s) {
-          int p = others[static_cast<size_t>(rng() % others.size())];
+        // A window of distinct peers (a member table holds each node once).
+        const size_t window = std::min(others.size(), static_cast<size_t>(std::max(0, cfg.sample)));
+        for (size_t s = 0; s < window; ++s) {
+          std::swap(others[s], others[s + static_cast<size_t>(rng() % (others.size() - s))]);
+          int p = others[s];
           NodeView v = ns[static_cast<size_t>(p)].published;
           v.incoming = ns[static_cast<size_t>(p)].incoming;  // the target refuses over its limit
           const double joined = nodes[static_cast<size_t>(p)].join_at;

@@ -17,8 +17,11 @@
 // moved before moves again for CPU only to a node that came into the view after it landed here
 // (a node that joined since). The loads among the nodes it knew when it moved change only as the
 // burst's own jobs move and end, which its first move already answered; a newcomer is new
-// capacity, which the burst did not account for. Memory ushering and the admin's expel/bring are
-// not bound by this rule.
+// capacity, which the burst did not account for. Such a second move also needs the history's
+// estimate (the work done travels in the offer): age says nothing of a job that just landed.
+// After 30 s on its new node (settled_s) the burst's own moves are long over, so what changed the
+// loads since is something else (jobs started or ended elsewhere), and the job may move again.
+// Memory ushering and the admin's expel/bring are not bound by this rule.
 // Memory ushering: below the free-memory threshold a node sends its biggest movable job that fits
 // to the least loaded node with room, even if CPU load gets less even. No job ever goes where it
 // would push free memory under the threshold.
@@ -69,6 +72,7 @@ struct BalancerParams {
   double min_residency_s = 1;
   double margin = 0.1;            // move only for a >10% better expected finish
   double min_gain_s = 1;          // and at least this many seconds sooner, over the cost
+  double settled_s = 30;          // a job that moved may move again among known nodes after this
   double fixed_cost_s = 1.5;      // freeze + restore overhead of one migration
   double bandwidth_mb_s = 50;     // image transfer speed
   double mem_low_mb = 128;        // ushering threshold

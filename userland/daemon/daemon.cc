@@ -216,6 +216,7 @@ void Daemon::start_migrator() {
   env.admission = [this](const std::string& mac, bool admit, const std::string& by) {
     return answer_here(mac, admit, by);
   };
+  env.speed = [this] { return static_cast<double>(admin_.speed ? admin_.speed : ident_.speed); };
   env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };
   env.admit = [this](const nlohmann::json& offer) {
     Fields f(offer, "offer");

@@ -94,10 +94,9 @@ std::vector<LocalJob> Daemon::World::local_jobs() const {
     LocalJob l{id, j.guest, j.stay, why_not_movable("/proc", u->second.pids), j.arrived, d_.load_.demand(id),
                static_cast<double>(u->second.use.rss_kb) / 1024};
     l.moves = j.guest ? std::max(1, j.migrations) : j.migrations;
-    if (!j.guest && j.migrations == 0) {  // its CPU time here is all the work it has done
-      const double speed = d_.admin_.speed ? d_.admin_.speed : d_.ident_.speed;
-      l.left_s = d_.history_.left(command_key(j.argv), u->second.use.cpu_s * speed / 1000);
-    }
+    // Work done: its CPU time here, plus what the offer said it had done before (a move).
+    const double speed = d_.admin_.speed ? d_.admin_.speed : d_.ident_.speed;
+    l.left_s = d_.history_.left(command_key(j.argv), j.work_before + u->second.use.cpu_s * speed / 1000);
     jobs.push_back(std::move(l));
   }
   return jobs;
