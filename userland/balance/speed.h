@@ -1,7 +1,7 @@
 // A node's CPU speed figure (single core, relative: work units per ms × 10 of a fixed integer
 // loop), stable enough that identical nodes agree within a few percent: each calibration is the
-// median of several short runs (a run that a busy moment or the host's scheduler slowed is
-// outvoted), and the figure published is the median of the last calibrations taken while the
+// fastest of several short runs (a run that a busy moment or the host's scheduler slowed does not
+// count), and the figure published is the median of the last calibrations taken while the
 // node was idle (the one at start-up, while the node boots, counts only until then). The CPU and
 // its clock are a seam, so tests drive it with a fake.
 #pragma once
@@ -20,8 +20,8 @@ class CalibrationCpu {
 
 // Units per ms × 10 over one run of about `ms`.
 uint32_t calibrate_once(CalibrationCpu& cpu, double ms);
-// The median of `runs` runs.
-uint32_t calibrate_median(CalibrationCpu& cpu, int runs = 5, double ms = 30);
+// The fastest of `runs` runs: a busy moment or the host's scheduler only ever slows a run down.
+uint32_t calibrate_best(CalibrationCpu& cpu, int runs = 5, double ms = 30);
 // On this machine's CPU and steady clock.
 uint32_t calibrate_speed();
 
