@@ -21,9 +21,11 @@ inline std::vector<SimNodeSpec> make_nodes(int n, bool hetero, uint64_t seed) {
   return v;
 }
 
-// "burst": every job at t=0 on node 0, all alike (the seed paper's loop of identical encoders).
+// "burst": every job at t=0 on node 0, all alike (the seed paper's loop of identical encoders),
+// `burst_work` seconds each on a reference CPU, command "encode".
 // "skewed": arrivals over the first `spread` seconds, 80% of them on 10% of the nodes.
-inline std::vector<SimJobSpec> make_jobs(const std::string& trace, int count, int nodes, double spread, uint64_t seed) {
+inline std::vector<SimJobSpec> make_jobs(const std::string& trace, int count, int nodes, double spread, uint64_t seed,
+                                         double burst_work = 120) {
   std::mt19937_64 rng(seed + 7);
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<SimJobSpec> v(static_cast<size_t>(count));
@@ -32,8 +34,9 @@ inline std::vector<SimJobSpec> make_jobs(const std::string& trace, int count, in
     j.work = 30 + 90 * u(rng);
     j.rss_mb = 16 + 240 * u(rng);
     if (trace == "burst") {
-      j.work = 120;
+      j.work = burst_work;
       j.rss_mb = 64;
+      j.command = "encode";
       continue;
     }
     j.arrival = spread * u(rng);

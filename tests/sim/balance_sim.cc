@@ -5,17 +5,28 @@
 #include <random>
 #include <string>
 
+#include "balance/job_history.h"
+
 namespace grappe {
 
 double ideal_makespan(const std::vector<SimNodeSpec>& nodes, const std::vector<SimJobSpec>& jobs) {
-  double capacity = 0, fastest = 0, total = 0, first = 1e300, lb = 0;
-  for (const auto& n : nodes) capacity += n.cpus * n.speed / 1000, fastest = std::max(fastest, n.speed / 1000);
+  double fastest = 0, total = 0, first = 1e300, lb = 0;
+  for (const auto& n : nodes) fastest = std::max(fastest, n.speed / 1000);
   for (const auto& j : jobs) {
     total += j.work;
     first = std::min(first, j.arrival);
     lb = std::max(lb, j.arrival + j.work / fastest);
   }
-  return std::max(lb, (jobs.empty() ? 0 : first) + total / capacity);
+  if (jobs.empty()) return 0;
+  auto done_by = [&](double t) {  // work the whole cluster can do from `first` to t
+    double w = 0;
+    for (const auto& n : nodes) w += n.cpus * n.speed / 1000 * std::max(0.0, t - std::max(first, n.join_at));
+    return w;
+  };
+  double lo = first, hi = first + 1;
+  while (done_by(hi) < total) hi = first + 2 * (hi - first);
+  for (int i = 0; i < 100; ++i) (done_by((lo + hi) / 2) < total ? lo : hi) = (lo + hi) / 2;
+  return std::max(lb, hi);
 }
 
 BalanceSimResult simulate_balance(const std::vector<SimNodeSpec>& nodes, const std::vector<SimJobSpec>& jobs,
@@ -46,7 +57,12 @@ BalanceSimResult simulate_balance(const std::vector<SimNodeSpec>& nodes, const s
   std::uniform_real_distribution<double> u01(0, 1);
   for (auto& nd : ns) nd.phase = u01(rng) * cfg.round_s;
   std::vector<int> in_transit;
+  JobHistory history;
+  for (const auto& [cmd, runs] : cfg.history)
+    for (double w : runs) history.record(cmd, w);
+  auto active = [&](int i, double now) { return now >= nodes[static_cast<size_t>(i)].join_at; };
   BalanceSimResult r;
+  r.idle_s.assign(static_cast<size_t>(n), 0);
   r.ideal = ideal_makespan(nodes, jobs);
   auto view = [&](int i, const Node& nd) {
     NodeView v;
@@ -88,7 +104,11 @@ BalanceSimResult simulate_balance(const std::vector<SimNodeSpec>& nodes, const s
       in_transit.pop_back();
     }
     if (t >= next_gossip) {
-      for (int i = 0; i < n; ++i) ns[static_cast<size_t>(i)].published = view(i, ns[static_cast<size_t>(i)]);
+      for (int i = 0; i < n; ++i) {
+        NodeView& v = ns[static_cast<size_t>(i)].published;
+        v = view(i, ns[static_cast<size_t>(i)]);
+        v.alive = active(i, t);
+      }
       next_gossip = t + cfg.round_s;
     }
     // Balancing rounds, each node at its own phase.
@@ -99,19 +119,30 @@ BalanceSimResult simulate_balance(const std::vector<SimNodeSpec>& nodes, const s
         if (ph >= cfg.dt || nd.jobs.empty()) continue;
         std::vector<JobView> jv;
         for (int j : nd.jobs) {
+          const SimJobSpec& spec = jobs[static_cast<size_t>(j)];
+          const Job& jb = js[static_cast<size_t>(j)];
           JobView v;
           v.id = std::to_string(j);
-          v.guest = jobs[static_cast<size_t>(j)].origin != i;
-          v.age_s = t - js[static_cast<size_t>(j)].since;
-          v.rss_mb = jobs[static_cast<size_t>(j)].rss_mb;
+          v.guest = spec.origin != i;
+          v.age_s = t - jb.since;
+          v.rss_mb = spec.rss_mb;
+          v.moves = jb.migrations;
+          if (!spec.command.empty()) v.left_s = history.left(spec.command, spec.work - jb.left);  // work done travels
           jv.push_back(v);
         }
+        std::vector<int> others;
+        for (int p = 0; p < n; ++p)
+          if (p != i && active(p, t)) others.push_back(p);
         std::vector<NodeView> peers;
-        for (int s = 0; s < std::min(cfg.sample, n - 1); ++s) {
-          int p = static_cast<int>(rng() % static_cast<uint64_t>(n - 1));
-          if (p >= i) ++p;
+        // A window of distinct peers (a member table holds each node once).
+        const size_t window = std::min(others.size(), static_cast<size_t>(std::max(0, cfg.sample)));
+        for (size_t s = 0; s < window; ++s) {
+          std::swap(others[s], others[s + static_cast<size_t>(rng() % (others.size() - s))]);
+          int p = others[s];
           NodeView v = ns[static_cast<size_t>(p)].published;
           v.incoming = ns[static_cast<size_t>(p)].incoming;  // the target refuses over its limit
+          const double joined = nodes[static_cast<size_t>(p)].join_at;
+          v.known_s = joined > 0 ? t - joined : 1e18;  // as a node's balancer sees a newcomer
           peers.push_back(v);
         }
         for (const auto& d : plan(view(i, nd), jv, peers, nd.outgoing, cfg.params)) {
@@ -139,6 +170,7 @@ BalanceSimResult simulate_balance(const std::vector<SimNodeSpec>& nodes, const s
     t += cfg.dt;
     for (int i = 0; i < n; ++i) {
       Node& nd = ns[static_cast<size_t>(i)];
+      if (nd.jobs.empty() && active(i, t) && nd.incoming == 0) r.idle_s[static_cast<size_t>(i)] += cfg.dt;
       if (nd.jobs.empty()) continue;
       const auto& spec = nodes[static_cast<size_t>(i)];
       double rate = spec.speed / 1000 * std::min(1.0, static_cast<double>(spec.cpus) / static_cast<double>(nd.jobs.size()));
@@ -147,6 +179,8 @@ BalanceSimResult simulate_balance(const std::vector<SimNodeSpec>& nodes, const s
         jb.left -= rate * cfg.dt;
         if (jb.left <= 1e-9) {
           ++finished;
+          const SimJobSpec& done = jobs[static_cast<size_t>(nd.jobs[k])];
+          if (!done.command.empty() && jb.migrations == 0) history.record(done.command, done.work);
           if (jobs[static_cast<size_t>(nd.jobs[k])].origin != i) --nd.guests;
           nd.jobs[k] = nd.jobs.back();
           nd.jobs.pop_back();

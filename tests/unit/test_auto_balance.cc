@@ -69,9 +69,10 @@ TEST_CASE("auto balance: a peer's load drop brings the next round forward, withi
 TEST_CASE("auto balance: the next round comes when a young job is old enough to move") {
   auto young = [](bool stay) {
     std::vector<LocalJob> v = busy(1);
-    v[0].arrived = 10;
+    v[0].arrived = 12;
     v[0].stay = stay;
-    v[0].rss_mb = 1;  // cheap to move: worth it at 3 s on a crowded node
+    v[0].rss_mb = 1;
+    v[0].left_s = 10;  // the history says 10 s of work are ahead: worth moving as soon as allowed
     return v;
   };
   AutoBalancer b;
@@ -79,7 +80,7 @@ TEST_CASE("auto balance: the next round comes when a young job is old enough to 
   CHECK(b.round(12.4, node(1, 7), young(false), {node(2, 0)}, 0).empty());
   CHECK(b.why_stays("1.1") == "too young to move");
   CHECK_FALSE(b.due(12.9, 0));
-  REQUIRE(b.due(13.0, 0));  // 3 s old, not at the period's 13.4
+  REQUIRE(b.due(13.0, 0));  // 1 s old (the minimum residency), not at the period's 13.4
   CHECK(b.round(13.0, node(1, 7), young(false), {node(2, 0)}, 0).size() == 1);
   AutoBalancer pinned;  // a job that may never move does not bring a round forward
   REQUIRE(pinned.due(12.4, 0));
@@ -94,7 +95,7 @@ TEST_CASE("auto balance: a one-CPU node sends one job at a time; two CPUs, two a
   auto moves = one.round(20, node(1, 7), busy(7), {node(2, 0)}, 0);
   CHECK(moves.size() == 1);
   CHECK_FALSE(one.due(21, 1));  // its move is in flight: no second one beside it
-  CHECK_FALSE(one.due(21.5, 0));  // it just ended: settle first
+  CHECK_FALSE(one.due(21.4, 0));  // it just ended: settle first (one load sample)
   CHECK(one.due(22.5, 0));
   CHECK(one.round(22.5, node(1, 6), busy(6), {node(2, 1)}, 0).size() == 1);
 
@@ -114,7 +115,7 @@ TEST_CASE("auto balance: a job sent to a peer counts there until the peer's figu
   CHECK_FALSE(b.due(21, 1));   // a one-CPU node moves one job at a time
   CHECK(b.round(21, node(1, 2), {}, {node(2, 0)}, 1).empty());  // and a round would find nothing more
   CHECK_FALSE(b.due(23, 1));   // last seen in flight at 23: it ends then
-  CHECK_FALSE(b.due(23.5, 0)); // settling
+  CHECK_FALSE(b.due(23.4, 0)); // settling
   REQUIRE(b.due(24.1, 0));
   std::vector<LocalJob> left;
   for (const auto& j : busy(3))

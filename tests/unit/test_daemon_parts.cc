@@ -9,6 +9,7 @@
 #include "cli/api_client.h"
 #include "daemon/config.h"
 #include "balance/load.h"
+#include "balance/speed.h"
 
 namespace fs = std::filesystem;
 using namespace grappe;

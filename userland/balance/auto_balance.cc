@@ -21,6 +21,15 @@ std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, cons
   // Targets of recent moves whose figures predate the job's arrival count it here. A move still
   // unseen after 30 s (a target that stopped publishing) is forgotten.
   std::vector<NodeView> view = peers;
+  std::erase_if(seen_, [&](const auto& s) {
+    return std::none_of(view.begin(), view.end(), [&](const NodeView& v) { return v.node == s.first && v.alive; });
+  });
+  for (NodeView& v : view) {
+    if (!v.alive) continue;
+    const double since = seen_.emplace(v.node, first_round_ ? -1e18 : now).first->second;
+    v.known_s = now - since;
+  }
+  first_round_ = false;
   std::erase_if(sent_, [&](const Sent& s) {
     auto t = std::find_if(view.begin(), view.end(), [&](const NodeView& v) { return v.node == s.target; });
     if (t == view.end() || now - s.decided > 30) return true;
@@ -33,7 +42,7 @@ std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, cons
   stays_.clear();
   const bool memory_low = self.mem_free_mb < p_.plan.mem_low_mb;
   for (const LocalJob& j : jobs) {
-    JobView v{j.id, j.guest, now - j.arrived, j.demand, j.rss_mb, j.why_not.empty(), j.stay};
+    JobView v{j.id, j.guest, now - j.arrived, j.demand, j.rss_mb, j.why_not.empty(), j.stay, j.moves, j.left_s};
     std::string why = j.why_not.empty() ? stay_reason(self, v, p_.plan) : "cannot move: " + j.why_not;
     if (why.empty() && j.demand < p_.idle_share && !memory_low) {
       char b[64];
@@ -52,7 +61,9 @@ std::vector<Decision> AutoBalancer::round(double now, const NodeView& self, cons
   BalancerParams bp = p_.plan;
   limit_ = bp.max_outgoing = std::max(1, std::min(bp.max_outgoing, self.cpus));
   auto moves = plan(self, views, view, outgoing, bp);
-  for (const JobView& v : views) stays_[v.id] = "no other node would finish it sooner";
+  for (const JobView& v : views)
+    stays_[v.id] = v.moves > 0 ? "moved once already; only a node that joins since may take it"
+                               : "no other node would finish it sooner";
   for (const Decision& d : moves) {
     stays_.erase(d.job);
     auto v = std::find_if(views.begin(), views.end(), [&](const JobView& j) { return j.id == d.job; });

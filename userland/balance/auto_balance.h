@@ -21,6 +21,8 @@ struct LocalJob {
   double arrived = 0;    // when it started running on this node
   double demand = 1;     // runnable share it adds to a run queue (1: CPU-bound)
   double rss_mb = 0;
+  int moves = 0;         // times it moved before (a guest: at least 1)
+  double left_s = -1;    // expected work ahead from the job history (reference CPU-s); -1: unknown
 };
 
 struct AutoBalanceParams {
@@ -34,7 +36,9 @@ struct AutoBalanceParams {
     return b;
   }();
   double period_s = 1;     // between rounds
-  double settle_s = 1;     // after a migration from here ends, before the next round
+  // After a migration from here ends, before the next round: one load sample (0.5 s), so this
+  // node's own figure no longer counts the job that left.
+  double settle_s = 0.5;
   // A target's load figures show a job that moved there once they were sampled this long after
   // the move ended (grapped samples every 0.5 s); until then the job is added to them here, so a
   // stale figure does not draw a second job, and the next move need not wait for the figures.
@@ -71,6 +75,11 @@ class AutoBalancer {
   double next_ = 0, last_busy_ = -1e9;  // when a migration from here was last seen in flight
   double last_round_ = -1e9;
   std::vector<Sent> sent_;
+  // When each peer came into view (alive with a load entry). Peers seen in the first round count
+  // as known for ever; a node that appears later is a newcomer, which jobs that already moved may
+  // still go to (balancer.h: no ping-pong).
+  std::map<int, double> seen_;
+  bool first_round_ = true;
   std::map<std::string, std::string> stays_;
 };
 

@@ -57,22 +57,35 @@ std::optional<Decision> decide(const NodeView& self, const std::vector<JobView>&
 
   // CPU: the move with the largest expected saving that beats staying by the margin.
   std::optional<Decision> best;
-  double best_gain = 0;
+  double best_gain = p.min_gain_s;
   const double here = rate_on(self, 0);  // self.load already counts our jobs
+  // The most crowded peers go first: a target with no idle CPU left is yielded to a peer whose
+  // jobs run a quarter slower than ours (it would send there too, and both would overfill it).
+  double rival = here;
+  for (const auto& r : peers)
+    if (r.node != self.node && r.alive && r.info_age_s <= p.max_info_age_s && r.load > r.cpus)
+      rival = std::min(rival, rate_on(r, 0));
   for (const JobView* j : candidates) {
     const double cost = p.fixed_cost_s + j->rss_mb / p.bandwidth_mb_s;
     for (const auto& t : peers) {
       if (t.node == self.node || !can_host(t, *j, p)) continue;
+      // Moved once among these nodes already; and a second move must know it pays (history).
+      // After settled_s here, the burst's own moves are long over: what changed the loads since is
+      // something else (jobs started or ended elsewhere), and the job may move again.
+      if (j->moves > 0 && j->age_s < p.settled_s && (t.known_s >= j->age_s || j->left_s < 0)) continue;
       const double there = rate_on(t, j->cpu);
       if (there <= here) continue;
-      const double stay_time = j->age_s;  // expected time left here
-      const double move_time = stay_time * here / there + cost;
+      if (rival < here * 0.75 && t.load + j->cpu > t.cpus) continue;  // no idle CPU there: the rival's turn
+      const bool known = j->left_s >= 0;
+      const double stay_time = known ? j->left_s * 1000 / here : j->age_s;  // expected time left here
+      const double move_time = (known ? j->left_s * 1000 / there : stay_time * here / there) + cost;
       const double gain = stay_time * (1 - p.margin) - move_time;
       if (gain > best_gain) {
         best_gain = gain;
         best = Decision{j->id, t.node,
-                        fmt("cpu: expected rate %.0f here, %.0f there; saves about %.1f s", here, there,
-                            stay_time - move_time)};
+                        fmt(known ? "cpu: expected rate %.0f here, %.0f there; saves about %.1f s (history)"
+                                  : "cpu: expected rate %.0f here, %.0f there; saves about %.1f s",
+                            here, there, stay_time - move_time)};
       }
     }
   }

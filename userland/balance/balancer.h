@@ -3,12 +3,25 @@
 // to send one job away and where. It answers with one move or none, and why.
 //
 // CPU: a job's expected progress rate on a node is speed × min(1, cpus / runnable), counting the
-// job itself on the target. With its time T on this node as the estimate of the time still
-// ahead (MOSIX), a move pays if  T × rate_here / rate_there + cost  <  T × (1 − margin); a job
-// that just landed must prove itself again before it moves on, which bounds its moves. Counting the job on
-// the target gives the hysteresis: two equally loaded nodes never trade jobs back and forth, and
-// a job never moves to a node where it would run no faster. Jobs younger than the minimum
-// residency never move, so short processes stay where they start.
+// job itself on the target. The work still ahead of a job W (reference CPU-seconds) comes from
+// the history of finished jobs with the same command (job_history.h) when there is one; then the
+// time left here is S = W × 1000 / rate_here. Without history, its time T on this node is the
+// estimate (MOSIX): S = T, and a job that just landed must prove itself again before it moves on.
+// A move pays if  S × rate_here / rate_there + cost + min_gain  <  S × (1 − margin): the saving
+// must beat the measured cost plus a margin, so a job near its known end is never moved. Counting
+// the job on the target gives the hysteresis: two equally loaded nodes never trade jobs back and
+// forth, and a job never moves to a node where it would run no faster. Jobs younger than the
+// minimum residency (1 s) never move, so short processes stay where they start; past it the cost
+// model alone decides, so a burst's first moves leave as soon as they pay.
+// A job moves at most once for CPU among the nodes it already knew (no ping-pong): a job that has
+// moved before moves again for CPU only to a node that came into the view after it landed here
+// (a node that joined since). The loads among the nodes it knew when it moved change only as the
+// burst's own jobs move and end, which its first move already answered; a newcomer is new
+// capacity, which the burst did not account for. Such a second move also needs the history's
+// estimate (the work done travels in the offer): age says nothing of a job that just landed.
+// After 30 s on its new node (settled_s) the burst's own moves are long over, so what changed the
+// loads since is something else (jobs started or ended elsewhere), and the job may move again.
+// Memory ushering and the admin's expel/bring are not bound by this rule.
 // Memory ushering: below the free-memory threshold a node sends its biggest movable job that fits
 // to the least loaded node with room, even if CPU load gets less even. No job ever goes where it
 // would push free memory under the threshold.
@@ -40,6 +53,7 @@ struct NodeView {
   uint16_t flags = 0;
   int guests = 0, max_guests = 1 << 20;
   int incoming = 0;        // migrations to it in flight (as the caller knows)
+  double known_s = 1e18;   // how long it has been in the caller's view (a newcomer: small)
 };
 
 struct JobView {
@@ -50,11 +64,15 @@ struct JobView {
   double rss_mb = 0;
   bool movable = true;     // no node-local files, sockets, devices
   bool stay = false;       // grappe run --stay
+  int moves = 0;           // times it has moved before (0: never left its home)
+  double left_s = -1;      // expected work still ahead, reference CPU-seconds (history); -1: unknown
 };
 
 struct BalancerParams {
-  double min_residency_s = 3;
+  double min_residency_s = 1;
   double margin = 0.1;            // move only for a >10% better expected finish
+  double min_gain_s = 1;          // and at least this many seconds sooner, over the cost
+  double settled_s = 30;          // a job that moved may move again among known nodes after this
   double fixed_cost_s = 1.5;      // freeze + restore overhead of one migration
   double bandwidth_mb_s = 50;     // image transfer speed
   double mem_low_mb = 128;        // ushering threshold

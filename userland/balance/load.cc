@@ -3,11 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 namespace grappe {
 
@@ -68,21 +66,6 @@ SystemSample read_system(const std::string& proc) {
     if (key == "MemAvailable:") s.mem_free_mb = static_cast<uint32_t>(kb / 1024);
   }
   return s;
-}
-
-uint32_t calibrate_speed() {
-  using clock = std::chrono::steady_clock;
-  volatile uint64_t sink = 0;
-  uint64_t units = 0;
-  auto t0 = clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double, std::milli>(clock::now() - t0).count(); };
-  while (elapsed() < 50) {
-    uint64_t x = units + 1;
-    for (int i = 0; i < 10000; ++i) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    sink = sink + x;
-    ++units;
-  }
-  return static_cast<uint32_t>(std::max(1.0, static_cast<double>(units) / elapsed() * 10));
 }
 
 }  // namespace grappe

@@ -1,6 +1,6 @@
 // This node's load as the cluster sees it: a MOSIX-style smoothed run-queue load that rises fast
-// and decays slowly (so a brief lull does not invite migrations), memory, CPU count and a CPU
-// speed calibrated by a short benchmark at start-up (the admin may override it).
+// and decays slowly (so a brief lull does not invite migrations), memory and CPU count (the CPU speed
+// figure is speed.h's).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -43,7 +43,5 @@ struct SystemSample {
 
 // Reads /proc/stat and /proc/meminfo under `proc` (a fake tree in tests).
 SystemSample read_system(const std::string& proc = "/proc");
-// Relative single-core speed: work units per millisecond of a fixed integer loop (~50 ms).
-uint32_t calibrate_speed();
 
 }  // namespace grappe

@@ -188,6 +188,10 @@ void Daemon::wire_jobs() {
   jobs_.log = [this](const std::string& s) { mb_.on_event(s); };
   jobs_.placeable = [this](int node) { return placeable(node); };
   jobs_.stays = [this](const Job& j) { return balance_.balancer().why_stays(j.id); };
+  jobs_.on_ended = [this](const Job& j) { record_history(j); };
+  speed_est_ = SpeedEstimate(ident_.speed);
+  if (std::string why = history_.load_file(store_, cfg_.state_dir + "/history.json"); !why.empty())
+    std::fprintf(stderr, "grapped: job history: %s (the rest is kept)\n", why.c_str());
   adopt_jobs();
 }
 
@@ -212,6 +216,7 @@ void Daemon::start_migrator() {
   env.admission = [this](const std::string& mac, bool admit, const std::string& by) {
     return answer_here(mac, admit, by);
   };
+  env.speed = [this] { return static_cast<double>(admin_.speed ? admin_.speed : ident_.speed); };
   env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };
   env.admit = [this](const nlohmann::json& offer) {
     Fields f(offer, "offer");
@@ -482,16 +487,30 @@ void Daemon::sample_load(double now, bool now_too) {
 }
 
 // The speed calibrated at start-up is often low: boot keeps the CPU busy, and a virtual CPU
-// shares its host. While the node is idle in its first ten minutes, measure again every 30 s
-// and keep the best figure (the admin's `grappe node speed` still overrides it).
+// shares its host. While the node is idle, measure again (every 30 s in its first ten minutes,
+// every 5 minutes after) and publish the median of the last idle calibrations (speed.h), so
+// identical nodes agree (the admin's `grappe node speed` still overrides it).
 void Daemon::recalibrate(double now) {
-  if (cfg_.speed || now < next_calibration_ || now - info_.started > 600) return;
-  next_calibration_ = now + 30;
+  if (cfg_.speed || now < next_calibration_) return;
+  next_calibration_ = now + (now - info_.started > 600 ? 300 : 30);
   if (jobs_.running() || load_.value() > 0.5) return;
-  uint32_t s = calibrate_speed();
-  if (s <= ident_.speed * 1.05) return;
-  mb_.on_event("speed recalibrated while idle: " + std::to_string(ident_.speed) + " -> " + std::to_string(s));
+  speed_est_.idle_sample(calibrate_speed());
+  const uint32_t s = speed_est_.value();
+  if (s == ident_.speed) return;
+  if (s > ident_.speed * 1.02 || s < ident_.speed * 0.98)
+    mb_.on_event("speed recalibrated while idle: " + std::to_string(ident_.speed) + " -> " + std::to_string(s));
   ident_.speed = s;
+}
+
+// A job that ended here without ever moving: its CPU time here is all its work (job_history.h).
+void Daemon::record_history(const Job& j) {
+  if (j.guest || j.migrations != 0) return;
+  auto u = usage_.find(j.id);
+  if (u == usage_.end() || u->second.use.cpu_s <= 0) return;
+  const double speed = admin_.speed ? admin_.speed : ident_.speed;
+  history_.record(command_key(j.argv), u->second.use.cpu_s * speed / 1000);
+  if (std::string why = history_.save_file(store_, cfg_.state_dir + "/history.json"); !why.empty())
+    mb_.on_event("job history: " + why);
 }
 
 // Hands the shared /home its view of the cluster once a second (home_share.h does the rest on

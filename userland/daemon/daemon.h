@@ -18,7 +18,10 @@
 #include "daemon/config.h"
 #include "jobs/job_inspect.h"
 #include "jobs/job_service.h"
+#include "balance/job_history.h"
 #include "balance/load.h"
+#include "balance/speed.h"
+#include "common/text_store.h"
 #include "membership/membership.h"
 #include "migration/migrator.h"
 #include "boot/boot_service.h"
@@ -59,6 +62,7 @@ class Daemon {
   void read_client(size_t i, double now);  // one read, and up to 64 of the complete lines in it
   void sample_load(double now, bool now_too = false);  // now_too: also off its schedule
   void recalibrate(double now);
+  void record_history(const Job& j);
   void share_home(double now);
   HomeView home_view(double now);
   void adopt_boot_settings();  // daemon_boot.cc
@@ -93,6 +97,9 @@ class Daemon {
   double last_sample_ = -1, next_sample_ = 0;
   size_t running_here_ = 0;  // jobs running on this node at the last loop turn
   double next_calibration_ = 0;
+  SpeedEstimate speed_est_;  // start-up calibration, then the median of idle ones (speed.h)
+  FileStore store_;
+  JobHistory history_;       // finished jobs' work by command (<state_dir>/history.json)
   double number_since_ = -1, next_home_ = 0;
   bool announced_join_ = false;
   bool announced_found_ = false;

@@ -91,8 +91,13 @@ std::vector<LocalJob> Daemon::World::local_jobs() const {
   for (const auto& [id, j] : d_.jobs_.table().all()) {
     auto u = d_.usage_.find(id);
     if (j.state != JobState::Running || j.remote || j.migrating || u == d_.usage_.end()) continue;
-    jobs.push_back({id, j.guest, j.stay, why_not_movable("/proc", u->second.pids), j.arrived, d_.load_.demand(id),
-                    static_cast<double>(u->second.use.rss_kb) / 1024});
+    LocalJob l{id, j.guest, j.stay, why_not_movable("/proc", u->second.pids), j.arrived, d_.load_.demand(id),
+               static_cast<double>(u->second.use.rss_kb) / 1024};
+    l.moves = j.guest ? std::max(1, j.migrations) : j.migrations;
+    // Work done: its CPU time here, plus what the offer said it had done before (a move).
+    const double speed = d_.admin_.speed ? d_.admin_.speed : d_.ident_.speed;
+    l.left_s = d_.history_.left(command_key(j.argv), j.work_before + u->second.use.cpu_s * speed / 1000);
+    jobs.push_back(std::move(l));
   }
   return jobs;
 }

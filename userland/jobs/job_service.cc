@@ -289,6 +289,7 @@ void JobService::end(Job& j, int status, double now) {
   j.state = JobState::Exited;
   j.remote = false;
   j.ended = now;
+  if (on_ended) on_ended(j);
   if (log) log("job " + j.id + " ended with status " + std::to_string(j.exit_code));
   if (j.watcher >= 0) {
     if (send) send(j.watcher, {{"ev", "exit"}, {"job", j.id}, {"status", j.exit_code}});

@@ -95,6 +95,8 @@ class JobService {
   std::function<bool(int client)> congested;                          // client's queue is full
   std::function<void(int client)> finish;                             // close after flushing
   std::function<void(const std::string&)> log;
+  // A job that ran here ended (before its caller is told): the job history records it.
+  std::function<void(const Job&)> on_ended;
   // run --node N: "" when node N can take jobs, else why not (unset: any node is refused).
   std::function<std::string(int node)> placeable;
   // Why the balancer leaves a movable job here ("" if unknown), for ps.

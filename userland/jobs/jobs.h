@@ -47,6 +47,7 @@ struct Job {
   double arrived = 0;  // when it began running on this node (the balancer's residency)
   int place = 0;       // grappe run --node N: the node to move it to once it has started
   int migrations = 0;
+  double work_before = 0;  // work done on earlier residences, reference CPU-seconds (from the offer)
   bool stay = false;
   int watcher = -1;  // API client streaming this job's output, -1 if none
   std::string in_q;  // stdin from the caller not yet taken by the job

@@ -223,6 +223,7 @@ nlohmann::json Migrator::offer_for(Job& j, std::string& why, int precopy) {
           {"rss_kb", use.rss_kb},
           {"cpu_flags", cpu_flags(read_text(env_.proc + "/cpuinfo"))},
           {"age_s", now_s() - j.started},
+          {"work_s", j.work_before + use.cpu_s * (env_.speed ? env_.speed() : 1000) / 1000},
           {"stay", j.stay},
           {"tty_out", j.tty[1]},
           {"tty_err", j.tty[2]},
@@ -440,6 +441,7 @@ void Migrator::adopt(const TargetResult& r, const Offer& o) {
     n.started = now_s() - o.age_s;
     j = &t.add(std::move(n));
   }
+  j->work_before = o.work_s;
   j->state = JobState::Running;
   j->remote = false;
   j->guest = !home;

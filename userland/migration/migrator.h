@@ -48,6 +48,7 @@ struct MigratorEnv {
   std::function<bool(const std::string& name)> alive;                       // not declared dead
   std::function<void(int client, const nlohmann::json& reply)> reply;        // answer a waiting client
   std::function<void(const std::string&)> log;
+  std::function<double()> speed;  // this node's speed figure, for the offer's work_s (unset: 1000)
   // Moves a restored job's processes into a scope of their own (jobs/job_scope.h); "" or why not.
   std::function<std::string(const std::string& scope_id, const std::vector<pid_t>& pids)> place;
   // Extra admission rules for an incoming offer (admin flags, limits): "" = welcome.

@@ -52,6 +52,8 @@ bool parse_offer(const nlohmann::json& meta, Offer& o, std::string& why) {
   o.tty_err = f.boolean("tty_err", false);
   o.precopy = f.boolean("precopy", false);
   o.age_s = f.number("age_s", 0);
+  o.work_s = f.number("work_s", 0);
+  if (!(o.work_s >= 0 && o.work_s < 1e9)) o.work_s = 0;  // an odd figure: unknown
   o.rss_kb = static_cast<uint64_t>(f.integer("rss_kb", 0, 0, INT64_MAX));
   if (f.ok() && !safe_job_id(o.id)) f.fail("\"id\" is not a valid job id");
   // Read where the job lands (restore, dump_priority): wrong types there must not pass.

@@ -32,6 +32,7 @@ struct Offer {
   uid_t uid = 65534;
   bool stay = false, tty_out = false, tty_err = false, precopy = false;
   double age_s = 0;
+  double work_s = 0;  // work done so far, reference CPU-seconds (job_history.h); 0 from older peers
   uint64_t rss_kb = 0;
 };
 bool parse_offer(const nlohmann::json& meta, Offer& o, std::string& why);
