@@ -104,7 +104,7 @@ TEST_CASE("simulator properties: equal loads never migrate; a burst spreads near
   BalanceSimConfig cfg;
   {
     std::vector<SimJobSpec> jobs;
-    for (int i = 0; i < 32; ++i) jobs.push_back({0, i % 16, 60, 64});
+    for (int i = 0; i < 32; ++i) jobs.push_back({0, i % 16, 60, 64, ""});
     auto r = simulate_balance(make_nodes(16, false, 1), jobs, cfg);
     CHECK(r.migrations == 0);
     CHECK(r.makespan == doctest::Approx(120).epsilon(0.01));
