@@ -7,6 +7,8 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <type_traits>
+#include <utility>
 
 namespace grappe {
 namespace {
@@ -19,11 +21,23 @@ bool safe_host(const std::string& h) {
          h.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.:-[]") == std::string::npos;
 }
 
+// TaskQueue::enqueue returns void in cpp-httplib 0.11 (Debian 12, the build host) and bool
+// (false: queue full, connection dropped) in later ones (trixie, the image's SDK).
+using EnqueueResult = decltype(std::declval<httplib::TaskQueue&>().enqueue(std::function<void()>{}));
+
+template <class R>
+R queued() {
+  if constexpr (std::is_same_v<R, bool>) return true;
+}
+
 // httplib's task queue over the pool, which BootHttp keeps too for its counts.
 class PoolQueue : public httplib::TaskQueue {
  public:
   explicit PoolQueue(std::shared_ptr<WorkerPool> pool) : pool_(std::move(pool)) {}
-  void enqueue(std::function<void()> fn) override { pool_->enqueue(std::move(fn)); }
+  EnqueueResult enqueue(std::function<void()> fn) override {
+    pool_->enqueue(std::move(fn));
+    return queued<EnqueueResult>();  // the pool queues it (workers capped)
+  }
   void shutdown() override { pool_->shutdown(); }
 
  private:
