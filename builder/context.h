@@ -21,6 +21,7 @@ struct BuildContext {
   std::string mirror;
   std::string tool_hash;  // of grappe-build itself: part of the keys of the cheap final stages
   std::vector<std::filesystem::path> extra_overlays;
+  std::string recipe_sha256;  // of the recipe file's bytes: named in the image's manifest
   ProcessRunner* runner = nullptr;
   Progress* progress = nullptr;
   int jobs = 2;

@@ -105,6 +105,7 @@ int cmd_build(const std::string& recipe_path, const fs::path& out, const std::st
     throw Error("grappe-build build needs root (mmdebstrap, chroot and device nodes)", "", "run it as root (sudo ./build.sh)");
   BuildContext ctx;
   ctx.recipe = load_recipe(recipe_path);
+  ctx.recipe_sha256 = sha256_hex(read_file(recipe_path));
   ctx.repo = find_repo(recipe_path);
   ctx.out = fs::absolute(out);
   ctx.cache = choose_cache(cache, ctx.out);
@@ -141,9 +142,10 @@ int cmd_build(const std::string& recipe_path, const fs::path& out, const std::st
                       {"seconds", total}, {"iso", (ctx.out / "grappe-amd64.iso").string()},
                       {"iso_bytes", fs::file_size(ctx.out / "grappe-amd64.iso")}};
   for (const auto& r : reports) j["stages"].push_back({{"name", r.name}, {"cached", r.cached}, {"seconds", r.seconds}});
+  write_file_atomic(ctx.out / "manifest.json", read_file(ctx.outputs.at("overlay") / kManifest));
   write_file_atomic(ctx.out / "build.json", j.dump(2) + "\n");
-  std::printf("grappe-build: done in %.1f s, build %s\n  %s\n  %s/\n", total, ctx.build_id.c_str(),
-              (ctx.out / "grappe-amd64.iso").c_str(), (ctx.out / "pxe").c_str());
+  std::printf("grappe-build: done in %.1f s, build %s\n  %s\n  %s/\n  %s\n", total, ctx.build_id.c_str(),
+              (ctx.out / "grappe-amd64.iso").c_str(), (ctx.out / "pxe").c_str(), (ctx.out / "manifest.json").c_str());
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <functional>
 #include <ctime>
+#include <sstream>
 #include <fstream>
 
 #include "bootmenu.h"
@@ -59,11 +60,22 @@ void make_efi_image(BuildContext& ctx, const fs::path& stage, const fs::path& tm
   fs::create_directories(work);
   render_embed(work / "embed.cfg");
   const fs::path efi = stage / "EFI/BOOT/BOOTX64.EFI";
+  // What grub-mkstandalone does, minus its timestamps: a memdisk holding only the embedded config
+  // (every module the boot needs is built in, and the config moves $prefix to the medium), as a
+  // tar whose names, order, owners, modes and mtimes are fixed, so two builds give the same bytes.
+  const fs::path md = work / "memdisk";
+  fs::create_directories(md / "boot/grub");
+  fs::copy_file(work / "embed.cfg", md / "boot/grub/grub.cfg");
+  const std::string tar = (work / "memdisk.tar").string();
   run_logged(ctx,
-             {"grub-mkstandalone", "-O", "x86_64-efi", "-o", efi.string(), std::string("--modules=") + kGrubModules,
-              std::string("--install-modules=") + kGrubModules, "--locales=", "--fonts=", "--themes=",
-              "boot/grub/grub.cfg=" + (work / "embed.cfg").string()},
+             {"tar", "--sort=name", "--mtime=@" + std::to_string(r.source_date_epoch), "--owner=0", "--group=0",
+              "--numeric-owner", "--mode=u=rwX,go=rX", "--format=ustar", "-cf", tar, "-C", md.string(), "boot"},
              log);
+  std::vector<std::string> mkimage = {"grub-mkimage", "-O", "x86_64-efi", "-o", efi.string(), "-p", "(memdisk)/boot/grub",
+                                      "-m", tar, "memdisk", "tar"};
+  std::istringstream mods(kGrubModules);
+  for (std::string m; mods >> m;) mkimage.push_back(m);
+  run_logged(ctx, mkimage, log);
   const fs::path img = stage / "boot/grub/efi.img";
   const uintmax_t kb = fs::file_size(efi) / 1024 + 512;
   run_logged(ctx, {"touch", "-d", "@" + std::to_string(r.source_date_epoch), efi.string()}, log);
@@ -108,13 +120,13 @@ Stage iso_stage() {
   s.name = "iso";
   s.output = [](BuildContext& ctx, const std::string&) { return ctx.out / "grappe-amd64.iso"; };
   s.key = [](BuildContext& ctx) {
-    Sha256 h = stage_key(ctx, "iso/2", {"kernel", "initramfs", "base", "node", "pxe"});
+    Sha256 h = stage_key(ctx, "iso/3", {"kernel", "initramfs", "base", "node", "pxe"});
     h.field("tool", ctx.tool_hash);
     h.field("templates", sha256_tree(ctx.repo / "iso")).field("label", ctx.recipe.volume_label);
     h.field("default", ctx.recipe.default_entry).field("timeout", std::to_string(ctx.recipe.timeout_s));
     h.field("cmdline", ctx.recipe.cmdline).field("epoch", std::to_string(ctx.recipe.source_date_epoch));
     h.field("key", sha256_hex(ctx.cluster_key));
-    for (const char* p : {"xorriso", "isolinux", "grub-efi-amd64-bin", "mtools", "dosfstools"})
+    for (const char* p : {"xorriso", "isolinux", "grub-efi-amd64-bin", "grub-common", "tar", "mtools", "dosfstools"})
       h.field(p, package_version(ctx, p));
     return h.hex();
   };

@@ -1,6 +1,6 @@
 // overlay: the tree of the node layer, everything Grappe adds on top of Debian: overlay/ files
-// (systemd units, /etc/grappe defaults), the node programs, the trimmed module index and the
-// cluster key. It becomes the small upper squashfs, so changing any of it never rebuilds the base.
+// (systemd units, /etc/grappe defaults), the node programs, the trimmed module index, image.json
+// and the manifest (never the cluster key: the layers are served to any PC). It becomes the small upper squashfs, so changing any of it never rebuilds the base.
 #include <fstream>
 #include <sstream>
 
@@ -9,6 +9,7 @@
 #include "error.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "manifest.h"
 #include "stages.h"
 
 namespace fs = std::filesystem;
@@ -61,7 +62,7 @@ Stage overlay_stage() {
     for (const auto& e : ctx.extra_overlays) h.field("extra", sha256_tree(e));
     h.field("userland", ctx.keys.at("userland")).field("kernel", ctx.keys.at("kernel"));
     h.field("cluster", ctx.recipe.cluster_name).field("key", sha256_hex(ctx.cluster_key));
-    h.field("name", ctx.recipe.name);
+    h.field("name", ctx.recipe.name).field("recipe", ctx.recipe_sha256).field("manifest", "1");
     h.field("dnsmasq", sha256_hex(read_file(ctx.repo / kDnsmasqTemplate)));
     // The build id names the boot chain (kernel, modules, base layer) that the initramfs is
     // made for; it does not change with overlay/ or userland/, so neither does the initramfs.
@@ -100,6 +101,7 @@ Stage overlay_stage() {
         {"source_date_epoch", ctx.recipe.source_date_epoch},
     };
     write_file_atomic(tmp / "etc/grappe/image.json", img.dump(2) + "\n", 0644);
+    write_file_atomic(tmp / kManifest, image_manifest(ctx).dump(2) + "\n", 0644);
   };
   return s;
 }

@@ -15,7 +15,7 @@ Stage rootfs_stage();     // mmdebstrap: Debian rootfs with the kernel package
 Stage kernel_stage();     // config check against kernel/requirements, module trimming, depmod
 Stage sdk_stage();        // trixie SDK chroot (cached) for building the node programs
 Stage userland_stage();   // userland/ built and installed inside the SDK chroot
-Stage overlay_stage();    // overlay/ + userland + module index + cluster key = the node layer tree
+Stage overlay_stage();    // overlay/ + userland + module index + image.json + manifest = the node layer tree
 Stage initramfs_stage();  // grappe-init + module closure + busybox, as a cpio
 Stage base_layer_stage(); // squashfs of the rootfs (trimmed)
 Stage node_layer_stage(); // squashfs of the node layer tree
@@ -23,6 +23,10 @@ Stage pxe_stage();        // out/pxe bundle
 Stage iso_stage();        // hybrid BIOS/UEFI CD/USB image (carrying pxe/'s script and loaders)
 
 std::vector<Stage> all_stages();
+
+// In the node layer tree (and copied to out/manifest.json): the recipe's hash, the build id and
+// every package with its version.
+inline constexpr const char* kManifest = "usr/share/grappe/manifest.json";
 
 // Shared helpers for stage implementations.
 // The start of every stage's cache key: its name and logic version ("kernel/1": bump it when the

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ctest "image": builds recipes/test.toml, inspects the artifacts, then checks caching (no-op
-# rebuild, overlay change) and that a build killed mid-way leaves no broken ISO behind.
+# rebuild, overlay change), that a build killed mid-way leaves no broken ISO behind, the manifest,
+# and that building the initramfs, pxe and iso stages again gives byte-identical files.
 set -euo pipefail
 BUILD=$(readlink -f "$1")
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -156,4 +157,28 @@ for s in $(stage_cached 0); do
   case $s in overlay|node|iso|pxe) ;; *) fail "resuming rebuilt the $s stage" ;; esac
 done
 ok "kill -9 mid-build: final ISO untouched; rerun resumed and cleaned up"
+echo "== the manifest: recipe, build and every package with its version, in the image and in out/"
+python3 - "$OUT/manifest.json" "$BUILD_ID" "$(sha256sum recipes/test.toml | cut -d' ' -f1)" <<'PY' || fail "out/manifest.json is wrong (above)"
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["build_id"] == sys.argv[2], ("build_id", m["build_id"])
+assert m["recipe_sha256"] == sys.argv[3], ("recipe_sha256", m["recipe_sha256"])
+k = [p for p in m["packages"] if p["name"].startswith("linux-image-")]
+assert k and all(p["version"] for p in k), "no kernel package with its version"
+assert len(m["packages"]) > 50, len(m["packages"])
+print("ok: manifest lists %d packages, the kernel %s %s" % (len(m["packages"]), k[0]["name"], k[0]["version"]))
+PY
+unsquashfs -cat "$OUT/pxe/node.squashfs" usr/share/grappe/manifest.json | cmp -s - "$OUT/manifest.json" ||
+  fail "the node layer's usr/share/grappe/manifest.json differs from out/manifest.json"
+ok "the node layer carries the same manifest"
+
+echo "== two builds of one recipe give the same bytes (initramfs, pxe and iso built again)"
+sums() { (cd "$OUT" && sha256sum grappe-amd64.iso manifest.json pxe/*); }
+sums > "$TMP/sums1"
+rm -rf "$OUT"/cache/initramfs-* "$OUT/.pxe.key" "$OUT/.grappe-amd64.iso.key"
+"$BUILD" build recipes/test.toml --out "$OUT" > "$TMP/again.log"
+for s in initramfs pxe iso; do stage_cached 0 | grep -qw "$s" || fail "the $s stage was not built again: $(stage_cached 0)"; done
+sums > "$TMP/sums2"
+diff "$TMP/sums1" "$TMP/sums2" > "$TMP/sumdiff" || fail "the second build's files differ: $(cat "$TMP/sumdiff")"
+ok "$(wc -l < "$TMP/sums2") output files byte-identical across two builds"
 echo "image test: all checks passed"

@@ -318,10 +318,10 @@ int cmd_status(const Options& o) {
     std::printf("%s\n", j.dump(2).c_str());
     return err.empty() ? 0 : 1;
   }
-  std::printf("node      %s (number %s)\nmachine   %s\nmac       %s\nimage     %s build %s (%s)\nkernel    %s\n",
+  std::printf("node      %s (number %s)\nmachine   %s\nmac       %s\nimage     %s build %s manifest %s (%s)\nkernel    %s\n",
               info.hostname.c_str(), err.empty() ? std::to_string(daemon["self"]["number"].get<int>()).c_str() : "?",
               info.machine_id.c_str(), info.mac.empty() ? "-" : info.mac.c_str(), info.image_name.c_str(),
-              info.build_id.c_str(), info.medium.c_str(), info.kernel.c_str());
+              info.build_id.c_str(), info.manifest.empty() ? "-" : info.manifest.c_str(), info.medium.c_str(), info.kernel.c_str());
   if (!info.not_admitted.empty()) {
     std::printf("cluster   %s: not a member (%s)\n", info.cluster.c_str(), info.not_admitted.c_str());
     return 1;

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <sodium.h>
+
 #include "common/text_file.h"
 
 namespace grappe {
@@ -32,6 +34,12 @@ NodeInfo read_node_info(const std::string& root) {
     n.key_fingerprint = img.value("key_fingerprint", "");
     n.kernel = img.value("kernel", "");
   }
+  if (const std::string m = read_text(root + "/usr/share/grappe/manifest.json"); !m.empty()) {
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, reinterpret_cast<const unsigned char*>(m.data()), m.size());
+    static const char* kHex = "0123456789abcdef";
+    for (int i = 0; i < 8; ++i) n.manifest += {kHex[h[i] >> 4], kHex[h[i] & 15]};
+  }
   namespace fs = std::filesystem;
   std::error_code ec;  // the medium is root's alone (it carries the key): never look inside it
   if (fs::exists(root + "/run/grappe/fetched", ec)) n.medium = "network";
@@ -43,7 +51,7 @@ NodeInfo read_node_info(const std::string& root) {
 
 nlohmann::json to_json(const NodeInfo& n) {
   return {{"hostname", n.hostname}, {"machine_id", n.machine_id}, {"mac", n.mac},
-          {"image", n.image_name},  {"build_id", n.build_id},     {"cluster", n.cluster},
+          {"image", n.image_name},  {"build_id", n.build_id},     {"manifest", n.manifest}, {"cluster", n.cluster},
           {"key_fingerprint", n.key_fingerprint}, {"kernel", n.kernel}, {"medium", n.medium},
           {"member", n.not_admitted.empty()}, {"not_admitted", n.not_admitted}};
 }

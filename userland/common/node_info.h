@@ -12,6 +12,7 @@ struct NodeInfo {
   std::string mac;
   std::string image_name;
   std::string build_id;
+  std::string manifest;  // SHA-256 (first 16 hex digits) of usr/share/grappe/manifest.json, "" without one
   std::string cluster;
   std::string key_fingerprint;
   std::string kernel;
@@ -20,7 +21,7 @@ struct NodeInfo {
 };
 
 // Reads from a root directory (normally "/"): etc/machine-id, etc/hostname, run/grappe/identity,
-// etc/grappe/image.json. Missing pieces stay empty.
+// etc/grappe/image.json, usr/share/grappe/manifest.json (hashed). Missing pieces stay empty.
 NodeInfo read_node_info(const std::string& root);
 nlohmann::json to_json(const NodeInfo& n);
 // "grappe: node ready name=… machine-id=…", and a second line "grappe: not a cluster member: WHY"
