@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ctest "qemu-migrate": CRIU migration between two TCG nodes of the test image, driven through
 # their serial consoles (grappe-build console):
-#   0. /home is shared: node 1 (the founder) serves it, node 2 mounts it and sees node 1's files;
+#   0. /home is shared: node 1 (the founder) serves it, node 2 mounts it (nosuid,nodev, over the
+#      members' WireGuard network) and sees node 1's files; a mount over the LAN is refused;
 #   1. a deterministic job (CPU work over 48 MB, working in /home and holding a file there open)
 #      started with `grappe run` on node 1, moved to node 2 and back home, prints exactly what an
 #      unmoved run prints and exits with its status;
@@ -35,6 +36,21 @@ con 1 "grappe status | grep -q 'home *served from here to 1 node'" || fail "node
 con 1 "mkdir -p /home/t && seq 1 5000 > /home/t/input"
 [ "$(con 2 'md5sum < /home/t/input')" = "$(con 1 'md5sum < /home/t/input')" ] || fail "node 2 does not see node 1's /home/t/input"
 echo "ok: node 2 mounts node 1's /home: $(con 2 'grappe status | grep home' | tr -d '\r')"
+# Members only: /home travels on the members' WireGuard network (10.251.0.N) and is exported to
+# those addresses alone. Node 2 asking over the LAN, from a member's own LAN address but outside
+# the members' network (what a host that took a member's address would do), is refused.
+con 2 "grep ' /home ' /proc/mounts" > "$DIR/home-mount.txt"
+grep -q '^10\.251\.0\.1:/ /home nfs4 .*nosuid.*nodev' "$DIR/home-mount.txt" ||
+  fail "node 2's /home is not node 1's over the members' network with nosuid,nodev: $(cat "$DIR/home-mount.txt")"
+N1_LAN=$(con 1 "ip -4 -o address show scope global" | grep -v grappe0 | head -1 | awk '{print $4}' | cut -d/ -f1)
+[ -n "$N1_LAN" ] || fail "no LAN address on node 1"
+con 2 "mkdir -p /mnt/lan; timeout 60 mount -t nfs4 -o soft,timeo=50,retrans=1 $N1_LAN:/ /mnt/lan 2>&1; echo rc=\$?" > "$DIR/lan-mount.txt" || true
+grep -q 'rc=0' "$DIR/lan-mount.txt" && fail "node 1's /home could be mounted from its LAN address $N1_LAN: $(cat "$DIR/lan-mount.txt")"
+grep -q -i 'denied' "$DIR/lan-mount.txt" || fail "mounting from the LAN address failed, but not as refused: $(cat "$DIR/lan-mount.txt")"
+con 2 "su -s /bin/sh nobody -c 'cat /run/grappe/overlay/grappe0.conf' >/dev/null 2>&1 && echo readable || echo unreadable" | grep -q unreadable ||
+  fail "an unprivileged user can read the members' network key on node 2"
+con 1 "wg show grappe0 latest-handshakes" | grep -q '[1-9]' || fail "no WireGuard handshake on node 1: $(con 1 'wg show grappe0')"
+echo "ok: /home only over the members' network (nosuid,nodev); a mount from node 1's LAN address $N1_LAN is refused"
 
 echo "== 1. moved there and back, same output and status as an unmoved run"
 # In /home/t, holding /home/t/input open on fd 3 (sh execs the job, which keeps it).

@@ -531,9 +531,17 @@ HomeView Daemon::home_view(double now) {
   else if (number_since_ < 0) number_since_ = now;
   HomeView v;
   v.settled = number_since_ >= 0 && now - number_since_ >= 3;
-  v.self = {me.number, me.name.str(), 0};
+  v.self = {me.number, me.name.str(), 0, ""};
+  // The members' network keys (overlay.h): derived from the cluster key and each node's id.
+  auto keys = [this](const NodeId& id) {
+    auto it = overlay_keys_.find(id);
+    if (it == overlay_keys_.end()) it = overlay_keys_.emplace(id, overlay_keys(ident_.key, id)).first;
+    return it->second;
+  };
+  v.wg_priv = keys(me.id).priv;
   for (const Member& m : mb_.members())
-    if (m.state == MemberState::Alive && m.number && m.ipv4 && m.id != me.id) v.live.push_back({m.number, m.name.str(), m.ipv4});
+    if (m.state == MemberState::Alive && m.number && m.ipv4 && m.id != me.id)
+      v.live.push_back({m.number, m.name.str(), m.ipv4, keys(m.id).pub});
   return v;
 }
 

@@ -101,6 +101,7 @@ class Daemon {
   FileStore store_;
   JobHistory history_;       // finished jobs' work by command (<state_dir>/history.json)
   double number_since_ = -1, next_home_ = 0;
+  std::map<NodeId, OverlayKeys> overlay_keys_;  // members' network keys, by node id
   bool announced_join_ = false;
   bool announced_found_ = false;
   int udp_ = -1, api_ = -1;

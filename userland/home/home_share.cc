@@ -10,12 +10,6 @@
 namespace grappe {
 namespace {
 
-std::string ip_text(uint32_t ip) {
-  char b[INET_ADDRSTRLEN] = "?";
-  inet_ntop(AF_INET, &ip, b, sizeof b);
-  return b;
-}
-
 std::string first_line(const std::string& s) {
   std::string l = s.substr(0, s.find('\n'));
   return l.size() > 200 ? l.substr(0, 200) : l;
@@ -45,8 +39,8 @@ std::string home_server(const std::string& mounts, const std::string& dir) {
   return server;
 }
 
-HomeShare::HomeShare(CommandRunner& run, std::string mounts_file, std::string dir)
-    : run_(run), mounts_file_(std::move(mounts_file)), dir_(std::move(dir)) {}
+HomeShare::HomeShare(CommandRunner& run, std::string net_dir, std::string mounts_file, std::string dir)
+    : run_(run), net_(run, std::move(net_dir)), mounts_file_(std::move(mounts_file)), dir_(std::move(dir)) {}
 
 HomeShare::~HomeShare() { worker_.stop(); }
 
@@ -77,6 +71,15 @@ void HomeShare::step(double now) {
     std::lock_guard<std::mutex> l(mu_);
     founder_ = f->name, founder_number_ = f->number;
   }
+  // The members' network first: /home is exported to, and mounted over, its addresses only.
+  std::vector<OverlayPeer> peers;
+  for (const HomePeer& p : v.live)
+    if (p.ip && !p.wg_pub.empty()) peers.push_back({p.wg_pub, p.ip, p.number});
+  if (std::string why = net_.sync(v.wg_priv, v.self.number, peers); !why.empty()) {
+    std::lock_guard<std::mutex> l(mu_);
+    state_ = "starting the members' network", error_ = why;
+    return;
+  }
   if (f->name == v.self.name) {
     if (!server_started_) {
       {
@@ -89,20 +92,19 @@ void HomeShare::step(double now) {
       server_started_ = true;
     }
     std::set<uint32_t> want;
-    for (const HomePeer& p : v.live)
-      if (p.ip) want.insert(p.ip);
+    for (const OverlayPeer& p : peers) want.insert(overlay_ip(p.number));
     bool all = true;
     for (uint32_t ip : want)
       if (!exported_.count(ip)) {
         // fsid=0: /home is the NFSv4 root, mounted as "server:/". The pseudo-root NFSv4 would
         // build otherwise starts at "/", an overlayfs that cannot be exported (ENOENT).
-        if (ok({"exportfs", "-o", "rw,sync,no_subtree_check,no_root_squash,fsid=0", ip_text(ip) + ":" + dir_}, 60))
+        if (ok({"exportfs", "-o", "rw,sync,no_subtree_check,no_root_squash,fsid=0", ip4_text(ip) + ":" + dir_}, 60))
           exported_.insert(ip);
         else
           all = false;
       }
     for (auto it = exported_.begin(); it != exported_.end();) {
-      if (want.count(*it) || !ok({"exportfs", "-u", ip_text(*it) + ":" + dir_}, 60)) ++it;
+      if (want.count(*it) || !ok({"exportfs", "-u", ip4_text(*it) + ":" + dir_}, 60)) ++it;
       else it = exported_.erase(it);
     }
     std::lock_guard<std::mutex> l(mu_);
@@ -113,8 +115,8 @@ void HomeShare::step(double now) {
   }
   // Another node is the founder now: stop serving (clusters that booted apart have merged).
   for (auto it = exported_.begin(); it != exported_.end();)
-    it = ok({"exportfs", "-u", ip_text(*it) + ":" + dir_}, 60) ? exported_.erase(it) : std::next(it);
-  const std::string server = ip_text(f->ip), mounted = home_server(read_text(mounts_file_), dir_);
+    it = ok({"exportfs", "-u", ip4_text(*it) + ":" + dir_}, 60) ? exported_.erase(it) : std::next(it);
+  const std::string server = ip4_text(overlay_ip(f->number)), mounted = home_server(read_text(mounts_file_), dir_);
   const std::string from = "node " + std::to_string(f->number) + " (" + f->name + ", " + server + ")";
   if (mounted == server) {
     std::lock_guard<std::mutex> l(mu_);
@@ -131,7 +133,7 @@ void HomeShare::step(double now) {
   if (now < next_mount_) return;
   next_mount_ = now + 5;
   if (!mounted.empty()) ok({"umount", "-l", dir_}, 30);  // the previous founder's share
-  if (ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3", server + ":/", dir_}, 60)) {
+  if (ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3,nosuid,nodev", server + ":/", dir_}, 60)) {
     std::lock_guard<std::mutex> l(mu_);
     state_ = "mounted from " + from;
     error_.clear();
