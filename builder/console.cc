@@ -197,10 +197,19 @@ int run_console(const std::filesystem::path& sock, const std::string& cmd, doubl
   // The shell may still be logging in: ask it to print a marker until it does.
   std::string seen;
   const std::string ready = "@@R" + tok + "@@";
+  // Nothing is typed while a boot menu or the firmware is drawing on the port (keys there would
+  // pick or edit an entry): a probe goes once the port shows something else, or falls quiet.
+  double last_output = now_s();
   for (;;) {
-    send_or_throw(s.fd, "\nprintf '@@%s@@\\n' R" + tok + "\n", deadline, sock, seen);
-    if (read_until(s.fd, seen, std::min(deadline, now_s() + 5), [&](const std::string& t) { return t.find(ready) != std::string::npos; }))
+    const std::string state = console_state(seen);
+    const bool loader = state.find("menu") != std::string::npos || state.find("firmware") != std::string::npos;
+    if (!loader || now_s() - last_output >= 3)
+      send_or_throw(s.fd, "\nprintf '@@%s@@\\n' R" + tok + "\n", deadline, sock, seen);
+    const size_t before = seen.size();
+    if (read_until(s.fd, seen, std::min(deadline, now_s() + (loader ? 1 : 5)),
+                   [&](const std::string& t) { return t.find(ready) != std::string::npos; }))
       break;
+    if (seen.size() > before) last_output = now_s();
     if (now_s() >= deadline)
       throw Error("no shell answered on the console within " + std::to_string(static_cast<int>(timeout_s)) +
                       " s; " + seen_report(seen, sock),

@@ -1,4 +1,5 @@
-// All state of one image build, shared by the stages (mold-style: one context, passes in order).
+// All state of one image build, shared by the stages (mold-style: one context). The pipeline computes
+// keys and adopts outputs on its own thread; each build runs on a thread of its own with a copy.
 #pragma once
 #include <filesystem>
 #include <map>
@@ -25,6 +26,7 @@ struct BuildContext {
   ProcessRunner* runner = nullptr;
   Progress* progress = nullptr;
   int jobs = 2;
+  std::string stage;  // in a stage's own copy of the context while it builds: its name (progress lines)
 
   // Filled in as stages run.
   std::map<std::string, std::string> keys;              // stage -> cache key

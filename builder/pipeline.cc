@@ -3,6 +3,9 @@
 #include <signal.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <cstdio>
 #include <deque>
 #include <fstream>
@@ -55,58 +58,175 @@ void clean_stale_temporaries(const fs::path& dir) {
   }
 }
 
-std::vector<StageReport> Pipeline::run(BuildContext& ctx) {
-  std::vector<StageReport> reports;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One stage's place in a run.
+struct Slot {
+  enum State { Waiting, Running, Done } state = Waiting;
+  std::vector<size_t> deps;
+  Clock::time_point t0;
+  std::string key, log;
+  fs::path out, sidecar, tmp;
+  bool custom = false;
+};
+
+// A finished build, handed from its thread to the pipeline's.
+struct Finished {
+  size_t index;
+  std::exception_ptr error;
+};
+
+std::vector<size_t> resolve_deps(const std::vector<Stage>& stages, size_t i) {
+  std::vector<size_t> deps;
+  if (!stages[i].after) {
+    for (size_t j = 0; j < i; ++j) deps.push_back(j);
+    return deps;
+  }
+  for (const std::string& name : *stages[i].after) {
+    size_t j = 0;
+    while (j < i && stages[j].name != name) ++j;
+    if (j == i)
+      throw Error("stage '" + stages[i].name + "' reads '" + name + "', which is not an earlier stage",
+                  "the stage list", "list the stages it reads before it in all_stages()");
+    deps.push_back(j);
+  }
+  return deps;
+}
+
+}  // namespace
+
+std::vector<StageReport> Pipeline::run(BuildContext& ctx, int parallel) {
   fs::create_directories(ctx.cache);
   fs::create_directories(ctx.logdir);
   clean_stale_temporaries(ctx.cache);
   clean_stale_temporaries(ctx.out);
-  int n = 0;
-  for (const auto& st : stages_) {
-    ++n;
-    auto t0 = std::chrono::steady_clock::now();
-    std::string key = st.key(ctx);
-    ctx.keys[st.name] = key;
-    const bool custom = static_cast<bool>(st.output);
-    fs::path out = custom ? st.output(ctx, key) : ctx.cache / (st.name + "-" + key.substr(0, 16));
-    // Outputs outside the cache (the ISO, out/pxe) carry their key in a sidecar file.
-    fs::path sidecar = out.parent_path() / ("." + out.filename().string() + ".key");
-    std::string log = (ctx.logdir / (st.name + ".log")).string();
-    bool cached = fs::exists(out);
-    if (cached && custom) {
-      std::error_code ec;
-      cached = fs::exists(sidecar, ec) && read_file(sidecar) == key;
-    }
-    if (!cached) {
-      std::printf("[%d/%zu] %-10s building…\n", n, stages_.size(), st.name.c_str());
-      std::fflush(stdout);
-      { std::ofstream(log, std::ios::trunc) << "grappe-build stage " << st.name << " key " << key << "\n"; }
-      fs::path tmp = temp_sibling(out);
-      remove_tree_safely(tmp);
-      if (custom) fs::remove(sidecar);
-      ctx.progress->begin(st.name);
-      try {
-        st.build(ctx, tmp, log);
-        ctx.progress->end();
-        publish(tmp, out);
-        if (custom) write_file_atomic(sidecar, key);
-      } catch (const std::exception& e) {
-        ctx.progress->end();
-        try { remove_tree_safely(tmp); } catch (...) {}
-        std::fprintf(stderr, "\ngrappe-build: stage '%s' failed; last lines of %s:\n%s\n", st.name.c_str(),
-                     log.c_str(), log_tail(log, 25).c_str());
-        throw;
-      }
-    }
-    ctx.outputs[st.name] = out;
+  const size_t n = stages_.size();
+  std::vector<Slot> slots(n);
+  std::vector<StageReport> reports(n);
+  for (size_t i = 0; i < n; ++i) slots[i].deps = resolve_deps(stages_, i), reports[i].name = stages_[i].name;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<Finished> finished;
+  std::vector<std::thread> threads;
+  size_t done = 0;
+  int running = 0;
+  std::exception_ptr failure;
+  auto say = [&](const std::string& s) { ctx.progress->note(s); };
+  auto counter = [&](size_t i) {
+    char b[96];
+    std::snprintf(b, sizeof b, "[%zu/%zu] %-10s", i + 1, n, stages_[i].name.c_str());
+    return std::string(b);
+  };
+  // Adopts a finished output (on this thread: adopt() may fill the context) and reports it.
+  auto complete = [&](size_t i, bool cached) {
+    const Stage& st = stages_[i];
+    Slot& sl = slots[i];
+    ctx.outputs[st.name] = sl.out;
     ctx.rebuilt[st.name] = !cached;
-    std::string summary = st.adopt ? st.adopt(ctx, out) : std::string();
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("[%d/%zu] %-10s %-7s %6.1fs  %s\n", n, stages_.size(), st.name.c_str(), cached ? "cached" : "built",
-                secs, summary.c_str());
-    std::fflush(stdout);
-    reports.push_back({st.name, cached, secs});
+    std::string summary = st.adopt ? st.adopt(ctx, sl.out) : std::string();
+    double secs = std::chrono::duration<double>(Clock::now() - sl.t0).count();
+    char b[64];
+    std::snprintf(b, sizeof b, " %-7s %6.1fs  ", cached ? "cached" : "built", secs);
+    say(counter(i) + b + summary);
+    reports[i].cached = cached, reports[i].seconds = secs;
+    sl.state = Slot::Done;
+    ++done;
+  };
+  auto ready = [&](size_t i) {
+    for (size_t d : slots[i].deps)
+      if (slots[d].state != Slot::Done) return false;
+    return slots[i].state == Slot::Waiting;
+  };
+  // Computes the key; a cached output is adopted at once, else the build starts on a thread.
+  auto start = [&](size_t i) {
+    const Stage& st = stages_[i];
+    Slot& sl = slots[i];
+    sl.t0 = Clock::now();
+    sl.key = st.key(ctx);
+    ctx.keys[st.name] = sl.key;
+    sl.custom = static_cast<bool>(st.output);
+    sl.out = sl.custom ? st.output(ctx, sl.key) : ctx.cache / (st.name + "-" + sl.key.substr(0, 16));
+    // Outputs outside the cache (the ISO, out/pxe) carry their key in a sidecar file.
+    sl.sidecar = sl.out.parent_path() / ("." + sl.out.filename().string() + ".key");
+    sl.log = (ctx.logdir / (st.name + ".log")).string();
+    bool cached = fs::exists(sl.out);
+    if (cached && sl.custom) {
+      std::error_code ec;
+      cached = fs::exists(sl.sidecar, ec) && read_file(sl.sidecar) == sl.key;
+    }
+    if (cached) return complete(i, true);
+    say(counter(i) + " building…");
+    { std::ofstream(sl.log, std::ios::trunc) << "grappe-build stage " << st.name << " key " << sl.key << "\n"; }
+    sl.tmp = temp_sibling(sl.out);
+    remove_tree_safely(sl.tmp);
+    if (sl.custom) fs::remove(sl.sidecar);
+    ctx.progress->begin(st.name);
+    sl.state = Slot::Running;
+    ++running;
+    BuildContext own = ctx;  // the build's copy: the pipeline goes on adopting into ctx
+    own.stage = st.name;
+    threads.emplace_back([&, i, own]() mutable {
+      const Stage& s = stages_[i];
+      Slot& l = slots[i];
+      std::exception_ptr err;
+      try {
+        s.build(own, l.tmp, l.log);
+        publish(l.tmp, l.out);
+        if (l.custom) write_file_atomic(l.sidecar, l.key);
+      } catch (...) {
+        err = std::current_exception();
+        try { remove_tree_safely(l.tmp); } catch (...) {}
+      }
+      std::lock_guard<std::mutex> g(mu);
+      finished.push_back({i, err});
+      cv.notify_one();
+    });
+  };
+  auto fail = [&](std::exception_ptr e) {
+    if (!failure) failure = e;
+    stop_children(true);
+  };
+
+  try {
+    while (done < n) {
+      for (size_t i = 0; !failure && i < n && running < parallel; ++i)
+        if (ready(i)) {
+          start(i);
+          i = static_cast<size_t>(-1);  // an adopted stage may make earlier-listed ones ready
+        }
+      if (running == 0) break;  // failed, or all done
+      Finished f;
+      {
+        std::unique_lock<std::mutex> g(mu);
+        cv.wait(g, [&] { return !finished.empty(); });
+        f = finished.front();
+        finished.pop_front();
+      }
+      --running;
+      const std::string& name = stages_[f.index].name;
+      ctx.progress->end(name);
+      if (!f.error) {
+        if (!failure) complete(f.index, false);
+        continue;
+      }
+      if (failure) {
+        say("grappe-build: stage '" + name + "' stopped (another stage failed)");
+        continue;
+      }
+      std::fprintf(stderr, "\ngrappe-build: stage '%s' failed; last lines of %s:\n%s\n", name.c_str(),
+                   slots[f.index].log.c_str(), log_tail(slots[f.index].log, 25).c_str());
+      fail(f.error);
+    }
+  } catch (...) {
+    fail(std::current_exception());
   }
+  for (auto& t : threads) t.join();
+  stop_children(false);
+  if (failure) std::rethrow_exception(failure);
+  if (done < n) throw Error("stages left unbuilt", "the stage list", "report this: a stage waits for itself");
   prune_cache(ctx.cache, ctx.keys);
   return reports;
 }

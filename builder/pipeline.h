@@ -1,10 +1,14 @@
-// Runs the stages in their fixed order. Each stage has a content key over all its inputs; its
-// output lives at a path derived from that key, is produced under a temporary name and renamed
-// into place only when complete, so an interrupted build is resumed, never trusted half-done.
+// Runs the stages, each as soon as the stages it reads are done: stages that do not depend on each
+// other build at the same time (the rootfs alongside the SDK and the userland compile). Each stage
+// has a content key over all its inputs; its output lives at a path derived from that key, is
+// produced under a temporary name and renamed into place only when complete, so an interrupted
+// build is resumed, never trusted half-done. When one stage fails, the others running are stopped
+// (their tools get SIGTERM) and their temporaries removed.
 #pragma once
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +18,9 @@ namespace grappe::build {
 
 struct Stage {
   std::string name;
+  // The stages whose keys, outputs or adopted facts this one reads (they must come earlier in
+  // the list). Unset: every earlier stage, i.e. strictly in order.
+  std::optional<std::vector<std::string>> after;
   // The cache key: a hash of every input (may use keys of earlier stages).
   std::function<std::string(BuildContext&)> key;
   // Where the output lives for a given key. Default: <cache>/<name>-<key[0:16]>.
@@ -34,9 +41,9 @@ struct StageReport {
 class Pipeline {
  public:
   explicit Pipeline(std::vector<Stage> stages) : stages_(std::move(stages)) {}
-  // Runs every stage; on failure prints the stage name and the last lines of its log and
-  // rethrows. Returns one report per stage.
-  std::vector<StageReport> run(BuildContext& ctx);
+  // Runs every stage, at most `parallel` builds at once; on failure prints the stage name and the
+  // last lines of its log and rethrows. Returns one report per stage, in the stages' order.
+  std::vector<StageReport> run(BuildContext& ctx, int parallel = 3);
 
  private:
   std::vector<Stage> stages_;

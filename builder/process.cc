@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <cstring>
 
 #include "common/fd_io.h"
@@ -25,12 +27,48 @@ std::string join_argv(const std::vector<std::string>& argv) {
 
 namespace {
 
-volatile sig_atomic_t g_child = 0;
+// The children running now, one slot per concurrent run() (stages build in parallel). Read by the
+// signal handler, so plain sig_atomic_t slots, claimed under a mutex.
+constexpr int kSlots = 16;
+volatile sig_atomic_t g_children[kSlots] = {};
 volatile sig_atomic_t g_terminate = 0;
+std::atomic<bool> g_stopped{false};
+std::mutex g_slots_mu;
+
+void kill_children() {
+  for (int i = 0; i < kSlots; ++i)
+    if (g_children[i] > 0) ::kill(static_cast<pid_t>(g_children[i]), SIGTERM);
+}
 
 void on_signal(int sig) {
   g_terminate = sig;
-  if (g_child > 0) ::kill(static_cast<pid_t>(g_child), SIGTERM);
+  kill_children();
+}
+
+int claim_slot(pid_t pid) {
+  std::lock_guard<std::mutex> l(g_slots_mu);
+  for (int i = 0; i < kSlots; ++i)
+    if (g_children[i] == 0) {
+      g_children[i] = pid;
+      return i;
+    }
+  return -1;  // more than kSlots at once: this child is not signalled on interruption
+}
+
+void release_slot(int i) {
+  std::lock_guard<std::mutex> l(g_slots_mu);
+  if (i >= 0) g_children[i] = 0;
+}
+
+// The environment of the child, built before fork (the child of a multithreaded process only execs).
+std::vector<std::string> child_env(const std::map<std::string, std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    if (!extra.count(kv.substr(0, kv.find('=')))) env.push_back(kv);
+  }
+  for (const auto& [k, v] : extra) env.push_back(k + "=" + v);
+  return env;
 }
 
 int open_or_die(const std::string& p, int flags) {
@@ -58,6 +96,11 @@ void forward_termination_signals() {
 }
 
 bool termination_requested() { return g_terminate != 0; }
+
+void stop_children(bool stop) {
+  g_stopped = stop;
+  if (stop) kill_children();
+}
 int termination_signal() { return g_terminate; }
 
 int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOptions& opt) {
@@ -73,9 +116,17 @@ int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOption
   int pfd[2];
   if (::pipe2(pfd, O_CLOEXEC) < 0) throw Error("pipe failed", std::strerror(errno));
 
-  std::vector<char*> cargv;
+  std::vector<char*> cargv, cenv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
+  const std::vector<std::string> env = child_env(opt.env);
+  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+  if (g_stopped) {
+    ::close(pfd[0]), ::close(pfd[1]), ::close(inf), ::close(logfd);
+    if (outf >= 0) ::close(outf);
+    throw Error("stopped", join_argv(argv), "another stage failed");
+  }
 
   pid_t pid = ::fork();
   if (pid < 0) throw Error("fork failed", std::strerror(errno));
@@ -84,14 +135,13 @@ int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOption
     ::dup2(outf >= 0 ? outf : pfd[1], 1);
     ::dup2(pfd[1], 2);
     if (!opt.cwd.empty() && ::chdir(opt.cwd.c_str()) < 0) _exit(126);
-    for (const auto& [k, v] : opt.env) ::setenv(k.c_str(), v.c_str(), 1);
-    ::execvp(cargv[0], cargv.data());
+    ::execvpe(cargv[0], cargv.data(), cenv.data());
     std::string msg = "exec " + argv[0] + ": " + std::strerror(errno) + "\n";
     (void)!::write(2, msg.data(), msg.size());
     _exit(127);
   }
-  g_child = pid;
-  if (g_terminate) ::kill(pid, SIGTERM);
+  const int slot = claim_slot(pid);
+  if (g_terminate || g_stopped) ::kill(pid, SIGTERM);
   ::close(pfd[1]);
   ::close(inf);
   if (outf >= 0) ::close(outf);
@@ -116,8 +166,9 @@ int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOption
   ::close(pfd[0]);
   ::close(logfd);
   int rc = wait_status(pid);
-  g_child = 0;
+  release_slot(slot);
   if (g_terminate) throw Error("interrupted", join_argv(argv), "run the same command again to resume");
+  if (g_stopped) throw Error("stopped", join_argv(argv), "another stage failed");
   return rc;
 }
 

@@ -34,11 +34,14 @@ class RealProcessRunner final : public ProcessRunner {
 
 std::string join_argv(const std::vector<std::string>& argv);
 
-// SIGINT/SIGTERM/SIGHUP: the running child gets SIGTERM (so mmdebstrap, mksquashfs and QEMU
+// SIGINT/SIGTERM/SIGHUP: every running child gets SIGTERM (so mmdebstrap, mksquashfs and QEMU
 // clean up), its failure unwinds the build, and temporary outputs are removed.
 void forward_termination_signals();
 bool termination_requested();
 // The signal that asked for it (SIGINT, SIGTERM, SIGHUP), 0 when none: the exit status is 128 + it.
 int termination_signal();
+// Another stage failed: every running child gets SIGTERM and every run() from now on throws
+// ("stopped"), until stop_children(false). Stages run in parallel (pipeline.h).
+void stop_children(bool stop);
 
 }  // namespace grappe::build

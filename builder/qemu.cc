@@ -322,7 +322,10 @@ static bool report_formed(const QemuOptions& o, const std::vector<fs::path>& log
     seen.push_back(node_seen(fs::exists(log, ec) ? read_file(log) : std::string(), o.nodes == 1));
     if (!seen.back().joined) return false;
   }
-  std::printf("grappe-build qemu: %s\n", cluster_summary(seen, elapsed).c_str());
+  // Every node joined, but a ready line (its name) may come after its joined line.
+  const std::string summary = cluster_summary(seen, elapsed);
+  if (summary.empty()) return false;
+  std::printf("grappe-build qemu: %s\n", summary.c_str());
   std::fflush(stdout);
   return true;
 }

@@ -104,6 +104,14 @@ Stage kernel_stage() {
   s.adopt = [](BuildContext& ctx, const fs::path& out) {
     auto v = read_file(out / "version");
     ctx.kernel_version = v.substr(0, v.find('\n'));
+    // The build id names the boot chain (kernel, modules, base layer) that the initramfs is
+    // made for; it does not change with overlay/ or userland/, so neither does the initramfs.
+    ctx.build_id = Sha256()
+                       .field("rootfs", ctx.keys.at("rootfs"))
+                       .field("kernel", ctx.keys.at("kernel"))
+                       .field("label", ctx.recipe.volume_label)
+                       .hex()
+                       .substr(0, 16);
     auto rep = read_file(out / "trim-report.txt");
     auto last = rep.substr(rep.rfind("modules total"));
     return "kernel " + ctx.kernel_version + "; " + last.substr(0, last.find('\n'));

@@ -64,14 +64,6 @@ Stage overlay_stage() {
     h.field("cluster", ctx.recipe.cluster_name).field("key", sha256_hex(ctx.cluster_key));
     h.field("name", ctx.recipe.name).field("recipe", ctx.recipe_sha256).field("manifest", "1");
     h.field("dnsmasq", sha256_hex(read_file(ctx.repo / kDnsmasqTemplate)));
-    // The build id names the boot chain (kernel, modules, base layer) that the initramfs is
-    // made for; it does not change with overlay/ or userland/, so neither does the initramfs.
-    ctx.build_id = Sha256()
-                       .field("rootfs", ctx.keys.at("rootfs"))
-                       .field("kernel", ctx.keys.at("kernel"))
-                       .field("label", ctx.recipe.volume_label)
-                       .hex()
-                       .substr(0, 16);
     return h.hex();
   };
   s.build = [](BuildContext& ctx, const fs::path& tmp, const std::string& log) {

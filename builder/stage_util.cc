@@ -24,7 +24,7 @@ void run_logged(BuildContext& ctx, const std::vector<std::string>& argv, const s
   opt.log_path = log;
   opt.env["SOURCE_DATE_EPOCH"] = std::to_string(ctx.recipe.source_date_epoch);
   opt.env["LC_ALL"] = "C.UTF-8";
-  if (!opt.on_line) opt.on_line = [&ctx](const std::string& l) { ctx.progress->line(l); };
+  if (!opt.on_line) opt.on_line = [&ctx](const std::string& l) { ctx.progress->line(ctx.stage, l); };
   int rc = ctx.runner->run(argv, opt);
   if (rc != 0)
     throw Error(argv[0] + " failed with status " + std::to_string(rc), join_argv(argv),
@@ -84,8 +84,22 @@ std::string render_template(const std::string& text, const std::vector<std::pair
 }
 
 std::vector<Stage> all_stages() {
-  return {rootfs_stage(), kernel_stage(), sdk_stage(), userland_stage(), overlay_stage(),
-          initramfs_stage(), base_layer_stage(), node_layer_stage(), pxe_stage(), iso_stage()};
+  // What each stage reads (Stage::after): the rootfs and kernel chain builds alongside the SDK
+  // and userland compile; the layers and the initramfs as soon as their inputs are there.
+  auto after = [](Stage s, std::vector<std::string> deps) {
+    s.after = std::move(deps);
+    return s;
+  };
+  return {after(rootfs_stage(), {}),
+          after(kernel_stage(), {"rootfs"}),
+          after(sdk_stage(), {}),
+          after(userland_stage(), {"sdk"}),
+          after(overlay_stage(), {"rootfs", "kernel", "userland"}),
+          after(initramfs_stage(), {"rootfs", "kernel"}),
+          after(base_layer_stage(), {"rootfs", "kernel"}),
+          after(node_layer_stage(), {"overlay"}),
+          after(pxe_stage(), {"kernel", "initramfs", "base", "node"}),
+          after(iso_stage(), {"kernel", "initramfs", "base", "node", "pxe"})};
 }
 
 }  // namespace grappe::build

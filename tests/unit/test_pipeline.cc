@@ -2,7 +2,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "error.h"
 #include "fsutil.h"
@@ -173,4 +176,87 @@ TEST_CASE("stage_key: name/version, then the keys of the stages read, in order; 
     CHECK(std::string(e.what()).find("iso/1") != std::string::npos);
     CHECK(std::string(e.what()).find("pxe") != std::string::npos);
   }
+}
+
+namespace {
+
+// Two independent stages and one reading both: the first two must build at the same time.
+struct ParallelWorld : World {
+  std::atomic<int> in_build{0}, max_in_build{0};
+  std::vector<Stage> parallel_stages(bool fail_x, ProcessRunner* real) {
+    auto body = [this](const fs::path& tmp) {
+      int now = ++in_build;
+      for (int seen = max_in_build; now > seen && !max_in_build.compare_exchange_weak(seen, now);) {}
+      // Wait (bounded) for the other one to start, so an overlap is seen when they can overlap.
+      for (int i = 0; i < 200 && max_in_build < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      fs::create_directories(tmp);
+      --in_build;
+    };
+    Stage x, y, z;
+    x.name = "x", y.name = "y", z.name = "z";
+    x.after = std::vector<std::string>{};
+    y.after = std::vector<std::string>{};
+    z.after = std::vector<std::string>{"x", "y"};
+    x.key = [](BuildContext&) { return sha256_hex("x"); };
+    y.key = [](BuildContext&) { return sha256_hex("y"); };
+    z.key = [](BuildContext& c) { return sha256_hex("z" + c.keys.at("x") + c.keys.at("y")); };
+    x.build = [=](BuildContext&, const fs::path& tmp, const std::string&) {
+      if (fail_x) throw Error("x broke");
+      body(tmp);
+    };
+    y.build = [=](BuildContext& c, const fs::path& tmp, const std::string& log) {
+      if (real) {  // a long child: stopped when x fails
+        RunOptions o;
+        o.log_path = log;
+        real->run({"sleep", "30"}, o);
+      }
+      body(tmp);
+      CHECK(c.stage == "y");
+    };
+    z.build = [](BuildContext& c, const fs::path& tmp, const std::string&) {
+      CHECK(fs::exists(c.outputs.at("x")));
+      CHECK(fs::exists(c.outputs.at("y")));
+      fs::create_directories(tmp);
+    };
+    return {x, y, z};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("stages that do not read each other build at the same time; a reader waits for both") {
+  ParallelWorld w;
+  auto reports = Pipeline(w.parallel_stages(false, nullptr)).run(w.ctx);
+  CHECK(w.max_in_build == 2);
+  REQUIRE(reports.size() == 3);
+  CHECK(reports[2].name == "z");
+  CHECK_FALSE(reports[2].cached);
+  w.max_in_build = 0;
+  reports = Pipeline(w.parallel_stages(false, nullptr)).run(w.ctx);
+  CHECK(reports[0].cached);
+  CHECK(reports[2].cached);
+  CHECK(w.max_in_build == 0);  // nothing built again
+}
+
+TEST_CASE("one stage failing stops the others running (their tools get SIGTERM), nothing half-built stays") {
+  ParallelWorld w;
+  RealProcessRunner real;
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH_AS(Pipeline(w.parallel_stages(true, &real)).run(w.ctx), doctest::Contains("x broke"), Error);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));  // not the 30 s sleep
+  for (const auto& e : fs::directory_iterator(w.ctx.cache)) {
+    const std::string n = e.path().filename().string();
+    CHECK(n.find(".tmp-") == std::string::npos);
+    CHECK(n.rfind("z-", 0) != 0);
+  }
+  // Later builds are not stopped by the earlier failure.
+  RunOptions o;
+  CHECK(real.run({"true"}, o) == 0);
+}
+
+TEST_CASE("a stage reading a stage that is not before it is an error naming both") {
+  World w;
+  auto st = w.stages();
+  st[0].after = std::vector<std::string>{"b"};
+  CHECK_THROWS_WITH_AS(Pipeline(st).run(w.ctx), doctest::Contains("'a' reads 'b'"), Error);
 }
