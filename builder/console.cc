@@ -199,9 +199,15 @@ int run_console(const std::filesystem::path& sock, const std::string& cmd, doubl
   const std::string ready = "@@R" + tok + "@@";
   // Nothing is typed while a boot menu or the firmware is drawing on the port (keys there would
   // pick or edit an entry): a probe goes once the port shows something else, or falls quiet.
+  // What the port shows now: the end of its serial log (QEMU's logfile, since the VM started),
+  // then what this connection saw.
+  std::filesystem::path log = sock;
+  log.replace_extension(".log");
+  std::string history = read_text(log.string());
+  if (history.size() > 8192) history.erase(0, history.size() - 8192);
   double last_output = now_s();
   for (;;) {
-    const std::string state = console_state(seen);
+    const std::string state = console_state(history + seen);
     const bool loader = state.find("menu") != std::string::npos || state.find("firmware") != std::string::npos;
     if (!loader || now_s() - last_output >= 3)
       send_or_throw(s.fd, "\nprintf '@@%s@@\\n' R" + tok + "\n", deadline, sock, seen);

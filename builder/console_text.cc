@@ -51,7 +51,7 @@ std::string console_state(const std::string& raw) {
   if (text.find("grappe-init: FAILED") != std::string::npos) return "grappe-init's boot failure";
   if (last.size() >= 6 && last.compare(last.size() - 6, 6, "login:") == 0) return "a login prompt (no automatic login)";
   // The newest of the known screens wins: a menu followed by a kernel's output is a boot.
-  static const std::array<std::pair<const char*, const char*>, 10> marks = {{
+  static const std::array<std::pair<const char*, const char*>, 12> marks = {{
       {"ISOLINUX", "the isolinux boot menu"},
       {"SYSLINUX", "the isolinux boot menu"},
       {"boot this PC into the cluster", "the isolinux boot menu"},
@@ -62,6 +62,8 @@ std::string console_state(const std::string& raw) {
       {"Booting the kernel", "the node still booting"},
       {"grappe-init:", "the node still booting (grappe-init)"},
       {"systemd[1]", "the node still booting (systemd)"},
+      {"grappe: node ready", "the node up (its ready line)"},
+      {"(automatic login)", "the node up (its automatic login)"},
   }};
   size_t best = std::string::npos;
   std::string what;

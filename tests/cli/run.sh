@@ -119,6 +119,30 @@ time.sleep(20)' "$TMP/deaf/node1.sock" & DEAF=$!
   grep -q "the serial port last showed the isolinux boot menu" "$TMP/err" ||
     fail "console on a deaf node does not name what its port shows: $(cat "$TMP/err")"
 
+  # A node showing its boot menu (redrawn with its countdown twice a second): console types nothing
+  # into it (a key there would pick an entry; Enter would boot the highlighted one) and fails in time.
+  mkdir -p "$TMP/menu"
+  python3 -c 'import socket,sys,time
+s=socket.socket(socket.AF_UNIX)
+open(sys.argv[1][:-5]+".log","ab").write(b"ISOLINUX 6.04\r\n")  # drawn before anyone connects
+s.bind(sys.argv[1]); s.listen(4)
+c,_=s.accept(); c.setblocking(False); got=b""; end=time.time()+8
+while time.time()<end:
+    menu=b"\x1b[2J Grappe - boot this PC into the cluster\r\n Automatic boot in 5 seconds...\r\n"
+    open(sys.argv[1][:-5]+".log","ab").write(menu)  # as QEMU logs the port
+    try: c.send(menu)
+    except OSError: break
+    time.sleep(0.5)
+    try: got+=c.recv(65536)
+    except BlockingIOError: pass
+open(sys.argv[2],"wb").write(got)' "$TMP/menu/node1.sock" "$TMP/menu/typed" & MENU=$!
+  for _ in $(seq 50); do [ -S "$TMP/menu/node1.sock" ] && break; sleep 0.1; done
+  rc=0; "$BUILD" console --dir "$TMP/menu" --timeout 4 -- echo hi 2>"$TMP/err" || rc=$?
+  wait $MENU 2>/dev/null || true
+  [ "$rc" != 0 ] || fail "console on a node in its boot menu succeeded"
+  [ -f "$TMP/menu/typed" ] && [ ! -s "$TMP/menu/typed" ] || fail "console typed into the boot menu: $(od -c "$TMP/menu/typed" | head -3)"
+  grep -q "the serial port last showed the isolinux boot menu" "$TMP/err" || fail "console on a node in its menu: $(cat "$TMP/err")"
+
   # A node with a shell on its serial port (a stand-in: sh on a pty behind the socket): a command
   # returns its output and status; attached through a pty, `hostname` runs and Ctrl-] detaches.
   mkdir -p "$TMP/live"

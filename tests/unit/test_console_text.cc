@@ -21,5 +21,6 @@ TEST_CASE("console text: escapes removed, the tail quoted on one line, what the 
         "a login prompt (no automatic login)");
   CHECK(console_state("grappe-init: FAILED: no medium\r\nISOLINUX") == "grappe-init's boot failure");
   CHECK(console_state("root@grappe-5254:~# ").empty());
+  CHECK(console_state(menu + "grappe: node ready name=grappe-5254\r\n") == "the node up (its ready line)");
   CHECK(console_state("").empty());
 }

@@ -27,7 +27,7 @@ uint32_t ip(uint8_t last) { return htonl(0x0a000000u | last); }  // 10.0.0.<last
 HomeView view(uint16_t self, std::vector<HomePeer> live, bool settled = true) {
   HomeView v;
   v.settled = settled;
-  v.self = {self, "n" + std::to_string(self), 0};
+  v.self = {self, "n" + std::to_string(self), 0, ""};
   v.live = std::move(live);
   v.wg_priv = "cHJpdg==";
   return v;

@@ -8,12 +8,12 @@
 namespace grappe {
 namespace {
 
-const char* kMagic = "GRAPPE-ADMIT 1\n";
+const char* kAdmitMagic = "GRAPPE-ADMIT 1\n";
 constexpr size_t kSealed = 32 + crypto_box_SEALBYTES;
 
 // What the signature covers: the PC's one-time key and MAC bind the reply to this request.
 std::string signed_part(const BoxPublic& pc_pub, const std::string& mac, const std::string& sealed_hex) {
-  return std::string(kMagic) + "pc " + to_hex(pc_pub) + "\nmac " + mac + "\nsealed " + sealed_hex + "\n";
+  return std::string(kAdmitMagic) + "pc " + to_hex(pc_pub) + "\nmac " + mac + "\nsealed " + sealed_hex + "\n";
 }
 
 }  // namespace

@@ -10,10 +10,10 @@ namespace grappe {
 namespace {
 
 constexpr size_t kMaxPacket = 512;
-const char* kMagic = "GRAPPE-BOOT 2\n";
+const char* kAnnounceMagic = "GRAPPE-BOOT 2\n";
 
 std::string body_of(const BootAnnouncement& a) {
-  return std::string(kMagic) + "cluster " + a.cluster + "\nbase " + a.base + "\nsums " + a.sums_sha256 + "\n";
+  return std::string(kAnnounceMagic) + "cluster " + a.cluster + "\nbase " + a.base + "\nsums " + a.sums_sha256 + "\n";
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // Header-only; builder/ and initramfs/ may use it too.
 #pragma once
 #include <chrono>
+#include <thread>
 
 namespace grappe {
 
@@ -9,5 +10,8 @@ namespace grappe {
 inline double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+// Sleeps `ms` milliseconds (the retry and polling loops' pause).
+inline void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 }  // namespace grappe

@@ -11,7 +11,7 @@
 namespace grappe {
 namespace {
 
-std::string first_line(const std::string& s) {
+std::string trimmed_line(const std::string& s) {
   auto l = s.substr(0, s.find('\n'));
   while (!l.empty() && (l.back() == ' ' || l.back() == '\r')) l.pop_back();
   return l;
@@ -21,8 +21,8 @@ std::string first_line(const std::string& s) {
 
 NodeInfo read_node_info(const std::string& root) {
   NodeInfo n;
-  n.hostname = first_line(read_text(root + "/etc/hostname"));
-  n.machine_id = first_line(read_text(root + "/etc/machine-id"));
+  n.hostname = trimmed_line(read_text(root + "/etc/hostname"));
+  n.machine_id = trimmed_line(read_text(root + "/etc/machine-id"));
   std::istringstream id(read_text(root + "/run/grappe/identity"));
   for (std::string l; std::getline(id, l);)
     if (l.rfind("mac=", 0) == 0) n.mac = l.substr(4);
@@ -45,7 +45,7 @@ NodeInfo read_node_info(const std::string& root) {
   if (fs::exists(root + "/run/grappe/fetched", ec)) n.medium = "network";
   else if (fs::is_directory(root + "/run/grappe/medium", ec)) n.medium = "cd/usb";
   else n.medium = "unknown";
-  n.not_admitted = first_line(read_text(root + "/run/grappe/not-admitted"));
+  n.not_admitted = trimmed_line(read_text(root + "/run/grappe/not-admitted"));
   return n;
 }
 

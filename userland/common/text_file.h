@@ -20,6 +20,12 @@ inline std::optional<std::string> try_read_file(const std::string& path) {
   return std::move(ss).str();
 }
 
+// The first line of a command's output, at most `max` bytes: for error messages.
+inline std::string first_line(const std::string& s, size_t max = 200) {
+  std::string l = s.substr(0, s.find('\n'));
+  return l.size() > max ? l.substr(0, max) : l;
+}
+
 // The file's bytes, or "" when it cannot be read.
 inline std::string read_text(const std::string& path) { return try_read_file(path).value_or(std::string()); }
 

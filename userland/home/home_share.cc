@@ -8,15 +8,6 @@
 #include "common/text_file.h"
 
 namespace grappe {
-namespace {
-
-std::string first_line(const std::string& s) {
-  std::string l = s.substr(0, s.find('\n'));
-  return l.size() > 200 ? l.substr(0, 200) : l;
-}
-
-}  // namespace
-
 std::optional<HomePeer> choose_founder(const HomeView& v) {
   if (!v.settled || !v.self.number) return std::nullopt;
   const HomePeer* best = &v.self;

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/text_file.h"
+
 namespace grappe {
 namespace {
 
@@ -19,10 +21,6 @@ std::string b64(const uint8_t* p, size_t n) {
   return out;
 }
 
-std::string first_line(const std::string& s) {
-  std::string l = s.substr(0, s.find('\n'));
-  return l.size() > 200 ? l.substr(0, 200) : l;
-}
 
 // Writes `text` to `path` with mode 0600 (the file holds the private key), replacing it whole.
 std::string write_private(const std::string& dir, const std::string& path, const std::string& text) {

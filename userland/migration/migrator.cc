@@ -34,7 +34,6 @@ namespace grappe {
 namespace fs = std::filesystem;
 namespace {
 
-void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 // The epoch an offer built here (offer_for) gives the job on the target.
 int offer_epoch(const nlohmann::json& offer, int def) {

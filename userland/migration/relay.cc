@@ -18,7 +18,6 @@
 namespace grappe {
 namespace {
 
-void nap(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 // What the node running a moved job keeps of each stream it sent, to send again what its home
 // lacks after a broken link or a restart on either side (relay.h): the last kRing bytes.
