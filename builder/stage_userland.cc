@@ -53,7 +53,7 @@ Stage userland_stage() {
   Stage s;
   s.name = "userland";
   s.key = [](BuildContext& ctx) {
-    Sha256 h = stage_key(ctx, "userland/2", {"sdk"});
+    Sha256 h = stage_key(ctx, "userland/3", {"sdk"});
     h.field("src", sha256_tree(ctx.repo / "userland"));
     return h.hex();
   };
@@ -67,7 +67,9 @@ Stage userland_stage() {
         // A unity build (8 sources per compiler run): the heavy headers (JSON, TOML, CLI11) are
         // parsed once per batch, not once per file, which halves the compile on 2 cores.
         "cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr "
-        "-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 >/dev/null && "
+        "-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 "
+        // Batches make a program link whole batches of the library: keep only what it uses.
+        "-DCMAKE_CXX_FLAGS='-ffunction-sections -fdata-sections' -DCMAKE_EXE_LINKER_FLAGS=-Wl,--gc-sections >/dev/null && "
         "cmake --build /build -j " + std::to_string(ctx.jobs) + " && DESTDIR=/dest cmake --install /build";
     const std::string outer =
         "mount --bind \"$1\" \"$2/src\" && mount --bind \"$3\" \"$2/build\" && mount --bind \"$4\" \"$2/dest\" && "
