@@ -37,7 +37,7 @@ std::mutex g_slots_mu;
 
 void kill_children() {
   for (int i = 0; i < kSlots; ++i)
-    if (g_children[i] > 0) ::kill(static_cast<pid_t>(g_children[i]), SIGTERM);
+    if (g_children[i] > 0) ::kill(-static_cast<pid_t>(g_children[i]), SIGTERM);  // its whole group
 }
 
 void on_signal(int sig) {
@@ -59,6 +59,15 @@ void release_slot(int i) {
   std::lock_guard<std::mutex> l(g_slots_mu);
   if (i >= 0) g_children[i] = 0;
 }
+
+// A child's slot, released however run() leaves (a throwing on_line callback included).
+struct SlotGuard {
+  int slot;
+  explicit SlotGuard(pid_t pid) : slot(claim_slot(pid)) {}
+  ~SlotGuard() { release_slot(slot); }
+  SlotGuard(const SlotGuard&) = delete;
+  SlotGuard& operator=(const SlotGuard&) = delete;
+};
 
 // The environment of the child, built before fork (the child of a multithreaded process only execs).
 std::vector<std::string> child_env(const std::map<std::string, std::string>& extra) {
@@ -128,20 +137,26 @@ int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOption
     throw Error("stopped", join_argv(argv), "another stage failed");
   }
 
+  // Built before fork: the child of a multithreaded process only calls async-signal-safe functions.
+  const std::string exec_failed = "exec " + argv[0] + ": ";
   pid_t pid = ::fork();
   if (pid < 0) throw Error("fork failed", std::strerror(errno));
   if (pid == 0) {
+    ::setpgid(0, 0);  // its own process group: a stop signals the tool and everything it started
     ::dup2(inf, 0);
     ::dup2(outf >= 0 ? outf : pfd[1], 1);
     ::dup2(pfd[1], 2);
     if (!opt.cwd.empty() && ::chdir(opt.cwd.c_str()) < 0) _exit(126);
     ::execvpe(cargv[0], cargv.data(), cenv.data());
-    std::string msg = "exec " + argv[0] + ": " + std::strerror(errno) + "\n";
-    (void)!::write(2, msg.data(), msg.size());
+    const int err = errno;
+    (void)!::write(2, exec_failed.data(), exec_failed.size());
+    const char* why = err == ENOENT ? "not found\n" : err == EACCES ? "permission denied\n" : "cannot execute\n";
+    (void)!::write(2, why, std::strlen(why));
     _exit(127);
   }
-  const int slot = claim_slot(pid);
-  if (g_terminate || g_stopped) ::kill(pid, SIGTERM);
+  ::setpgid(pid, pid);  // also here, so the group exists before any kill below
+  const SlotGuard slot(pid);
+  if (g_terminate || g_stopped) ::kill(-pid, SIGTERM);
   ::close(pfd[1]);
   ::close(inf);
   if (outf >= 0) ::close(outf);
@@ -166,7 +181,6 @@ int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOption
   ::close(pfd[0]);
   ::close(logfd);
   int rc = wait_status(pid);
-  release_slot(slot);
   if (g_terminate) throw Error("interrupted", join_argv(argv), "run the same command again to resume");
   if (g_stopped) throw Error("stopped", join_argv(argv), "another stage failed");
   return rc;

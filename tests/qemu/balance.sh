@@ -5,7 +5,8 @@
 #   2. node 2 unblocked: without any other command the jobs end 2 and 2, and stay so (no
 #      ping-pong: exactly 2 migrations);
 #   3. grappe node bring on node 1 calls its 2 jobs home; grappe node expel on node 2 sends a
-#      guest home.
+#      guest home;
+#   4. a burst of 4 short jobs (about 15 s each alone) spreads 2 and 2, each moved at most once.
 # Both nodes get the same speed (grappe node speed): they emulate the same CPU, but a speed
 # calibrated under TCG varies with the host's scheduling, and unequal speeds make 1+3 or 3+1 the
 # right answer. The VMs are killed by PID on every exit (tests/qemu/cluster-lib.sh).
@@ -79,4 +80,32 @@ wait_for 300 2 "grappe ps --json | grep -q '^\[\]'" || fail "node 2 still runs g
 con 1 "grappe nodes" | grep "$NODE2" | grep -q block || fail "node 2 is not blocked after expel"
 echo "ok: bring called 2 jobs home, expel sent node 2's guests home and blocked it"
 for id in $(con 1 "grappe ps --json" | jq_py "' '.join(j['id'] for j in d)"); do con 1 "grappe kill $id KILL" >/dev/null; done
+wait_for 120 1 "grappe ps --json | grep -q '^\[\]'" || fail "jobs still run after grappe kill: $(spread)"
+
+echo "== 4. a burst of short jobs: 4 jobs of about 15 s spread 2 and 2, each moved at most once"
+con 2 "grappe node unblock" >/dev/null
+wait_for 30 1 "! grappe nodes | grep '$NODE2' | grep -q block" || fail "node 1 still sees node 2 blocked"
+# The job's length here: one pinned run of 1800 rounds, scaled to 15 s alone.
+one=$(con 1 "cd / && t0=\$(date +%s.%N); grappe run --stay -n -- /usr/lib/grappe/grappe-migrate-selftest --encode 1800 16 >/dev/null; t1=\$(date +%s.%N); awk \"BEGIN { print \$t1 - \$t0 }\"" | tail -1 | tr -d '\r')
+ROUNDS=$(python3 -c "print(max(200, int(1800 * 15 / $one)))")
+before=$(con 1 "grappe ps --all --json" | jq_py "' '.join(j['id'] for j in d)")
+T0=$(date +%s)
+for _ in 1 2 3 4; do con 1 "cd / && grappe run -d -n -- /usr/lib/grappe/grappe-migrate-selftest --encode $ROUNDS 16" >/dev/null; done
+burst() {  # "<ended> <moved once> <moved more>" over the burst's 4 jobs, as node 1 sees them
+  con 1 "grappe ps --all --json" | python3 -c "
+import json, sys
+old = set(sys.argv[1].split())
+new = [j for j in json.load(sys.stdin) if j['id'] not in old and not j.get('stay')]
+print(sum(j['state'] == 'exited' for j in new), sum(j['migrations'] == 1 for j in new), sum(j['migrations'] > 1 for j in new), len(new))" "$before"
+}
+until [ "$(burst | cut -d' ' -f1,4)" = "4 4" ]; do
+  [ $(( $(date +%s) - T0 )) -lt $(( SCALE * 400 )) ] || fail "the burst of 4 short jobs did not end: $(burst) $(spread)"
+  sleep 2
+done
+read -r _ once more _ <<< "$(burst)"
+echo "burst: one job alone ${one} s for 1800 rounds, so $ROUNDS rounds (15 s); 4 at once ended in $(( $(date +%s) - T0 )) s, $once moved once, $more more than once"
+con 1 "journalctl -u grapped --no-pager | grep balancer" | tail -4
+[ "$more" = 0 ] || fail "$more of the burst's jobs moved more than once (ping-pong)"
+[ "$once" = 2 ] || fail "the burst spread $(( 4 - once )) and $once, not 2 and 2"
+echo "ok: a burst of 4 jobs of 15 s spread 2 and 2, each moved at most once"
 echo "balance: all checks passed"

@@ -42,14 +42,21 @@ echo "ok: node 2 mounts node 1's /home: $(con 2 'grappe status | grep home' | tr
 con 2 "grep ' /home ' /proc/mounts" > "$DIR/home-mount.txt"
 grep -q '^10\.251\.0\.1:/ /home nfs4 .*nosuid.*nodev' "$DIR/home-mount.txt" ||
   fail "node 2's /home is not node 1's over the members' network with nosuid,nodev: $(cat "$DIR/home-mount.txt")"
-N1_LAN=$(con 1 "ip -4 -o address show scope global" | grep -v grappe0 | head -1 | awk '{print $4}' | cut -d/ -f1)
-[ -n "$N1_LAN" ] || fail "no LAN address on node 1"
+# The LAN address: the first IPv4 address not on lo or grappe0 (link-local on the test segment,
+# which has no DHCP server); -c=never, as ip colours addresses on the console's terminal.
+N1_LAN=$(con 1 "ip -c=never -4 -o address show | awk '\$2!=\"lo\" && \$2!=\"grappe0\" {print \$4; exit}' | cut -d/ -f1" | tr -d '\r\n') || true
+[ -n "$N1_LAN" ] || fail "no LAN address on node 1: $(con 1 'ip -c=never -4 -o address show')"
 con 2 "mkdir -p /mnt/lan; timeout 60 mount -t nfs4 -o soft,timeo=50,retrans=1 $N1_LAN:/ /mnt/lan 2>&1; echo rc=\$?" > "$DIR/lan-mount.txt" || true
 grep -q 'rc=0' "$DIR/lan-mount.txt" && fail "node 1's /home could be mounted from its LAN address $N1_LAN: $(cat "$DIR/lan-mount.txt")"
 grep -q -i 'denied' "$DIR/lan-mount.txt" || fail "mounting from the LAN address failed, but not as refused: $(cat "$DIR/lan-mount.txt")"
-con 2 "su -s /bin/sh nobody -c 'cat /run/grappe/overlay/grappe0.conf' >/dev/null 2>&1 && echo readable || echo unreadable" | grep -q unreadable ||
+# The members' network key: root's alone (0700 directory, 0600 file), and nobody's read fails.
+[ "$(con 2 "stat -c '%a %U' /run/grappe/overlay /run/grappe/overlay/grappe0.conf" | tr -d '\r' | tr '\n' ' ')" = "700 root 600 root " ] ||
+  fail "the members' network key is not root's alone on node 2: $(con 2 'ls -ld /run/grappe/overlay /run/grappe/overlay/grappe0.conf')"
+con 2 "setpriv --reuid=65534 --regid=65534 --clear-groups cat /run/grappe/overlay/grappe0.conf 2>&1 | head -1" | grep -q 'Permission denied' ||
   fail "an unprivileged user can read the members' network key on node 2"
-con 1 "wg show grappe0 latest-handshakes" | grep -q '[1-9]' || fail "no WireGuard handshake on node 1: $(con 1 'wg show grappe0')"
+# A completed WireGuard handshake: a non-zero time for node 2's key on node 1.
+con 1 "wg show grappe0 latest-handshakes | awk '\$2 > 0 {ok=1} END {exit !ok}'" ||
+  fail "no WireGuard handshake on node 1: $(con 1 'wg show grappe0')"
 echo "ok: /home only over the members' network (nosuid,nodev); a mount from node 1's LAN address $N1_LAN is refused"
 
 echo "== 1. moved there and back, same output and status as an unmoved run"

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -14,12 +15,15 @@ namespace {
 struct FakeRunner : CommandRunner {
   std::vector<std::string> calls, net;  // NFS and mount commands; the members' network's (ip, wg)
   std::map<std::string, int> fail;  // command prefix -> status
+  std::map<std::string, std::string> out;  // command prefix -> its output (status 0)
   CommandResult run(const std::vector<std::string>& argv, double) override {
     std::string c;
     for (const auto& a : argv) c += (c.empty() ? "" : " ") + a;
     (argv[0] == "ip" || argv[0] == "wg" ? net : calls).push_back(c);
     for (const auto& [prefix, st] : fail)
       if (c.rfind(prefix, 0) == 0) return {st, "mount.nfs4: Connection refused\nmore"};
+    for (const auto& [prefix, text] : out)
+      if (c.rfind(prefix, 0) == 0) return {0, text};
     return {0, ""};
   }
 };
@@ -130,13 +134,14 @@ TEST_CASE("members' network: created once, synced on change, the key file root's
   r.fail["ip link show"] = 1;  // no interface yet
   Overlay net(r, dir);
   CHECK(net.sync("PRIV", 3, {{"PUB1", ip(1), 1}}) == "");
-  REQUIRE(r.net.size() == 6);
+  REQUIRE(r.net.size() == 7);
   CHECK(r.net[0] == "ip link show dev grappe0");
   CHECK(r.net[1] == "ip link add dev grappe0 type wireguard");
   CHECK(r.net[2] == "wg syncconf grappe0 " + dir + "/grappe0.conf");
-  CHECK(r.net[3] == "ip address flush dev grappe0");
-  CHECK(r.net[4] == "ip address add 10.251.0.3/16 dev grappe0");
-  CHECK(r.net[5] == "ip link set dev grappe0 up");
+  CHECK(r.net[3] == "ip -4 -o address show dev grappe0");
+  CHECK(r.net[4] == "ip address flush dev grappe0");
+  CHECK(r.net[5] == "ip address add 10.251.0.3/16 dev grappe0");
+  CHECK(r.net[6] == "ip link set dev grappe0 up");
   CHECK((std::filesystem::status(dir).permissions() & std::filesystem::perms::all) == std::filesystem::perms::owner_all);
   CHECK((std::filesystem::status(dir + "/grappe0.conf").permissions() & std::filesystem::perms::all) ==
         (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
@@ -156,6 +161,24 @@ TEST_CASE("members' network: created once, synced on change, the key file root's
   CHECK(why.find("ip link add dev grappe0 type wireguard") != std::string::npos);
   r2.fail.clear();
   CHECK(net2.sync("PRIV", 1, {}) == "");
+  std::filesystem::remove_all(tmp_dir());
+}
+
+TEST_CASE("members' network: a restarted grapped keeps the address it finds, refuses the broadcast number") {
+  const std::string dir = tmp_dir() + "/net3";
+  FakeRunner r;  // the interface and its address outlived grapped: NFS on it must not blink
+  r.out["ip -4 -o address show"] = "7: grappe0    inet 10.251.1.4/16 scope global grappe0\\       valid_lft forever\n";
+  Overlay net(r, dir);
+  CHECK(net.sync("PRIV", 260, {}) == "");
+  for (const auto& c : r.net) CHECK(c.find("ip address") != 0);
+  CHECK(r.net.back() == "ip link set dev grappe0 up");
+  r.net.clear();  // a second, stale address: flushed and set again
+  r.out["ip -4 -o address show"] += "7: grappe0    inet 10.251.0.9/16 scope global grappe0\n";
+  Overlay again(r, dir);
+  CHECK(again.sync("PRIV", 260, {}) == "");
+  CHECK(std::find(r.net.begin(), r.net.end(), "ip address flush dev grappe0") != r.net.end());
+  Overlay bcast(r, dir);
+  CHECK(bcast.sync("PRIV", 0xffff, {}).find("no address on the members' network") != std::string::npos);
   std::filesystem::remove_all(tmp_dir());
 }
 

@@ -6,6 +6,8 @@
 
 namespace grappe {
 
+nlohmann::json api_error(const std::string& why) { return {{"v", kApiVersion}, {"ok", false}, {"error", why}}; }
+
 std::string b64_encode(const std::string& raw) {
   std::string out(sodium_base64_encoded_len(raw.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
   sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(raw.data()), raw.size(),

@@ -3,11 +3,15 @@
 // replies carry "ok" and either the data or "error". Binary data (a job's stdin and output)
 // travels as base64.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace grappe {
 
 constexpr int kApiVersion = 1;
+
+// A refusal: {"v": 1, "ok": false, "error": why}.
+nlohmann::json api_error(const std::string& why);
 
 std::string b64_encode(const std::string& raw);
 // False when `text` is not valid base64.

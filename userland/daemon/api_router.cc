@@ -7,8 +7,6 @@
 
 namespace grappe {
 
-nlohmann::json api_error(const std::string& why) { return {{"v", kApiVersion}, {"ok", false}, {"error", why}}; }
-
 bool is_utf8_text(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);

@@ -3,6 +3,7 @@
 // any handler sees it, each handler checks its own fields (common/json_fields.h), and an exception
 // escaping a handler becomes an internal-error reply. Every refusal is {"v":1,"ok":false,"error"}.
 #pragma once
+#include "common/api_protocol.h"  // api_error
 #include <functional>
 #include <map>
 #include <string>
@@ -38,8 +39,6 @@ class ApiRouter {
   std::map<std::string, ApiHandler> table_;
 };
 
-// {"v":1,"ok":false,"error":why}
-nlohmann::json api_error(const std::string& why);
 // True when `s` is well-formed UTF-8 without NUL bytes.
 bool is_utf8_text(std::string_view s);
 

@@ -539,8 +539,9 @@ HomeView Daemon::home_view(double now) {
     return it->second;
   };
   v.wg_priv = keys(me.id).priv;
+  // Suspect members stay peers: a late heartbeat must not cut a mount or an export.
   for (const Member& m : mb_.members())
-    if (m.state == MemberState::Alive && m.number && m.ipv4 && m.id != me.id)
+    if ((m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.number && m.ipv4 && m.id != me.id)
       v.live.push_back({m.number, m.name.str(), m.ipv4, keys(m.id).pub});
   return v;
 }

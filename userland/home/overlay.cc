@@ -97,10 +97,19 @@ std::string Overlay::sync(const std::string& priv, uint16_t number, const std::v
     applied_conf_ = conf;
   }
   if (number != applied_number_) {
+    if (number == 0 || number == 0xffff)
+      return "node number " + std::to_string(number) + " has no address on the members' network (10.251.0.1 to 10.251.255.254)";
     const std::string addr = ip4_text(overlay_ip(number)) + "/16";
-    for (auto argv : {std::vector<std::string>{"ip", "address", "flush", "dev", kOverlayIf},
-                      std::vector<std::string>{"ip", "address", "add", addr, "dev", kOverlayIf},
-                      std::vector<std::string>{"ip", "link", "set", "dev", kOverlayIf, "up"}})
+    // After a restart of grapped the address is usually right already: leave it (and the NFS
+    // traffic on it) alone rather than flush and add it again.
+    CommandResult cur = run_.run({"ip", "-4", "-o", "address", "show", "dev", kOverlayIf}, 30);
+    const bool only_addr = cur.status == 0 && cur.output.find(" " + addr + " ") != std::string::npos &&
+                           cur.output.find(" inet ") == cur.output.rfind(" inet ");
+    std::vector<std::vector<std::string>> steps;
+    if (!only_addr)
+      steps = {{"ip", "address", "flush", "dev", kOverlayIf}, {"ip", "address", "add", addr, "dev", kOverlayIf}};
+    steps.push_back({"ip", "link", "set", "dev", kOverlayIf, "up"});
+    for (const auto& argv : steps)
       if (std::string why = run(argv); !why.empty()) return why;
     applied_number_ = number;
   }

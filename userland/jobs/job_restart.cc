@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/api_protocol.h"
 #include "common/json_fields.h"
 #include "jobs/job_pid.h"
 #include "jobs/job_record.h"
@@ -15,8 +16,6 @@
 
 namespace grappe {
 namespace {
-
-nlohmann::json fail(const std::string& why) { return {{"v", 1}, {"ok", false}, {"error", why}}; }
 
 // The descriptor stored under `name`, taken out of `fds` (-1 if none).
 int take_fd(std::multimap<std::string, int>& fds, const std::string& name) {
@@ -150,12 +149,12 @@ nlohmann::json JobService::attach(const nlohmann::json& req, const Caller& who, 
   }
   const bool tty_out = f.boolean("tty_out", false), tty_err = f.boolean("tty_err", false);
   const bool stdin_open = f.boolean("stdin", false);  // the caller still forwards its input
-  if (!f.ok()) return fail(f.error());
+  if (!f.ok()) return api_error(f.error());
   Job* j = jobs_.find(id);
-  if (!j) return fail("attach: no job " + id + " on this node (grappe ps --all lists them)");
-  if (!JobTable::may_act(*j, who.uid)) return fail("attach: job " + id + " belongs to " + j->user);
+  if (!j) return api_error("attach: no job " + id + " on this node (grappe ps --all lists them)");
+  if (!JobTable::may_act(*j, who.uid)) return api_error("attach: job " + id + " belongs to " + j->user);
   if (j->state == JobState::Exited) return {{"v", 1}, {"ok", true}, {"job", id}, {"exited", true}, {"status", j->exit_code}};
-  if (j->watcher >= 0 && j->watcher != who.client) return fail("attach: job " + id + " already streams to another client");
+  if (j->watcher >= 0 && j->watcher != who.client) return api_error("attach: job " + id + " already streams to another client");
   j->watcher = who.client;
   j->awaiting_caller = false;
   if (!stdin_open) j->in_eof = true;  // its end of input may have been lost with the last grapped

@@ -25,7 +25,6 @@ constexpr size_t kMaxArgBytes = 256 * 1024;
 constexpr size_t kStdinQueue = 1 << 20;
 constexpr double kKeepExited = 300;  // seconds an ended job stays in `grappe ps --all`
 
-nlohmann::json fail(const std::string& why) { return {{"v", 1}, {"ok", false}, {"error", why}}; }
 
 // The command line and environment: no NUL inside a string (execve would cut it), 256 KiB in all.
 void check_exec_strings(Fields& f, const std::vector<std::string>& argv, const std::vector<std::string>& env) {
@@ -63,9 +62,9 @@ nlohmann::json JobService::stdin_data(const nlohmann::json& req, const Caller& w
   Fields f(req, "stdin");
   std::string raw;
   if (std::string data = f.str("data", "", Need::Required); f.ok() && !b64_decode(data, raw)) f.fail("\"data\" must be base64");
-  if (!f.ok()) return fail(f.error());
+  if (!f.ok()) return api_error(f.error());
   Job* j = attached_job(who);
-  if (!j) return fail("stdin: no running job attached to this connection");
+  if (!j) return api_error("stdin: no running job attached to this connection");
   if (!j->in_eof && (j->in >= 0 || j->remote || j->migrating)) j->in_q += raw;
   wake_relay(*j);
   return {};
@@ -73,7 +72,7 @@ nlohmann::json JobService::stdin_data(const nlohmann::json& req, const Caller& w
 
 nlohmann::json JobService::stdin_eof(const nlohmann::json&, const Caller& who) {
   Job* j = attached_job(who);
-  if (!j) return fail("eof: no running job attached to this connection");
+  if (!j) return api_error("eof: no running job attached to this connection");
   j->in_eof = true;
   wake_relay(*j);
   return {};
@@ -82,9 +81,9 @@ nlohmann::json JobService::stdin_eof(const nlohmann::json&, const Caller& who) {
 nlohmann::json JobService::signal(const nlohmann::json& req, const Caller& who) {
   Fields f(req, "signal");
   const int sig = static_cast<int>(f.integer("sig", 0, 1, NSIG - 1, Need::Required));
-  if (!f.ok()) return fail(f.error());
+  if (!f.ok()) return api_error(f.error());
   Job* j = attached_job(who);
-  if (!j) return fail("signal: no running job attached to this connection");
+  if (!j) return api_error("signal: no running job attached to this connection");
   if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);  // its relay carries it to the node running it
   else signal_job(*j, sig);  // grappe-job-init forwards it
   return {};
@@ -103,15 +102,15 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   const bool stay = f.boolean("stay", false), detach = f.boolean("detach", false);
   const bool tty_out = f.boolean("tty_out", false), tty_err = f.boolean("tty_err", false);
   check_exec_strings(f, spec.argv, spec.env);
-  if (!f.ok()) return fail(f.error());
+  if (!f.ok()) return api_error(f.error());
   if (number_ == 0) {  // ids carry the node number, chosen within ~2 s of start-up
-    nlohmann::json r = fail("run: this node has no node number yet (grapped has just started); try again");
+    nlohmann::json r = api_error("run: this node has no node number yet (grapped has just started); try again");
     r["retry"] = true;
     return r;
   }
   if (node != 0 && node != number_) {
     std::string why = placeable ? placeable(node) : "this daemon cannot place jobs on other nodes";
-    if (!why.empty()) return fail("run --node " + std::to_string(node) + ": " + why);
+    if (!why.empty()) return api_error("run --node " + std::to_string(node) + ": " + why);
   }
   spec.uid = who.uid;
   spec.gid = who.gid;
@@ -126,7 +125,7 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   spec.nice = caller_nice(who.pid);
   spec.init_path = init_path_;
   if (::access(init_path_.c_str(), X_OK) != 0)
-    return fail("run: " + init_path_ + " is missing or not executable: " + std::strerror(errno) +
+    return api_error("run: " + init_path_ + " is missing or not executable: " + std::strerror(errno) +
                 " (reinstall grappe, or point grapped --job-init at it)");
   Job j;
   j.id = jobs_.new_id(number_);
@@ -135,7 +134,7 @@ nlohmann::json JobService::run(const nlohmann::json& req, const Caller& who, dou
   Spawned s = spawner_.spawn(spec);
   if (s.pid < 0) {
     if (!spec.status_file.empty()) ::unlink(spec.status_file.c_str());
-    return fail("run: " + s.error);
+    return api_error("run: " + s.error);
   }
   if (s.scope_error != scope_error_ && log && !s.scope_error.empty())
     log("jobs run in grapped's cgroup (a restart of grapped under systemd would end them): " + s.scope_error);
@@ -195,7 +194,7 @@ nlohmann::json JobService::job_json(const Job& j, double now) {
 nlohmann::json JobService::ps(const nlohmann::json& req, const Caller& who, double now) {
   Fields f(req, "ps");
   const bool all = f.boolean("all", false);
-  if (!f.ok()) return fail(f.error());
+  if (!f.ok()) return api_error(f.error());
   nlohmann::json list = nlohmann::json::array();
   for (const auto& [id, j] : jobs_.all()) {
     if (!all && (j.state != JobState::Running || !JobTable::may_act(j, who.uid))) continue;
@@ -208,11 +207,11 @@ nlohmann::json JobService::kill(const nlohmann::json& req, const Caller& who) {
   Fields f(req, "kill");
   const std::string id = f.str("job", "", Need::Required, 64);
   const int sig = static_cast<int>(f.integer("sig", SIGTERM, 1, NSIG - 1));
-  if (!f.ok()) return fail(f.error());
+  if (!f.ok()) return api_error(f.error());
   Job* j = jobs_.find(id);
-  if (!j) return fail("kill: no job " + id + " on this node (grappe ps --all lists them)");
-  if (!JobTable::may_act(*j, who.uid)) return fail("kill: job " + id + " belongs to " + j->user);
-  if (j->state != JobState::Running) return fail("kill: job " + id + " has already ended");
+  if (!j) return api_error("kill: no job " + id + " on this node (grappe ps --all lists them)");
+  if (!JobTable::may_act(*j, who.uid)) return api_error("kill: job " + id + " belongs to " + j->user);
+  if (j->state != JobState::Running) return api_error("kill: job " + id + " has already ended");
   if (j->remote) j->sig_q.push_back(sig), wake_relay(*j);
   else signal_job(*j, sig);
   if (log) log("job " + id + ": signal " + std::to_string(sig) + " from uid " + std::to_string(who.uid));

@@ -8,7 +8,7 @@ namespace grappe {
 namespace {
 
 constexpr uint8_t kMagic[3] = {'G', 'R', 'P'};
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kWireVersion = 1;
 constexpr size_t kHeader = 3 + 1 + 1 + 16 + 8;  // magic, version, type, sender, nonce
 
 struct Writer {
@@ -95,7 +95,7 @@ void put_load(Writer& w, const LoadInfo& l) {
 std::vector<uint8_t> body(const Message& m) {
   Writer w;
   w.b.insert(w.b.end(), kMagic, kMagic + 3);
-  w.u8(kVersion);
+  w.u8(kWireVersion);
   w.u8(static_cast<uint8_t>(m.type));
   w.id(m.sender);
   w.u64(m.nonce);
@@ -178,7 +178,7 @@ std::optional<Message> decode(const uint8_t* data, size_t len, const ClusterKey&
   if (len > kMaxPacket) return err = DecodeError::TooLong, std::nullopt;
   if (len < kHeader + 2 + kMacBytes) return err = DecodeError::TooShort, std::nullopt;
   if (std::memcmp(data, kMagic, 3) != 0) return err = DecodeError::BadMagic, std::nullopt;
-  if (data[3] != kVersion) return err = DecodeError::BadVersion, std::nullopt;
+  if (data[3] != kWireVersion) return err = DecodeError::BadVersion, std::nullopt;
   size_t blen = len - kMacBytes;
   if (crypto_auth_hmacsha256_verify(data + blen, data, blen, key.data()) != 0)
     return err = DecodeError::BadMac, std::nullopt;
