@@ -47,6 +47,13 @@ TEST_CASE("job inspection: the process tree and its CPU time and memory") {
   CHECK(u.rss_kb == (100 + 1000) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 1024);
 }
 
+TEST_CASE("job inspection: a worker that exited still counts, through the job-init's reaped children's time") {
+  FakeProc p;  // the worker (pid 2, 300 ticks) exited and was waited for: its time is pid 1's cutime/cstime
+  p.add(3, {}, "3 (grappe-job-init) S 0 3 3 0 -1 4194560 1 0 0 0 10 5 250 50 20 0 1 0 1 1000 100");
+  auto u = job_usage(p.root.string(), {3});
+  CHECK(u.cpu_s == doctest::Approx((10 + 5 + 250 + 50) / static_cast<double>(::sysconf(_SC_CLK_TCK))));
+}
+
 TEST_CASE("job inspection: pipes, /dev/null and shared files move; local files, sockets, devices do not") {
   FakeProc p;
   auto pids = job_processes(p.root.string(), 1);

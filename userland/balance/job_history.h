@@ -1,7 +1,7 @@
 // How long jobs of a command run, MOSIX-style: the work (reference CPU-seconds: CPU time × this
 // node's speed / 1000) of finished jobs, per command, so the balancer can tell how much work a
 // running job still has ahead instead of guessing it from its age. Only jobs that ended on their
-// home node without ever moving are recorded: their CPU time there is all their work (CRIU does
+// home node without ever moving, and were neither signalled nor crashed, are recorded: their CPU time there is all their work (CRIU does
 // not carry CPU time across a move). Kept in /var/lib/grappe/history.json, bounded (64 commands,
 // the last 16 runs of each; the command recorded least recently goes first), written atomically
 // through the TextStore seam. The file is untrusted: a wrong entry is dropped, never thrown.

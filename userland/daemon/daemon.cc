@@ -469,7 +469,12 @@ void Daemon::sample_load(double now, bool now_too) {
     u.pids = job_processes("/proc", j.pid);
     u.use = job_usage("/proc", u.pids);
     samples[id] = {u.use.runnable, u.use.cpu_s};
+    double& peak = cpu_peak_[id];
+    peak = std::max(peak, u.use.cpu_s);
   }
+  // A sample taken as a job ends may miss its worker (gone, not yet waited for): the history
+  // takes the most seen, kept until the job ends or leaves.
+  std::erase_if(cpu_peak_, [&](const auto& e) { return !usage_.count(e.first) && !jobs_.table().find(e.first); });
   auto s = read_system();
   load_.sample(now, s.busy_s, samples);
   LoadInfo l;
@@ -503,12 +508,16 @@ void Daemon::recalibrate(double now) {
 }
 
 // A job that ended here without ever moving: its CPU time here is all its work (job_history.h).
+// One that was signalled (grappe kill, a crash: status 128+N) was cut short: its time says nothing
+// of how long the command runs, and would make the balancer expect its next runs to end sooner.
 void Daemon::record_history(const Job& j) {
-  if (j.guest || j.migrations != 0) return;
-  auto u = usage_.find(j.id);
-  if (u == usage_.end() || u->second.use.cpu_s <= 0) return;
+  auto peak = cpu_peak_.find(j.id);
+  const double cpu_s = peak == cpu_peak_.end() ? 0 : peak->second;
+  if (peak != cpu_peak_.end()) cpu_peak_.erase(peak);
+  if (j.guest || j.migrations != 0 || j.last_signal != 0 || j.exit_code < 0 || j.exit_code >= 128) return;
+  if (cpu_s <= 0) return;
   const double speed = admin_.speed ? admin_.speed : ident_.speed;
-  history_.record(command_key(j.argv), u->second.use.cpu_s * speed / 1000);
+  history_.record(command_key(j.argv), cpu_s * speed / 1000);
   if (std::string why = history_.save_file(store_, cfg_.state_dir + "/history.json"); !why.empty())
     mb_.on_event("job history: " + why);
 }

@@ -145,6 +145,7 @@ class Daemon {
     JobUsage use;
   };
   std::map<std::string, Sampled> usage_;  // jobs running here, at the last load sample
+  std::map<std::string, double> cpu_peak_;  // the most CPU time each job here was seen to have used
 };
 
 }  // namespace grappe

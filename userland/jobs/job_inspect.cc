@@ -40,8 +40,10 @@ JobUsage job_usage(const std::string& proc, const std::vector<pid_t>& pids) {
   const uint64_t page_kb = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / 1024;
   for (pid_t p : pids) {
     const auto f = stat_fields(read_text(proc + "/" + std::to_string(p) + "/stat"));
-    if (f.size() > 21) {  // utime/stime are fields 14/15, rss field 24
-      u.cpu_s += (std::stod(f[11]) + std::stod(f[12])) / tick;
+    if (f.size() > 21) {  // utime/stime are fields 14/15, cutime/cstime 16/17, rss field 24
+      // A process's own time and that of the children it reaped: the job's CPU time does not fall
+      // when a worker exits (its time moves to the job-init's cutime as it is waited for).
+      u.cpu_s += (std::stod(f[11]) + std::stod(f[12]) + std::stod(f[13]) + std::stod(f[14])) / tick;
       u.rss_kb += std::stoull(f[21]) * page_kb;
       u.runnable += f[0] == "R";
     }
