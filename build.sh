@@ -66,8 +66,10 @@ case "${1:-}" in
     install_deps
     build_tools
     cd build
+    # -j2: the one-VM boot tests run two at a time; every other test claims both cores and runs
+    # alone (PROCESSORS in tests/CMakeLists.txt).
     # shellcheck disable=SC2086
-    exec ctest --output-on-failure --timeout 3600 ${CTEST_ARGS:-} "$@"
+    exec ctest -j2 --output-on-failure --timeout 3600 ${CTEST_ARGS:-} "$@"
     ;;
   *)
     install_deps

@@ -112,61 +112,47 @@ void stop_children(bool stop) {
 }
 int termination_signal() { return g_terminate; }
 
-int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOptions& opt) {
-  if (argv.empty()) throw Error("empty command");
-  int logfd = opt.log_path.empty() ? open_or_die("/dev/null", O_WRONLY)
-                                   : open_or_die(opt.log_path, O_WRONLY | O_CREAT | O_APPEND);
-  if (!opt.log_path.empty()) {
-    std::string head = "$ " + join_argv(argv) + "\n";
-    write_all(logfd, head);  // the log is best effort: the build goes on without it
-  }
-  int inf = open_or_die(opt.stdin_path.empty() ? "/dev/null" : opt.stdin_path, O_RDONLY);
-  int outf = opt.stdout_path.empty() ? -1 : open_or_die(opt.stdout_path, O_WRONLY | O_CREAT | O_TRUNC);
-  int pfd[2];
-  if (::pipe2(pfd, O_CLOEXEC) < 0) throw Error("pipe failed", std::strerror(errno));
+namespace {
 
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  const std::vector<std::string> env = child_env(opt.env);
-  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-  if (g_stopped) {
-    ::close(pfd[0]), ::close(pfd[1]), ::close(inf), ::close(logfd);
-    if (outf >= 0) ::close(outf);
-    throw Error("stopped", join_argv(argv), "another stage failed");
+// A descriptor closed however run() leaves.
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  void reset() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
   }
+};
 
-  // Built before fork: the child of a multithreaded process only calls async-signal-safe functions.
-  const std::string exec_failed = "exec " + argv[0] + ": ";
-  pid_t pid = ::fork();
-  if (pid < 0) throw Error("fork failed", std::strerror(errno));
-  if (pid == 0) {
-    ::setpgid(0, 0);  // its own process group: a stop signals the tool and everything it started
-    ::dup2(inf, 0);
-    ::dup2(outf >= 0 ? outf : pfd[1], 1);
-    ::dup2(pfd[1], 2);
-    if (!opt.cwd.empty() && ::chdir(opt.cwd.c_str()) < 0) _exit(126);
-    ::execvpe(cargv[0], cargv.data(), cenv.data());
-    const int err = errno;
-    (void)!::write(2, exec_failed.data(), exec_failed.size());
-    const char* why = err == ENOENT ? "not found\n" : err == EACCES ? "permission denied\n" : "cannot execute\n";
-    (void)!::write(2, why, std::strlen(why));
-    _exit(127);
+// The child, stopped (its whole group) and waited for if run() leaves early (a throwing on_line).
+struct ChildGuard {
+  pid_t pid;
+  bool waited = false;
+  ~ChildGuard() {
+    if (waited) return;
+    ::kill(-pid, SIGTERM);
+    for (int i = 0; i < 50; ++i) {  // 5 s to stop, then SIGKILL: a tool that ignores TERM never hangs us
+      if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
+      ::usleep(100000);
+    }
+    ::kill(-pid, SIGKILL);
+    wait_status(pid);
   }
-  ::setpgid(pid, pid);  // also here, so the group exists before any kill below
-  const SlotGuard slot(pid);
-  if (g_terminate || g_stopped) ::kill(-pid, SIGTERM);
-  ::close(pfd[1]);
-  ::close(inf);
-  if (outf >= 0) ::close(outf);
+};
+
+// Reads the child's output to the log, line by line to on_line (lines capped at 4096 bytes).
+void pump(int from, int logfd, const RunOptions& opt) {
   std::string line;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(pfd[0], buf, sizeof buf);
+    ssize_t n = ::read(from, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    write_all(logfd, std::string_view(buf, static_cast<size_t>(n)));
+    write_all(logfd, std::string_view(buf, static_cast<size_t>(n)));  // best effort
     if (!opt.on_line) continue;
     for (ssize_t i = 0; i < n; ++i) {
       if (buf[i] == '\n' || buf[i] == '\r') {
@@ -178,8 +164,54 @@ int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOption
     }
   }
   if (opt.on_line && !line.empty()) opt.on_line(line);
-  ::close(pfd[0]);
-  ::close(logfd);
+}
+
+}  // namespace
+
+int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOptions& opt) {
+  if (argv.empty()) throw Error("empty command");
+  Fd logfd(opt.log_path.empty() ? open_or_die("/dev/null", O_WRONLY)
+                                : open_or_die(opt.log_path, O_WRONLY | O_CREAT | O_APPEND));
+  if (!opt.log_path.empty()) write_all(logfd.fd, "$ " + join_argv(argv) + "\n");  // best effort
+  Fd inf(open_or_die(opt.stdin_path.empty() ? "/dev/null" : opt.stdin_path, O_RDONLY));
+  Fd outf(opt.stdout_path.empty() ? -1 : open_or_die(opt.stdout_path, O_WRONLY | O_CREAT | O_TRUNC));
+  int pfd[2];
+  if (::pipe2(pfd, O_CLOEXEC) < 0) throw Error("pipe failed", std::strerror(errno));
+  Fd rd(pfd[0]), wr(pfd[1]);
+
+  std::vector<char*> cargv, cenv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  const std::vector<std::string> env = child_env(opt.env);
+  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+  if (g_stopped) throw Error("stopped", join_argv(argv), "another stage failed");
+
+  // Built before fork: the child of a multithreaded process only calls async-signal-safe functions.
+  const std::string exec_failed = "exec " + argv[0] + ": ";
+  pid_t pid = ::fork();
+  if (pid < 0) throw Error("fork failed", std::strerror(errno));
+  if (pid == 0) {
+    ::setpgid(0, 0);  // its own process group: a stop signals the tool and everything it started
+    ::dup2(inf.fd, 0);
+    ::dup2(outf.fd >= 0 ? outf.fd : wr.fd, 1);
+    ::dup2(wr.fd, 2);
+    if (!opt.cwd.empty() && ::chdir(opt.cwd.c_str()) < 0) _exit(126);
+    ::execvpe(cargv[0], cargv.data(), cenv.data());
+    const int err = errno;
+    (void)!::write(2, exec_failed.data(), exec_failed.size());
+    const char* why = err == ENOENT ? "not found\n" : err == EACCES ? "permission denied\n" : "cannot execute\n";
+    (void)!::write(2, why, std::strlen(why));
+    _exit(127);
+  }
+  ::setpgid(pid, pid);  // also here, so the group exists before any kill below
+  ChildGuard child{pid};
+  const SlotGuard slot(pid);
+  if (g_terminate || g_stopped) ::kill(-pid, SIGTERM);
+  wr.reset(), inf.reset(), outf.reset();
+  pump(rd.fd, logfd.fd, opt);
+  rd.reset(), logfd.reset();
+  child.waited = true;
   int rc = wait_status(pid);
   if (g_terminate) throw Error("interrupted", join_argv(argv), "run the same command again to resume");
   if (g_stopped) throw Error("stopped", join_argv(argv), "another stage failed");

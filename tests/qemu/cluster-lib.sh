@@ -17,8 +17,9 @@ wait_for() {
 }
 jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # FAIL_NODES: the nodes whose journal a failure shows (default 1 2; a test leaves out a frozen one).
-# A command that stops the script under set -e says which line, rather than ending it silently.
-trap 'echo "FAIL: ${0##*/} line $LINENO: \"$BASH_COMMAND\" failed (status $?)"' ERR
+# A command that stops the script under set -e says which line, rather than ending it silently
+# (under set +e a failing command stops nothing, so it says nothing).
+trap 'rc_=$?; [[ $- == *e* ]] && echo "FAIL: ${0##*/} line $LINENO: \"$BASH_COMMAND\" failed (status $rc_)"' ERR
 fail() {
   echo "FAIL: $*"
   for n in ${FAIL_NODES:-1 2}; do

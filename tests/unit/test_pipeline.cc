@@ -254,6 +254,31 @@ TEST_CASE("one stage failing stops the others running (their tools get SIGTERM),
   CHECK(real.run({"true"}, o) == 0);
 }
 
+TEST_CASE("a progress callback that throws stops the tool and its children, waits for them, leaks no descriptor") {
+  auto open_fds = [] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  const size_t before = open_fds();
+  const fs::path mark = fs::temp_directory_path() / ("grappe-runner-child-" + std::to_string(::getpid()));
+  fs::remove(mark);
+  RealProcessRunner real;
+  RunOptions o;
+  o.on_line = [](const std::string& l) {
+    if (l == "started") throw Error("progress display failed");
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  // The tool's own child outlives the shell's echo; had it gone on, it would write the mark in 3 s.
+  CHECK_THROWS_WITH_AS(real.run({"sh", "-c", "(sleep 3; touch " + mark.string() + ") & echo started; sleep 30"}, o),
+                       doctest::Contains("progress display failed"), Error);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));  // not the 30 s sleep
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  CHECK_FALSE(fs::exists(mark));  // the whole group got SIGTERM
+  CHECK(open_fds() == before);
+  fs::remove(mark);
+}
+
 TEST_CASE("a stage reading a stage that is not before it is an error naming both") {
   World w;
   auto st = w.stages();

@@ -27,8 +27,11 @@ class JobHistory {
   static constexpr size_t kCommands = 64, kRuns = 16, kMinRuns = 2;
 
   void record(const std::string& key, double work_s);
-  // Expected work still ahead of a job of `key` that has done `done_s`: the median of what the
-  // recorded runs longer than `done_s` had left at that point. 0 when it is past every recorded
+  // Expected work still ahead of a job of `key` that has done `done_s`, on the cautious side:
+  // the lower quartile of what the recorded runs longer than `done_s` had left at that point (the
+  // shortest of them with up to 4). A command's runs differ with their arguments; a move costs
+  // seconds and cannot be taken back, so the estimate leans toward the shorter runs: it may miss
+  // a move that would have paid, not make one that cannot. 0 when it is past every recorded
   // run but within 1.5× the longest (it should end any moment); -1 (unknown: the caller falls back
   // to the job's age) with fewer than kMinRuns runs or past 1.5× the longest.
   double left(const std::string& key, double done_s) const;
