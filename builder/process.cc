@@ -1,6 +1,7 @@
 #include "process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,15 +130,27 @@ struct Fd {
 };
 
 // The child, stopped (its whole group) and waited for if run() leaves early (a throwing on_line).
+// While it stops, its output still goes to the log: a tool cleaning up on SIGTERM never blocks on
+// a full pipe.
 struct ChildGuard {
   pid_t pid;
+  int out, log;  // the read end of its pipe, the log: open while the guard lives
   bool waited = false;
   ~ChildGuard() {
     if (waited) return;
     ::kill(-pid, SIGTERM);
+    char buf[4096];
     for (int i = 0; i < 50; ++i) {  // 5 s to stop, then SIGKILL: a tool that ignores TERM never hangs us
-      if (::waitpid(pid, nullptr, WNOHANG) == pid) return;
-      ::usleep(100000);
+      if (::waitpid(pid, nullptr, WNOHANG) == pid) {
+        ::kill(-pid, SIGKILL);  // what the tool started and left behind
+        return;
+      }
+      pollfd p{out, POLLIN, 0};
+      if (::poll(&p, 1, 100) > 0) {
+        ssize_t n = ::read(out, buf, sizeof buf);
+        if (n > 0) write_all(log, std::string_view(buf, static_cast<size_t>(n)));
+        else ::usleep(100000);  // end of file: the group closed its ends
+      }
     }
     ::kill(-pid, SIGKILL);
     wait_status(pid);
@@ -205,7 +218,7 @@ int RealProcessRunner::run(const std::vector<std::string>& argv, const RunOption
     _exit(127);
   }
   ::setpgid(pid, pid);  // also here, so the group exists before any kill below
-  ChildGuard child{pid};
+  ChildGuard child{pid, rd.fd, logfd.fd};
   const SlotGuard slot(pid);
   if (g_terminate || g_stopped) ::kill(-pid, SIGTERM);
   wr.reset(), inf.reset(), outf.reset();

@@ -100,7 +100,9 @@ bool kvm_available(const fs::path& out, std::string& why) {
     why = "no kernel to probe KVM with";
     return false;
   }
-  fs::path serial = out / ".kvm-probe.serial", log = out / ".kvm-probe.log";
+  // Files of this probe alone: two runners started at once (ctest -j2) may probe side by side.
+  const std::string me = std::to_string(::getpid());
+  fs::path serial = out / (".kvm-probe." + me + ".serial"), log = out / (".kvm-probe." + me + ".log");
   pid_t pid = spawn({"qemu-system-x86_64", "-accel", "kvm", "-m", "256", "-display", "none", "-nodefaults", "-no-reboot",
                      "-monitor", "none", "-serial", "file:" + serial.string(), "-kernel", kernel.string(), "-append",
                      "console=ttyS0 panic=-1 loglevel=4"},

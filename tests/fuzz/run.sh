@@ -14,20 +14,20 @@ CXX=$(command -v clang++ || command -v clang++-14 || true)
 [ -n "$CXX" ] || { echo "SKIP: clang++ is not installed (./build.sh deps installs it)"; exit 77; }
 mkdir -p "$OUTDIR/corpus" "$OUTDIR/corpus-frame" "$OUTDIR/corpus-api" "$OUTDIR/corpus-meta"
 # The targets compile at the same time (clang with sanitizers is most of this test's time).
-PIDS=()
-cc() { "$CXX" "$@" & PIDS+=($!); }
-cc -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+PIDS=() NAMES=()
+compile() { "$CXX" "$@" & PIDS+=($!); NAMES+=("${*: -1}"); }  # the last argument names the target
+compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_wire.cc" "$SRC/userland/membership/wire.cc" -lsodium -o "$OUTDIR/fuzz_wire"
-cc -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_frame.cc" "$SRC/userland/migration/peer_link.cc" \
   "$SRC/userland/common/json_fields.cc" -lsodium -o "$OUTDIR/fuzz_frame"
-cc -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_peer_meta.cc" "$SRC/userland/migration/peer_meta.cc" \
   "$SRC/userland/migration/peer_link.cc" "$SRC/userland/common/json_fields.cc" -lsodium -o "$OUTDIR/fuzz_peer_meta"
-cc -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_boot.cc" "$SRC/userland/boot/boot_announce.cc" \
   "$SRC/userland/boot/boot_admit.cc" "$SRC/userland/boot/boot_keys.cc" -lsodium -o "$OUTDIR/fuzz_boot"
-cc -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_creds.cc" "$SRC/userland/migration/image_creds.cc" -o "$OUTDIR/fuzz_creds"
 mkdir -p "$OUTDIR/corpus-boot" "$OUTDIR/corpus-creds"
 # A core image header and entry size, then a core_entry whose thread_core holds a creds message.
@@ -47,7 +47,7 @@ seed moved '{"to":"node4","epoch":3,"why":"balance"}'
 seed resolved '{"moved":null}'
 seed out '{"fd":2}'
 U=$SRC/userland
-cc -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I "$U" \
+compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I "$U" \
   "$SRC/tests/fuzz/fuzz_api.cc" "$U/daemon/api_router.cc" "$U/daemon/api_commands.cc" "$U/jobs/job_service.cc" \
   "$U/jobs/jobs.cc" "$U/jobs/job_inspect.cc" "$U/jobs/job_restart.cc" "$U/jobs/job_pid.cc" "$U/jobs/job_record.cc" \
   "$U/jobs/fd_store.cc" "$U/common/json_fields.cc" "$U/common/api_protocol.cc" -lsodium -o "$OUTDIR/fuzz_api"
@@ -77,26 +77,36 @@ done <<'SEEDS'
 {"v":1,"cmd":"attach","job":"1.1","off":[120,0],"stdin":true,"tty_out":true,"tty_err":false}
 {"cmd":1}
 SEEDS
-for p in "${PIDS[@]}"; do wait "$p" || { echo "FAIL: compiling a fuzz target failed (see above)"; exit 1; }; done
+for i in "${!PIDS[@]}"; do
+  wait "${PIDS[$i]}" && continue
+  kill "${PIDS[@]}" 2>/dev/null || true
+  echo "FAIL: compiling the fuzz target ${NAMES[$i]} failed (its errors are above)"; exit 1
+done
 cd "$OUTDIR"
-WIRE=$(( SECONDS_BUDGET / 4 )); FRAME=$(( SECONDS_BUDGET / 6 )); API=$(( SECONDS_BUDGET / 4 ))
-BOOT=$(( SECONDS_BUDGET / 8 )); META=$(( SECONDS_BUDGET - WIRE - FRAME - API - BOOT ))
+# Each share at least 1 s (libFuzzer reads -max_total_time=0 as "no limit").
+at_least_1() { echo $(( $1 < 1 ? 1 : $1 )); }
+SECONDS_BUDGET=$(at_least_1 "$SECONDS_BUDGET")
+WIRE=$(at_least_1 $(( SECONDS_BUDGET / 4 ))); FRAME=$(at_least_1 $(( SECONDS_BUDGET / 6 ))); API=$(at_least_1 $(( SECONDS_BUDGET / 4 )))
+BOOT=$(( SECONDS_BUDGET / 8 )); META=$(at_least_1 $(( SECONDS_BUDGET - WIRE - FRAME - API - BOOT )))
+BOOT_A=$(at_least_1 $(( BOOT / 2 ))); BOOT_B=$(at_least_1 $(( BOOT - BOOT / 2 )))
 # Two lanes at once (the host's two cores); each target keeps its own time budget.
 lane() {  # lane LOG TARGET ARGS…: runs one fuzzer, its last lines into LOG
   local log=$1; shift
   local rc=0
   "./$1" -error_exitcode=1 "${@:2}" -print_final_stats=1 > "$log.full" 2>&1 || rc=$?
-  tail -8 "$log.full" > "$log"; rm -f "$log.full"; return $rc
+  # A crash keeps its sanitizer report: the last 80 lines, and the whole log next to its input.
+  if [ "$rc" = 0 ]; then tail -8 "$log.full" > "$log"; rm -f "$log.full"; else tail -80 "$log.full" > "$log"; fi
+  return $rc
 }
 run_lane_a() {
   lane a1.log fuzz_wire -max_total_time="$WIRE" -max_len=1400 corpus &&
   lane a2.log fuzz_peer_meta -max_total_time="$META" -max_len=4096 corpus-meta &&
-  lane a3.log fuzz_creds -max_total_time="$(( BOOT - BOOT / 2 ))" -max_len=4096 corpus-creds
+  lane a3.log fuzz_creds -max_total_time="$BOOT_B" -max_len=4096 corpus-creds
 }
 run_lane_b() {
   lane b1.log fuzz_api -max_total_time="$API" -max_len=4096 corpus-api &&
   lane b2.log fuzz_frame -max_total_time="$FRAME" -max_len=4096 corpus-frame &&
-  lane b3.log fuzz_boot -max_total_time="$(( BOOT / 2 ))" -max_len=1200 corpus-boot
+  lane b3.log fuzz_boot -max_total_time="$BOOT_A" -max_len=1200 corpus-boot
 }
 rm -f a?.log b?.log
 run_lane_a & A=$!
@@ -105,5 +115,5 @@ rc=0
 wait "$A" || rc=1
 wait "$B" || rc=1
 for f in a1 a2 a3 b1 b2 b3; do [ -f "$f.log" ] && { echo "-- $f:"; cat "$f.log"; }; done
-[ "$rc" = 0 ] || { echo "FAIL: a fuzz target crashed or failed; its input is in $OUTDIR (crash-*)"; exit 1; }
+[ "$rc" = 0 ] || { echo "FAIL: a fuzz target crashed or failed; its input is in $OUTDIR (crash-*), its whole output in $OUTDIR/*.log.full"; exit 1; }
 echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests, ${META} s peer metas, ${BOOT} s boot announcements, admission replies and core-image credentials)"
