@@ -53,7 +53,9 @@ install_deps() {
 }
 
 build_tools() {
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  # A unity build, as the image's userland stage does (cold, 2 cores: 6.8 min instead of 10.0;
+  # the unit tests build file by file, tests/CMakeLists.txt).
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 >/dev/null
   cmake --build build -j "$(nproc)"
 }
 
