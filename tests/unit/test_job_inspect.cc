@@ -31,8 +31,11 @@ struct FakeProc {
     link(pid, 0, "/dev/null");
     link(pid, 1, "pipe:[1234]");
   }
-  void link(int pid, int fd, const std::string& target) {
+  void link(int pid, int fd, const std::string& target, const char* flags = nullptr) {
     fs::create_symlink(target, root / std::to_string(pid) / "fd" / std::to_string(fd));
+    if (!flags) return;
+    fs::create_directories(root / std::to_string(pid) / "fdinfo");
+    std::ofstream(root / std::to_string(pid) / "fdinfo" / std::to_string(fd)) << "pos:\t0\nflags:\t" << flags << "\nmnt_id:\t25\n";
   }
 };
 }  // namespace
@@ -63,6 +66,29 @@ TEST_CASE("job inspection: pipes, /dev/null and shared files move; local files, 
   SUBCASE("node-local file") {
     p.link(2, 4, "/tmp/scratch");
     CHECK(why_not_movable(p.root.string(), pids) == "holds node-local file /tmp/scratch (pid 2, fd 4)");
+  }
+  SUBCASE("the image's files read, as the loader holds libc at each exec") {
+    p.link(2, 4, "/usr/lib/x86_64-linux-gnu/libc.so.6", "02100000");  // O_RDONLY|O_CLOEXEC|O_LARGEFILE
+    p.link(1, 5, "/etc/ld.so.cache", "0100000");
+    CHECK(why_not_movable(p.root.string(), pids) == "");
+  }
+  SUBCASE("the image's files written, or with unknown flags, stay") {
+    SUBCASE("written") {
+      p.link(2, 4, "/etc/motd", "0100002");  // O_RDWR
+      CHECK(why_not_movable(p.root.string(), pids) == "holds node-local file /etc/motd (pid 2, fd 4)");
+    }
+    SUBCASE("write-only") {
+      p.link(2, 4, "/usr/local/log", "0101");  // O_WRONLY|O_CREAT... low bits 01
+      CHECK(why_not_movable(p.root.string(), pids) == "holds node-local file /usr/local/log (pid 2, fd 4)");
+    }
+    SUBCASE("no fdinfo") {
+      p.link(2, 4, "/usr/share/dict/words");
+      CHECK(why_not_movable(p.root.string(), pids) == "holds node-local file /usr/share/dict/words (pid 2, fd 4)");
+    }
+  }
+  SUBCASE("a node-local file read is still node-local") {
+    p.link(2, 4, "/var/lib/x.db", "0100000");
+    CHECK(why_not_movable(p.root.string(), pids) == "holds node-local file /var/lib/x.db (pid 2, fd 4)");
   }
   SUBCASE("socket") {
     p.link(2, 5, "socket:[99]");

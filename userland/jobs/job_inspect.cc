@@ -14,6 +14,19 @@ namespace {
 
 bool under(const std::string& path, const std::string& prefix) { return path.rfind(prefix, 0) == 0; }
 
+// Whether descriptor `fd` of a process is open for reading only (/proc/<pid>/fdinfo/<fd>'s
+// "flags:" line, octal; O_ACCMODE is its two low bits). False when unknown.
+bool read_only(const std::string& base, const std::string& fd) {
+  std::istringstream info(read_text(base + "/fdinfo/" + fd));
+  for (std::string key; info >> key;) {
+    if (key != "flags:") continue;
+    unsigned long flags = 0;
+    if (!(info >> std::oct >> flags)) return false;
+    return (flags & 3u) == 0;  // O_RDONLY
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<pid_t> job_processes(const std::string& proc, pid_t init) {
@@ -60,6 +73,10 @@ std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& p
   };
   static const std::vector<std::string> devices = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"};
   static const std::vector<std::string> scratch = {"/tmp/", "/var/tmp/", "/run/", "/dev/shm/"};
+  // The image's own files: every node boots the same image, so a file here read and not written
+  // is at the same path everywhere, as the libraries every job maps already are (CRIU checks the
+  // size again on restore). The dynamic loader holds libc.so.6 open for a moment at each exec.
+  static const std::vector<std::string> image = {"/usr/", "/etc/", "/opt/"};
   for (pid_t p : pids) {
     const std::string base = proc + "/" + std::to_string(p);
     const std::string where = "(pid " + std::to_string(p) + ")";
@@ -78,7 +95,11 @@ std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& p
       if (under(target, "/dev/")) return "holds device " + target + " " + at;
       if (under(target, "anon_inode:")) return "holds " + target + " " + at;
       if (target.empty() || target[0] != '/') return "holds " + target + " " + at;
-      if (!is_shared(target)) return "holds node-local file " + target + " " + at;
+      if (is_shared(target)) continue;
+      bool from_image = false;
+      for (const auto& i : image) from_image = from_image || under(target, i);
+      if (from_image && read_only(base, fd)) continue;
+      return "holds node-local file " + target + " " + at;
     }
   }
   return "";

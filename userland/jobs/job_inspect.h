@@ -1,7 +1,8 @@
 // What a running job is and holds, read from procfs (the root is a parameter so tests can build a
 // fake /proc): its processes, CPU time and resident memory, and whether it can move to another
-// node — every open file must resolve at the same path everywhere (the shared /home, a few
-// character devices, pipes), it holds no sockets, and it does not work in node-local scratch.
+// node — every open file must resolve at the same path everywhere (the shared /home, the image's
+// /usr, /etc and /opt opened read-only, a few character devices, pipes), it holds no sockets, and
+// it does not work in node-local scratch.
 #pragma once
 #include <sys/types.h>
 
