@@ -1,6 +1,8 @@
 #include "pipeline.h"
 
 #include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -172,6 +174,8 @@ std::vector<StageReport> Pipeline::run(BuildContext& ctx, int parallel) {
       const Stage& s = stages_[i];
       Slot& l = slots[i];
       std::exception_ptr err;
+      // Linux keeps a niceness per thread; fork() hands it to the tools this thread starts.
+      if (s.nice) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), s.nice);
       try {
         s.build(own, l.tmp, l.log);
         publish(l.tmp, l.out);

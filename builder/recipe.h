@@ -34,7 +34,7 @@ struct Recipe {
 
   // [squashfs]
   std::string compression = "zstd";
-  int compression_level = 15;
+  int compression_level = 9;
 
   // [boot]
   std::string default_entry = "node";  // node | debug | serial

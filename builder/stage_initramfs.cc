@@ -109,7 +109,8 @@ void pack(BuildContext& ctx, const fs::path& root, const fs::path& tmp, const st
               "find . -print0 | LC_ALL=C sort -z | cpio --quiet --null -o -H newc --reproducible -R 0:0 > ../initrd.cpio",
               "sh", root.string(), epoch},
              log);
-  run_logged(ctx, {"zstd", "-q", "-19", "-T0", (tmp / "initrd.cpio").string(), "-o", (tmp / "initrd.img").string()}, log);
+  // Level 15: 6.7 MB in 5.6 s of CPU; -19 saved 0.8 MB for 14 s, on the build's critical path.
+  run_logged(ctx, {"zstd", "-q", "-15", "-T0", (tmp / "initrd.cpio").string(), "-o", (tmp / "initrd.img").string()}, log);
   fs::remove(tmp / "initrd.cpio");
 }
 
@@ -118,8 +119,9 @@ void pack(BuildContext& ctx, const fs::path& root, const fs::path& tmp, const st
 Stage initramfs_stage() {
   Stage s;
   s.name = "initramfs";
+  s.nice = 5;  // beside the compile chain (pipeline.h)
   s.key = [](BuildContext& ctx) {
-    Sha256 h = stage_key(ctx, "initramfs/2", {"kernel"});
+    Sha256 h = stage_key(ctx, "initramfs/3", {"kernel"});
     h.field("init", sha256_file(ctx.init_binary)).field("busybox", sha256_file(kBusybox));
     h.field("udhcpc", sha256_file(ctx.repo / "initramfs/udhcpc.script"));
     for (const auto& m : ctx.recipe.initramfs_modules) h.field("mod", m);

@@ -37,6 +37,7 @@ std::string find_version(const fs::path& rootfs) {
 Stage kernel_stage() {
   Stage s;
   s.name = "kernel";
+  s.nice = 5;  // beside the compile chain (pipeline.h)
   s.key = [](BuildContext& ctx) {
     Sha256 h = stage_key(ctx, "kernel/1", {"rootfs"});
     h.field("requirements", sha256_file(ctx.repo / "kernel/requirements"));

@@ -38,11 +38,13 @@ Stage layer_stage(const std::string& name, const std::string& file,
 }  // namespace
 
 Stage base_layer_stage() {
-  return layer_stage(
+  Stage s = layer_stage(
       "base", "base.squashfs",
       [](BuildContext& ctx) { return ctx.keys.at("rootfs") + ctx.keys.at("kernel"); },
       [](BuildContext& ctx) { return ctx.outputs.at("rootfs"); },
       [](BuildContext& ctx) { return (ctx.outputs.at("kernel") / "exclude.txt").string(); });
+  s.nice = 5;  // beside the compile chain (pipeline.h)
+  return s;
 }
 
 Stage node_layer_stage() {

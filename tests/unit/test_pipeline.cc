@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -236,6 +237,27 @@ TEST_CASE("stages that do not read each other build at the same time; a reader w
   CHECK(reports[0].cached);
   CHECK(reports[2].cached);
   CHECK(w.max_in_build == 0);  // nothing built again
+}
+
+TEST_CASE("a stage's niceness is its build thread's (and so its tools'), not the pipeline's") {
+  World w;
+  auto stages = w.stages();
+  int seen_a = -100, seen_b = -100;
+  auto build_a = stages[0].build, build_b = stages[1].build;
+  stages[0].nice = 10;
+  stages[0].build = [&](BuildContext& c, const fs::path& tmp, const std::string& log) {
+    seen_a = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+    build_a(c, tmp, log);
+  };
+  stages[1].build = [&](BuildContext& c, const fs::path& tmp, const std::string& log) {
+    seen_b = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+    build_b(c, tmp, log);
+  };
+  const int before = ::getpriority(PRIO_PROCESS, 0);
+  Pipeline(stages).run(w.ctx);
+  CHECK(seen_a == std::min(before + 10, 19));
+  CHECK(seen_b == before);
+  CHECK(::getpriority(PRIO_PROCESS, 0) == before);
 }
 
 TEST_CASE("one stage failing stops the others running (their tools get SIGTERM), nothing half-built stays") {

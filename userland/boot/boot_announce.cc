@@ -9,7 +9,7 @@
 namespace grappe {
 namespace {
 
-constexpr size_t kMaxPacket = 512;
+constexpr size_t kMaxAnnouncement = 512;
 const char* kAnnounceMagic = "GRAPPE-BOOT 2\n";
 
 std::string body_of(const BootAnnouncement& a) {
@@ -27,7 +27,7 @@ std::string encode_boot_announcement(const std::array<uint8_t, 64>& sec, const B
 
 bool decode_boot_announcement(const std::array<uint8_t, 32>& pub, const std::string& packet, BootAnnouncement& out,
                               std::string& why) {
-  if (packet.size() > kMaxPacket) return why = "announcement over " + std::to_string(kMaxPacket) + " bytes", false;
+  if (packet.size() > kMaxAnnouncement) return why = "announcement over " + std::to_string(kMaxAnnouncement) + " bytes", false;
   static const std::regex form(
       "GRAPPE-BOOT 2\ncluster ([a-z0-9-]{1,32})\nbase (http://[A-Za-z0-9.:\\[\\]-]{1,64}/grappe/)\n"
       "sums ([0-9a-f]{64})\nsig ([0-9a-f]{128})\n");

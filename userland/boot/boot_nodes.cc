@@ -11,7 +11,7 @@
 namespace grappe {
 namespace {
 
-[[noreturn]] void bad(const std::string& path, const toml::value& v, const std::string& what, const std::string& valid) {
+[[noreturn]] void bad_rule(const std::string& path, const toml::value& v, const std::string& what, const std::string& valid) {
   throw std::runtime_error(path + " line " + std::to_string(toml_line(v)) + ": " + what + "\n  valid: " + valid);
 }
 
@@ -39,41 +39,41 @@ std::vector<BootNodeRule> parse_boot_nodes(const std::string& text, const std::s
   const toml::value root = parse_toml(text, path);
   std::vector<BootNodeRule> rules;
   for (const auto& [key, val] : root.as_table())
-    if (key != "node") bad(path, val, "unknown key '" + key + "'", "[[node]] entries");
+    if (key != "node") bad_rule(path, val, "unknown key '" + key + "'", "[[node]] entries");
   if (!root.contains("node")) return rules;
   const toml::value& nodes = root.at("node");
-  if (!nodes.is_array()) bad(path, nodes, "'node' must be a list of [[node]] entries", "[[node]] followed by mac = \"…\"");
+  if (!nodes.is_array()) bad_rule(path, nodes, "'node' must be a list of [[node]] entries", "[[node]] followed by mac = \"…\"");
   static const std::regex mac_re("[0-9a-f:*?]{1,17}"), host_re("[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?");
   for (const auto& n : nodes.as_array()) {
-    if (!n.is_table()) bad(path, n, "a node entry must be a table", "[[node]]");
+    if (!n.is_table()) bad_rule(path, n, "a node entry must be a table", "[[node]]");
     BootNodeRule r;
     for (const auto& [k, v] : n.as_table()) {
       if (k == "mac") {
-        if (!v.is_string()) bad(path, v, "mac must be a string", "\"52:54:00:12:34:56\" or a pattern like \"52:54:00:*\"");
+        if (!v.is_string()) bad_rule(path, v, "mac must be a string", "\"52:54:00:12:34:56\" or a pattern like \"52:54:00:*\"");
         r.mac = normal_mac(toml_str(v));
         if (!std::regex_match(r.mac, mac_re))
-          bad(path, v, "mac '" + toml_str(v) + "' is not a MAC address or pattern", "hex digits and ':' (or '-'), with * and ? as wildcards");
+          bad_rule(path, v, "mac '" + toml_str(v) + "' is not a MAC address or pattern", "hex digits and ':' (or '-'), with * and ? as wildcards");
       } else if (k == "hostname") {
         if (!v.is_string() || !std::regex_match(toml_str(v), host_re))
-          bad(path, v, "hostname must be a host name", "lower-case letters, digits and '-', at most 63, not starting or ending with '-'");
+          bad_rule(path, v, "hostname must be a host name", "lower-case letters, digits and '-', at most 63, not starting or ending with '-'");
         r.hostname = toml_str(v);
       } else if (k == "join") {
-        if (!v.is_boolean()) bad(path, v, "join must be true or false", "true (joins the cluster, the default) or false (only boots)");
+        if (!v.is_boolean()) bad_rule(path, v, "join must be true or false", "true (joins the cluster, the default) or false (only boots)");
         r.join = v.as_boolean();
       } else if (k == "flags") {
-        if (!v.is_array()) bad(path, v, "flags must be a list", "[\"block\", \"lstay\", \"stay\"] or a part of it");
+        if (!v.is_array()) bad_rule(path, v, "flags must be a list", "[\"block\", \"lstay\", \"stay\"] or a part of it");
         for (const auto& f : v.as_array()) {
           if (!f.is_string() || (toml_str(f) != "block" && toml_str(f) != "lstay" && toml_str(f) != "stay"))
-            bad(path, f, "unknown flag", "block, lstay, stay");
+            bad_rule(path, f, "unknown flag", "block, lstay, stay");
           if (std::find(r.flags.begin(), r.flags.end(), toml_str(f)) == r.flags.end()) r.flags.push_back(toml_str(f));
         }
       } else {
-        bad(path, v, "unknown field '" + k + "'", "mac, hostname, join, flags");
+        bad_rule(path, v, "unknown field '" + k + "'", "mac, hostname, join, flags");
       }
     }
-    if (r.mac.empty()) bad(path, n, "a node entry without mac", "mac = \"52:54:00:12:34:56\" (or a pattern)");
+    if (r.mac.empty()) bad_rule(path, n, "a node entry without mac", "mac = \"52:54:00:12:34:56\" (or a pattern)");
     if (!r.hostname.empty() && r.mac.find_first_of("*?") != std::string::npos)
-      bad(path, n, "hostname '" + r.hostname + "' for the pattern " + r.mac + " would give every matching PC the same name",
+      bad_rule(path, n, "hostname '" + r.hostname + "' for the pattern " + r.mac + " would give every matching PC the same name",
           "one [[node]] entry per PC for host names");
     rules.push_back(std::move(r));
   }

@@ -17,13 +17,13 @@ namespace grappe {
 namespace {
 
 constexpr size_t kFixed = 236;  // op … file, before the magic cookie
-constexpr uint8_t kMagic[4] = {99, 130, 83, 99};
+constexpr uint8_t kDhcpCookie[4] = {99, 130, 83, 99};
 
 void put32(std::vector<uint8_t>& b, size_t at, uint32_t v) {
   b[at] = static_cast<uint8_t>(v >> 24), b[at + 1] = static_cast<uint8_t>(v >> 16);
   b[at + 2] = static_cast<uint8_t>(v >> 8), b[at + 3] = static_cast<uint8_t>(v);
 }
-uint32_t get32(const uint8_t* p) {
+uint32_t dhcp_u32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
 }
 uint32_t net_order(const uint8_t* p) {
@@ -73,7 +73,7 @@ std::vector<uint8_t> dhcp_discover(const std::array<uint8_t, 6>& mac, uint32_t x
   put32(b, 4, xid);
   b[10] = 0x80;  // broadcast flag: we have no address to be answered at
   std::copy(mac.begin(), mac.end(), b.begin() + 28);
-  b.insert(b.end(), kMagic, kMagic + 4);
+  b.insert(b.end(), kDhcpCookie, kDhcpCookie + 4);
   const uint8_t opts[] = {53, 1, 1,          // DHCPDISCOVER
                           55, 3, 1, 3, 54,   // ask for mask, router, server id
                           60, 12, 'g', 'r', 'a', 'p', 'p', 'e', '-', 'p', 'r', 'o', 'b', 'e',
@@ -84,8 +84,8 @@ std::vector<uint8_t> dhcp_discover(const std::array<uint8_t, 6>& mac, uint32_t x
 }
 
 std::optional<DhcpOffer> parse_dhcp_offer(const uint8_t* p, size_t n, uint32_t xid) {
-  if (!p || n < kFixed + 4 || p[0] != 2 || p[1] != 1 || p[2] != 6 || get32(p + 4) != xid) return std::nullopt;
-  if (!std::equal(kMagic, kMagic + 4, p + kFixed)) return std::nullopt;
+  if (!p || n < kFixed + 4 || p[0] != 2 || p[1] != 1 || p[2] != 6 || dhcp_u32(p + 4) != xid) return std::nullopt;
+  if (!std::equal(kDhcpCookie, kDhcpCookie + 4, p + kFixed)) return std::nullopt;
   DhcpOffer o;
   o.offered = net_order(p + 16);
   int type = 0;

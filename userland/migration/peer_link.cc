@@ -17,7 +17,7 @@
 namespace grappe {
 namespace {
 
-constexpr char kMagic[4] = {'G', 'R', 'P', 'L'};
+constexpr char kLinkMagic[4] = {'G', 'R', 'P', 'L'};
 constexpr uint8_t kLinkVersion = 1;
 constexpr size_t kHello = 4 + 1 + 32 + 16;
 using Clock = std::chrono::steady_clock;
@@ -107,7 +107,7 @@ TcpPeerLink::~TcpPeerLink() {
 bool TcpPeerLink::handshake(bool client, const ClusterKey& key, const NodeId& self, double timeout_s, std::string& err) {
   auto deadline = after(timeout_s);
   uint8_t mine[kHello], theirs[kHello];
-  std::memcpy(mine, kMagic, 4);
+  std::memcpy(mine, kLinkMagic, 4);
   mine[4] = kLinkVersion;
   randombytes_buf(mine + 5, 32);
   std::memcpy(mine + 37, self.data(), 16);
@@ -115,7 +115,7 @@ bool TcpPeerLink::handshake(bool client, const ClusterKey& key, const NodeId& se
     err = "no handshake from the peer (not a grapped, or unreachable)";
     return false;
   }
-  if (std::memcmp(theirs, kMagic, 4) != 0 || theirs[4] != kLinkVersion) {
+  if (std::memcmp(theirs, kLinkMagic, 4) != 0 || theirs[4] != kLinkVersion) {
     err = "the peer does not speak the grappe peer protocol v1";
     return false;
   }

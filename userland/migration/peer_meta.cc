@@ -7,7 +7,7 @@
 namespace grappe {
 namespace {
 
-constexpr size_t kMaxName = 256;  // node names, job ids, image names
+constexpr size_t kMaxMetaName = 256;  // node names, job ids, image names
 constexpr size_t kMaxText = 4096;  // reasons
 constexpr int64_t kMaxEpoch = INT_MAX;
 
@@ -38,10 +38,10 @@ bool safe_job_id(const std::string& id) {
 
 bool parse_offer(const nlohmann::json& meta, Offer& o, std::string& why) {
   Fields f(meta, "offer");
-  o.id = f.str("id", "", Need::Required, kMaxName);
-  o.from = f.str("from", "?", Need::Optional, kMaxName);
-  o.user = f.str("user", "?", Need::Optional, kMaxName);
-  o.home = f.str("home", "?", Need::Optional, kMaxName);
+  o.id = f.str("id", "", Need::Required, kMaxMetaName);
+  o.from = f.str("from", "?", Need::Optional, kMaxMetaName);
+  o.user = f.str("user", "?", Need::Optional, kMaxMetaName);
+  o.home = f.str("home", "?", Need::Optional, kMaxMetaName);
   o.argv = f.strings("argv");
   o.cpu_flags = f.strings("cpu_flags", Need::Optional, 4096);
   o.home_number = static_cast<uint16_t>(f.integer("home_number", 0, 0, UINT16_MAX));
@@ -70,22 +70,22 @@ bool parse_reason(const nlohmann::json& meta, const char* frame, std::string& wh
 
 bool parse_image_file(const nlohmann::json& meta, ImageFile& img, std::string& why) {
   Fields f(meta, "file");
-  img.name = f.str("name", "", Need::Required, kMaxName);
-  img.dir = f.str("dir", "", Need::Optional, kMaxName);
+  img.name = f.str("name", "", Need::Required, kMaxMetaName);
+  img.dir = f.str("dir", "", Need::Optional, kMaxMetaName);
   img.size = static_cast<uint64_t>(f.integer("size", 0, 0, INT64_MAX, Need::Required));
   return done(f, why);
 }
 
 bool parse_commit(const nlohmann::json& meta, std::string& parent, std::string& why) {
   Fields f(meta, "commit");
-  parent = f.str("parent", "", Need::Optional, kMaxName);
+  parent = f.str("parent", "", Need::Optional, kMaxMetaName);
   f.integer("bytes", 0, 0, INT64_MAX);
   return done(f, why);
 }
 
 bool parse_relay_hello(const nlohmann::json& meta, RelayHello& h, std::string& why) {
   Fields f(meta, "relay");
-  h.id = f.str("id", "", Need::Required, kMaxName);
+  h.id = f.str("id", "", Need::Required, kMaxMetaName);
   h.epoch = static_cast<int>(f.integer("epoch", -1, 0, kMaxEpoch, Need::Required));
   return parse_offsets(f, h.off) && done(f, why);
 }
@@ -98,7 +98,7 @@ bool parse_resume(const nlohmann::json& meta, int64_t off[3], std::string& why) 
 
 bool parse_move_order(const nlohmann::json& meta, const std::string& default_reason, MoveOrder& m, std::string& why) {
   Fields f(meta, "migrate");
-  m.to = f.str("to", "", Need::Required, kMaxName);
+  m.to = f.str("to", "", Need::Required, kMaxMetaName);
   m.client = static_cast<int>(f.integer("client", -1, -1, INT_MAX));
   m.reason = f.str("reason", default_reason, Need::Optional, kMaxText);
   m.precopy = static_cast<int>(f.integer("precopy", -1, -1, 1));
@@ -119,7 +119,7 @@ bool parse_exit(const nlohmann::json& meta, int& status, std::string& why) {
 
 bool parse_moved(const nlohmann::json& meta, int default_epoch, MovedNote& m, std::string& why) {
   Fields f(meta, "moved");
-  m.to = f.str("to", "?", Need::Optional, kMaxName);
+  m.to = f.str("to", "?", Need::Optional, kMaxMetaName);
   m.epoch = static_cast<int>(f.integer("epoch", default_epoch, 0, kMaxEpoch));
   m.why = f.str("why", "", Need::Optional, kMaxText);
   return done(f, why);
@@ -139,7 +139,7 @@ bool parse_signal(const nlohmann::json& meta, int& sig, std::string& why) {
 
 bool parse_resolve(const nlohmann::json& meta, ResolveAsk& a, std::string& why) {
   Fields f(meta, "resolve");
-  a.id = f.str("id", "", Need::Required, kMaxName);
+  a.id = f.str("id", "", Need::Required, kMaxMetaName);
   a.epoch = static_cast<int>(f.integer("epoch", 0, 0, kMaxEpoch));
   return done(f, why);
 }
