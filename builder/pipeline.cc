@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -174,8 +176,14 @@ std::vector<StageReport> Pipeline::run(BuildContext& ctx, int parallel) {
       const Stage& s = stages_[i];
       Slot& l = slots[i];
       std::exception_ptr err;
-      // Linux keeps a niceness per thread; fork() hands it to the tools this thread starts.
-      if (s.nice) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), s.nice);
+      // Linux keeps a niceness per thread; fork() hands it to the tools this thread starts. Added
+      // to the build's own (`nice grappe-build …` keeps its meaning), at most 19.
+      if (s.nice) {
+        const id_t self = static_cast<id_t>(::gettid());
+        errno = 0;
+        const int now = ::getpriority(PRIO_PROCESS, self);  // -1 is a valid answer: errno says
+        if (errno == 0) ::setpriority(PRIO_PROCESS, self, std::min(now + s.nice, 19));
+      }
       try {
         s.build(own, l.tmp, l.log);
         publish(l.tmp, l.out);

@@ -60,12 +60,17 @@ Stage rootfs_stage() {
     // own dpkg syncs as usual). INITRD=No: the kernel package's hook builds no initrd of its own
     // (9 s of CPU; it was left out of the image anyway, whose initramfs is grappe's).
     std::error_code ec;
+    RunOptions no_initrd;
+    no_initrd.env["INITRD"] = "No";
     run_logged(ctx,
-               {"env", "INITRD=No", "mmdebstrap", "--mode=root", "--variant=" + ctx.recipe.variant, "--include=" + include,
+               {"mmdebstrap", "--mode=root", "--variant=" + ctx.recipe.variant, "--include=" + include,
                 "--aptopt=Acquire::Retries \"3\"", "--dpkgopt=force-unsafe-io", "--format=directory",
                 ctx.recipe.suite, tmp.string(), "deb " + ctx.mirror + " " + ctx.recipe.suite + " main"},
-               log);
-    fs::remove(tmp / "etc/dpkg/dpkg.cfg.d/99mmdebstrap", ec);
+               log, no_initrd);
+    const fs::path unsafe = tmp / "etc/dpkg/dpkg.cfg.d/99mmdebstrap";  // holds only --dpkgopt's
+    if (fs::remove(unsafe, ec); fs::exists(unsafe))
+      throw Error("cannot remove the build's dpkg setting (force-unsafe-io) from the rootfs", unsafe.string(),
+                  ec ? ec.message() + "; check the cache directory's filesystem" : "check the cache directory's filesystem");
     strip_identity(tmp);
     if (!fs::exists(tmp / "sbin/init") && !fs::exists(tmp / "usr/sbin/init"))
       throw Error("the rootfs has no /sbin/init", tmp.string(), "keep systemd-sysv in [rootfs] packages");

@@ -70,7 +70,15 @@ TEST_CASE("job inspection: pipes, /dev/null and shared files move; local files, 
   SUBCASE("the image's files read, as the loader holds libc at each exec") {
     p.link(2, 4, "/usr/lib/x86_64-linux-gnu/libc.so.6", "02100000");  // O_RDONLY|O_CLOEXEC|O_LARGEFILE
     p.link(1, 5, "/etc/ld.so.cache", "0100000");
-    CHECK(why_not_movable(p.root.string(), pids) == "");
+    const fs::path upper = p.root / "upper";  // this node's RAM layer
+    fs::create_directories(upper / "etc");
+    CHECK(why_not_movable(p.root.string(), pids, {"/home/"}, upper.string()) == "");
+    SUBCASE("but not one this node wrote or changed (in its RAM layer)") {
+      p.link(2, 6, "/etc/machine-id", "0100000");
+      std::ofstream(upper / "etc/machine-id") << "0123\n";
+      CHECK(why_not_movable(p.root.string(), pids, {"/home/"}, upper.string()) ==
+            "holds node-local file /etc/machine-id (pid 2, fd 6)");
+    }
   }
   SUBCASE("the image's files written, or with unknown flags, stay") {
     SUBCASE("written") {

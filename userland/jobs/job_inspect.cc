@@ -65,7 +65,7 @@ JobUsage job_usage(const std::string& proc, const std::vector<pid_t>& pids) {
 }
 
 std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& pids,
-                            const std::vector<std::string>& shared) {
+                            const std::vector<std::string>& shared, const std::string& upper) {
   auto is_shared = [&](const std::string& p) {
     for (const auto& s : shared)
       if (under(p, s)) return true;
@@ -73,9 +73,10 @@ std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& p
   };
   static const std::vector<std::string> devices = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"};
   static const std::vector<std::string> scratch = {"/tmp/", "/var/tmp/", "/run/", "/dev/shm/"};
-  // The image's own files: every node boots the same image, so a file here read and not written
-  // is at the same path everywhere, as the libraries every job maps already are (CRIU checks the
-  // size again on restore). The dynamic loader holds libc.so.6 open for a moment at each exec.
+  // The image's own files: every node boots the same image, so a file here read and not written,
+  // and not changed on this node (absent from the RAM layer), is at the same path everywhere, as
+  // the libraries every job maps already are (CRIU checks the size again on restore). The
+  // dynamic loader holds libc.so.6 open for a moment at each exec.
   static const std::vector<std::string> image = {"/usr/", "/etc/", "/opt/"};
   for (pid_t p : pids) {
     const std::string base = proc + "/" + std::to_string(p);
@@ -98,7 +99,8 @@ std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& p
       if (is_shared(target)) continue;
       bool from_image = false;
       for (const auto& i : image) from_image = from_image || under(target, i);
-      if (from_image && read_only(base, fd)) continue;
+      std::error_code gone;
+      if (from_image && read_only(base, fd) && !fs::exists(fs::symlink_status(upper + target, gone))) continue;
       return "holds node-local file " + target + " " + at;
     }
   }
