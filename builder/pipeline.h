@@ -31,10 +31,10 @@ struct Stage {
   // returns a one-line summary for the build log (may be empty).
   std::function<std::string(BuildContext&, const std::filesystem::path& out)> adopt;
   // Niceness added to the stage's build thread (on top of the build's own, at most 19), inherited
-  // by every tool it starts. Stages beside the
-  // usual critical path (the SDK and compile chain) run at 5, so that the compile gets the larger
-  // share of the cores when both want them (10 starved the rootfs into the critical path: a cold
-  // default build took 155.6 s, against 141.8 s with none); alone they go at full speed.
+  // by every tool it starts. Stages beside the usual critical path (the SDK and compile chain) add
+  // 5, so that the compile gets the larger share of the cores when both want them (10 starved the
+  // rootfs into the critical path: a cold default build took 155.6 s, against 141.8 s with none);
+  // alone they go at full speed.
   int nice = 0;
 };
 

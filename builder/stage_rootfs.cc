@@ -52,9 +52,6 @@ Stage rootfs_stage() {
   };
   s.build = [](BuildContext& ctx, const fs::path& tmp, const std::string& log) {
     fs::create_directories(tmp);
-    auto pkgs = rootfs_packages(ctx.recipe);
-    std::string include;
-    for (const auto& p : pkgs) include += (include.empty() ? "" : ",") + p;
     // Straight into the stage's directory (no tar to write and unpack), dpkg without an fsync
     // per file (an interrupted stage starts over; the setting is removed below, so the image's
     // own dpkg syncs as usual). INITRD=No: the kernel package's hook builds no initrd of its own
@@ -62,11 +59,7 @@ Stage rootfs_stage() {
     std::error_code ec;
     RunOptions no_initrd;
     no_initrd.env["INITRD"] = "No";
-    run_logged(ctx,
-               {"mmdebstrap", "--mode=root", "--variant=" + ctx.recipe.variant, "--include=" + include,
-                "--aptopt=Acquire::Retries \"3\"", "--dpkgopt=force-unsafe-io", "--format=directory",
-                ctx.recipe.suite, tmp.string(), "deb " + ctx.mirror + " " + ctx.recipe.suite + " main"},
-               log, no_initrd);
+    mmdebstrap_into(ctx, ctx.recipe.variant, rootfs_packages(ctx.recipe), tmp, log, no_initrd);
     const fs::path unsafe = tmp / "etc/dpkg/dpkg.cfg.d/99mmdebstrap";  // holds only --dpkgopt's
     if (fs::remove(unsafe, ec); fs::exists(unsafe))
       throw Error("cannot remove the build's dpkg setting (force-unsafe-io) from the rootfs", unsafe.string(),

@@ -31,6 +31,17 @@ void run_logged(BuildContext& ctx, const std::vector<std::string>& argv, const s
                 "see " + log + " for the full output");
 }
 
+void mmdebstrap_into(BuildContext& ctx, const std::string& variant, const std::vector<std::string>& packages,
+                     const std::filesystem::path& dir, const std::string& log, RunOptions opt) {
+  std::string include;
+  for (const auto& p : packages) include += (include.empty() ? "" : ",") + p;
+  run_logged(ctx,
+             {"mmdebstrap", "--mode=root", "--variant=" + variant, "--include=" + include,
+              "--aptopt=Acquire::Retries \"3\"", "--dpkgopt=force-unsafe-io", "--format=directory",
+              ctx.recipe.suite, dir.string(), "deb " + ctx.mirror + " " + ctx.recipe.suite + " main"},
+             log, std::move(opt));
+}
+
 std::string package_version(BuildContext& ctx, const std::string& pkg) {
   try {
     return ctx.runner->capture({"dpkg-query", "-W", "-f=${Version}", pkg});

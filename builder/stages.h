@@ -36,6 +36,10 @@ Sha256 stage_key(const BuildContext& ctx, std::string_view version, std::initial
 void run_logged(BuildContext& ctx, const std::vector<std::string>& argv, const std::string& log,
                 RunOptions opt = {});
 std::string package_version(BuildContext& ctx, const std::string& pkg);
+// mmdebstrap of `packages` from the build's suite and mirror straight into `dir` (which must not
+// exist or be empty), dpkg without an fsync per file (--dpkgopt, in etc/dpkg/dpkg.cfg.d/99mmdebstrap).
+void mmdebstrap_into(BuildContext& ctx, const std::string& variant, const std::vector<std::string>& packages,
+                     const std::filesystem::path& dir, const std::string& log, RunOptions opt = {});
 std::string squashfs_args_key(const BuildContext& ctx);
 void make_squashfs(BuildContext& ctx, const std::string& src, const std::string& dst,
                    const std::string& exclude_file, const std::string& log);

@@ -13,6 +13,9 @@ namespace fs = std::filesystem;
 namespace {
 
 bool under(const std::string& path, const std::string& prefix) { return path.rfind(prefix, 0) == 0; }
+bool under_any(const std::string& path, const std::vector<std::string>& prefixes) {
+  return std::any_of(prefixes.begin(), prefixes.end(), [&](const std::string& p) { return under(path, p); });
+}
 
 // Whether descriptor `fd` of a process is open for reading only (/proc/<pid>/fdinfo/<fd>'s
 // "flags:" line, octal; O_ACCMODE is its two low bits). False when unknown.
@@ -66,11 +69,6 @@ JobUsage job_usage(const std::string& proc, const std::vector<pid_t>& pids) {
 
 std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& pids,
                             const std::vector<std::string>& shared, const std::string& upper) {
-  auto is_shared = [&](const std::string& p) {
-    for (const auto& s : shared)
-      if (under(p, s)) return true;
-    return false;
-  };
   static const std::vector<std::string> devices = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"};
   static const std::vector<std::string> scratch = {"/tmp/", "/var/tmp/", "/run/", "/dev/shm/"};
   // The image's own files: every node boots the same image, so a file here read and not written,
@@ -83,8 +81,7 @@ std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& p
     const std::string where = "(pid " + std::to_string(p) + ")";
     std::error_code ec;
     std::string cwd = fs::read_symlink(base + "/cwd", ec).string();
-    for (const auto& s : scratch)
-      if (!ec && (under(cwd + "/", s))) return "works in node-local directory " + cwd + " " + where;
+    if (!ec && under_any(cwd + "/", scratch)) return "works in node-local directory " + cwd + " " + where;
     for (const auto& e : fs::directory_iterator(base + "/fd", ec)) {
       std::string fd = e.path().filename().string();
       std::string target = fs::read_symlink(e.path(), ec).string();
@@ -96,11 +93,9 @@ std::string why_not_movable(const std::string& proc, const std::vector<pid_t>& p
       if (under(target, "/dev/")) return "holds device " + target + " " + at;
       if (under(target, "anon_inode:")) return "holds " + target + " " + at;
       if (target.empty() || target[0] != '/') return "holds " + target + " " + at;
-      if (is_shared(target)) continue;
-      bool from_image = false;
-      for (const auto& i : image) from_image = from_image || under(target, i);
+      if (under_any(target, shared)) continue;
       std::error_code gone;
-      if (from_image && read_only(base, fd) && !fs::exists(fs::symlink_status(upper + target, gone))) continue;
+      if (under_any(target, image) && read_only(base, fd) && !fs::exists(fs::symlink_status(upper + target, gone))) continue;
       return "holds node-local file " + target + " " + at;
     }
   }
