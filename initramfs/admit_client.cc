@@ -14,7 +14,7 @@ namespace grappe::init {
 
 bool ask_admission(const std::string& base, const std::string& mac, const std::array<uint8_t, 32>& boot_pub,
                    const std::array<uint8_t, 32>& pub, const std::array<uint8_t, 32>& sec,
-                   const std::string& scratch_file, std::string& key_hex, std::string& why) {
+                   const std::string& scratch_file, std::string& member_line, std::string& why) {
   const std::string want_mac = canonical_mac(mac);
   if (want_mac.empty()) return why = "no MAC address to ask with (" + mac + ")", false;
   std::string err;
@@ -29,11 +29,11 @@ bool ask_admission(const std::string& base, const std::string& mac, const std::a
   }
   std::error_code ec;
   std::filesystem::remove(scratch_file, ec);
-  ClusterSecret key{};
-  bool ok = got && open_admission(boot_pub, pub, sec, want_mac, reply, key, why);
+  Credentials member;
+  bool ok = got && open_admission(boot_pub, pub, sec, want_mac, reply, member, why);
   if (!got) why = err;
-  if (ok) key_hex = to_hex(key);
-  sodium_memzero(key.data(), key.size());
+  if (ok) member_line = format_member(member);
+  sodium_memzero(&member, sizeof member);
   return ok;
 }
 

@@ -9,11 +9,11 @@
 namespace grappe::init {
 
 // GET `base`admit?mac=&pk= once, with this boot's one-time key pair (`pub`, `sec`: one pair per
-// boot, so root's answer under the `ask` policy is bound to it). True with the key as 64 hex
-// characters in `key_hex`; false with `why` (refused by the policy, not a cluster node, a forged
+// boot, so root's answer under the `ask` policy is bound to it). True with this PC's member
+// credentials as the key file's line (credentials.h, format_member) in `member_line`; false with `why` (refused by the policy, not a cluster node, a forged
 // or garbled reply, no answer).
 bool ask_admission(const std::string& base, const std::string& mac, const std::array<uint8_t, 32>& boot_pub,
                    const std::array<uint8_t, 32>& pub, const std::array<uint8_t, 32>& sec,
-                   const std::string& scratch_file, std::string& key_hex, std::string& why);
+                   const std::string& scratch_file, std::string& member_line, std::string& why);
 
 }  // namespace grappe::init

@@ -299,9 +299,9 @@ void mirror_for_serving(const std::vector<std::string>& files) {
   }
 }
 
-// The cluster key grapped needs, into the new root's /etc/grappe/cluster.key (0600): from the
-// medium, or asked of the cluster that served this PC (admission, boot_admit.h). The served
-// files never carry it. Without one the node boots but does not join; run/grappe/not-admitted
+// The credentials grapped needs, into the new root's /etc/grappe/cluster.key (0600): the medium's
+// invitation, or this PC's member credentials asked of the cluster that served it (admission,
+// boot_admit.h; never the invitation). The served files never carry either. Without one the node boots but does not join; run/grappe/not-admitted
 // says why (`grappe ready` and `grappe status` show it).
 void install_cluster_key(const std::string& boot_mac) {
   std::string hex, why;
@@ -352,7 +352,7 @@ void install_cluster_key(const std::string& boot_mac) {
     mkdirs(kNewRoot + "/etc/grappe");
     const std::string path = kNewRoot + "/etc/grappe/cluster.key";
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    const std::string line = hex + "\n";
+    const std::string line = hex.back() == '\n' ? hex : hex + "\n";
     const bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
                     ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
     if (fd >= 0) ::close(fd);

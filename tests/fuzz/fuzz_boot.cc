@@ -7,8 +7,11 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "boot/boot_admit.h"
+#include "boot/credentials.h"
+#include "boot/rejoin.h"
 #include "boot/boot_announce.h"
 #include "boot/boot_keys.h"
 
@@ -33,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // Accepted: it must be exactly what the cluster would have signed.
     if (encode_boot_announcement(keys.sec, a) != in) std::abort();
   }
-  ClusterSecret out{};
+  Credentials out;
   if (open_admission(keys.pub, pc_pub, pc_sec, "52:54:00:00:00:01", in, out, why)) {
     // Only a reply the cluster made can open; random bytes never reach here.
     if (in.find("sig ") == std::string::npos) std::abort();
@@ -44,5 +47,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string signed_in = in + "sig " + to_hex(sig) + "\n";
   (void)decode_boot_announcement(keys.pub, signed_in, a, why);
   (void)open_admission(keys.pub, pc_pub, pc_sec, "52:54:00:00:00:01", signed_in, out, why);
+  // The rejoin request and reply (boot/rejoin.h): as received, and with a valid signature over the
+  // body, so the fuzzer reaches the parts behind each check.
+  static const std::array<uint8_t, 32> join_pub = [] {
+    ClusterSecret k{};
+    k.fill(0x42);
+    return credentials_from_invitation(k).join_pub;
+  }();
+  if (auto r = read_rejoin_request(data, size, join_pub); r && size != kRejoinRequestBytes) std::abort();
+  uint32_t epoch = 0;
+  ClusterSecret op{};
+  if (open_rejoin_reply(data, size, keys.pub, pc_pub, pc_sec, epoch, op) && size != kRejoinReplyBytes) std::abort();
+  if (size >= 64) {
+    std::vector<uint8_t> body(data, data + size - 64);
+    std::array<uint8_t, crypto_sign_BYTES> s2{};
+    crypto_sign_detached(s2.data(), nullptr, body.data(), body.size(), keys.sec.data());
+    body.insert(body.end(), s2.begin(), s2.end());
+    (void)open_rejoin_reply(body.data(), body.size(), keys.pub, pc_pub, pc_sec, epoch, op);
+  }
   return 0;
 }

@@ -50,6 +50,10 @@ struct Api {
       migrate_got = req;
       return json();  // the answer comes when the handoff ends
     };
+    p.cluster = [this](const std::string& op, const std::string& value, const Caller&) {
+      reached.insert("cluster");
+      return op == "rekey" ? json() : json{{"v", 1}, {"ok", true}, {"op", op}, {"value", value}};  // a rekey answers later
+    };
     p.job_started = [this] { ++saved; };
     router = make_api_router(std::move(p));
   }
@@ -65,6 +69,7 @@ json good(const std::string& cmd) {
   if (cmd == "stdin") r["data"] = b64_encode("x");
   if (cmd == "signal") r["sig"] = 2;
   if (cmd == "node") r["op"] = "show";
+  if (cmd == "cluster") r["op"] = "forget", r["value"] = "3";
   if (cmd == "migrate") r["job"] = "1.1", r["to"] = "2";
   return r;
 }
@@ -86,6 +91,12 @@ TEST_CASE("API router: every command reaches its handler") {
   CHECK(a.reached == std::multiset<std::string>{"boot-server", "node", "nodes", "status"});
   CHECK(a.call({{"v", 1}, {"cmd", "node"}, {"op", "speed"}, {"value", "900"}}).body["value"] == "900");
   CHECK(a.call({{"v", 1}, {"cmd", "boot-server"}}).body["op"] == "status");
+  // cluster: forget answers at once here; rekey's answer comes once the members took the key.
+  CHECK(a.call(good("cluster")).body["value"] == "3");
+  auto rk = a.call({{"v", 1}, {"cmd", "cluster"}, {"op", "rekey"}});
+  CHECK(rk.body.is_null());
+  CHECK(rk.attached);
+  CHECK(a.reached.count("cluster") == 2);
 
   // migrate gets only the checked fields, and the connection waits for the handoff's answer.
   auto m = a.call({{"v", 1}, {"cmd", "migrate"}, {"job", "1.4"}, {"to", "home"}, {"precopy", false}, {"extra", {1, 2}}});
@@ -141,7 +152,8 @@ TEST_CASE("API router: a wrong type or bad value in any field of any command is 
       {"kill", "sig", 0},          {"kill", "sig", 100000},      {"stdin", "data", 1},          {"stdin", "data", "!!!not base64"},
       {"signal", "sig", "INT"},    {"signal", "sig", -3},        {"signal", "sig", 1e300},      {"node", "op", 1},
       {"node", "op", {"show"}},    {"node", "value", 900},       {"boot-server", "op", true},   {"migrate", "job", 1},
-      {"migrate", "to", {"2"}},    {"migrate", "to", 2},         {"migrate", "precopy", "yes"}, {"migrate", "precopy", 1}};
+      {"migrate", "to", {"2"}},    {"migrate", "to", 2},         {"migrate", "precopy", "yes"}, {"migrate", "precopy", 1},
+      {"cluster", "op", 1},        {"cluster", "op", {"rekey"}}, {"cluster", "value", 3},       {"cluster", "value", std::string(65, 'a')}};
   for (const auto& b : bad) {
     Api a;
     json req = good(b.cmd);
@@ -160,7 +172,7 @@ TEST_CASE("API router: a wrong type or bad value in any field of any command is 
   }
   // Required fields missing.
   for (auto [cmd, field] : {std::pair{"run", "argv"}, {"kill", "job"}, {"stdin", "data"}, {"signal", "sig"}, {"node", "op"},
-                            {"migrate", "job"}, {"migrate", "to"}}) {
+                            {"migrate", "job"}, {"migrate", "to"}, {"cluster", "op"}}) {
     Api a;
     json req = good(cmd);
     req.erase(field);
@@ -185,7 +197,7 @@ TEST_CASE("API router: bad envelopes: not an object, wrong or missing v and cmd,
   CHECK(err(R"({"v":"1","cmd":"nodes"})").find("\"v\" must be an integer") != std::string::npos);
   CHECK(err(R"({"v":[1],"cmd":"nodes"})").find("\"v\"") != std::string::npos);
   CHECK(err(R"({"v":2,"cmd":"nodes"})") == "unsupported API version 2; this daemon speaks v1");
-  CHECK(err(R"({"v":1,"cmd":"reboot"})").find("unknown command 'reboot' (known: attach, boot-server, eof, kill, migrate, node, nodes,") == 0);
+  CHECK(err(R"({"v":1,"cmd":"reboot"})").find("unknown command 'reboot' (known: attach, boot-server, cluster, eof, kill, migrate, node, nodes,") == 0);
   for (const char* line : {"[1,2]", "\"nodes\"", "1", "null", "true", "not json", "{", "", "{\"v\":1,\"cmd\":\"nodes\"} x"})
     CHECK(err(line) == "request is not a JSON object");
   CHECK(err("{\"v\":1,\"cmd\":\"n\xffodes\"}").find("not UTF-8") != std::string::npos);

@@ -6,6 +6,7 @@
 
 #include "boot/boot_admit.h"
 #include "boot/boot_policy.h"
+#include "boot/credentials.h"
 
 using namespace grappe;
 
@@ -20,13 +21,31 @@ TEST_CASE("admission reply: opens only for the PC it was made for, from this clu
   crypto_box_keypair(pc.data(), pc_sec.data());
   crypto_box_keypair(pc2.data(), pc2_sec.data());
   const std::string mac = "52:54:00:00:00:01";
-  const std::string r = make_admission(signer, key, pc, mac);
+  Credentials member = credentials_from_invitation(key), other_member = credentials_from_invitation(other);
+  member.invited = other_member.invited = false;
+  member.invite = other_member.invite = ClusterSecret{};  // a member gives what it has, never the invitation
+  member.epoch = 3;
+  randombytes_buf(member.op.data(), member.op.size());
+  const std::string r = make_admission(signer, member, pc, mac);
   CHECK(r.size() <= kMaxAdmitReply);
-  CHECK(r.find(to_hex(key)) == std::string::npos);  // the key never travels in clear
-  ClusterSecret got{};
+  CHECK(r.find(to_hex(key)) == std::string::npos);  // nothing travels in clear
+  CHECK(r.find(to_hex(member.op)) == std::string::npos);
+  Credentials got;
   std::string why;
   REQUIRE(open_admission(signer.pub, pc, pc_sec, mac, r, got, why));
-  CHECK(got == key);
+  CHECK_FALSE(got.invited);
+  CHECK(got.epoch == 3);
+  CHECK(got.op == member.op);
+  CHECK(got.boot_seed == member.boot_seed);
+  CHECK(got.join_pub == member.join_pub);
+  CHECK(boot_keys(got).pub == signer.pub);  // the admitted PC can sign as the cluster's boot service
+  // Its key file's line round-trips, and holds no invitation.
+  std::string err;
+  auto line = parse_credentials(format_member(got), err);
+  REQUIRE_MESSAGE(line, err);
+  CHECK_FALSE(line->invited);
+  CHECK(line->op == member.op);
+  CHECK(line->epoch == 3);
   // Another cluster's signer, another PC's key pair, another MAC: refused, each with its reason.
   CHECK_FALSE(open_admission(stranger.pub, pc, pc_sec, mac, r, got, why));
   CHECK(why.find("not signed with this cluster's boot key") != std::string::npos);
@@ -34,10 +53,10 @@ TEST_CASE("admission reply: opens only for the PC it was made for, from this clu
   CHECK(why.find("made for another PC") != std::string::npos);
   CHECK_FALSE(open_admission(signer.pub, pc, pc_sec, "52:54:00:00:00:02", r, got, why));
   // A reply signed by a stranger for this PC (an impostor serving network boot) is refused.
-  CHECK_FALSE(open_admission(signer.pub, pc, pc_sec, mac, make_admission(stranger, other, pc, mac), got, why));
+  CHECK_FALSE(open_admission(signer.pub, pc, pc_sec, mac, make_admission(stranger, other_member, pc, mac), got, why));
   // A correctly signed reply whose sealed key was made for someone else cannot be opened: only the
   // signature over the PC's own key lets it through, and then the box must open.
-  CHECK_FALSE(open_admission(signer.pub, pc2, pc_sec, mac, make_admission(signer, key, pc2, mac), got, why));
+  CHECK_FALSE(open_admission(signer.pub, pc2, pc_sec, mac, make_admission(signer, member, pc2, mac), got, why));
   // Every single-byte change is refused.
   for (size_t i = 0; i < r.size(); ++i) {
     std::string t = r;

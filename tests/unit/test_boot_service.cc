@@ -251,7 +251,16 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
   env.http_bind = "127.0.0.1";
   env.nodes_path = (run / "boot-nodes.toml").string();
   env.cluster = "lab";
-  env.key.fill(7);
+  ClusterSecret invite{};
+  invite.fill(7);
+  const Credentials creds = credentials_from_invitation(invite);
+  env.boot_seed = creds.boot_seed;
+  env.member = [creds] {
+    Credentials c = creds;
+    c.invited = false;
+    c.invite = ClusterSecret{};
+    return c;
+  };
   env.loopback_is_a_pc = true;
   std::vector<std::pair<std::string, std::string>> announced;  // never a real broadcast in tests
   env.announce = [&](const std::string& ifname, const std::string& packet) {
@@ -298,8 +307,8 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     CHECK(announced[0].first == "ens4");
     BootAnnouncement ann;
     std::string why;
-    REQUIRE(decode_boot_announcement(boot_signing_keys(env.key).pub, announced[0].second, ann, why));
-    CHECK(announced[0].second.find(to_hex(env.key)) == std::string::npos);
+    REQUIRE(decode_boot_announcement(boot_signing_keys(invite).pub, announced[0].second, ann, why));
+    CHECK(announced[0].second.find(to_hex(invite)) == std::string::npos);
     CHECK(ann.cluster == "lab");
     CHECK(ann.base + "node.ipxe" == st["url"].get<std::string>());
     unsigned char h[crypto_hash_sha256_BYTES];
@@ -347,10 +356,11 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
     auto adm = c.Get("/grappe/admit?mac=52-54-00-67-72-05&pk=" + to_hex(pc_pub));
     REQUIRE(adm);
     CHECK(adm->status == 200);
-    CHECK(adm->body.find(to_hex(env.key)) == std::string::npos);
-    ClusterSecret got_key{};
-    REQUIRE_MESSAGE(open_admission(boot_signing_keys(env.key).pub, pc_pub, pc_sec, "52:54:00:67:72:05", adm->body, got_key, why), why);
-    CHECK(got_key == env.key);
+    CHECK(adm->body.find(to_hex(invite)) == std::string::npos);
+    Credentials got_key;
+    REQUIRE_MESSAGE(open_admission(boot_signing_keys(invite).pub, pc_pub, pc_sec, "52:54:00:67:72:05", adm->body, got_key, why), why);
+    CHECK(got_key.op == creds.op);
+    CHECK_FALSE(got_key.invited);
     CHECK(svc.status()["admission"]["admitted"] == 1);
     CHECK(svc.status()["admission"]["last"].get<std::string>().find("admitted 52:54:00:67:72:05 (127.0.0.1, key " + to_hex(pc_pub).substr(0, 12) + ") by") == 0);
     CHECK(c.Get("/grappe/admit?mac=52-54-00-67-72-05&pk=1234")->status == 400);
@@ -451,7 +461,16 @@ TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
   env.http_port = 0;
   env.http_bind = "127.0.0.1";
   env.nodes_path = (run / "boot-nodes.toml").string();
-  env.key.fill(9);
+  ClusterSecret invite{};
+  invite.fill(9);
+  const Credentials creds = credentials_from_invitation(invite);
+  env.boot_seed = creds.boot_seed;
+  env.member = [creds] {
+    Credentials c = creds;
+    c.invited = false;
+    c.invite = ClusterSecret{};
+    return c;
+  };
   env.self_name = "node1";
   env.loopback_is_a_pc = true;
   std::vector<std::string> said;
@@ -468,7 +487,7 @@ TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
   BoxPublic pc{};
   BoxSecret pc_sec{};
   crypto_box_keypair(pc.data(), pc_sec.data());
-  const auto pub = boot_signing_keys(env.key).pub;
+  const auto pub = boot_signing_keys(invite).pub;
   auto ask = [&](BootService& svc, const char* mac) {
     const int port = std::stoi(svc.status()["url"].get<std::string>().substr(17));
     httplib::Client c("127.0.0.1", port);
@@ -495,10 +514,10 @@ TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
     r = ask(svc, "52:54:00:00:00:01");
     REQUIRE(r);
     CHECK(r->status == 200);
-    ClusterSecret got{};
+    Credentials got;
     std::string why;
     CHECK(open_admission(pub, pc, pc_sec, "52:54:00:00:00:01", r->body, got, why));
-    CHECK(got == env.key);
+    CHECK(got.op == creds.op);
     CHECK(svc.status()["admission"]["pending"].empty());
     CHECK(said.back().find("admitted 52:54:00:00:00:01 (127.0.0.1, key " + to_hex(pc).substr(0, 12) + ") by node1: policy ask: admitted by root") != std::string::npos);
     // Root's answer was for that key, used once: the same MAC with another key asks anew.

@@ -45,7 +45,7 @@ std::pair<std::unique_ptr<TcpPeerLink>, std::unique_ptr<TcpPeerLink>> linked_pai
   Listener srv;
   std::unique_ptr<TcpPeerLink> server;
   std::string serr;
-  std::thread t([&] { server = TcpPeerLink::accept(::accept(srv.fd, nullptr, nullptr), key_of(7), id_of(2), 5, serr); });
+  std::thread t([&] { server = TcpPeerLink::accept(::accept(srv.fd, nullptr, nullptr), {key_of(7)}, id_of(2), 5, serr); });
   std::string err;
   auto client = TcpPeerLink::connect(htonl(INADDR_LOOPBACK), srv.port, key_of(7), id_of(1), 5, err);
   t.join();
@@ -104,7 +104,7 @@ TEST_CASE("peer link: another cluster's key is refused on both sides, with the r
   Listener srv;
   std::unique_ptr<TcpPeerLink> server;
   std::string serr, err;
-  std::thread t([&] { server = TcpPeerLink::accept(::accept(srv.fd, nullptr, nullptr), key_of(7), id_of(2), 5, serr); });
+  std::thread t([&] { server = TcpPeerLink::accept(::accept(srv.fd, nullptr, nullptr), {key_of(7)}, id_of(2), 5, serr); });
   auto client = TcpPeerLink::connect(htonl(INADDR_LOOPBACK), srv.port, key_of(8), id_of(1), 5, err);
   t.join();
   CHECK_FALSE(client);
@@ -145,7 +145,7 @@ TEST_CASE("peer link: a tampered byte on the wire breaks the link, nothing is de
     ::close(c);
     ::close(raw);
   });
-  std::thread t([&] { server = TcpPeerLink::accept(::accept(srv.fd, nullptr, nullptr), key_of(7), id_of(2), 5, serr); });
+  std::thread t([&] { server = TcpPeerLink::accept(::accept(srv.fd, nullptr, nullptr), {key_of(7)}, id_of(2), 5, serr); });
   auto client = TcpPeerLink::connect(htonl(INADDR_LOOPBACK), mitm.port, key_of(7), id_of(1), 5, err);
   t.join();
   REQUIRE_MESSAGE(client, err);
@@ -194,4 +194,31 @@ TEST_CASE("handshake gate: a few pending handshakes per source address, a cap in
   CHECK(s["pending"] == 2);
   CHECK(s["refused"] == 2);
   CHECK(s["failed"] == 1);
+}
+
+TEST_CASE("peer link during a rekey: the server accepts the old and the new key, and proves with the client's") {
+  for (uint8_t client_key : {uint8_t{7}, uint8_t{8}}) {
+    Listener srv;
+    std::unique_ptr<TcpPeerLink> server;
+    std::string serr, err;
+    std::thread t([&] { server = TcpPeerLink::accept(::accept(srv.fd, nullptr, nullptr), {key_of(8), key_of(7)}, id_of(2), 5, serr); });
+    auto client = TcpPeerLink::connect(htonl(INADDR_LOOPBACK), srv.port, key_of(client_key), id_of(1), 5, err);
+    t.join();
+    REQUIRE_MESSAGE(client, err);
+    REQUIRE_MESSAGE(server, serr);
+    REQUIRE(client->send({"rekey", {{"epoch", 2}}, "x"}));
+    auto f = server->recv(5);
+    REQUIRE(f);
+    CHECK(f->meta["epoch"] == 2);
+  }
+  // A key the server no longer accepts (a forgotten node's old one) is refused.
+  Listener srv;
+  std::unique_ptr<TcpPeerLink> server;
+  std::string serr, err;
+  std::thread t([&] { server = TcpPeerLink::accept(::accept(srv.fd, nullptr, nullptr), {key_of(8)}, id_of(2), 5, serr); });
+  auto client = TcpPeerLink::connect(htonl(INADDR_LOOPBACK), srv.port, key_of(7), id_of(1), 5, err);
+  t.join();
+  CHECK_FALSE(client);
+  CHECK_FALSE(server);
+  CHECK(err.find("does not hold this cluster's key") != std::string::npos);
 }

@@ -17,9 +17,12 @@ struct BootSigningKeys {
   std::array<uint8_t, 64> sec{};
 };
 
-// Deterministic: the same cluster key always gives the same pair (keyed BLAKE2b of a fixed label
-// as the Ed25519 seed), so every member signs as the cluster.
+// Deterministic: the same invitation (cluster key, credentials.h) always gives the same pair
+// (keyed BLAKE2b of a fixed label as the Ed25519 seed), so every member signs as the cluster.
+// Network-booted members, which never hold the invitation, are given the seed at admission.
 BootSigningKeys boot_signing_keys(const ClusterSecret& cluster_key);
+std::array<uint8_t, 32> boot_signing_seed(const ClusterSecret& cluster_key);
+BootSigningKeys boot_signing_keys_from_seed(const std::array<uint8_t, 32>& seed);
 
 // Lower-case hex of any byte array; parse_hex is false unless `hex` is exactly 2*N hex digits.
 std::string to_hex(const uint8_t* data, size_t n);

@@ -178,7 +178,7 @@ std::string BootService::node_script(const std::string& mac, const std::string& 
   return s + "chain ${grappe-base}boot.ipxe\n";
 }
 
-BootService::BootService(BootEnv env) : env_(std::move(env)), signer_(boot_signing_keys(env_.key)) {}
+BootService::BootService(BootEnv env) : env_(std::move(env)), signer_(boot_signing_keys_from_seed(env_.boot_seed)) {}
 
 std::pair<int, std::string> BootService::admit(const std::string& mac_in, const std::string& pk, const std::string& remote) {
   const std::string mac = canonical_mac(mac_in);
@@ -211,6 +211,8 @@ std::pair<int, std::string> BootService::admit(const std::string& mac_in, const 
   } catch (const std::exception& e) {
     rules_error = e.what();
   }
+  if (env_.forgotten && env_.forgotten(mac))
+    return {403, "not admitted: " + mac + " is a node root forgot (grappe node forget); root lets it in again with grappe admit " + mac + "\n"};
   if (const BootNodeRule* r = rules_error.empty() ? match_boot_node(rules, mac) : nullptr; r && !r->join)
     return {403, "not admitted: its boot-nodes.toml rule " + r->mac + " says join = false\n"};
   AdmitDecision d;
@@ -249,7 +251,8 @@ std::pair<int, std::string> BootService::admit(const std::string& mac_in, const 
   }
   env_.say(line);
   if (!d.admit) return {403, "not admitted: " + d.why + "\n"};
-  std::string reply = make_admission(signer_, env_.key, pc, mac);
+  if (!env_.member) return {503, "this node cannot give credentials\n"};
+  std::string reply = make_admission(signer_, env_.member(), pc, mac);
   if (reply.empty()) return {400, "cannot seal the key to that public key\n"};
   return {200, reply};
 }

@@ -77,9 +77,14 @@ struct BootEnv {
   int http_port = 80;
   std::string http_bind = "0.0.0.0";
   std::string nodes_path = "/etc/grappe/boot-nodes.toml";  // per-PC settings (boot_nodes.h); optional
-  // The announcement (boot_announce.h), signed with the cluster key, sent every 2 s while serving.
+  // The announcement (boot_announce.h), signed with the cluster's boot key (from this seed,
+  // credentials.h), sent every 2 s while serving.
   std::string cluster = "grappe";
-  std::array<uint8_t, 32> key{};
+  std::array<uint8_t, 32> boot_seed{};
+  // What an admitted PC is given (credentials.h: the operating key of the moment, never the
+  // invitation), and whether a MAC belongs to a node root forgot (`grappe node forget`): refused.
+  std::function<Credentials()> member;
+  std::function<bool(const std::string& mac)> forgotten;
   // Who a network-booted PC asking for the key (boot_admit.h) is let in by until the cluster sets
   // a policy (BootView::admission_setting: `grappe boot-server admission`), and this node's name
   // for the journal's "admitted … by NODE" line (printed on stdout: console and journal).

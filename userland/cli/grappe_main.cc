@@ -135,6 +135,7 @@ struct Options {
   std::string to;                            // migrate
   bool precopy = false, no_precopy = false;  // migrate
   std::string node_op, node_value;           // node
+  std::string cluster_op;                    // cluster
   std::string boot_op = "status";            // boot-server
   std::string boot_value;                    // boot-server admission POLICY
   int boot_wait = 0;                         // boot-server --wait
@@ -250,7 +251,32 @@ int cmd_admission(const Options& o, const char* op) {
 int cmd_admit(const Options& o) { return cmd_admission(o, "admit"); }
 int cmd_deny(const Options& o) { return cmd_admission(o, "deny"); }
 
+// `grappe cluster rekey`, `grappe node forget|unforget N`: the answer once the members took the key.
+int cmd_rekey(const Options& o, const std::string& op, const std::string& value) {
+  auto r = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "cluster"}, {"op", op}, {"value", value}}, 45000);
+  if (o.json) return std::printf("%s\n", r.dump(2).c_str()), 0;
+  if (op == "forget") std::printf("forgot %s: it is refused from now on\n", value.c_str());
+  if (op == "unforget") std::printf("%s may join again (a medium node rejoins by itself; a network-booted one at its next boot)\n", value.c_str());
+  std::string reached;
+  for (const auto& n : r["reached"]) reached += " " + n.get<std::string>();
+  std::printf("cluster key epoch %d in use; members that took it:%s\n", r["epoch"].get<int>(), reached.empty() ? " none (this node is alone)" : reached.c_str());
+  for (const auto& m : r["missed"])
+    std::printf("not reached: %s (%s): it is out until it rejoins (a node booted from a medium does so by itself; "
+                "a network-booted one by rebooting)\n",
+                m["node"].get<std::string>().c_str(), m["error"].get<std::string>().c_str());
+  return r["missed"].empty() ? 0 : 1;
+}
+
+int cmd_cluster(const Options& o) { return cmd_rekey(o, "rekey", ""); }
+
 int cmd_node(const Options& o) {
+  if (o.node_op == "forget" || o.node_op == "unforget") {
+    if (o.node_value.empty()) {
+      std::fprintf(stderr, "grappe node %s: name the node: its number, name, node id or MAC (grappe nodes)\n", o.node_op.c_str());
+      return 2;
+    }
+    return cmd_rekey(o, o.node_op, o.node_value);
+  }
   if ((o.node_op == "speed" || o.node_op == "maxguests") && o.node_value.empty()) {
     std::fprintf(stderr, "grappe node %s: give a value, e.g. grappe node %s %s\n", o.node_op.c_str(), o.node_op.c_str(),
                  o.node_op == "speed" ? "1500" : "2");
@@ -292,10 +318,13 @@ void print_cluster_status(const nlohmann::json& daemon) {
   }
   if (daemon.contains("boot") && daemon["boot"].is_object()) std::printf("boot      %s\n", boot_text(daemon["boot"]).c_str());
   auto p = daemon["packets"];
-  std::printf("cluster   %s, %d nodes (%d alive, %d suspect, %d dead or left), key %s\n"
+  const auto& keys = daemon.contains("keys") && daemon["keys"].is_object() ? daemon["keys"] : nlohmann::json::object();
+  std::printf("cluster   %s, %d nodes (%d alive, %d suspect, %d dead or left), key %s epoch %d (%s)%s\n"
               "health    %s: %llu packets accepted, %llu rejected, %llu replays dropped, up %.0f s\n",
               daemon["cluster"].get<std::string>().c_str(), daemon["size"].get<int>(), daemon["alive"].get<int>(),
               daemon["suspect"].get<int>(), daemon["dead"].get<int>(), daemon["key_fingerprint"].get<std::string>().c_str(),
+              keys.value("epoch", 0), keys.value("credential", std::string("?")) == "invitation" ? "holds the invitation" : "admitted",
+              keys.value("forgotten", 0) ? (", " + std::to_string(keys.value("forgotten", 0)) + " nodes forgotten").c_str() : "",
               daemon["suspect"].get<int>() ? "degraded" : "ok", p["accepted"].get<unsigned long long>(),
               p["rejected"].get<unsigned long long>(), p["replayed"].get<unsigned long long>(),
               daemon["uptime_s"].get<double>());
@@ -376,11 +405,16 @@ std::vector<Command> add_admin_commands(CLI::App& app, Options& o) {
   node->add_option("setting", o.node_op,
                    "show | block | unblock (refuse guests) | lstay | nolstay (local jobs stay home) | stay | nostay "
                    "(no automatic migration from here) | speed N (0: calibrated) | maxguests N|none | "
-                   "expel (send guests home, then block) | bring (call this node's jobs home, then lstay)")
+                   "expel (send guests home, then block) | bring (call this node's jobs home, then lstay) | "
+                   "forget N (root: shut node N out of the cluster, and rekey) | unforget N (let it in again)")
       ->required()
       ->check(CLI::IsMember({"show", "block", "unblock", "lstay", "nolstay", "stay", "nostay", "speed", "maxguests",
-                             "expel", "bring"}));
-  node->add_option("value", o.node_value, "the number for speed and maxguests");
+                             "expel", "bring", "forget", "unforget"}));
+  node->add_option("value", o.node_value, "the number for speed and maxguests; for forget/unforget the node's number, name, id or MAC");
+  node->add_flag("--json", o.json, "forget/unforget: print grapped's answer as JSON");
+  auto* cluster = app.add_subcommand("cluster", "the cluster as a whole: rekey (root: a new operating key for every live member)");
+  cluster->add_option("operation", o.cluster_op, "rekey")->required()->check(CLI::IsMember({"rekey"}));
+  cluster->add_flag("--json", o.json, "print grapped's answer as JSON");
 
   auto* boot = app.add_subcommand("boot-server",
                                   "the cluster's network boot (PXE/iPXE): enable | disable | admission auto|listed|ask "
@@ -401,7 +435,7 @@ std::vector<Command> add_admin_commands(CLI::App& app, Options& o) {
   auto* deny = app.add_subcommand("deny", "refuse a PC waiting to join (admission policy ask); it boots without joining (root)");
   deny->add_option("mac", o.admit_mac, "the PC's MAC address")->required();
   deny->add_flag("--json", o.json, "also print the boot service's status");
-  return {{node, needs_daemon(cmd_node)}, {boot, needs_daemon(cmd_boot_server)}, {admit, needs_daemon(cmd_admit)},
+  return {{node, needs_daemon(cmd_node)}, {cluster, needs_daemon(cmd_cluster)}, {boot, needs_daemon(cmd_boot_server)}, {admit, needs_daemon(cmd_admit)},
           {deny, needs_daemon(cmd_deny)}};
 }
 

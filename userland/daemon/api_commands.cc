@@ -47,6 +47,14 @@ ApiReply checked_boot(const ApiParts& p, const nlohmann::json& req, const Caller
   return {body, body.is_null()};  // admit/deny forwarded to the serving node: the answer comes later
 }
 
+ApiReply checked_cluster(const ApiParts& p, const nlohmann::json& req, const Caller& who) {
+  Fields f(req, "cluster");
+  const std::string op = f.str("op", "", Need::Required, 32), value = f.str("value", "", Need::Optional, 64);
+  if (!f.ok()) return {api_error(f.error()), false};
+  nlohmann::json body = p.cluster(op, value, who);
+  return {body, body.is_null()};  // a rekey answers once the members did
+}
+
 // Migrator::request (migration/) reads "job", "to" and "precopy": it gets only these, checked.
 ApiReply checked_migrate(const ApiParts& p, const nlohmann::json& req, const Caller& who) {
   Fields f(req, "migrate");
@@ -66,6 +74,7 @@ ApiRouter make_api_router(ApiParts p) {
   r.add("status", [p](const nlohmann::json&, const Caller&, double now) { return ApiReply{p.status(now), false}; });
   r.add("node", [p](const nlohmann::json& req, const Caller& who, double) { return checked_node(p, req, who); });
   r.add("boot-server", [p](const nlohmann::json& req, const Caller& who, double) { return checked_boot(p, req, who); });
+  r.add("cluster", [p](const nlohmann::json& req, const Caller& who, double) { return checked_cluster(p, req, who); });
   r.add("migrate", [p](const nlohmann::json& req, const Caller& who, double) { return checked_migrate(p, req, who); });
   add_job_commands(r, p.jobs, p.job_started);
   return r;

@@ -22,6 +22,9 @@ struct ApiParts {
   // `grappe migrate`: gets a request rebuilt from the checked fields only ("job", "to", and
   // "precopy" when given); null when the answer comes when the handoff ends.
   std::function<nlohmann::json(const nlohmann::json& checked, const Caller&)> migrate;
+  // `grappe cluster rekey` and `grappe node forget|unforget N` (op rekey, forget, unforget; value
+  // the node): null when the answer comes once the members answered.
+  std::function<nlohmann::json(const std::string& op, const std::string& value, const Caller&)> cluster;
   std::function<void()> job_started;  // after a successful run (the job sequence moved on)
 };
 

@@ -100,6 +100,7 @@ nlohmann::json status_reply(const Membership& mb, const DaemonInfo& info, const 
           {"home", info.home},
           {"boot", info.boot},
           {"handshakes", info.handshakes},
+          {"keys", info.keys},
           {"suspicion_timeout_s", mb.suspicion_timeout()},
           {"protocol", {{"probes", mb.stats().probes}, {"indirect_probes", mb.stats().indirect_probes},
                         {"suspicions", mb.stats().suspicions}, {"deaths", mb.stats().deaths},

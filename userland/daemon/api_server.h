@@ -28,6 +28,7 @@ struct DaemonInfo {
   nlohmann::json home;               // the shared /home (home_share.h); null when not shared
   nlohmann::json boot;               // the network-boot service (boot_service.h)
   nlohmann::json handshakes;         // peer connections not yet authenticated (handshake_gate.h)
+  nlohmann::json keys;               // the operating key's epoch, this node's credential, rejoins
 };
 
 nlohmann::json member_json(const Member& m, double now, bool self);

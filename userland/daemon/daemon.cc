@@ -56,40 +56,14 @@ class Daemon::Udp final : public Outbox {
     // Every beacon goes to the multicast group; every 4th also to the broadcast address, for
     // segments that filter multicast (discovery there takes up to 4 beacon intervals).
     const bool with_broadcast = d_.cfg_.broadcast && d_.beacons_++ % 4 == 0;
-    ifaddrs* ifs = nullptr;
-    if (getifaddrs(&ifs) != 0) return;
-    in_addr group{};
-    inet_pton(AF_INET, d_.cfg_.group.c_str(), &group);
-    for (ifaddrs* i = ifs; i; i = i->ifa_next) {
-      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
-        continue;
-      if (!d_.cfg_.interfaces.empty() &&
-          std::find(d_.cfg_.interfaces.begin(), d_.cfg_.interfaces.end(), i->ifa_name) == d_.cfg_.interfaces.end())
-        continue;
-      in_addr local = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
-      ip_mreq mreq{};
-      mreq.imr_multiaddr = group;
-      mreq.imr_interface = local;
-      ::setsockopt(d_.udp_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq);  // EADDRINUSE once joined
-      ::setsockopt(d_.udp_, IPPROTO_IP, IP_MULTICAST_IF, &local, sizeof local);
-      sockaddr_in to{};
-      to.sin_family = AF_INET;
-      to.sin_port = htons(d_.cfg_.port);
-      to.sin_addr = group;
-      emit(m, to);
-      if (with_broadcast && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) {
-        to.sin_addr = reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr;
-        emit(m, to);
-      }
-    }
-    freeifaddrs(ifs);
+    d_.for_each_segment(with_broadcast, [&](const sockaddr_in& to) { emit(m, to); });
   }
 
  private:
   void emit(const Message& msg, const sockaddr_in& to) {
     Message m = msg;
     m.nonce = d_.nonce_++;
-    auto bytes = encode(m, d_.ident_.key);
+    auto bytes = encode(m, d_.ring_->current().key);
     if (bytes.empty()) return;
     if (::sendto(d_.udp_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) < 0)
       ++d_.counters_.send_errors;
@@ -99,6 +73,35 @@ class Daemon::Udp final : public Outbox {
   Daemon& d_;
 };
 
+void Daemon::for_each_segment(bool with_broadcast, const std::function<void(const sockaddr_in& to)>& fn) {
+  ifaddrs* ifs = nullptr;
+  if (getifaddrs(&ifs) != 0) return;
+  in_addr group{};
+  inet_pton(AF_INET, cfg_.group.c_str(), &group);
+  for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+      continue;
+    if (!cfg_.interfaces.empty() && std::find(cfg_.interfaces.begin(), cfg_.interfaces.end(), i->ifa_name) == cfg_.interfaces.end())
+      continue;
+    in_addr local = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
+    ip_mreq mreq{};
+    mreq.imr_multiaddr = group;
+    mreq.imr_interface = local;
+    ::setsockopt(udp_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq);  // EADDRINUSE once joined
+    ::setsockopt(udp_, IPPROTO_IP, IP_MULTICAST_IF, &local, sizeof local);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(cfg_.port);
+    to.sin_addr = group;
+    fn(to);
+    if (with_broadcast && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) {
+      to.sin_addr = reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr;
+      fn(to);
+    }
+  }
+  freeifaddrs(ifs);
+}
+
 Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
     : cfg_(std::move(cfg)),
       ident_(ident),
@@ -106,14 +109,13 @@ Daemon::Daemon(DaemonConfig cfg, DaemonIdentity ident)
           ident.incarnation, ident.number),
       jobs_(spawner_, cfg_.job_init, ident.name),
       admin_(load_node_admin(cfg_.state_dir + "/admin.json")) {
+  ring_ = std::make_shared<KeyRing>(KeyEpoch{ident_.creds.epoch, ident_.creds.op});
   nonce_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::system_clock::now().time_since_epoch()).count()) << 12;
   info_.cluster = ident_.cluster;
-  unsigned char fp[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(fp, ident_.key.data(), ident_.key.size());
-  char hex[17];
-  sodium_bin2hex(hex, sizeof hex, fp, 8);
-  info_.key_fingerprint = hex;
+  info_.key_fingerprint = key_fingerprint(ident_.creds.op);
+  epoch_seen_ = ident_.creds.epoch;
+  load_forgotten();
   info_.socket = cfg_.socket;
   info_.port = cfg_.port;
   // Per-PC settings from the node that served this network boot (boot-nodes.toml there).
@@ -199,7 +201,7 @@ void Daemon::start_migrator() {
   MigratorEnv env;
   env.mu = &mu_;
   env.jobs = &jobs_;
-  env.key = ident_.key;
+  env.keys = ring_;
   env.self = ident_.id;
   env.work_dir = cfg_.state_dir + "/migrate";
   env.place = [this](const std::string& id, const std::vector<pid_t>& pids) {
@@ -216,6 +218,7 @@ void Daemon::start_migrator() {
   env.admission = [this](const std::string& mac, bool admit, const std::string& by) {
     return answer_here(mac, admit, by);
   };
+  env.rekeyed = [this](const KeyEpoch& next, const std::vector<NodeId>& forgotten) { return take_rekey(next, forgotten); };
   env.speed = [this] { return static_cast<double>(admin_.speed ? admin_.speed : ident_.speed); };
   env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };
   env.admit = [this](const nlohmann::json& offer) {
@@ -240,6 +243,7 @@ ApiRouter Daemon::api_router() {
   p.status = [this](double now) {
     info_.migration = mig_->unavailable().empty() ? "ready" : mig_->unavailable();
     info_.handshakes = mig_->handshakes();
+    info_.keys = keys_status();
     return status_reply(mb_, info_, counters_, now);
   };
   AdminEnv env;
@@ -259,6 +263,9 @@ ApiRouter Daemon::api_router() {
     return admin_cmds_->boot(op, value, who, info_.boot);
   };
   p.migrate = [this](const nlohmann::json& req, const Caller& who) { return mig_->request(req, who); };
+  p.cluster = [this](const std::string& op, const std::string& value, const Caller& who) {
+    return cluster_command(op, value, who);
+  };
   p.job_started = [this] { save_state(); };
   return make_api_router(std::move(p));
 }
@@ -319,12 +326,17 @@ void Daemon::receive_udp(double now) {
     DecodeError err;
     std::optional<Message> m;
     if (static_cast<size_t>(n) > sizeof buf) err = DecodeError::TooLong;
-    else m = decode(buf, static_cast<size_t>(n), ident_.key, err);
+    else if (receive_rejoin(buf, static_cast<size_t>(n), from, now)) continue;
+    else m = decode_any(buf, static_cast<size_t>(n), err, now);
     if (!m) {
       ++counters_.rejected[decode_error_name(err)];
       continue;
     }
     if (m->sender == ident_.id) continue;  // our own multicast/broadcast looping back
+    if (is_forgotten(m->sender)) {
+      ++counters_.rejected["forgotten"];
+      continue;
+    }
     if (!replay_[m->sender].accept(m->nonce)) {
       ++counters_.replayed;
       continue;
@@ -541,10 +553,11 @@ HomeView Daemon::home_view(double now) {
   HomeView v;
   v.settled = number_since_ >= 0 && now - number_since_ >= 3;
   v.self = {me.number, me.name.str(), 0, ""};
-  // The members' network keys (overlay.h): derived from the cluster key and each node's id.
+  // The members' network keys (overlay.h): derived from the operating key and each node's id
+  // (cleared when the key's epoch changes).
   auto keys = [this](const NodeId& id) {
     auto it = overlay_keys_.find(id);
-    if (it == overlay_keys_.end()) it = overlay_keys_.emplace(id, overlay_keys(ident_.key, id)).first;
+    if (it == overlay_keys_.end()) it = overlay_keys_.emplace(id, overlay_keys(ring_->current().key, id)).first;
     return it->second;
   };
   v.wg_priv = keys(me.id).priv;
@@ -574,7 +587,9 @@ int Daemon::run() {
     be.run = &runner_;
     be.http_port = cfg_.boot_http_port;
     be.cluster = ident_.cluster;
-    be.key = ident_.key;
+    be.boot_seed = ident_.creds.boot_seed;
+    be.member = [this] { return member_credentials(); };
+    be.forgotten = [this](const std::string& mac) { return is_forgotten(node_id_for_mac(mac)); };
     be.admit_policy = cfg_.boot_admission;
     be.self_name = ident_.name;
     boot_ = std::make_unique<BootService>(be);
@@ -624,6 +639,7 @@ int Daemon::run() {
     balance(now);
     save_jobs();
     mb_.tick(now, out);
+    keys_tick(now);
     announce_cluster();
   }
   std::lock_guard<std::mutex> lock(mu_);

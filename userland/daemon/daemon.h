@@ -2,6 +2,8 @@
 // broadcast on one port) and to the local API socket, with this node's load sampled twice a
 // second. Every packet is authenticated, replay-checked and size-bounded before it is used.
 #pragma once
+#include <array>
+#include <functional>
 #include <map>
 #include <set>
 #include <memory>
@@ -10,6 +12,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <netinet/in.h>
 
 #include "daemon/admin_commands.h"
 #include "daemon/api_router.h"
@@ -22,7 +26,9 @@
 #include "balance/load.h"
 #include "balance/speed.h"
 #include "common/text_store.h"
+#include "membership/key_ring.h"
 #include "membership/membership.h"
+#include "boot/credentials.h"
 #include "migration/migrator.h"
 #include "boot/boot_service.h"
 #include "home/home_share.h"
@@ -34,7 +40,7 @@ namespace grappe {
 struct DaemonIdentity {
   NodeId id{};
   std::string name;
-  ClusterKey key{};
+  Credentials creds;  // boot/credentials.h: an invitation (medium) or an admitted PC's
   std::string cluster;
   uint32_t incarnation = 0;
   uint16_t number = 0;
@@ -111,6 +117,33 @@ class Daemon {
   int wake_[2] = {-1, -1};
   std::thread::id loop_thread_;
   void wake_loop();
+  // Every interface's multicast group (and, when asked, broadcast address) on the cluster port.
+  void for_each_segment(bool with_broadcast, const std::function<void(const sockaddr_in& to)>& fn);
+  // daemon_keys.cc: the operating key's epochs (a rekey, a node forgotten, a rejoin after one).
+  std::optional<Message> decode_any(const uint8_t* p, size_t n, DecodeError& err, double now);
+  bool receive_rejoin(const uint8_t* p, size_t n, const sockaddr_in& from, double now);  // true: it was one
+  void keys_tick(double now);  // a staged key committed, an epoch change taken in, rejoin requests
+  nlohmann::json cluster_command(const std::string& op, const std::string& value, const Caller& who);
+  nlohmann::json start_rekey(const Caller& who, const std::string& what);
+  std::string take_rekey(const KeyEpoch& next, const std::vector<NodeId>& forgotten);  // without the lock
+  Credentials member_credentials() const;  // what an admitted PC gets: never the invitation
+  bool is_forgotten(const NodeId& id) const;
+  void load_forgotten();
+  void save_forgotten();
+  void save_opkey(const KeyEpoch& k);
+  nlohmann::json keys_status() const;
+  std::shared_ptr<KeyRing> ring_;
+  uint32_t epoch_seen_ = 0;
+  mutable std::mutex forgot_mu_;  // forgotten_ is read by the boot service's HTTP threads too
+  std::set<NodeId> forgotten_;
+  bool rekeying_ = false;
+  struct Rejoin {
+    std::array<uint8_t, 32> pk{}, sk{};  // this grapped's one-time pair for rejoin replies
+    double next = 0, alone_since = -1;
+    uint64_t asked = 0, answered = 0, refused = 0;
+    std::string last;  // the last rejoin, as the console said it
+    std::map<uint32_t, double> answered_at;  // by source address: at most one answer a second
+  } rejoin_;
   uint64_t nonce_;
   uint64_t beacons_ = 0;
   struct Client {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 
@@ -29,19 +30,27 @@ std::string trim(std::string s) {
   return s;
 }
 
-ClusterKey load_key(const std::string& path) {
-  std::string hex;
-  try {
-    hex = trim(slurp(path));
-  } catch (const std::exception&) {
+// The key file: the medium's invitation or an admitted PC's member line (boot/credentials.h);
+// then the operating key of a later epoch this node took (a rekey, a rejoin), kept in the state
+// directory across restarts of grapped.
+Credentials load_credentials(const std::string& path, const std::string& state_dir) {
+  auto text = try_read_file(path);
+  if (!text)
     throw std::runtime_error("cannot read the cluster key " + path +
-                             " (it is created by grappe-build; give another with --key)");
+                             " (it is created by grappe-build, or given at admission; give another with --key)");
+  std::string why;
+  auto c = parse_credentials(*text, why);
+  if (!c) throw std::runtime_error("the cluster key " + path + " is " + why);
+  if (auto op = try_read_file(state_dir + "/opkey")) {
+    std::istringstream in(*op);
+    long long epoch = -1;
+    std::string hex;
+    ClusterSecret k{};
+    if (in >> epoch >> hex && epoch > c->epoch && epoch <= UINT32_MAX && parse_hex(hex, k))
+      c->epoch = static_cast<uint32_t>(epoch), c->op = k;
+    sodium_memzero(hex.data(), hex.size());
   }
-  ClusterKey k{};
-  size_t len = 0;
-  if (hex.size() != 64 || sodium_hex2bin(k.data(), k.size(), hex.c_str(), hex.size(), nullptr, &len, nullptr) != 0 || len != 32)
-    throw std::runtime_error("the cluster key " + path + " is not 64 hex characters");
-  return k;
+  return *c;
 }
 
 }  // namespace
@@ -81,7 +90,7 @@ int main(int argc, char** argv) {
     if (!job_init.empty()) cfg.job_init = job_init;
 
     DaemonIdentity ident;
-    ident.key = load_key(cfg.key_file);
+    ident.creds = load_credentials(cfg.key_file, cfg.state_dir);
     std::string idsrc = id_hex_opt.empty() ? trim(slurp(cfg.machine_id_file)).substr(0, 32) : id_hex_opt;
     if (!id_from_hex(idsrc, ident.id))
       throw std::runtime_error("node id '" + idsrc + "' is not 32 lower-case hex characters (from " +

@@ -108,7 +108,7 @@ RelayEnv Migrator::relay_env() {
       a = env_.resolve(std::to_string(home_number));
     }
     if (!a) return nullptr;
-    return TcpPeerLink::connect(a->ip, a->port, env_.key, env_.self, 10, err);
+    return TcpPeerLink::connect(a->ip, a->port, env_.keys->current().key, env_.self, 10, err);
   };
   r.move = [this](const std::string& id, pid_t pid, const MoveOrder& m) { return move_guest(id, pid, m); };
   r.reply = env_.reply;
@@ -167,7 +167,9 @@ void Migrator::accept_ready() {
 
 void Migrator::serve(int fd, const std::string& source) {
   std::string err;
-  auto link = TcpPeerLink::accept(fd, env_.key, env_.self, 10, err);
+  std::vector<ClusterKey> keys;
+  for (const auto& k : env_.keys->accepted(now_s())) keys.push_back(k.key);
+  auto link = TcpPeerLink::accept(fd, keys, env_.self, 10, err);
   gate_.leave(source, link != nullptr);
   if (!link) {
     std::lock_guard<std::mutex> l(*env_.mu);
@@ -180,6 +182,7 @@ void Migrator::serve(int fd, const std::string& source) {
   else if (f->kind == "relay") relay_.home(std::move(link), *f);
   else if (f->kind == "resolve") answer_resolve(*link, *f);
   else if (f->kind == "admit") answer_admission(*link, *f);
+  else if (f->kind == "rekey") answer_rekey(*link, *f);
 }
 
 std::string Migrator::fits(const Offer& o, const nlohmann::json& offer) {
@@ -245,7 +248,7 @@ SourceResult Migrator::handoff_out(const std::string& id, pid_t pid, const std::
   }
   if (!a) return stayed("node " + to + " is not a live member");
   std::string err;
-  auto link = TcpPeerLink::connect(a->ip, a->port, env_.key, env_.self, 10, err);
+  auto link = TcpPeerLink::connect(a->ip, a->port, env_.keys->current().key, env_.self, 10, err);
   if (!link) return stayed("cannot reach " + to + ": " + err);
   const std::string dir = env_.work_dir + "/" + id + "-out";
   ++in_flight_;
@@ -487,7 +490,7 @@ std::optional<bool> Migrator::ask_source(const Offer& o) {
     if (!alive) return true;
     if (!a) continue;
     std::string err, why;
-    auto link = TcpPeerLink::connect(a->ip, a->port, env_.key, env_.self, 10, err);
+    auto link = TcpPeerLink::connect(a->ip, a->port, env_.keys->current().key, env_.self, 10, err);
     if (!link || !link->send({"resolve", {{"id", o.id}, {"epoch", o.epoch}}, {}})) continue;
     auto f = link->recv(10);
     if (!f || f->kind != "resolved") continue;

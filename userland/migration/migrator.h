@@ -18,6 +18,7 @@
 
 #include "migration/handshake_gate.h"
 #include "jobs/job_service.h"
+#include "membership/key_ring.h"
 #include "migration/handoff.h"
 #include "common/mono_clock.h"
 #include "migration/lost_watch.h"
@@ -38,7 +39,7 @@ struct PeerAddr {
 struct MigratorEnv {
   std::mutex* mu = nullptr;
   JobService* jobs = nullptr;
-  ClusterKey key{};
+  std::shared_ptr<KeyRing> keys;  // the operating key(s): connect with the current, accept any held
   NodeId self{};
   std::string work_dir;  // images in flight: <work_dir>/<job>-in|out (image_dir.h)
   std::string proc = "/proc";
@@ -60,6 +61,15 @@ struct MigratorEnv {
   // (migrator_admit.cc): {"mac", "admit", "by"} in, the reply for that member's client out. Called
   // without the lock.
   std::function<nlohmann::json(const std::string& mac, bool admit, const std::string& by)> admission;
+  // A rekey from another member (migrator_rekey.cc): the next epoch's key and the forgotten node
+  // ids. "" when taken, else why not. Called without the lock.
+  std::function<std::string(const KeyEpoch& next, const std::vector<NodeId>& forgotten)> rekeyed;
+};
+
+// One member's answer to a rekey.
+struct RekeyOutcome {
+  std::string node;
+  std::string error;  // "" when it took the key
 };
 
 class Migrator {
@@ -93,6 +103,10 @@ class Migrator {
   // `server` (name or number) over an authenticated link, and replies to `client` when it answers
   // (or within 15 s, with why not). Lock held.
   void forward_admission(const std::string& server, const std::string& mac, bool admit, const std::string& by, int client);
+  // Hands `next` and the forgotten list to each of `to` (names or numbers) over its own link, at
+  // most 4 at a time; then, without the lock, `done` with each member's outcome. Lock held.
+  void rekey(const std::vector<std::string>& to, const KeyEpoch& next, const std::vector<NodeId>& forgotten,
+             std::function<void(std::vector<RekeyOutcome>)> done);
 
  private:
   void serve(int fd, const std::string& source);  // thread: one accepted connection
@@ -102,6 +116,7 @@ class Migrator {
   void finish_local_move(const std::string& id, const MoveOrder& m, int epoch, const SourceResult& r);  // lock held
   void answer_resolve(TcpPeerLink& link, const Frame& f);
   void answer_admission(TcpPeerLink& link, const Frame& f);
+  void answer_rekey(TcpPeerLink& link, const Frame& f);
   void resolve_pending(TargetResult r, const Offer& o);
   std::optional<bool> ask_source(const Offer& o);
   void adopt(const TargetResult& r, const Offer& o);  // a restored job now runs here

@@ -24,7 +24,7 @@ void Migrator::forward_admission(const std::string& server, const std::string& m
   spawn([this, to = *to, mac, admit, by, client, op] {
     std::string err;
     nlohmann::json reply;
-    auto link = TcpPeerLink::connect(to.ip, to.port, env_.key, env_.self, 10, err);
+    auto link = TcpPeerLink::connect(to.ip, to.port, env_.keys->current().key, env_.self, 10, err);
     if (!link) reply = refusal(op, "cannot reach " + to.name + ", which serves network boot: " + err);
     else if (!link->send({"admit", {{"mac", mac}, {"admit", admit}, {"by", by}}, {}}))
       reply = refusal(op, "the link to " + to.name + " broke");

@@ -18,8 +18,8 @@ namespace grappe {
 namespace {
 
 constexpr char kLinkMagic[4] = {'G', 'R', 'P', 'L'};
-constexpr uint8_t kLinkVersion = 1;
-constexpr size_t kHello = 4 + 1 + 32 + 16;
+constexpr uint8_t kLinkVersion = 2;
+constexpr size_t kHello = 4 + 1 + 32 + 16 + 32;  // magic, version, nonce, node id, X25519 key
 using Clock = std::chrono::steady_clock;
 
 void put32(std::string& s, uint32_t v) {
@@ -104,60 +104,103 @@ TcpPeerLink::~TcpPeerLink() {
   sodium_memzero(st_.get(), sizeof *st_);
 }
 
-bool TcpPeerLink::handshake(bool client, const ClusterKey& key, const NodeId& self, double timeout_s, std::string& err) {
+bool TcpPeerLink::handshake(bool client, const std::vector<ClusterKey>& keys, const NodeId& self, double timeout_s,
+                            std::string& err) {
   auto deadline = after(timeout_s);
   uint8_t mine[kHello], theirs[kHello];
+  uint8_t eph_sec[crypto_scalarmult_SCALARBYTES];
   std::memcpy(mine, kLinkMagic, 4);
   mine[4] = kLinkVersion;
   randombytes_buf(mine + 5, 32);
   std::memcpy(mine + 37, self.data(), 16);
+  randombytes_buf(eph_sec, sizeof eph_sec);
+  crypto_scalarmult_base(mine + 53, eph_sec);
   if (!io_all(fd_, mine, kHello, true, deadline) || !io_all(fd_, theirs, kHello, false, deadline)) {
+    sodium_memzero(eph_sec, sizeof eph_sec);
     err = "no handshake from the peer (not a grapped, or unreachable)";
     return false;
   }
   if (std::memcmp(theirs, kLinkMagic, 4) != 0 || theirs[4] != kLinkVersion) {
-    err = "the peer does not speak the grappe peer protocol v1";
+    sodium_memzero(eph_sec, sizeof eph_sec);
+    err = "the peer does not speak the grappe peer protocol v2";
     return false;
   }
   std::memcpy(peer_.data(), theirs + 37, 16);
+  // The ephemeral Diffie-Hellman secret: a former member who kept an old cluster key and recorded
+  // the session still cannot read it (forward secrecy; what makes a rekey's hand-over safe).
+  uint8_t shared[crypto_scalarmult_BYTES];
+  const bool dh_ok = crypto_scalarmult(shared, eph_sec, theirs + 53) == 0;
+  sodium_memzero(eph_sec, sizeof eph_sec);
+  if (!dh_ok) {
+    err = "the peer sent an unusable ephemeral key";
+    return false;
+  }
   // transcript = client hello || server hello: both sides compute the same one.
   uint8_t transcript[2 * kHello];
   std::memcpy(transcript, client ? mine : theirs, kHello);
   std::memcpy(transcript + kHello, client ? theirs : mine, kHello);
-  auto tag = [&](char role, uint8_t out[32]) {
+  auto mac = [&](const ClusterKey& key, const uint8_t* label, size_t label_len, uint8_t out[32]) {
     crypto_auth_hmacsha256_state h;
     crypto_auth_hmacsha256_init(&h, key.data(), key.size());
-    crypto_auth_hmacsha256_update(&h, reinterpret_cast<const uint8_t*>(&role), 1);
+    crypto_auth_hmacsha256_update(&h, label, label_len);
     crypto_auth_hmacsha256_update(&h, transcript, sizeof transcript);
+    crypto_auth_hmacsha256_update(&h, shared, sizeof shared);
     crypto_auth_hmacsha256_final(&h, out);
   };
+  auto tag = [&](const ClusterKey& key, char role, uint8_t out[32]) {
+    const uint8_t label[1] = {static_cast<uint8_t>(role)};
+    mac(key, label, 1, out);
+  };
+  // The client proves first with its current key; the server finds which of the keys it accepts
+  // (during a rekey, the old and the new: membership/key_ring.h) the proof is under, then proves
+  // with that one.
   uint8_t my_tag[32], want[32], got[32];
-  tag(client ? 'c' : 's', my_tag);
-  tag(client ? 's' : 'c', want);
-  if (!io_all(fd_, my_tag, 32, true, deadline) || !io_all(fd_, got, 32, false, deadline)) {
+  const ClusterKey* key = nullptr;
+  bool ok = true;
+  if (client) {
+    key = &keys.front();
+    tag(*key, 'c', my_tag);
+    if (io_all(fd_, my_tag, 32, true, deadline) && !io_all(fd_, got, 32, false, deadline)) {
+      sodium_memzero(shared, sizeof shared);
+      err = "the peer refused our proof: it does not hold this cluster's key (another cluster, or a key replaced since)";
+      return false;
+    }
+    tag(*key, 's', want);
+    if (sodium_memcmp(got, want, 32) != 0) key = nullptr;
+  } else {
+    ok = io_all(fd_, got, 32, false, deadline);
+    for (size_t i = 0; ok && i < keys.size() && !key; ++i) {
+      tag(keys[i], 'c', want);
+      if (sodium_memcmp(got, want, 32) == 0) key = &keys[i];
+    }
+    if (ok && key) {
+      tag(*key, 's', my_tag);
+      ok = io_all(fd_, my_tag, 32, true, deadline);
+    }
+  }
+  if (!ok) {
+    sodium_memzero(shared, sizeof shared);
     err = "the peer closed the connection during authentication (another cluster's key?)";
     return false;
   }
-  if (sodium_memcmp(got, want, 32) != 0) {
+  if (!key) {
+    sodium_memzero(shared, sizeof shared);
     err = "the peer failed to authenticate: it does not hold this cluster's key";
     return false;
   }
-  // Direction keys: HMAC(cluster key, "k" || direction || transcript).
+  // Direction keys: HMAC(cluster key, "k" || direction || transcript || DH secret).
   uint8_t k_tx[32], k_rx[32];
   auto derive = [&](char dir, uint8_t out[32]) {
-    crypto_auth_hmacsha256_state h;
-    crypto_auth_hmacsha256_init(&h, key.data(), key.size());
     const uint8_t label[2] = {'k', static_cast<uint8_t>(dir)};
-    crypto_auth_hmacsha256_update(&h, label, 2);
-    crypto_auth_hmacsha256_update(&h, transcript, sizeof transcript);
-    crypto_auth_hmacsha256_final(&h, out);
+    mac(*key, label, 2, out);
   };
   derive(client ? '>' : '<', k_tx);
   derive(client ? '<' : '>', k_rx);
+  sodium_memzero(shared, sizeof shared);
   uint8_t hdr_tx[crypto_secretstream_xchacha20poly1305_HEADERBYTES], hdr_rx[sizeof hdr_tx];
   crypto_secretstream_xchacha20poly1305_init_push(&st_->tx, hdr_tx, k_tx);
-  bool ok = io_all(fd_, hdr_tx, sizeof hdr_tx, true, deadline) && io_all(fd_, hdr_rx, sizeof hdr_rx, false, deadline) &&
-            crypto_secretstream_xchacha20poly1305_init_pull(&st_->rx, hdr_rx, k_rx) == 0;
+  ok = io_all(fd_, hdr_tx, sizeof hdr_tx, true, deadline) && io_all(fd_, hdr_rx, sizeof hdr_rx, false, deadline) &&
+       crypto_secretstream_xchacha20poly1305_init_pull(&st_->rx, hdr_rx, k_rx) == 0;
   sodium_memzero(k_tx, sizeof k_tx);
   sodium_memzero(k_rx, sizeof k_rx);
   if (!ok) err = "the peer broke off after authenticating";
@@ -193,20 +236,25 @@ std::unique_ptr<TcpPeerLink> TcpPeerLink::connect(uint32_t ipv4, uint16_t port, 
   }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (!l->handshake(true, key, self, timeout_s, err)) {
+  if (!l->handshake(true, {key}, self, timeout_s, err)) {
     err = where + ": " + err;
     return nullptr;
   }
   return l;
 }
 
-std::unique_ptr<TcpPeerLink> TcpPeerLink::accept(int fd, const ClusterKey& key, const NodeId& self, double timeout_s,
-                                                 std::string& err) {
+std::unique_ptr<TcpPeerLink> TcpPeerLink::accept(int fd, const std::vector<ClusterKey>& keys, const NodeId& self,
+                                                 double timeout_s, std::string& err) {
+  if (keys.empty()) {
+    ::close(fd);
+    err = "no key to authenticate with";
+    return nullptr;
+  }
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   std::unique_ptr<TcpPeerLink> l(new TcpPeerLink(fd));
-  if (!l->handshake(false, key, self, timeout_s, err)) return nullptr;
+  if (!l->handshake(false, keys, self, timeout_s, err)) return nullptr;
   return l;
 }
 

@@ -1,7 +1,10 @@
 // The authenticated TCP stream between two grapped daemons (migration images, job output and
-// status). Handshake: each side sends a fresh 32-byte nonce and its node id; each proves it holds
-// the cluster key with an HMAC over both nonces and ids; the session keys (one per direction)
-// are derived from the cluster key and both nonces, so a recorded session cannot be replayed.
+// status, rekeys). Handshake: each side sends a fresh 32-byte nonce, its node id and an ephemeral
+// X25519 key; the client, then the server, proves it holds the cluster's operating key with an
+// HMAC over both hellos and the Diffie-Hellman secret; the session keys (one per direction) are
+// derived from the operating key, both hellos and that secret, so a recorded session can be
+// neither replayed nor read later by someone who holds (or once held) the operating key. The
+// accepting side tries each key it accepts (during a rekey, the old and the new).
 // Frames then travel as libsodium secretstream messages (XChaCha20-Poly1305: encrypted,
 // authenticated, in order, truncation detected), each at most kMaxFrame bytes. Anything that
 // fails to authenticate or parse breaks the link; nothing half-trusted is returned.
@@ -44,8 +47,8 @@ class TcpPeerLink final : public PollLink {
   static std::unique_ptr<TcpPeerLink> connect(uint32_t ipv4, uint16_t port, const ClusterKey& key, const NodeId& self,
                                               double timeout_s, std::string& err);
   // Authenticates an accepted connection (takes the fd).
-  static std::unique_ptr<TcpPeerLink> accept(int fd, const ClusterKey& key, const NodeId& self, double timeout_s,
-                                             std::string& err);
+  static std::unique_ptr<TcpPeerLink> accept(int fd, const std::vector<ClusterKey>& keys, const NodeId& self,
+                                             double timeout_s, std::string& err);
   bool send(const Frame& f) override;
   std::optional<Frame> recv(double timeout_s) override;
   bool recv_into(Frame& f, double timeout_s) override;
@@ -57,7 +60,8 @@ class TcpPeerLink final : public PollLink {
  private:
   struct State;
   explicit TcpPeerLink(int fd);
-  bool handshake(bool client, const ClusterKey& key, const NodeId& self, double timeout_s, std::string& err);
+  bool handshake(bool client, const std::vector<ClusterKey>& keys, const NodeId& self, double timeout_s,
+                 std::string& err);
   int fd_;
   NodeId peer_{};
   std::unique_ptr<State> st_;
