@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # ctest "netns-membership": real grapped daemons, each in its own network namespace on a bridge
 # this test creates (and always removes): discovery, failure detection, suspicion and
-# refutation, another cluster's key, packet loss, restart with the same node number.
+# refutation, another cluster's key, packet loss, restart with the same node number; the cluster
+# key's epochs: a rekey, a restart keeping its epoch, a node forgotten (shut out, refused again
+# when it comes back from its medium), unforgotten (rejoins by itself).
 set -euo pipefail
 GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2")
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
@@ -110,6 +112,72 @@ wait_for 5 "node3 rejoined" all_alive 1 2 3 4
 NUM3B=$("$GRAPPE" --socket "$TMP/n3.sock" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['cluster_status']['self']['number'])")
 [ "$NUM3" = "$NUM3B" ] || fail "node3 came back as number $NUM3B, was $NUM3"
 echo "ok: node3 rejoined as number $NUM3B"
+
+echo "== cluster rekey: every live member takes the new key, and nobody is declared dead"
+keys() {  # keys NODE FIELD -> the field of grappe status's "keys" (epoch, credential, forgotten)
+  "$GRAPPE" --socket "$TMP/n$1.sock" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['cluster_status']['keys']['$2'])"
+}
+fpr() { "$GRAPPE" --socket "$TMP/n$1.sock" status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['cluster_status']['key_fingerprint'])"; }
+epochs_are() {  # epochs_are EPOCH NODES…
+  local e=$1; shift
+  for v in "$@"; do [ "$(keys "$v" epoch 2>/dev/null)" = "$e" ] || return 1; done
+}
+[ "$(keys 1 credential)" = invitation ] || fail "node1 (started with the invitation) does not say so"
+FPR0=$(fpr 1)
+D0=$(proto_sum deaths 1 2 3 4)
+"$GRAPPE" --socket "$TMP/n1.sock" cluster rekey || fail "grappe cluster rekey failed"
+"$GRAPPE" --socket "$TMP/n3.sock" status | grep -q "epoch" || fail "grappe status shows no key epoch"
+wait_for 10 "key epoch 1 on every node" epochs_are 1 1 2 3 4
+[ "$(fpr 1)" != "$FPR0" ] || fail "the key's fingerprint did not change with the rekey"
+for v in 2 3 4; do [ "$(fpr "$v")" = "$(fpr 1)" ] || fail "node$v's key differs from node1's after the rekey"; done
+sleep 3
+all_alive 1 2 3 4 || fail "a member is not alive on every node after the rekey"
+[ "$(proto_sum deaths 1 2 3 4)" = "$D0" ] || fail "a live member was declared dead during the rekey"
+echo "ok: every member at key epoch 1 (fingerprint $(fpr 1)), none declared dead"
+# An unprivileged user may not rekey.
+if command -v setpriv >/dev/null; then
+  chmod 600 "$TMP/key" "$TMP/otherkey"
+  chmod 711 "$TMP"  # the socket's directory, for a moment (the key files in it are 0600)
+  OUT=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$GRAPPE" --socket "$TMP/n1.sock" cluster rekey 2>&1) && fail "an unprivileged user could rekey"
+  chmod 700 "$TMP"
+  echo "$OUT" | grep -q "only root" || fail "an unprivileged rekey was refused without the reason: $OUT"
+  echo "ok: an unprivileged user is refused: $OUT"
+fi
+
+echo "== grapped restarts at the epoch it had (state directory)"
+kill -TERM "${PIDS[2]}"; wait "${PIDS[2]}" 2>/dev/null || true
+start 2
+wait_for 8 "node2 back after its restart" all_alive 1 2 3 4
+[ "$(keys 2 epoch)" = 1 ] || fail "node2 restarted at epoch $(keys 2 epoch), not 1"
+echo "ok: node2 restarted at key epoch 1"
+
+echo "== node forget: node4 is shut out of the cluster (a rekey without it)"
+"$GRAPPE" --socket "$TMP/n2.sock" node forget node4 || fail "grappe node forget node4 failed"
+wait_for 10 "key epoch 2 on nodes 1-3" epochs_are 2 1 2 3
+[ "$(keys 4 epoch)" = 1 ] || fail "the forgotten node4 got the new key"
+wait_for 15 "node4 dead on nodes 1-3" everyone_sees dead 4 1 2 3
+sees_nobody() { for w in "$@"; do [ "$(seen 4 "$w")" != alive ] || return 1; done; }
+wait_for 15 "node4 seeing nobody alive" sees_nobody 1 2 3
+all_alive 1 2 3 || fail "nodes 1-3 lost each other when node4 was forgotten"
+[ "$(keys 1 forgotten)" = 1 ] && [ "$(keys 3 forgotten)" = 1 ] || fail "nodes 1 and 3 do not know node4 is forgotten"
+echo "ok: node4 dead on nodes 1-3, which are at key epoch 2; node4 holds epoch 1 and sees nobody"
+
+echo "== the forgotten node, rebooted from its medium (the invitation, no state), is refused"
+{ kill -9 "${PIDS[4]}"; wait "${PIDS[4]}"; } 2>/dev/null || true
+rm -rf "$TMP/state4"
+start 4
+sleep 8
+for v in 1 2 3; do [ "$(seen "$v" 4)" != alive ] || fail "forgotten node4 came back on node$v"; done
+REF=$("$GRAPPE" --socket "$TMP/n1.sock" status --json | python3 -c "import json,sys; s=json.load(sys.stdin)['cluster_status']; print(s['keys']['rejoin']['refused'] + s['packets']['rejected_by_reason'].get('forgotten', 0))")
+[ "$REF" -gt 0 ] || fail "node1 counted none of the forgotten node's attempts"
+echo "ok: node4 (epoch $(keys 4 epoch)) stays out; node1 refused $REF of its packets and rejoin requests"
+
+echo "== node unforget: node4, still running from its medium, rejoins by itself at the new epoch"
+"$GRAPPE" --socket "$TMP/n3.sock" node unforget node4 || fail "grappe node unforget node4 failed"
+wait_for 20 "node4 back in the cluster" all_alive 1 2 3 4
+wait_for 5 "key epoch 3 everywhere" epochs_are 3 1 2 3 4
+grep -q "rejoined at key epoch 3" "$TMP/n4.log" || fail "node4's log does not say it rejoined"
+echo "ok: node4 rejoined at key epoch 3 ($(grep -o 'rejoined at key epoch [0-9]* from [0-9.]*' "$TMP/n4.log" | tail -1))"
 
 echo "== 5% packet loss: membership still converges"
 LOSS=""

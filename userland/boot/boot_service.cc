@@ -212,7 +212,7 @@ std::pair<int, std::string> BootService::admit(const std::string& mac_in, const 
     rules_error = e.what();
   }
   if (env_.forgotten && env_.forgotten(mac))
-    return {403, "not admitted: " + mac + " is a node root forgot (grappe node forget); root lets it in again with grappe admit " + mac + "\n"};
+    return {403, "not admitted: " + mac + " is a node root forgot (grappe node forget); root lets it in again with grappe node unforget " + mac + "\n"};
   if (const BootNodeRule* r = rules_error.empty() ? match_boot_node(rules, mac) : nullptr; r && !r->join)
     return {403, "not admitted: its boot-nodes.toml rule " + r->mac + " says join = false\n"};
   AdmitDecision d;

@@ -219,6 +219,7 @@ void Daemon::start_migrator() {
     return answer_here(mac, admit, by);
   };
   env.rekeyed = [this](const KeyEpoch& next, const std::vector<NodeId>& forgotten) { return take_rekey(next, forgotten); };
+  env.forgotten = [this](const NodeId& id) { return is_forgotten(id); };
   env.speed = [this] { return static_cast<double>(admin_.speed ? admin_.speed : ident_.speed); };
   env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };
   env.admit = [this](const nlohmann::json& offer) {

@@ -21,8 +21,10 @@ struct KeyEpoch {
 
 class KeyRing {
  public:
-  static constexpr double kGraceS = 60;       // the old key is accepted this long after a commit
-  static constexpr double kAutoCommitS = 10;  // a staged key is sent with after this, heard or not
+  // Members commit within about a second of each other (each on hearing the first packet under
+  // the new key); the old key is accepted this long after a commit, then never again.
+  static constexpr double kGraceS = 15;
+  static constexpr double kAutoCommitS = 5;  // a staged key is sent with after this, heard or not
   explicit KeyRing(KeyEpoch current) : cur_(current) {}
   KeyEpoch current() const;
   // The keys a packet or link may be authenticated with at `now`: the current one, a staged

@@ -170,6 +170,10 @@ void Migrator::serve(int fd, const std::string& source) {
   std::vector<ClusterKey> keys;
   for (const auto& k : env_.keys->accepted(now_s())) keys.push_back(k.key);
   auto link = TcpPeerLink::accept(fd, keys, env_.self, 10, err);
+  if (link && env_.forgotten && env_.forgotten(link->peer())) {
+    err = "node " + id_hex(link->peer()) + " from " + source + " was forgotten (grappe node forget)";
+    link.reset();
+  }
   gate_.leave(source, link != nullptr);
   if (!link) {
     std::lock_guard<std::mutex> l(*env_.mu);

@@ -64,6 +64,9 @@ struct MigratorEnv {
   // A rekey from another member (migrator_rekey.cc): the next epoch's key and the forgotten node
   // ids. "" when taken, else why not. Called without the lock.
   std::function<std::string(const KeyEpoch& next, const std::vector<NodeId>& forgotten)> rekeyed;
+  // A node root forgot (`grappe node forget`): its links are refused, even under a key still in
+  // its grace. Called without the lock.
+  std::function<bool(const NodeId& id)> forgotten;
 };
 
 // One member's answer to a rekey.
