@@ -9,7 +9,9 @@
 #      one-time key), reach "node ready" and join: node 1 sees 3 nodes, node 2 sees node 1's /home;
 #   3. node 2 kept a checked copy of everything served, so it could serve network boot too;
 #   4. node 1 dies (its VM frozen, like a PC losing power): node 2 or 3 takes the boot service
-#      over from its copy, and the other one, rebooted, network-boots from it and joins again.
+#      over from its copy, and the other one, rebooted, network-boots from it and joins again;
+#   5. `grappe node forget` on the serving node shuts the other one out: a rekey without it, and
+#      it is dead to the cluster (it keeps the old key, which no member accepts any more).
 # Prints the CD boot time of node 1 and the network boot-to-joined time of node 2, and writes
 # them to $GRAPPE_NETBOOT_JSON when set (ci/bench-netboot). The VMs belong to one
 # `grappe-build qemu`, killed by PID on every exit (tests/qemu/cluster-lib.sh).
@@ -114,8 +116,30 @@ tail -c 200000 "$DIR/node$R.log" | grep -aq "fetching ${SRV%node.ipxe}base.squas
 con "$R" "dmesg -n 1" > /dev/null
 wait_for 300 "$S" "test \$(grappe nodes | grep -c ' alive ') = 2" || fail "node $R did not join node $S again: $(con "$S" 'grappe nodes')"
 echo "ok: node $R network-booted again from node $S (${SRV%node.ipxe}) and joined, $REBOOT_S s after its reset"
+echo "== 5. grappe node forget on node $S: node $R, network-booted, is shut out (a rekey without it)"
+EPOCH0=$(con "$S" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["epoch"]')
+[ "$(con "$R" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["credential"]')" = admitted ] ||
+  fail "node $R (network-booted) does not hold admitted member credentials"
+con "$S" "grappe node forget $R" | tr -d '\r' | grep -q "forgot $R" || fail "grappe node forget $R failed on node $S"
+T4=$(date +%s)
+# state_on VIEWER NUMBER: that node's state in VIEWER's `grappe nodes --json`
+state_on() { con "$1" "grappe nodes --json" | python3 -c "import json,sys; print(next((n['state'] for n in json.load(sys.stdin) if n.get('number')==$2), 'none'))" 2>/dev/null || echo none; }
+until [ "$(state_on "$S" "$R")" = dead ]; do
+  [ $(( $(date +%s) - T4 )) -lt $(( SCALE * 120 )) ] || fail "node $R is not dead on node $S after being forgotten: $(con "$S" 'grappe nodes')"
+  sleep 2
+done
+FORGET_S=$(( $(date +%s) - T4 ))
+E_S=$(con "$S" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["epoch"]')
+E_R=$(con "$R" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["epoch"]')
+[ "$E_S" -gt "$EPOCH0" ] && [ "$E_R" = "$EPOCH0" ] || fail "after forget: node $S at epoch $E_S, node $R at $E_R (was $EPOCH0)"
+T5=$(date +%s)
+until [ "$(state_on "$R" "$S")" != alive ]; do
+  [ $(( $(date +%s) - T5 )) -lt $(( SCALE * 120 )) ] || fail "node $R still sees node $S alive after being forgotten: $(con "$R" 'grappe nodes')"
+  sleep 2
+done
+echo "ok: node $R forgotten: dead on node $S within $FORGET_S s; node $S at key epoch $E_S, node $R left at $E_R"
 if [ -n "${GRAPPE_NETBOOT_JSON:-}" ]; then
   printf '{"cd_boot_s": %s, "first_netboot_ready_s": %s, "first_netboot_joined_s": %s, "takeover_s": %s, "netboot_reset_to_joined_s": %s, "ratio": %s}\n' \
     "$CD_S" "$READY_S" "$NET_S" "$TAKE_S" "$REBOOT_S" "$(python3 -c "print(round($REBOOT_S / $CD_S, 2))")" > "$GRAPPE_NETBOOT_JSON"
 fi
-echo "PASS: network boot from the cluster: CD boot $CD_S s; first network boots joined $NET_S s after enable; takeover $TAKE_S s; network boot reset to joined $REBOOT_S s"
+echo "PASS: network boot from the cluster: CD boot $CD_S s; first network boots joined $NET_S s after enable; takeover $TAKE_S s; network boot reset to joined $REBOOT_S s; forgotten node dead in $FORGET_S s"

@@ -493,6 +493,21 @@ TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
     httplib::Client c("127.0.0.1", port);
     return c.Get(std::string("/grappe/admit?mac=") + mac + "&pk=" + to_hex(pc));
   };
+  SUBCASE("a PC root forgot (grappe node forget) is refused under any policy, naming how to let it in") {
+    env.admit_policy = AdmitPolicy::Auto;
+    env.forgotten = [](const std::string& mac) { return mac == "52:54:00:00:00:01"; };
+    BootService svc(env);
+    svc.observe(v);
+    svc.step(100);
+    REQUIRE(svc.status()["role"] == "serving");
+    auto r = ask(svc, "52-54-00-00-00-01");
+    REQUIRE(r);
+    CHECK(r->status == 403);
+    CHECK(r->body.find("grappe node unforget 52:54:00:00:00:01") != std::string::npos);
+    auto ok = ask(svc, "52-54-00-00-00-02");
+    REQUIRE(ok);
+    CHECK(ok->status == 200);
+  }
   SUBCASE("ask: pending until root answers; admit opens, deny refuses") {
     env.admit_policy = AdmitPolicy::Ask;
     BootService svc(env);
