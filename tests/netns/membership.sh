@@ -28,7 +28,7 @@ fail() {
 now() { date +%s.%N; }
 since() { python3 -c "print(round($(now) - $1, 2))"; }
 
-netns_setup 7
+netns_setup 8
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$TMP/otherkey"
 start() { netns_start "$@"; PIDS[$1]=${NETNS_PIDS[$1]}; }
 PIDS=()
@@ -162,20 +162,27 @@ all_alive 1 2 3 || fail "nodes 1-3 lost each other when node4 was forgotten"
 [ "$(keys 1 forgotten)" = 1 ] && [ "$(keys 3 forgotten)" = 1 ] || fail "nodes 1 and 3 do not know node4 is forgotten"
 echo "ok: node4 dead on nodes 1-3, which are at key epoch 2; node4 holds epoch 1 and sees nobody"
 
+echo "== a new node from a medium joins at the new epoch by itself, and learns who is forgotten"
+start 8
+wait_for 20 "node8 in the cluster" all_alive 1 2 3 8
+[ "$(keys 8 epoch)" = 2 ] || fail "node8 joined at epoch $(keys 8 epoch), not 2"
+wait_for 10 "node8 knowing node4 is forgotten" bash -c "[ \"\$(\"$GRAPPE\" --socket $TMP/n8.sock status --json | python3 -c \"import json,sys; print(json.load(sys.stdin)['cluster_status']['keys']['forgotten'])\")\" = 1 ]"
+echo "ok: node8 rejoined from its invitation at epoch 2 and knows node4 is forgotten"
+
 echo "== the forgotten node, rebooted from its medium (the invitation, no state), is refused"
 { kill -9 "${PIDS[4]}"; wait "${PIDS[4]}"; } 2>/dev/null || true
 rm -rf "$TMP/state4"
 start 4
 sleep 8
-for v in 1 2 3; do [ "$(seen "$v" 4)" != alive ] || fail "forgotten node4 came back on node$v"; done
+for v in 1 2 3 8; do [ "$(seen "$v" 4)" != alive ] || fail "forgotten node4 came back on node$v"; done
 REF=$("$GRAPPE" --socket "$TMP/n1.sock" status --json | python3 -c "import json,sys; s=json.load(sys.stdin)['cluster_status']; print(s['keys']['rejoin']['refused'] + s['packets']['rejected_by_reason'].get('forgotten', 0))")
 [ "$REF" -gt 0 ] || fail "node1 counted none of the forgotten node's attempts"
 echo "ok: node4 (epoch $(keys 4 epoch)) stays out; node1 refused $REF of its packets and rejoin requests"
 
 echo "== node unforget: node4, still running from its medium, rejoins by itself at the new epoch"
 "$GRAPPE" --socket "$TMP/n3.sock" node unforget node4 || fail "grappe node unforget node4 failed"
-wait_for 20 "node4 back in the cluster" all_alive 1 2 3 4
-wait_for 5 "key epoch 3 everywhere" epochs_are 3 1 2 3 4
+wait_for 20 "node4 back in the cluster" all_alive 1 2 3 4 8
+wait_for 5 "key epoch 3 everywhere" epochs_are 3 1 2 3 4 8
 grep -q "rejoined at key epoch 3" "$TMP/n4.log" || fail "node4's log does not say it rejoined"
 echo "ok: node4 rejoined at key epoch 3 ($(grep -o 'rejoined at key epoch [0-9]* from [0-9.]*' "$TMP/n4.log" | tail -1))"
 

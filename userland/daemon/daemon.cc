@@ -218,7 +218,10 @@ void Daemon::start_migrator() {
   env.admission = [this](const std::string& mac, bool admit, const std::string& by) {
     return answer_here(mac, admit, by);
   };
-  env.rekeyed = [this](const KeyEpoch& next, const std::vector<NodeId>& forgotten) { return take_rekey(next, forgotten); };
+  env.rekeyed = [this](const KeyEpoch& next, const std::vector<NodeId>& forget, const std::vector<NodeId>& unforget) {
+    return take_rekey(next, forget, unforget);
+  };
+  env.forgotten_shared = [this](const std::vector<NodeId>& ids) { merge_forgotten(ids); };
   env.forgotten = [this](const NodeId& id) { return is_forgotten(id); };
   env.speed = [this] { return static_cast<double>(admin_.speed ? admin_.speed : ident_.speed); };
   env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };

@@ -124,8 +124,11 @@ class Daemon {
   bool receive_rejoin(const uint8_t* p, size_t n, const sockaddr_in& from, double now);  // true: it was one
   void keys_tick(double now);  // a staged key committed, an epoch change taken in, rejoin requests
   nlohmann::json cluster_command(const std::string& op, const std::string& value, const Caller& who);
-  nlohmann::json start_rekey(const Caller& who, const std::string& what);
-  std::string take_rekey(const KeyEpoch& next, const std::vector<NodeId>& forgotten);  // without the lock
+  nlohmann::json start_rekey(const Caller& who, const std::string& what, const std::vector<NodeId>& unforget);
+  std::string take_rekey(const KeyEpoch& next, const std::vector<NodeId>& forget,
+                         const std::vector<NodeId>& unforget);  // without the lock
+  void merge_forgotten(const std::vector<NodeId>& ids);  // without the lock
+  void share_forgotten();  // with members that joined since the list last changed
   Credentials member_credentials() const;  // what an admitted PC gets: never the invitation
   bool is_forgotten(const NodeId& id) const;
   void load_forgotten();
@@ -136,6 +139,7 @@ class Daemon {
   uint32_t epoch_seen_ = 0;
   mutable std::mutex forgot_mu_;  // forgotten_ is read by the boot service's HTTP threads too
   std::set<NodeId> forgotten_;
+  std::set<NodeId> told_forgotten_;  // members this node gave its forgotten list to
   bool rekeying_ = false;
   struct Rejoin {
     std::array<uint8_t, 32> pk{}, sk{};  // this grapped's one-time pair for rejoin replies

@@ -108,6 +108,7 @@ void Daemon::keys_tick(double now) {
   }
   // A node holding the invitation that sees no member asks whether the cluster moved on to a
   // newer key while it was away (or before it booted): every 3 s while alone.
+  share_forgotten();
   if (!ident_.creds.invited) return;
   bool alone = true;
   for (const Member& m : mb_.members()) alone &= !(m.state == MemberState::Alive || m.state == MemberState::Suspect);
@@ -143,7 +144,7 @@ nlohmann::json Daemon::cluster_command(const std::string& op, const std::string&
     return fail("cluster: unknown operation '" + op + "': use rekey, forget or unforget");
   if (who.uid != 0) return fail("only root may do this (try sudo grappe " + cmd + (value.empty() ? "" : " " + value) + ")");
   if (rekeying_) return fail(cmd + ": a rekey is under way; try again in a few seconds");
-  if (op == "rekey") return start_rekey(who, "rekey");
+  if (op == "rekey") return start_rekey(who, "rekey", {});
   if (value.empty()) return fail(cmd + ": name the node: its number, name, node id or MAC (grappe nodes)");
   std::string name;
   auto id = node_named(mb_, value, name);
@@ -156,13 +157,16 @@ nlohmann::json Daemon::cluster_command(const std::string& op, const std::string&
     } else if (!forgotten_.erase(*id)) {
       return fail(cmd + ": " + name + " is not forgotten");
     }
+    told_forgotten_.clear();
   }
   save_forgotten();
   mb_.on_event("admin: node " + op + " " + name + " by uid " + std::to_string(who.uid));
-  return start_rekey(who, op + " " + name);
+  std::vector<NodeId> unforget;
+  if (op == "unforget") unforget.push_back(*id);
+  return start_rekey(who, op + " " + name, unforget);
 }
 
-nlohmann::json Daemon::start_rekey(const Caller& who, const std::string& what) {
+nlohmann::json Daemon::start_rekey(const Caller& who, const std::string& what, const std::vector<NodeId>& unforget) {
   std::vector<std::string> to;
   for (const Member& m : mb_.members())
     if ((m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.number && !is_forgotten(m.id))
@@ -177,7 +181,7 @@ nlohmann::json Daemon::start_rekey(const Caller& who, const std::string& what) {
   }
   rekeying_ = true;
   const int client = who.client;
-  mig_->rekey(to, next, forgotten, [this, next, client, what](std::vector<RekeyOutcome> outs) {
+  mig_->rekey(to, next, forgotten, unforget, [this, next, client, what](std::vector<RekeyOutcome> outs) {
     std::lock_guard<std::mutex> l(mu_);
     const double now = now_s();
     ring_->stage(next, now);
@@ -200,18 +204,48 @@ nlohmann::json Daemon::start_rekey(const Caller& who, const std::string& what) {
   return nullptr;
 }
 
-std::string Daemon::take_rekey(const KeyEpoch& next, const std::vector<NodeId>& forgotten) {
+std::string Daemon::take_rekey(const KeyEpoch& next, const std::vector<NodeId>& forget,
+                               const std::vector<NodeId>& unforget) {
   std::lock_guard<std::mutex> l(mu_);
   const uint32_t cur = ring_->current().epoch;
   if (!ring_->stage(next, now_s()))
     return "key epoch " + std::to_string(next.epoch) + " is not newer than this node's (" + std::to_string(cur) + ")";
   {
     std::lock_guard<std::mutex> fl(forgot_mu_);
-    forgotten_ = std::set<NodeId>(forgotten.begin(), forgotten.end());
+    forgotten_.insert(forget.begin(), forget.end());
+    for (const auto& id : unforget) forgotten_.erase(id);
+    told_forgotten_.clear();
   }
   save_forgotten();
   mb_.on_event("rekey: key epoch " + std::to_string(next.epoch) + " received");
   return "";
+}
+
+void Daemon::merge_forgotten(const std::vector<NodeId>& ids) {
+  std::lock_guard<std::mutex> l(mu_);
+  size_t added = 0;
+  {
+    std::lock_guard<std::mutex> fl(forgot_mu_);
+    for (const auto& id : ids) added += forgotten_.insert(id).second;
+  }
+  if (!added) return;
+  save_forgotten();
+  mb_.on_event("learnt of " + std::to_string(added) + " forgotten node(s) from a member");
+}
+
+void Daemon::share_forgotten() {
+  std::vector<NodeId> ids;
+  std::vector<std::pair<NodeId, std::string>> newcomers;
+  {
+    std::lock_guard<std::mutex> l(forgot_mu_);
+    if (forgotten_.empty()) return;
+    ids.assign(forgotten_.begin(), forgotten_.end());
+    for (const Member& m : mb_.members())
+      if (m.state == MemberState::Dead || m.state == MemberState::Left) told_forgotten_.erase(m.id);  // may come back without it
+      else if (m.state == MemberState::Alive && m.number && !forgotten_.count(m.id) && told_forgotten_.insert(m.id).second)
+        newcomers.emplace_back(m.id, std::to_string(m.number));
+  }
+  for (const auto& n : newcomers) mig_->share_forgotten(n.second, ids);
 }
 
 Credentials Daemon::member_credentials() const {

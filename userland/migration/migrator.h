@@ -61,9 +61,11 @@ struct MigratorEnv {
   // (migrator_admit.cc): {"mac", "admit", "by"} in, the reply for that member's client out. Called
   // without the lock.
   std::function<nlohmann::json(const std::string& mac, bool admit, const std::string& by)> admission;
-  // A rekey from another member (migrator_rekey.cc): the next epoch's key and the forgotten node
-  // ids. "" when taken, else why not. Called without the lock.
-  std::function<std::string(const KeyEpoch& next, const std::vector<NodeId>& forgotten)> rekeyed;
+  // A rekey from another member (migrator_rekey.cc): the next epoch's key, the node ids to forget
+  // and to forget no more. "" when taken, else why not. Called without the lock.
+  std::function<std::string(const KeyEpoch& next, const std::vector<NodeId>& forget, const std::vector<NodeId>& unforget)> rekeyed;
+  // A member's forgotten nodes, shared with this node when it joined (merged). Without the lock.
+  std::function<void(const std::vector<NodeId>& forget)> forgotten_shared;
   // A node root forgot (`grappe node forget`): its links are refused, even under a key still in
   // its grace. Called without the lock.
   std::function<bool(const NodeId& id)> forgotten;
@@ -108,8 +110,10 @@ class Migrator {
   void forward_admission(const std::string& server, const std::string& mac, bool admit, const std::string& by, int client);
   // Hands `next` and the forgotten list to each of `to` (names or numbers) over its own link, at
   // most 4 at a time; then, without the lock, `done` with each member's outcome. Lock held.
-  void rekey(const std::vector<std::string>& to, const KeyEpoch& next, const std::vector<NodeId>& forgotten,
-             std::function<void(std::vector<RekeyOutcome>)> done);
+  void rekey(const std::vector<std::string>& to, const KeyEpoch& next, const std::vector<NodeId>& forget,
+             const std::vector<NodeId>& unforget, std::function<void(std::vector<RekeyOutcome>)> done);
+  // Tells member `to` which nodes are forgotten (a member that joined after they were). Lock held.
+  void share_forgotten(const std::string& to, const std::vector<NodeId>& ids);
 
  private:
   void serve(int fd, const std::string& source);  // thread: one accepted connection
@@ -120,6 +124,7 @@ class Migrator {
   void answer_resolve(TcpPeerLink& link, const Frame& f);
   void answer_admission(TcpPeerLink& link, const Frame& f);
   void answer_rekey(TcpPeerLink& link, const Frame& f);
+  void answer_forgotten(const Frame& f);
   void resolve_pending(TargetResult r, const Offer& o);
   std::optional<bool> ask_source(const Offer& o);
   void adopt(const TargetResult& r, const Offer& o);  // a restored job now runs here

@@ -26,10 +26,31 @@ bool key_from_hex(const std::string& hex, ClusterKey& k) {
          sodium_hex2bin(k.data(), k.size(), hex.data(), hex.size(), nullptr, &got, nullptr) == 0 && got == 32;
 }
 
+nlohmann::json ids_json(const std::vector<NodeId>& ids) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& id : ids) a.push_back(id_hex(id));
+  return a;
+}
+
+// The node ids of `field` (optional; at most 1024). False with `error` when malformed.
+bool read_ids(const nlohmann::json& meta, const char* field, std::vector<NodeId>& out, std::string& error) {
+  auto it = meta.find(field);
+  if (it == meta.end()) return true;
+  if (!it->is_array() || it->size() > 1024)
+    return error = std::string(field) + " must be an array of at most 1024 node ids", false;
+  for (const auto& v : *it) {
+    NodeId id{};
+    if (!v.is_string() || !id_from_hex(v.get<std::string>(), id))
+      return error = std::string(field) + " holds something that is not a node id", false;
+    out.push_back(id);
+  }
+  return true;
+}
+
 }  // namespace
 
-void Migrator::rekey(const std::vector<std::string>& to, const KeyEpoch& next, const std::vector<NodeId>& forgotten,
-                     std::function<void(std::vector<RekeyOutcome>)> done) {
+void Migrator::rekey(const std::vector<std::string>& to, const KeyEpoch& next, const std::vector<NodeId>& forget,
+                     const std::vector<NodeId>& unforget, std::function<void(std::vector<RekeyOutcome>)> done) {
   struct Shared {
     std::mutex mu;
     std::vector<RekeyOutcome> out;
@@ -39,9 +60,8 @@ void Migrator::rekey(const std::vector<std::string>& to, const KeyEpoch& next, c
   auto sh = std::make_shared<Shared>();
   sh->done = std::move(done);
   sh->left = to.size();
-  nlohmann::json ids = nlohmann::json::array();
-  for (const auto& id : forgotten) ids.push_back(id_hex(id));
-  nlohmann::json meta{{"epoch", next.epoch}, {"key", key_hex(next.key)}, {"forgotten", ids}};
+  nlohmann::json meta{{"epoch", next.epoch}, {"key", key_hex(next.key)}, {"forgotten", ids_json(forget)},
+                      {"unforgotten", ids_json(unforget)}};
   if (to.empty()) {
     spawn([sh] { sh->done({}); });
     return;
@@ -79,27 +99,32 @@ void Migrator::answer_rekey(TcpPeerLink& link, const Frame& f) {
   Fields in(f.meta, "rekey");
   const int64_t epoch = in.integer("epoch", 0, 1, UINT32_MAX);
   const std::string hex = in.str("key", "", Need::Required, 64);
-  std::vector<NodeId> forgotten;
+  std::vector<NodeId> forget, unforget;
   std::string error;
-  if (auto it = f.meta.find("forgotten"); it != f.meta.end()) {
-    if (!it->is_array() || it->size() > 1024) error = "rekey: forgotten must be an array of at most 1024 node ids";
-    else
-      for (const auto& v : *it) {
-        NodeId id{};
-        if (!v.is_string() || !id_from_hex(v.get<std::string>(), id)) {
-          error = "rekey: forgotten holds something that is not a node id";
-          break;
-        }
-        forgotten.push_back(id);
-      }
-  }
+  if (read_ids(f.meta, "forgotten", forget, error) && read_ids(f.meta, "unforgotten", unforget, error) && !in.ok())
+    error = in.error();
   KeyEpoch next;
   next.epoch = static_cast<uint32_t>(epoch);
-  if (error.empty() && !in.ok()) error = in.error();
   if (error.empty() && !key_from_hex(hex, next.key)) error = "rekey: key is not 64 lower-case hex characters";
-  if (error.empty()) error = env_.rekeyed ? env_.rekeyed(next, forgotten) : "this node takes no rekeys";
+  if (error.empty()) error = env_.rekeyed ? env_.rekeyed(next, forget, unforget) : "this node takes no rekeys";
   sodium_memzero(next.key.data(), next.key.size());
   link.send({"rekeyed", {{"ok", error.empty()}, {"error", error}}, {}});
+}
+
+void Migrator::share_forgotten(const std::string& to, const std::vector<NodeId>& ids) {
+  auto a = env_.resolve(to);
+  if (!a || ids.empty()) return;
+  spawn([this, a = *a, meta = nlohmann::json{{"forgotten", ids_json(ids)}}] {
+    std::string err;
+    if (auto link = TcpPeerLink::connect(a.ip, a.port, env_.keys->current().key, env_.self, 10, err))
+      link->send({"forgotten", meta, {}});
+  });
+}
+
+void Migrator::answer_forgotten(const Frame& f) {
+  std::vector<NodeId> ids;
+  std::string error;
+  if (read_ids(f.meta, "forgotten", ids, error) && env_.forgotten_shared) env_.forgotten_shared(ids);
 }
 
 }  // namespace grappe
