@@ -54,16 +54,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     k.fill(0x42);
     return credentials_from_invitation(k).join_pub;
   }();
+  static const std::array<uint8_t, 64> reply_sec = [] {
+    ClusterSecret k{};
+    k.fill(0x42);
+    return rejoin_reply_secret(k);
+  }();
+  static const std::array<uint8_t, 32> reply_pub = [] {
+    ClusterSecret k{};
+    k.fill(0x42);
+    return rejoin_reply_public(k);
+  }();
   if (auto r = read_rejoin_request(data, size, join_pub); r && size != kRejoinRequestBytes) std::abort();
   uint32_t epoch = 0;
   ClusterSecret op{};
-  if (open_rejoin_reply(data, size, keys.pub, pc_pub, pc_sec, epoch, op) && size != kRejoinReplyBytes) std::abort();
+  if (open_rejoin_reply(data, size, reply_pub, pc_pub, pc_sec, epoch, op) && size != kRejoinReplyBytes) std::abort();
   if (size >= 64) {
     std::vector<uint8_t> body(data, data + size - 64);
     std::array<uint8_t, crypto_sign_BYTES> s2{};
-    crypto_sign_detached(s2.data(), nullptr, body.data(), body.size(), keys.sec.data());
+    crypto_sign_detached(s2.data(), nullptr, body.data(), body.size(), reply_sec.data());
     body.insert(body.end(), s2.begin(), s2.end());
-    (void)open_rejoin_reply(body.data(), body.size(), keys.pub, pc_pub, pc_sec, epoch, op);
+    (void)open_rejoin_reply(body.data(), body.size(), reply_pub, pc_pub, pc_sec, epoch, op);
   }
   return 0;
 }

@@ -26,7 +26,8 @@ compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
   "$SRC/userland/migration/peer_link.cc" "$SRC/userland/common/json_fields.cc" -lsodium -o "$OUTDIR/fuzz_peer_meta"
 compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_boot.cc" "$SRC/userland/boot/boot_announce.cc" \
-  "$SRC/userland/boot/boot_admit.cc" "$SRC/userland/boot/boot_keys.cc" -lsodium -o "$OUTDIR/fuzz_boot"
+  "$SRC/userland/boot/boot_admit.cc" "$SRC/userland/boot/boot_keys.cc" "$SRC/userland/boot/credentials.cc" \
+  "$SRC/userland/boot/rejoin.cc" -lsodium -o "$OUTDIR/fuzz_boot"
 compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_creds.cc" "$SRC/userland/migration/image_creds.cc" -o "$OUTDIR/fuzz_creds"
 mkdir -p "$OUTDIR/corpus-boot" "$OUTDIR/corpus-creds"
@@ -62,6 +63,8 @@ done <<'SEEDS'
 {"v":1,"cmd":"ps","all":true}
 {"v":1,"cmd":"kill","job":"1.1","sig":15}
 {"v":1,"cmd":"migrate","job":"1.1","to":"2"}
+{"v":1,"cmd":"cluster","op":"rekey"}
+{"v":1,"cmd":"cluster","op":"forget","value":"3"}
 {"v":1,"cmd":"migrate","job":"1.1","to":"home","precopy":true}
 {"v":1,"cmd":"migrate","job":"1.1","to":"later","precopy":false}
 {"v":1,"cmd":"boot-server","op":"status"}

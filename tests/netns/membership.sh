@@ -144,30 +144,45 @@ if command -v setpriv >/dev/null; then
   echo "ok: an unprivileged user is refused: $OUT"
 fi
 
+echo "== two rekeys at once, from two nodes: the cluster never splits"
+"$GRAPPE" --socket "$TMP/n1.sock" cluster rekey > "$TMP/rk1" 2>&1 & RK1=$!
+"$GRAPPE" --socket "$TMP/n3.sock" cluster rekey > "$TMP/rk3" 2>&1 & RK3=$!
+wait $RK1 && OK1=yes || OK1=no
+wait $RK3 && OK3=yes || OK3=no
+same_key() { local f; f=$(fpr 1); for v in 2 3 4; do [ "$(fpr "$v")" = "$f" ] || return 1; done; }
+wait_for 10 "one key on every node after two concurrent rekeys" same_key
+sleep 3
+all_alive 1 2 3 4 || fail "the cluster split after two concurrent rekeys: $(cat "$TMP/rk1" "$TMP/rk3")"
+[ "$(proto_sum deaths 1 2 3 4)" = "$D0" ] || fail "a live member was declared dead during two concurrent rekeys"
+E2=$(keys 1 epoch)
+echo "ok: concurrent rekeys (node1: $OK1, node3: $OK3) left one key, epoch $E2, on every node; none declared dead"
+[ "$OK1" = no ] && grep -q "run it again" "$TMP/rk1" || [ "$OK1" = yes ] || fail "node1's refused rekey did not say why: $(cat "$TMP/rk1")"
+
 echo "== grapped restarts at the epoch it had (state directory)"
 kill -TERM "${PIDS[2]}"; wait "${PIDS[2]}" 2>/dev/null || true
 start 2
 wait_for 8 "node2 back after its restart" all_alive 1 2 3 4
-[ "$(keys 2 epoch)" = 1 ] || fail "node2 restarted at epoch $(keys 2 epoch), not 1"
-echo "ok: node2 restarted at key epoch 1"
+[ "$(keys 2 epoch)" = "$E2" ] || fail "node2 restarted at epoch $(keys 2 epoch), not $E2"
+echo "ok: node2 restarted at key epoch $E2"
 
 echo "== node forget: node4 is shut out of the cluster (a rekey without it)"
-"$GRAPPE" --socket "$TMP/n2.sock" node forget node4 || fail "grappe node forget node4 failed"
-wait_for 10 "key epoch 2 on nodes 1-3" epochs_are 2 1 2 3
-[ "$(keys 4 epoch)" = 1 ] || fail "the forgotten node4 got the new key"
+OUT=$("$GRAPPE" --socket "$TMP/n2.sock" node forget node4 2>&1) || fail "grappe node forget node4 failed: $OUT"
+E3=$((E2 + 1))
+wait_for 10 "key epoch $E3 on nodes 1-3" epochs_are "$E3" 1 2 3
+[ "$(keys 4 epoch)" = "$E2" ] || fail "the forgotten node4 got the new key"
 wait_for 15 "node4 dead on nodes 1-3" everyone_sees dead 4 1 2 3
 sees_nobody() { for w in "$@"; do [ "$(seen 4 "$w")" != alive ] || return 1; done; }
 wait_for 15 "node4 seeing nobody alive" sees_nobody 1 2 3
 all_alive 1 2 3 || fail "nodes 1-3 lost each other when node4 was forgotten"
 [ "$(keys 1 forgotten)" = 1 ] && [ "$(keys 3 forgotten)" = 1 ] || fail "nodes 1 and 3 do not know node4 is forgotten"
-echo "ok: node4 dead on nodes 1-3, which are at key epoch 2; node4 holds epoch 1 and sees nobody"
+echo "ok: node4 dead on nodes 1-3, which are at key epoch $E3; node4 holds epoch $E2 and sees nobody"
 
 echo "== a new node from a medium joins at the new epoch by itself, and learns who is forgotten"
 start 8
 wait_for 20 "node8 in the cluster" all_alive 1 2 3 8
-[ "$(keys 8 epoch)" = 2 ] || fail "node8 joined at epoch $(keys 8 epoch), not 2"
+[ "$(keys 8 epoch)" = "$E3" ] || fail "node8 joined at epoch $(keys 8 epoch), not $E3"
 wait_for 10 "node8 knowing node4 is forgotten" bash -c "[ \"\$(\"$GRAPPE\" --socket $TMP/n8.sock status --json | python3 -c \"import json,sys; print(json.load(sys.stdin)['cluster_status']['keys']['forgotten'])\")\" = 1 ]"
-echo "ok: node8 rejoined from its invitation at epoch 2 and knows node4 is forgotten"
+echo "ok: node8 rejoined from its invitation at epoch $E3 and knows node4 is forgotten"
 
 echo "== the forgotten node, rebooted from its medium (the invitation, no state), is refused"
 { kill -9 "${PIDS[4]}"; wait "${PIDS[4]}"; } 2>/dev/null || true
@@ -182,9 +197,9 @@ echo "ok: node4 (epoch $(keys 4 epoch)) stays out; node1 refused $REF of its pac
 echo "== node unforget: node4, still running from its medium, rejoins by itself at the new epoch"
 "$GRAPPE" --socket "$TMP/n3.sock" node unforget node4 || fail "grappe node unforget node4 failed"
 wait_for 20 "node4 back in the cluster" all_alive 1 2 3 4 8
-wait_for 5 "key epoch 3 everywhere" epochs_are 3 1 2 3 4 8
-grep -q "rejoined at key epoch 3" "$TMP/n4.log" || fail "node4's log does not say it rejoined"
-echo "ok: node4 rejoined at key epoch 3 ($(grep -o 'rejoined at key epoch [0-9]* from [0-9.]*' "$TMP/n4.log" | tail -1))"
+wait_for 5 "key epoch $((E3 + 1)) everywhere" epochs_are $((E3 + 1)) 1 2 3 4 8
+grep -q "rejoined at key epoch $((E3 + 1))" "$TMP/n4.log" || fail "node4's log does not say it rejoined"
+echo "ok: node4 rejoined at key epoch $((E3 + 1)) ($(grep -o 'rejoined at key epoch [0-9]* from [0-9.]*' "$TMP/n4.log" | tail -1))"
 
 echo "== 5% packet loss: membership still converges"
 LOSS=""

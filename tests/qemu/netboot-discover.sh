@@ -82,7 +82,15 @@ until tail -c +"$SIZE" "$DIR/node2.log" | grep -aq "joined cluster grappe-test n
 done
 tail -c +"$SIZE" "$DIR/node2.log" | grep -aq "grappe-init: admitted by the cluster at http://" || fail "node 2 does not say it was admitted"
 grep -aq "grappe: admitted $MAC2 (.*) by .*: policy ask: admitted by root" "$DIR/node1.log" || fail "node 1's console does not say whom it admitted, and why"
-[ "$(con 2 "cat /etc/grappe/cluster.key" | tr -d '\r\n')" = "$KEY" ] || fail "node 2 was given another key"
+# Node 2 holds member credentials, never the invitation, and runs under the cluster's operating key.
+CRED=$(con 2 "cat /etc/grappe/cluster.key" | tr -d '\r\n')
+case "$CRED" in "grappe-member 1 "*) ;; *) fail "node 2 was not given a member line: ${CRED:0:20}…" ;; esac
+case "$CRED" in *"$KEY"*) fail "node 2 was given the invitation" ;; esac
+F1=$(con 1 "grappe status --json" | jq_py 'd["cluster_status"]["key_fingerprint"]')
+F2=$(con 2 "grappe status --json" | jq_py 'd["cluster_status"]["key_fingerprint"]')
+[ -n "$F1" ] && [ "$F1" = "$F2" ] || fail "node 2 runs under operating key $F2, node 1 under $F1"
+[ "$(con 2 "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["credential"]')" = admitted ] ||
+  fail "node 2 does not say it was admitted"
 [ "$(con 2 "stat -c %a:%U /etc/grappe/cluster.key" | tr -d '\r\n')" = "600:root" ] || fail "node 2's key is not 0600 root"
 con 2 "su -s /bin/sh nobody -c 'cat /etc/grappe/cluster.key' >/dev/null 2>&1 && echo READABLE" | grep -q READABLE && fail "an unprivileged user reads node 2's key"
 con 2 "grep -rlF $KEY /run/grappe --exclude-dir=rw --exclude-dir=layer 2>/dev/null; true" | grep -q . && fail "what node 2 fetched or kept carries the key"

@@ -117,14 +117,16 @@ con "$R" "dmesg -n 1" > /dev/null
 wait_for 300 "$S" "test \$(grappe nodes | grep -c ' alive ') = 2" || fail "node $R did not join node $S again: $(con "$S" 'grappe nodes')"
 echo "ok: node $R network-booted again from node $S (${SRV%node.ipxe}) and joined, $REBOOT_S s after its reset"
 echo "== 5. grappe node forget on node $S: node $R, network-booted, is shut out (a rekey without it)"
+NAME_R=grappe-52540067720$R NAME_S=grappe-52540067720$S  # hostnames follow the VMs' MACs
 EPOCH0=$(con "$S" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["epoch"]')
 [ "$(con "$R" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["credential"]')" = admitted ] ||
   fail "node $R (network-booted) does not hold admitted member credentials"
-con "$S" "grappe node forget $R" | tr -d '\r' | grep -q "forgot $R" || fail "grappe node forget $R failed on node $S"
+OUT=$(con "$S" "grappe node forget $NAME_R 2>&1" | tr -d '\r')
+echo "$OUT" | grep -q "forgot $NAME_R" || fail "grappe node forget $NAME_R failed on node $S: $OUT"
 T4=$(date +%s)
-# state_on VIEWER NUMBER: that node's state in VIEWER's `grappe nodes --json`
-state_on() { con "$1" "grappe nodes --json" | python3 -c "import json,sys; print(next((n['state'] for n in json.load(sys.stdin) if n.get('number')==$2), 'none'))" 2>/dev/null || echo none; }
-until [ "$(state_on "$S" "$R")" = dead ]; do
+# state_on VIEWER NAME: that node's state in VIEWER's `grappe nodes --json`
+state_on() { con "$1" "grappe nodes --json" | python3 -c "import json,sys; print(next((n['state'] for n in json.load(sys.stdin) if n.get('name')=='$2'), 'none'))" 2>/dev/null || echo none; }
+until [ "$(state_on "$S" "$NAME_R")" = dead ]; do
   [ $(( $(date +%s) - T4 )) -lt $(( SCALE * 120 )) ] || fail "node $R is not dead on node $S after being forgotten: $(con "$S" 'grappe nodes')"
   sleep 2
 done
@@ -133,7 +135,7 @@ E_S=$(con "$S" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["epoc
 E_R=$(con "$R" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["epoch"]')
 [ "$E_S" -gt "$EPOCH0" ] && [ "$E_R" = "$EPOCH0" ] || fail "after forget: node $S at epoch $E_S, node $R at $E_R (was $EPOCH0)"
 T5=$(date +%s)
-until [ "$(state_on "$R" "$S")" != alive ]; do
+until [ "$(state_on "$R" "$NAME_S")" != alive ]; do
   [ $(( $(date +%s) - T5 )) -lt $(( SCALE * 120 )) ] || fail "node $R still sees node $S alive after being forgotten: $(con "$R" 'grappe nodes')"
   sleep 2
 done

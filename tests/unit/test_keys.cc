@@ -60,12 +60,15 @@ TEST_CASE("credentials: an invitation gives epoch 0's key, the boot key and the 
 }
 
 TEST_CASE("key ring: a staged key is accepted at once, sent with once committed, the old one kept for a grace") {
-  ClusterKey a{}, b{}, c{};
-  a.fill(1), b.fill(2), c.fill(3);
+  ClusterKey a{}, b{}, c{}, d{};
+  a.fill(1), b.fill(2), c.fill(3), d.fill(4);
   KeyRing r({0, a});
   CHECK(r.accepted(0).size() == 1);
-  CHECK_FALSE(r.stage({0, b}, 0));  // not newer
-  CHECK(r.stage({1, b}, 10));
+  CHECK(r.stage({0, b}, 0) == StageResult::Old);
+  CHECK(r.stage({KeyRing::kMaxStep + 1, b}, 0) == StageResult::Old);  // absurdly far ahead
+  CHECK(r.stage({1, b}, 10) == StageResult::Staged);
+  CHECK(r.stage({1, b}, 10) == StageResult::Same);       // the same rekey told twice
+  CHECK(r.stage({1, c}, 10) == StageResult::Conflict);   // two rekeys at once: the second is refused
   CHECK(r.current().key == a);  // still sending with the old one
   auto acc = r.accepted(10);
   REQUIRE(acc.size() == 2);
@@ -78,24 +81,33 @@ TEST_CASE("key ring: a staged key is accepted at once, sent with once committed,
   REQUIRE(acc.size() == 2);
   CHECK(acc[1].key == a);                                  // the old key during its grace
   CHECK(r.accepted(11 + KeyRing::kGraceS + 1).size() == 1);  // then never again
-  // A staged key nobody is heard using is committed after a pause anyway.
-  CHECK(r.stage({2, c}, 100));
-  CHECK_FALSE(r.tick(100 + KeyRing::kAutoCommitS - 1));
-  CHECK(r.tick(100 + KeyRing::kAutoCommitS + 1));
-  CHECK(r.current().key == c);
+  // A forget's rekey: no grace for the old key.
+  CHECK(r.stage({2, c}, 100, false) == StageResult::Staged);
+  CHECK(r.commit(2, 100));
+  CHECK(r.accepted(100).size() == 1);
+  // A staged key nobody commits expires, and a later rekey may stage again.
+  CHECK(r.stage({3, d}, 200) == StageResult::Staged);
+  CHECK(r.staged(200 + KeyRing::kStagedS - 1));
+  CHECK_FALSE(r.staged(200 + KeyRing::kStagedS + 1));
+  CHECK(r.accepted(200 + KeyRing::kStagedS + 1).size() == 1);
+  CHECK(r.stage({3, a}, 200 + KeyRing::kStagedS + 1) == StageResult::Staged);
+  r.unstage(3);  // the rekey that staged it was abandoned
+  CHECK_FALSE(r.staged(240));
   // A rejoin installs a newer key outright; an older one is refused.
-  CHECK_FALSE(r.install({1, a}, 200));
-  CHECK(r.install({5, a}, 200));
+  CHECK_FALSE(r.install({1, a}, 300));
+  CHECK(r.install({5, a}, 300));
   CHECK(r.current().epoch == 5);
   CHECK(key_fingerprint(a).size() == 16);
   CHECK(key_fingerprint(a) != key_fingerprint(b));
 }
 
-TEST_CASE("rejoin: only an invitation holder can ask; only the cluster can answer, and only to the asker") {
+TEST_CASE("rejoin: only an invitation holder can ask; only an invitation holder can answer, and only to the asker") {
   REQUIRE(sodium_init() >= 0);
   const ClusterSecret inv = random_secret(), other = random_secret();
   const Credentials c = credentials_from_invitation(inv);
-  const auto signer = boot_keys(c);
+  const auto reply_sec = rejoin_reply_secret(inv);
+  const auto reply_pub = rejoin_reply_public(inv);
+  CHECK(reply_pub != boot_keys(c).pub);
   BoxPublic pk{}, pk2{};
   BoxSecret sk{}, sk2{};
   crypto_box_keypair(pk.data(), sk.data());
@@ -122,19 +134,22 @@ TEST_CASE("rejoin: only an invitation holder can ask; only the cluster can answe
   }
   ClusterSecret op = random_secret(), out{};
   uint32_t epoch = 0;
-  auto rep = make_rejoin_reply(signer, *got, 4, op);
+  auto rep = make_rejoin_reply(reply_sec, *got, 4, op);
   REQUIRE(rep.size() == kRejoinReplyBytes);
   CHECK(is_rejoin_reply(rep.data(), rep.size()));
-  REQUIRE(open_rejoin_reply(rep.data(), rep.size(), signer.pub, pk, sk, epoch, out));
+  REQUIRE(open_rejoin_reply(rep.data(), rep.size(), reply_pub, pk, sk, epoch, out));
   CHECK(epoch == 4);
   CHECK(out == op);
-  // Not for another asker's key pair; not from another cluster's boot key; not altered.
-  CHECK_FALSE(open_rejoin_reply(rep.data(), rep.size(), signer.pub, pk2, sk2, epoch, out));
-  CHECK_FALSE(open_rejoin_reply(rep.data(), rep.size(), boot_signing_keys(other).pub, pk, sk, epoch, out));
+  // Not for another asker's key pair; not from another cluster; not signed with the boot key (which
+  // an admitted PC, even forgotten, holds); not altered.
+  CHECK_FALSE(open_rejoin_reply(rep.data(), rep.size(), reply_pub, pk2, sk2, epoch, out));
+  CHECK_FALSE(open_rejoin_reply(rep.data(), rep.size(), rejoin_reply_public(other), pk, sk, epoch, out));
+  auto by_boot_key = make_rejoin_reply(boot_keys(c).sec, *got, 4, op);
+  CHECK_FALSE(open_rejoin_reply(by_boot_key.data(), by_boot_key.size(), reply_pub, pk, sk, epoch, out));
   for (size_t i = 0; i < rep.size(); ++i) {
     auto t = rep;
     t[i] ^= 1;
-    CHECK_FALSE(open_rejoin_reply(t.data(), t.size(), signer.pub, pk, sk, epoch, out));
+    CHECK_FALSE(open_rejoin_reply(t.data(), t.size(), reply_pub, pk, sk, epoch, out));
   }
 }
 

@@ -198,6 +198,7 @@ std::pair<int, std::string> BootService::admit(const std::string& mac_in, const 
     if (member) return {403, "not admitted: " + remote + " is this cluster's member already\n"};
     if (!test_pc && (!served_mask_ || (a & served_mask_) != served_net_)) return {403, "not admitted: " + remote + " is not on the segment served\n"};
   }
+  if (env_.rekeying && env_.rekeying()) return {503, "the cluster is changing its key; ask again in a few seconds\n"};
   const AdmitPolicy policy = [&] {  // the cluster's, once set; this node's grapped.toml before
     std::lock_guard<std::mutex> l(mu_);
     return effective_policy(view_.admission_setting, env_.admit_policy).policy;

@@ -85,6 +85,7 @@ struct BootEnv {
   // invitation), and whether a MAC belongs to a node root forgot (`grappe node forget`): refused.
   std::function<Credentials()> member;
   std::function<bool(const std::string& mac)> forgotten;
+  std::function<bool()> rekeying;  // a new key is on its way: a PC asks again in a few seconds
   // Who a network-booted PC asking for the key (boot_admit.h) is let in by until the cluster sets
   // a policy (BootView::admission_setting: `grappe boot-server admission`), and this node's name
   // for the journal's "admitted … by NODE" line (printed on stdout: console and journal).

@@ -15,6 +15,15 @@ std::array<uint8_t, 32> derive(const char* label, const ClusterSecret& invite) {
   return out;
 }
 
+std::array<uint8_t, 64> signing_secret(const char* label, const ClusterSecret& invite) {
+  std::array<uint8_t, 32> seed = derive(label, invite);
+  std::array<uint8_t, 32> pub{};
+  std::array<uint8_t, 64> sec{};
+  crypto_sign_seed_keypair(pub.data(), sec.data(), seed.data());
+  sodium_memzero(seed.data(), seed.size());
+  return sec;
+}
+
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
   return s;
@@ -35,13 +44,18 @@ Credentials credentials_from_invitation(const ClusterSecret& invite) {
   return c;
 }
 
-std::array<uint8_t, 64> join_secret(const ClusterSecret& invite) {
-  std::array<uint8_t, 32> seed = derive("grappe join key 1", invite);
+std::array<uint8_t, 64> join_secret(const ClusterSecret& invite) { return signing_secret("grappe join key 1", invite); }
+
+std::array<uint8_t, 64> rejoin_reply_secret(const ClusterSecret& invite) {
+  return signing_secret("grappe rejoin reply key 1", invite);
+}
+
+std::array<uint8_t, 32> rejoin_reply_public(const ClusterSecret& invite) {
+  auto sec = rejoin_reply_secret(invite);
   std::array<uint8_t, 32> pub{};
-  std::array<uint8_t, 64> sec{};
-  crypto_sign_seed_keypair(pub.data(), sec.data(), seed.data());
-  sodium_memzero(seed.data(), seed.size());
-  return sec;
+  crypto_sign_ed25519_sk_to_pk(pub.data(), sec.data());
+  sodium_memzero(sec.data(), sec.size());
+  return pub;
 }
 
 BootSigningKeys boot_keys(const Credentials& c) { return boot_signing_keys_from_seed(c.boot_seed); }

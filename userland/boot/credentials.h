@@ -35,6 +35,11 @@ struct Credentials {
 Credentials credentials_from_invitation(const ClusterSecret& invite);
 // The join signing key (Ed25519 secret, 64 bytes) of an invitation.
 std::array<uint8_t, 64> join_secret(const ClusterSecret& invite);
+// The key a medium member signs rejoin replies with (boot/rejoin.h), and its public half. Only
+// invitation holders have either: an admitted PC, once forgotten, keeps the boot signing key but
+// cannot answer a rejoin in the cluster's name.
+std::array<uint8_t, 64> rejoin_reply_secret(const ClusterSecret& invite);
+std::array<uint8_t, 32> rejoin_reply_public(const ClusterSecret& invite);
 BootSigningKeys boot_keys(const Credentials& c);
 
 // A key file: 64 hex characters (an invitation: a medium node) or one member line

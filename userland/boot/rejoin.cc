@@ -47,7 +47,7 @@ std::optional<RejoinRequest> read_rejoin_request(const uint8_t* p, size_t n, con
   return r;
 }
 
-std::vector<uint8_t> make_rejoin_reply(const BootSigningKeys& signer, const RejoinRequest& r, uint32_t epoch,
+std::vector<uint8_t> make_rejoin_reply(const std::array<uint8_t, 64>& reply_sec, const RejoinRequest& r, uint32_t epoch,
                                        const ClusterSecret& op) {
   std::vector<uint8_t> b(kRejoinReplyBytes);
   std::memcpy(b.data(), kRepMagic, 4);
@@ -59,15 +59,15 @@ std::vector<uint8_t> make_rejoin_reply(const BootSigningKeys& signer, const Rejo
   const int rc = crypto_box_seal(b.data() + 37, plain, sizeof plain, r.pk.data());
   sodium_memzero(plain, sizeof plain);
   if (rc != 0) return {};
-  crypto_sign_detached(b.data() + 37 + kSealedBytes, nullptr, b.data(), 37 + kSealedBytes, signer.sec.data());
+  crypto_sign_detached(b.data() + 37 + kSealedBytes, nullptr, b.data(), 37 + kSealedBytes, reply_sec.data());
   return b;
 }
 
-bool open_rejoin_reply(const uint8_t* p, size_t n, const std::array<uint8_t, 32>& boot_pub, const BoxPublic& pk,
+bool open_rejoin_reply(const uint8_t* p, size_t n, const std::array<uint8_t, 32>& reply_pub, const BoxPublic& pk,
                        const BoxSecret& sk, uint32_t& epoch, ClusterSecret& op) {
   if (n != kRejoinReplyBytes || !is_rejoin_reply(p, n) || p[4] != kVersion) return false;
   if (std::memcmp(p + 5, pk.data(), 32) != 0) return false;
-  if (crypto_sign_verify_detached(p + 37 + kSealedBytes, p, 37 + kSealedBytes, boot_pub.data()) != 0) return false;
+  if (crypto_sign_verify_detached(p + 37 + kSealedBytes, p, 37 + kSealedBytes, reply_pub.data()) != 0) return false;
   uint8_t plain[36];
   if (crypto_box_seal_open(plain, p + 37, kSealedBytes, pk.data(), sk.data()) != 0) return false;
   epoch = get32(plain);

@@ -2,10 +2,11 @@
 // the operating key of the moment (credentials.h), so a node that boots from one after `grappe
 // cluster rekey` (or missed the rekey while down or cut off) asks for it: a UDP request, multicast
 // and broadcast on the cluster port, signed with the join key (which only an invitation gives),
-// carrying its node id, its epoch and a one-time X25519 public key. A member at a newer epoch
-// answers to the request's source with the operating key sealed to that one-time key, signed with
-// the cluster's boot key. A recorded request replayed gets a reply nobody else can open; members
-// refuse requests from forgotten nodes. Both parsers are fuzzed (tests/fuzz/fuzz_boot.cc).
+// carrying its node id, its epoch and a one-time X25519 public key. A member at a newer epoch that
+// holds the invitation too answers to the request's source with the operating key sealed to that
+// one-time key, signed with the rejoin reply key (credentials.h), which admitted PCs never get. A
+// recorded request replayed gets a reply nobody else can open; members refuse requests from
+// forgotten nodes. Both parsers are fuzzed (tests/fuzz/fuzz_boot.cc).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -36,10 +37,11 @@ std::vector<uint8_t> make_rejoin_request(const std::array<uint8_t, 64>& join_sec
 std::optional<RejoinRequest> read_rejoin_request(const uint8_t* p, size_t n, const std::array<uint8_t, 32>& join_pub);
 
 // The reply for `r` with the operating key of `epoch`; empty when `r.pk` cannot be sealed to.
-std::vector<uint8_t> make_rejoin_reply(const BootSigningKeys& signer, const RejoinRequest& r, uint32_t epoch,
+std::vector<uint8_t> make_rejoin_reply(const std::array<uint8_t, 64>& reply_sec, const RejoinRequest& r, uint32_t epoch,
                                        const ClusterSecret& op);
-// Checks the boot key's signature and that it answers `pk`, then opens it. False for anything else.
-bool open_rejoin_reply(const uint8_t* p, size_t n, const std::array<uint8_t, 32>& boot_pub, const BoxPublic& pk,
+// Checks the rejoin reply key's signature and that it answers `pk`, then opens it. False for
+// anything else.
+bool open_rejoin_reply(const uint8_t* p, size_t n, const std::array<uint8_t, 32>& reply_pub, const BoxPublic& pk,
                        const BoxSecret& sk, uint32_t& epoch, ClusterSecret& op);
 
 }  // namespace grappe

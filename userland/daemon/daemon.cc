@@ -218,10 +218,15 @@ void Daemon::start_migrator() {
   env.admission = [this](const std::string& mac, bool admit, const std::string& by) {
     return answer_here(mac, admit, by);
   };
-  env.rekeyed = [this](const KeyEpoch& next, const std::vector<NodeId>& forget, const std::vector<NodeId>& unforget) {
-    return take_rekey(next, forget, unforget);
+  env.rekeyed = [this](const KeyEpoch& next, bool grace, const ForgottenList& list) { return take_rekey(next, grace, list); };
+  env.forgotten_shared = [this](const ForgottenList& list) { adopt_forgotten(list); };
+  env.abandoned = [this](uint32_t epoch, const std::string& fpr) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (auto k = ring_->staged(now_s()); k && k->epoch == epoch && key_fingerprint(k->key) == fpr) {
+      ring_->unstage(epoch);
+      mb_.on_event("rekey to key epoch " + std::to_string(epoch) + " abandoned by the member that started it");
+    }
   };
-  env.forgotten_shared = [this](const std::vector<NodeId>& ids) { merge_forgotten(ids); };
   env.forgotten = [this](const NodeId& id) { return is_forgotten(id); };
   env.speed = [this] { return static_cast<double>(admin_.speed ? admin_.speed : ident_.speed); };
   env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };
@@ -593,6 +598,7 @@ int Daemon::run() {
     be.cluster = ident_.cluster;
     be.boot_seed = ident_.creds.boot_seed;
     be.member = [this] { return member_credentials(); };
+    be.rekeying = [this] { return ring_->staged(now_s()).has_value(); };
     be.forgotten = [this](const std::string& mac) { return is_forgotten(node_id_for_mac(mac)); };
     be.admit_policy = cfg_.boot_admission;
     be.self_name = ident_.name;

@@ -124,10 +124,12 @@ class Daemon {
   bool receive_rejoin(const uint8_t* p, size_t n, const sockaddr_in& from, double now);  // true: it was one
   void keys_tick(double now);  // a staged key committed, an epoch change taken in, rejoin requests
   nlohmann::json cluster_command(const std::string& op, const std::string& value, const Caller& who);
-  nlohmann::json start_rekey(const Caller& who, const std::string& what, const std::vector<NodeId>& unforget);
-  std::string take_rekey(const KeyEpoch& next, const std::vector<NodeId>& forget,
-                         const std::vector<NodeId>& unforget);  // without the lock
-  void merge_forgotten(const std::vector<NodeId>& ids);  // without the lock
+  // `change`: a node to forget (true) or forget no more (false), in the list the rekey carries.
+  nlohmann::json start_rekey(const Caller& who, const std::string& what, bool grace,
+                             std::optional<std::pair<NodeId, bool>> change);
+  void adopt_list_locked(const ForgottenList& list);  // mu_ held
+  std::string take_rekey(const KeyEpoch& next, bool grace, const ForgottenList& list);  // without the lock
+  void adopt_forgotten(const ForgottenList& list);  // without the lock: a newer list replaces ours
   void share_forgotten();  // with members that joined since the list last changed
   Credentials member_credentials() const;  // what an admitted PC gets: never the invitation
   bool is_forgotten(const NodeId& id) const;
@@ -139,11 +141,14 @@ class Daemon {
   uint32_t epoch_seen_ = 0;
   mutable std::mutex forgot_mu_;  // forgotten_ is read by the boot service's HTTP threads too
   std::set<NodeId> forgotten_;
+  uint32_t forgotten_version_ = 0;    // the key epoch at which the list last changed
+  std::optional<ForgottenList> pending_list_;  // carried by a staged rekey: adopted if it commits
+  uint32_t pending_epoch_ = 0;
   std::set<NodeId> told_forgotten_;  // members this node gave its forgotten list to
   bool rekeying_ = false;
   struct Rejoin {
-    std::array<uint8_t, 32> pk{}, sk{};  // this grapped's one-time pair for rejoin replies
-    double next = 0, alone_since = -1;
+    std::array<uint8_t, 32> pk{}, sk{};  // the pair of the latest request (a new one each time)
+    double next = 0, asked_at = -1;
     uint64_t asked = 0, answered = 0, refused = 0;
     std::string last;  // the last rejoin, as the console said it
     std::map<uint32_t, double> answered_at;  // by source address: at most one answer a second

@@ -58,15 +58,17 @@ bool Daemon::receive_rejoin(const uint8_t* p, size_t n, const sockaddr_in& from,
     const KeyEpoch cur = ring_->current();
     if (!req) {
       ++counters_.rejected["rejoin"];
-    } else if (req->id == ident_.id || req->epoch >= cur.epoch) {
-      // ours, or nothing newer to give
+    } else if (req->id == ident_.id || req->epoch >= cur.epoch || !ident_.creds.invited) {
+      // ours; nothing newer to give; or not ours to answer: only invitation holders sign replies
     } else if (is_forgotten(req->id)) {
       if (rejoin_.refused++ % 20 == 0)
         mb_.on_event("refused a rejoin: node " + id_hex(req->id) + " (" + addr_text(from.sin_addr.s_addr) + ") was forgotten");
-    } else if (double& at = rejoin_.answered_at[from.sin_addr.s_addr]; now - at >= 1 || at == 0) {
+    } else if (double& at = rejoin_.answered_at[from.sin_addr.s_addr]; at == 0 || now - at >= 1) {
       at = now;
       if (rejoin_.answered_at.size() > 1024) rejoin_.answered_at.clear();
-      auto reply = make_rejoin_reply(boot_keys(ident_.creds), *req, cur.epoch, cur.key);
+      auto sec = rejoin_reply_secret(ident_.creds.invite);
+      auto reply = make_rejoin_reply(sec, *req, cur.epoch, cur.key);
+      sodium_memzero(sec.data(), sec.size());
       if (!reply.empty() &&
           ::sendto(udp_, reply.data(), reply.size(), 0, reinterpret_cast<const sockaddr*>(&from), sizeof from) > 0) {
         ++rejoin_.answered;
@@ -79,8 +81,9 @@ bool Daemon::receive_rejoin(const uint8_t* p, size_t n, const sockaddr_in& from,
   if (!is_rejoin_reply(p, n)) return false;
   uint32_t epoch = 0;
   ClusterSecret op{};
-  if (!ident_.creds.invited ||
-      !open_rejoin_reply(p, n, boot_keys(ident_.creds).pub, rejoin_.pk, rejoin_.sk, epoch, op)) {
+  // Only while a request of ours is fresh, for its one-time key, signed by an invitation holder.
+  if (!ident_.creds.invited || rejoin_.asked_at < 0 || now - rejoin_.asked_at > 10 ||
+      !open_rejoin_reply(p, n, rejoin_reply_public(ident_.creds.invite), rejoin_.pk, rejoin_.sk, epoch, op)) {
     ++counters_.rejected["rejoin"];
   } else if (ring_->install({epoch, op}, now)) {
     rejoin_.last = "rejoined at key epoch " + std::to_string(epoch) + " from " + addr_text(from.sin_addr.s_addr);
@@ -92,7 +95,6 @@ bool Daemon::receive_rejoin(const uint8_t* p, size_t n, const sockaddr_in& from,
 }
 
 void Daemon::keys_tick(double now) {
-  ring_->tick(now);
   const KeyEpoch cur = ring_->current();
   if (cur.epoch != epoch_seen_) {
     epoch_seen_ = cur.epoch;
@@ -106,17 +108,21 @@ void Daemon::keys_tick(double now) {
     std::printf("grappe: cluster key epoch %u in use (fingerprint %s)\n", cur.epoch, info_.key_fingerprint.c_str());
     std::fflush(stdout);
   }
-  // A node holding the invitation that sees no member asks whether the cluster moved on to a
-  // newer key while it was away (or before it booted): every 3 s while alone.
+  if (pending_list_ && cur.epoch >= pending_epoch_) {
+    if (cur.epoch == pending_epoch_) adopt_list_locked(*pending_list_);
+    pending_list_.reset();
+  }
   share_forgotten();
+  // A node holding the invitation asks whether the cluster moved on to a newer key while it was
+  // away (or before it booted): every 3 s while it sees no member, every 30 s otherwise (members
+  // that missed a rekey together still see each other). Members at the same epoch stay silent.
   if (!ident_.creds.invited) return;
   bool alone = true;
   for (const Member& m : mb_.members()) alone &= !(m.state == MemberState::Alive || m.state == MemberState::Suspect);
-  if (!alone) return rejoin_.alone_since = -1, void();
-  if (rejoin_.alone_since < 0) rejoin_.alone_since = now;
-  if (now < rejoin_.next) return;
-  rejoin_.next = now + 3;
-  if (rejoin_.pk == std::array<uint8_t, 32>{}) crypto_box_keypair(rejoin_.pk.data(), rejoin_.sk.data());
+  if (now < rejoin_.next && !(alone && now - rejoin_.asked_at >= 3)) return;
+  rejoin_.next = now + 30;
+  rejoin_.asked_at = now;
+  crypto_box_keypair(rejoin_.pk.data(), rejoin_.sk.data());  // a fresh pair for each request
   auto sec = join_secret(ident_.creds.invite);
   auto req = make_rejoin_request(sec, {cur.epoch, ident_.id, rejoin_.pk});
   sodium_memzero(sec.data(), sec.size());
@@ -144,7 +150,7 @@ nlohmann::json Daemon::cluster_command(const std::string& op, const std::string&
     return fail("cluster: unknown operation '" + op + "': use rekey, forget or unforget");
   if (who.uid != 0) return fail("only root may do this (try sudo grappe " + cmd + (value.empty() ? "" : " " + value) + ")");
   if (rekeying_) return fail(cmd + ": a rekey is under way; try again in a few seconds");
-  if (op == "rekey") return start_rekey(who, "rekey", {});
+  if (op == "rekey") return start_rekey(who, "rekey", true, std::nullopt);
   if (value.empty()) return fail(cmd + ": name the node: its number, name, node id or MAC (grappe nodes)");
   std::string name;
   auto id = node_named(mb_, value, name);
@@ -152,51 +158,67 @@ nlohmann::json Daemon::cluster_command(const std::string& op, const std::string&
   if (*id == ident_.id) return fail(cmd + ": this is the node you are on; forget it from another member");
   {
     std::lock_guard<std::mutex> l(forgot_mu_);
-    if (op == "forget") {
-      if (!forgotten_.insert(*id).second) return fail(cmd + ": " + name + " is forgotten already");
-    } else if (!forgotten_.erase(*id)) {
-      return fail(cmd + ": " + name + " is not forgotten");
-    }
-    told_forgotten_.clear();
+    if (op == "forget" ? forgotten_.count(*id) != 0 : forgotten_.count(*id) == 0)
+      return fail(cmd + ": " + name + (op == "forget" ? " is forgotten already" : " is not forgotten"));
   }
-  save_forgotten();
-  mb_.on_event("admin: node " + op + " " + name + " by uid " + std::to_string(who.uid));
-  std::vector<NodeId> unforget;
-  if (op == "unforget") unforget.push_back(*id);
-  return start_rekey(who, op + " " + name, unforget);
+  return start_rekey(who, op + " " + name, op != "forget", op == "rekey" ? std::nullopt : std::optional<std::pair<NodeId, bool>>{{*id, op == "forget"}});
 }
 
-nlohmann::json Daemon::start_rekey(const Caller& who, const std::string& what, const std::vector<NodeId>& unforget) {
-  std::vector<std::string> to;
-  for (const Member& m : mb_.members())
-    if ((m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.number && !is_forgotten(m.id))
-      to.push_back(std::to_string(m.number));
+nlohmann::json Daemon::start_rekey(const Caller& who, const std::string& what, bool grace,
+                                   std::optional<std::pair<NodeId, bool>> change) {
+  const double now = now_s();
   KeyEpoch next;
-  next.epoch = ring_->current().epoch + 1;
+  const auto staged = ring_->staged(now);
+  next.epoch = std::max(ring_->current().epoch, staged ? staged->epoch : 0) + 1;
   randombytes_buf(next.key.data(), next.key.size());
-  std::vector<NodeId> forgotten;
+  if (ring_->stage(next, now, grace) != StageResult::Staged)
+    return nlohmann::json{{"v", 1}, {"ok", false}, {"error", what + ": this node cannot take a new key now; try again in a few seconds"}};
+  ForgottenList list;
+  std::vector<std::string> to;
   {
     std::lock_guard<std::mutex> l(forgot_mu_);
-    forgotten.assign(forgotten_.begin(), forgotten_.end());
+    std::set<NodeId> ids = forgotten_;
+    if (change) change->second ? (void)ids.insert(change->first) : (void)ids.erase(change->first);
+    list.ids.assign(ids.begin(), ids.end());
+    list.version = change ? next.epoch : forgotten_version_;
+    for (const Member& m : mb_.members())
+      if ((m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.number && !ids.count(m.id))
+        to.push_back(std::to_string(m.number));
   }
   rekeying_ = true;
   const int client = who.client;
-  mig_->rekey(to, next, forgotten, unforget, [this, next, client, what](std::vector<RekeyOutcome> outs) {
+  mb_.on_event(what + " by uid " + std::to_string(who.uid) + ": key epoch " + std::to_string(next.epoch) + " to " +
+               std::to_string(to.size()) + " member(s)");
+  mig_->rekey(to, next, grace, list, [this, next, client, what, list, to](std::vector<RekeyOutcome> outs) {
+    const size_t n = to.size();
     std::lock_guard<std::mutex> l(mu_);
-    const double now = now_s();
-    ring_->stage(next, now);
-    ring_->commit(next.epoch, now);
     rekeying_ = false;
     nlohmann::json reached = nlohmann::json::array(), missed = nlohmann::json::array();
-    for (const auto& o : outs)
+    std::string refused;
+    for (const auto& o : outs) {
       if (o.error.empty()) reached.push_back(o.node);
       else missed.push_back({{"node", o.node}, {"error", o.error}});
-    mb_.on_event(what + ": key epoch " + std::to_string(next.epoch) + ", " + std::to_string(reached.size()) +
-                 " members took it, " + std::to_string(missed.size()) + " did not");
+      if (o.refused) refused += (refused.empty() ? "" : "; ") + o.node + ": " + o.error;
+    }
+    nlohmann::json reply;
+    if (!refused.empty() || (n > 0 && reached.empty())) {
+      // Nobody commits a key the initiator does not send with: the staged copies expire.
+      ring_->unstage(next.epoch);
+      mig_->abandon_rekey(to, next);
+      const std::string why = !refused.empty() ? "another rekey ran at the same time (" + refused + "); run it again"
+                                               : "no member could be reached, so the key stays as it was";
+      mb_.on_event(what + ": abandoned: " + why);
+      reply = {{"v", 1}, {"ok", false}, {"error", what + ": " + why}};
+    } else {
+      adopt_list_locked(list);
+      ring_->commit(next.epoch, now_s());
+      mb_.on_event(what + ": key epoch " + std::to_string(next.epoch) + ", " + std::to_string(reached.size()) +
+                   " members took it, " + std::to_string(missed.size()) + " did not");
+      reply = {{"v", 1}, {"ok", true}, {"epoch", next.epoch}, {"done", what}, {"reached", reached}, {"missed", missed}};
+    }
     const size_t i = client_index(client);
     if (i < clients_.size()) {
-      clients_[i].out += dump_safe(nlohmann::json{{"v", 1}, {"ok", true}, {"epoch", next.epoch}, {"done", what},
-                                                  {"reached", reached}, {"missed", missed}}) + "\n";
+      clients_[i].out += dump_safe(reply) + "\n";
       clients_[i].closing = true;
       wake_loop();
     }
@@ -204,48 +226,62 @@ nlohmann::json Daemon::start_rekey(const Caller& who, const std::string& what, c
   return nullptr;
 }
 
-std::string Daemon::take_rekey(const KeyEpoch& next, const std::vector<NodeId>& forget,
-                               const std::vector<NodeId>& unforget) {
+std::string Daemon::take_rekey(const KeyEpoch& next, bool grace, const ForgottenList& list) {
   std::lock_guard<std::mutex> l(mu_);
   const uint32_t cur = ring_->current().epoch;
-  if (!ring_->stage(next, now_s()))
-    return "key epoch " + std::to_string(next.epoch) + " is not newer than this node's (" + std::to_string(cur) + ")";
-  {
-    std::lock_guard<std::mutex> fl(forgot_mu_);
-    forgotten_.insert(forget.begin(), forget.end());
-    for (const auto& id : unforget) forgotten_.erase(id);
-    told_forgotten_.clear();
+  switch (ring_->stage(next, now_s(), grace)) {
+    case StageResult::Old:
+      return "key epoch " + std::to_string(next.epoch) + " is not a next epoch for this node (at " + std::to_string(cur) + ")";
+    case StageResult::Conflict:
+      return "another rekey is under way here";
+    case StageResult::Same:
+    case StageResult::Staged:
+      break;
   }
-  save_forgotten();
+  pending_list_ = list;  // the list takes effect with the key, not before (the rekey may be abandoned)
+  pending_list_->version = std::min(list.version, next.epoch);
+  pending_epoch_ = next.epoch;
   mb_.on_event("rekey: key epoch " + std::to_string(next.epoch) + " received");
   return "";
 }
 
-void Daemon::merge_forgotten(const std::vector<NodeId>& ids) {
+void Daemon::adopt_forgotten(const ForgottenList& list) {
   std::lock_guard<std::mutex> l(mu_);
-  size_t added = 0;
+  adopt_list_locked(list);
+}
+
+// A newer list replaces ours (an unforget as much as a forget); an older one is ignored.
+void Daemon::adopt_list_locked(const ForgottenList& list) {
   {
     std::lock_guard<std::mutex> fl(forgot_mu_);
-    for (const auto& id : ids) added += forgotten_.insert(id).second;
+    if (list.version <= forgotten_version_) return;
+    forgotten_ = std::set<NodeId>(list.ids.begin(), list.ids.end());
+    forgotten_version_ = list.version;
+    told_forgotten_.clear();
   }
-  if (!added) return;
   save_forgotten();
-  mb_.on_event("learnt of " + std::to_string(added) + " forgotten node(s) from a member");
+  mb_.on_event("forgotten nodes: " + std::to_string(list.ids.size()) + " (list of key epoch " + std::to_string(list.version) + ")");
 }
 
 void Daemon::share_forgotten() {
-  std::vector<NodeId> ids;
+  ForgottenList list;
   std::vector<std::pair<NodeId, std::string>> newcomers;
   {
     std::lock_guard<std::mutex> l(forgot_mu_);
-    if (forgotten_.empty()) return;
-    ids.assign(forgotten_.begin(), forgotten_.end());
+    if (forgotten_version_ == 0) return;  // nobody was ever forgotten
+    list.ids.assign(forgotten_.begin(), forgotten_.end());
+    list.version = forgotten_version_;
     for (const Member& m : mb_.members())
       if (m.state == MemberState::Dead || m.state == MemberState::Left) told_forgotten_.erase(m.id);  // may come back without it
       else if (m.state == MemberState::Alive && m.number && !forgotten_.count(m.id) && told_forgotten_.insert(m.id).second)
         newcomers.emplace_back(m.id, std::to_string(m.number));
   }
-  for (const auto& n : newcomers) mig_->share_forgotten(n.second, ids);
+  for (const auto& n : newcomers)
+    mig_->share_forgotten(n.second, list, [this, id = n.first](bool ok) {
+      if (ok) return;
+      std::lock_guard<std::mutex> l(forgot_mu_);
+      told_forgotten_.erase(id);  // tried again at the next loop turn
+    });
 }
 
 Credentials Daemon::member_credentials() const {
@@ -265,19 +301,25 @@ bool Daemon::is_forgotten(const NodeId& id) const {
 
 void Daemon::load_forgotten() {
   auto j = nlohmann::json::parse(read_text(cfg_.state_dir + "/forgotten.json"), nullptr, false);
-  if (!j.is_array()) return;
+  if (!j.is_object()) return;
+  Fields f(j, "forgotten.json");
+  const auto version = static_cast<uint32_t>(f.integer("version", 0, 0, UINT32_MAX));
+  auto ids = j.find("ids");
+  if (!f.ok() || ids == j.end() || !ids->is_array()) return;
   std::lock_guard<std::mutex> l(forgot_mu_);
-  for (const auto& v : j) {
+  forgotten_version_ = version;
+  for (const auto& v : *ids) {
     NodeId id{};
     if (v.is_string() && id_from_hex(v.get<std::string>(), id)) forgotten_.insert(id);
   }
 }
 
 void Daemon::save_forgotten() {
-  nlohmann::json j = nlohmann::json::array();
+  nlohmann::json j = {{"version", 0}, {"ids", nlohmann::json::array()}};
   {
     std::lock_guard<std::mutex> l(forgot_mu_);
-    for (const auto& id : forgotten_) j.push_back(id_hex(id));
+    j["version"] = forgotten_version_;
+    for (const auto& id : forgotten_) j["ids"].push_back(id_hex(id));
   }
   try {
     std::filesystem::create_directories(cfg_.state_dir);
@@ -304,6 +346,7 @@ nlohmann::json Daemon::keys_status() const {
   return {{"epoch", ring_->current().epoch},
           {"credential", ident_.creds.invited ? "invitation" : "admitted"},
           {"forgotten", forgotten},
+          {"rekeying", ring_->staged(now_s()).has_value()},
           {"rejoin", {{"asked", rejoin_.asked}, {"answered", rejoin_.answered}, {"refused", rejoin_.refused},
                       {"last", rejoin_.last}}}};
 }

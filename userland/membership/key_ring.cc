@@ -9,27 +9,39 @@ KeyEpoch KeyRing::current() const {
   return cur_;
 }
 
+std::optional<KeyEpoch> KeyRing::staged(double now) const {
+  std::lock_guard<std::mutex> l(mu_);
+  if (next_ && now - staged_at_ <= kStagedS) return next_;
+  return std::nullopt;
+}
+
 std::vector<KeyEpoch> KeyRing::accepted(double now) const {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<KeyEpoch> out{cur_};
-  if (next_) out.push_back(*next_);
+  if (next_ && now - staged_at_ <= kStagedS) out.push_back(*next_);
   if (prev_ && now < prev_until_) out.push_back(*prev_);
   return out;
 }
 
-bool KeyRing::stage(const KeyEpoch& next, double now) {
+StageResult KeyRing::stage(const KeyEpoch& next, double now, bool grace) {
   std::lock_guard<std::mutex> l(mu_);
-  if (next.epoch <= cur_.epoch || (next_ && next.epoch <= next_->epoch)) return false;
+  if (next.epoch <= cur_.epoch || next.epoch - cur_.epoch > kMaxStep) return StageResult::Old;
+  if (next_ && now - staged_at_ <= kStagedS) {
+    if (next_->epoch == next.epoch && sodium_memcmp(next_->key.data(), next.key.data(), next.key.size()) == 0)
+      return StageResult::Same;
+    if (next_->epoch >= next.epoch) return StageResult::Conflict;
+  }
   next_ = next;
+  next_grace_ = grace;
   staged_at_ = now;
-  return true;
+  return StageResult::Staged;
 }
 
 bool KeyRing::commit(uint32_t epoch, double now) {
   std::lock_guard<std::mutex> l(mu_);
   if (!next_ || next_->epoch != epoch) return false;
   prev_ = cur_;
-  prev_until_ = now + kGraceS;
+  prev_until_ = next_grace_ ? now + kGraceS : now;
   cur_ = *next_;
   next_.reset();
   return true;
@@ -37,7 +49,7 @@ bool KeyRing::commit(uint32_t epoch, double now) {
 
 bool KeyRing::install(const KeyEpoch& k, double now) {
   std::lock_guard<std::mutex> l(mu_);
-  if (k.epoch <= cur_.epoch) return false;
+  if (k.epoch <= cur_.epoch || k.epoch - cur_.epoch > kMaxStep) return false;
   prev_ = cur_;
   prev_until_ = now + kGraceS;
   cur_ = k;
@@ -45,14 +57,9 @@ bool KeyRing::install(const KeyEpoch& k, double now) {
   return true;
 }
 
-bool KeyRing::tick(double now) {
-  uint32_t e;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (!next_ || now - staged_at_ < kAutoCommitS) return false;
-    e = next_->epoch;
-  }
-  return commit(e, now);
+void KeyRing::unstage(uint32_t epoch) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (next_ && next_->epoch == epoch) next_.reset();
 }
 
 std::string key_fingerprint(const ClusterKey& k) {

@@ -1,13 +1,16 @@
 // The cluster's operating key and its epoch, as this node holds them, shared by the event loop
 // (UDP packets) and the migration threads (peer links). A rekey (`grappe cluster rekey`, `grappe
-// node forget`) hands every live member the next epoch's key; each member first *accepts* it
-// (stage), then *sends* with it once it hears it in use or after a pause (commit), and accepts the
-// old one a grace period more, so no member is declared dead while the key changes. Thread-safe.
+// node forget`) hands every live member the next epoch's key: the initiator and each member first
+// *accept* it (stage); the initiator, once the members answered, *sends* with it (commit), and each
+// member commits on the first packet it hears under it. A plain rekey keeps accepting the old key
+// a grace period more; a forget drops it at the commit. A staged key nobody commits expires.
+// Thread-safe.
 #pragma once
 #include <array>
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "membership/wire.h"
@@ -19,30 +22,34 @@ struct KeyEpoch {
   ClusterKey key{};
 };
 
+enum class StageResult { Staged, Same, Old, Conflict };
+
 class KeyRing {
  public:
-  // Members commit within about a second of each other (each on hearing the first packet under
-  // the new key); the old key is accepted this long after a commit, then never again.
-  static constexpr double kGraceS = 15;
-  static constexpr double kAutoCommitS = 5;  // a staged key is sent with after this, heard or not
+  static constexpr double kGraceS = 15;    // the old key after a plain rekey's commit
+  static constexpr double kStagedS = 30;   // a staged key not committed by then is dropped
+  static constexpr uint32_t kMaxStep = 1000;  // an epoch further ahead than this is refused
   explicit KeyRing(KeyEpoch current) : cur_(current) {}
   KeyEpoch current() const;
+  std::optional<KeyEpoch> staged(double now) const;
   // The keys a packet or link may be authenticated with at `now`: the current one, a staged
   // next one, and the previous one during its grace.
   std::vector<KeyEpoch> accepted(double now) const;
-  // The next epoch's key arrived: accepted from now on. False (ignored) unless newer than any held.
-  bool stage(const KeyEpoch& next, double now);
+  // The next epoch's key arrived. Old: not newer than the current one (or absurdly far ahead);
+  // Conflict: another key is staged for that epoch or a later one (two rekeys at once); Same: this
+  // very key is staged already. `grace`: keep accepting the old key kGraceS after the commit.
+  StageResult stage(const KeyEpoch& next, double now, bool grace = true);
   // Send with the staged key of `epoch` from now on (heard in use, or this node made it).
   bool commit(uint32_t epoch, double now);
   // Replace the current key outright (this node rejoined after missing a rekey).
   bool install(const KeyEpoch& k, double now);
-  // Commits a staged key that waited kAutoCommitS; true when it did.
-  bool tick(double now);
+  void unstage(uint32_t epoch);  // a rekey this node started did not go through
 
  private:
   mutable std::mutex mu_;
   KeyEpoch cur_;
   std::optional<KeyEpoch> next_, prev_;
+  bool next_grace_ = true;
   double staged_at_ = 0, prev_until_ = 0;
 };
 

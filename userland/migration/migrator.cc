@@ -188,6 +188,7 @@ void Migrator::serve(int fd, const std::string& source) {
   else if (f->kind == "admit") answer_admission(*link, *f);
   else if (f->kind == "rekey") answer_rekey(*link, *f);
   else if (f->kind == "forgotten") answer_forgotten(*f);
+  else if (f->kind == "abandon") answer_abandoned(*f);
 }
 
 std::string Migrator::fits(const Offer& o, const nlohmann::json& offer) {

@@ -36,6 +36,13 @@ struct PeerAddr {
   bool self = false;
 };
 
+// The nodes root forgot (`grappe node forget`), and the key epoch at which the list last changed:
+// between members, the newer list wins.
+struct ForgottenList {
+  uint32_t version = 0;
+  std::vector<NodeId> ids;
+};
+
 struct MigratorEnv {
   std::mutex* mu = nullptr;
   JobService* jobs = nullptr;
@@ -61,11 +68,15 @@ struct MigratorEnv {
   // (migrator_admit.cc): {"mac", "admit", "by"} in, the reply for that member's client out. Called
   // without the lock.
   std::function<nlohmann::json(const std::string& mac, bool admit, const std::string& by)> admission;
-  // A rekey from another member (migrator_rekey.cc): the next epoch's key, the node ids to forget
-  // and to forget no more. "" when taken, else why not. Called without the lock.
-  std::function<std::string(const KeyEpoch& next, const std::vector<NodeId>& forget, const std::vector<NodeId>& unforget)> rekeyed;
-  // A member's forgotten nodes, shared with this node when it joined (merged). Without the lock.
-  std::function<void(const std::vector<NodeId>& forget)> forgotten_shared;
+  // A rekey from another member (migrator_rekey.cc): the next epoch's key, whether the old one
+  // keeps a grace period, and the cluster's forgotten nodes with the list's version (the newest
+  // list wins). "" when taken, else why not. Called without the lock.
+  std::function<std::string(const KeyEpoch& next, bool grace, const ForgottenList& list)> rekeyed;
+  // A rekey abandoned by the member that started it: drop the staged key of that epoch if it is
+  // the one with this fingerprint. Without the lock.
+  std::function<void(uint32_t epoch, const std::string& fingerprint)> abandoned;
+  // A member's forgotten list, shared with this node when it joined. Without the lock.
+  std::function<void(const ForgottenList& list)> forgotten_shared;
   // A node root forgot (`grappe node forget`): its links are refused, even under a key still in
   // its grace. Called without the lock.
   std::function<bool(const NodeId& id)> forgotten;
@@ -74,7 +85,8 @@ struct MigratorEnv {
 // One member's answer to a rekey.
 struct RekeyOutcome {
   std::string node;
-  std::string error;  // "" when it took the key
+  std::string error;     // "" when it took the key
+  bool refused = false;  // it answered no (another rekey under way), rather than not answering
 };
 
 class Migrator {
@@ -110,10 +122,13 @@ class Migrator {
   void forward_admission(const std::string& server, const std::string& mac, bool admit, const std::string& by, int client);
   // Hands `next` and the forgotten list to each of `to` (names or numbers) over its own link, at
   // most 4 at a time; then, without the lock, `done` with each member's outcome. Lock held.
-  void rekey(const std::vector<std::string>& to, const KeyEpoch& next, const std::vector<NodeId>& forget,
-             const std::vector<NodeId>& unforget, std::function<void(std::vector<RekeyOutcome>)> done);
-  // Tells member `to` which nodes are forgotten (a member that joined after they were). Lock held.
-  void share_forgotten(const std::string& to, const std::vector<NodeId>& ids);
+  void rekey(const std::vector<std::string>& to, const KeyEpoch& next, bool grace, const ForgottenList& list,
+             std::function<void(std::vector<RekeyOutcome>)> done);
+  // Tells each of `to` that the rekey to `next` is abandoned, so they drop it now. Lock held.
+  void abandon_rekey(const std::vector<std::string>& to, const KeyEpoch& next);
+  // Tells member `to` which nodes are forgotten (a member that joined after they were); `done`
+  // (without the lock) says whether it got there. Lock held.
+  void share_forgotten(const std::string& to, const ForgottenList& list, std::function<void(bool)> done);
 
  private:
   void serve(int fd, const std::string& source);  // thread: one accepted connection
@@ -125,6 +140,7 @@ class Migrator {
   void answer_admission(TcpPeerLink& link, const Frame& f);
   void answer_rekey(TcpPeerLink& link, const Frame& f);
   void answer_forgotten(const Frame& f);
+  void answer_abandoned(const Frame& f);
   void resolve_pending(TargetResult r, const Offer& o);
   std::optional<bool> ask_source(const Offer& o);
   void adopt(const TargetResult& r, const Offer& o);  // a restored job now runs here

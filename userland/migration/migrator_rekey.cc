@@ -49,8 +49,8 @@ bool read_ids(const nlohmann::json& meta, const char* field, std::vector<NodeId>
 
 }  // namespace
 
-void Migrator::rekey(const std::vector<std::string>& to, const KeyEpoch& next, const std::vector<NodeId>& forget,
-                     const std::vector<NodeId>& unforget, std::function<void(std::vector<RekeyOutcome>)> done) {
+void Migrator::rekey(const std::vector<std::string>& to, const KeyEpoch& next, bool grace, const ForgottenList& list,
+                     std::function<void(std::vector<RekeyOutcome>)> done) {
   struct Shared {
     std::mutex mu;
     std::vector<RekeyOutcome> out;
@@ -60,8 +60,8 @@ void Migrator::rekey(const std::vector<std::string>& to, const KeyEpoch& next, c
   auto sh = std::make_shared<Shared>();
   sh->done = std::move(done);
   sh->left = to.size();
-  nlohmann::json meta{{"epoch", next.epoch}, {"key", key_hex(next.key)}, {"forgotten", ids_json(forget)},
-                      {"unforgotten", ids_json(unforget)}};
+  nlohmann::json meta{{"epoch", next.epoch}, {"key", key_hex(next.key)}, {"grace", grace},
+                      {"forgotten", ids_json(list.ids)}, {"version", list.version}};
   if (to.empty()) {
     spawn([sh] { sh->done({}); });
     return;
@@ -69,8 +69,9 @@ void Migrator::rekey(const std::vector<std::string>& to, const KeyEpoch& next, c
   for (const auto& node : to) {
     auto a = env_.resolve(node);
     spawn([this, sh, node, a, meta] {
-      RekeyOutcome r{a ? a->name : node, ""};
+      RekeyOutcome r{a ? a->name : node, "", false};
       std::string err;
+      try {
       if (!a) r.error = "not a live member";
       else if (auto link = TcpPeerLink::connect(a->ip, a->port, env_.keys->current().key, env_.self, 10, err); !link)
         r.error = err;
@@ -81,7 +82,10 @@ void Migrator::rekey(const std::vector<std::string>& to, const KeyEpoch& next, c
         const bool ok = in.boolean("ok", false);
         const std::string why = in.str("error", "", Need::Optional, 512);
         if (!in.ok()) r.error = "a malformed answer: " + in.error();
-        else if (!ok) r.error = why.empty() ? "refused" : why;
+        else if (!ok) r.error = why.empty() ? "refused" : why, r.refused = true;
+      }
+      } catch (const std::exception& e) {  // every target is counted, whatever happens
+        r.error = e.what();
       }
       std::vector<RekeyOutcome> all;
       {
@@ -95,36 +99,64 @@ void Migrator::rekey(const std::vector<std::string>& to, const KeyEpoch& next, c
   }
 }
 
+// The list of a frame's meta: "forgotten" (node ids) and "version". False with `error`.
+static bool read_list(const nlohmann::json& meta, ForgottenList& out, std::string& error) {
+  Fields in(meta, "forgotten list");
+  out.version = static_cast<uint32_t>(in.integer("version", 0, 0, UINT32_MAX));
+  if (!in.ok()) return error = in.error(), false;
+  return read_ids(meta, "forgotten", out.ids, error);
+}
+
 void Migrator::answer_rekey(TcpPeerLink& link, const Frame& f) {
   Fields in(f.meta, "rekey");
   const int64_t epoch = in.integer("epoch", 0, 1, UINT32_MAX);
   const std::string hex = in.str("key", "", Need::Required, 64);
-  std::vector<NodeId> forget, unforget;
+  const bool grace = in.boolean("grace", true);
+  ForgottenList list;
   std::string error;
-  if (read_ids(f.meta, "forgotten", forget, error) && read_ids(f.meta, "unforgotten", unforget, error) && !in.ok())
-    error = in.error();
+  if (read_list(f.meta, list, error) && !in.ok()) error = in.error();
   KeyEpoch next;
   next.epoch = static_cast<uint32_t>(epoch);
   if (error.empty() && !key_from_hex(hex, next.key)) error = "rekey: key is not 64 lower-case hex characters";
-  if (error.empty()) error = env_.rekeyed ? env_.rekeyed(next, forget, unforget) : "this node takes no rekeys";
+  if (error.empty()) error = env_.rekeyed ? env_.rekeyed(next, grace, list) : "this node takes no rekeys";
   sodium_memzero(next.key.data(), next.key.size());
   link.send({"rekeyed", {{"ok", error.empty()}, {"error", error}}, {}});
 }
 
-void Migrator::share_forgotten(const std::string& to, const std::vector<NodeId>& ids) {
+void Migrator::share_forgotten(const std::string& to, const ForgottenList& list, std::function<void(bool)> done) {
   auto a = env_.resolve(to);
-  if (!a || ids.empty()) return;
-  spawn([this, a = *a, meta = nlohmann::json{{"forgotten", ids_json(ids)}}] {
+  if (!a) return;
+  spawn([this, a = *a, meta = nlohmann::json{{"forgotten", ids_json(list.ids)}, {"version", list.version}}, done] {
     std::string err;
-    if (auto link = TcpPeerLink::connect(a.ip, a.port, env_.keys->current().key, env_.self, 10, err))
-      link->send({"forgotten", meta, {}});
+    auto link = TcpPeerLink::connect(a.ip, a.port, env_.keys->current().key, env_.self, 10, err);
+    done(link && link->send({"forgotten", meta, {}}));
   });
 }
 
+void Migrator::abandon_rekey(const std::vector<std::string>& to, const KeyEpoch& next) {
+  const nlohmann::json meta{{"epoch", next.epoch}, {"fingerprint", key_fingerprint(next.key)}};
+  for (const auto& node : to) {
+    auto a = env_.resolve(node);
+    if (!a) continue;
+    spawn([this, a = *a, meta] {
+      std::string err;
+      if (auto link = TcpPeerLink::connect(a.ip, a.port, env_.keys->current().key, env_.self, 10, err))
+        link->send({"abandon", meta, {}});
+    });
+  }
+}
+
+void Migrator::answer_abandoned(const Frame& f) {
+  Fields in(f.meta, "abandon");
+  const auto epoch = static_cast<uint32_t>(in.integer("epoch", 0, 1, UINT32_MAX));
+  const std::string fpr = in.str("fingerprint", "", Need::Required, 16);
+  if (in.ok() && env_.abandoned) env_.abandoned(epoch, fpr);
+}
+
 void Migrator::answer_forgotten(const Frame& f) {
-  std::vector<NodeId> ids;
+  ForgottenList list;
   std::string error;
-  if (read_ids(f.meta, "forgotten", ids, error) && env_.forgotten_shared) env_.forgotten_shared(ids);
+  if (read_list(f.meta, list, error) && env_.forgotten_shared) env_.forgotten_shared(list);
 }
 
 }  // namespace grappe

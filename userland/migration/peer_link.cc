@@ -160,7 +160,7 @@ bool TcpPeerLink::handshake(bool client, const std::vector<ClusterKey>& keys, co
   if (client) {
     key = &keys.front();
     tag(*key, 'c', my_tag);
-    if (io_all(fd_, my_tag, 32, true, deadline) && !io_all(fd_, got, 32, false, deadline)) {
+    if (!io_all(fd_, my_tag, 32, true, deadline) || !io_all(fd_, got, 32, false, deadline)) {
       sodium_memzero(shared, sizeof shared);
       err = "the peer refused our proof: it does not hold this cluster's key (another cluster, or a key replaced since)";
       return false;
