@@ -153,7 +153,9 @@ nlohmann::json Daemon::cluster_command(const std::string& op, const std::string&
   if (op == "rekey") return start_rekey(who, "rekey", true, std::nullopt);
   if (value.empty()) return fail(cmd + ": name the node: its number, name, node id or MAC (grappe nodes)");
   std::string name;
-  auto id = node_named(mb_, value, name);
+  const Member& me = mb_.self();
+  auto id = value == me.name.str() || (me.number && value == std::to_string(me.number)) ? std::optional<NodeId>(me.id)
+                                                                                          : node_named(mb_, value, name);
   if (!id) return fail(cmd + ": no node '" + value + "' in this node's table, and it is not a node id or MAC");
   if (*id == ident_.id) return fail(cmd + ": this is the node you are on; forget it from another member");
   {
