@@ -36,7 +36,11 @@ std::string log_tail(const std::string& path, int lines) {
 
 void prune_cache(const fs::path& cache, const std::map<std::string, std::string>& current_keys, int keep) {
   std::error_code ec;
-  for (const auto& [stage, key] : current_keys) {
+  // The userland stage's incremental build tree lives beside the stages' entries, one per SDK
+  // (stage_userland.cc): it is kept and pruned like the SDK's own entry.
+  std::map<std::string, std::string> keys = current_keys;
+  if (auto sdk = keys.find("sdk"); sdk != keys.end()) keys["userland-build"] = sdk->second;
+  for (const auto& [stage, key] : keys) {
     const std::regex entry(stage + "-[0-9a-f]{16}");
     std::vector<std::pair<fs::file_time_type, fs::path>> old;
     for (const auto& e : fs::directory_iterator(cache, ec)) {

@@ -55,7 +55,8 @@ class Pipeline {
   std::vector<Stage> stages_;
 };
 
-// Keeps, per stage, the current cache entry and the `keep` most recent others; removes the rest.
+// Keeps, per stage, the current cache entry and the `keep` most recent others; removes the rest
+// (the userland build trees, `userland-build-<sdk key>`, count as the SDK's).
 void prune_cache(const std::filesystem::path& cache, const std::map<std::string, std::string>& current_keys,
                  int keep = 1);
 // Lines at the end of a log file, for failure messages.

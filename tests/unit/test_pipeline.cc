@@ -162,6 +162,28 @@ TEST_CASE("the cache keeps the current entry and one older per stage") {
   CHECK(w.builds["a"] == 5);
 }
 
+TEST_CASE("the userland build trees go with their SDK: the current one and one older are kept") {
+  const fs::path cache = fs::temp_directory_path() / ("grappe-prune-" + std::to_string(::getpid()));
+  fs::remove_all(cache);
+  const std::string k[3] = {std::string(64, '1'), std::string(64, '2'), std::string(64, '3')};
+  auto t = fs::file_time_type::clock::now();
+  for (int i = 0; i < 3; ++i)
+    for (const std::string prefix : {"sdk-", "userland-build-"}) {
+      const fs::path d = cache / (prefix + k[i].substr(0, 16));
+      fs::create_directories(d);
+      fs::last_write_time(d, t - std::chrono::hours(3 - i));  // k[0] oldest
+    }
+  fs::create_directories(cache / ("userland-" + std::string(16, 'a')));  // the userland stage's own entry
+  prune_cache(cache, {{"sdk", k[0]}, {"userland", std::string(64, 'a')}});
+  CHECK(fs::exists(cache / ("sdk-" + k[0].substr(0, 16))));             // current
+  CHECK(fs::exists(cache / ("userland-build-" + k[0].substr(0, 16))));  // current
+  CHECK(fs::exists(cache / ("userland-build-" + k[2].substr(0, 16))));  // the newest other
+  CHECK_FALSE(fs::exists(cache / ("userland-build-" + k[1].substr(0, 16))));
+  CHECK_FALSE(fs::exists(cache / ("sdk-" + k[1].substr(0, 16))));
+  CHECK(fs::exists(cache / ("userland-" + std::string(16, 'a'))));
+  fs::remove_all(cache);
+}
+
 TEST_CASE("stage_key: name/version, then the keys of the stages read, in order; a stage with no key yet is an error") {
   BuildContext ctx;
   ctx.keys = {{"rootfs", "k1"}, {"kernel", "k2"}};
