@@ -87,7 +87,9 @@ TEST_CASE("key ring: a staged key is accepted at once, sent with once committed,
   CHECK(r.accepted(100).size() == 1);
   // A staged key nobody commits expires, and a later rekey may stage again.
   CHECK(r.stage({3, d}, 200) == StageResult::Staged);
+  CHECK(r.stage({4, a}, 201) == StageResult::Conflict);  // one rekey at a time, whatever its epoch
   CHECK(r.staged(200 + KeyRing::kStagedS - 1));
+  CHECK_FALSE(r.commit(3, 200 + KeyRing::kStagedS + 1));  // too late: members dropped it too
   CHECK_FALSE(r.staged(200 + KeyRing::kStagedS + 1));
   CHECK(r.accepted(200 + KeyRing::kStagedS + 1).size() == 1);
   CHECK(r.stage({3, a}, 200 + KeyRing::kStagedS + 1) == StageResult::Staged);

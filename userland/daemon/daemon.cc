@@ -224,6 +224,7 @@ void Daemon::start_migrator() {
     std::lock_guard<std::mutex> l(mu_);
     if (auto k = ring_->staged(now_s()); k && k->epoch == epoch && key_fingerprint(k->key) == fpr) {
       ring_->unstage(epoch);
+      pending_list_.reset();
       mb_.on_event("rekey to key epoch " + std::to_string(epoch) + " abandoned by the member that started it");
     }
   };

@@ -143,7 +143,8 @@ class Daemon {
   std::set<NodeId> forgotten_;
   uint32_t forgotten_version_ = 0;    // the key epoch at which the list last changed
   std::optional<ForgottenList> pending_list_;  // carried by a staged rekey: adopted if it commits
-  uint32_t pending_epoch_ = 0;
+  KeyEpoch pending_key_;                 // the staged key that list came with
+  std::map<NodeId, double> share_retry_;  // when a member may be sent the list again
   std::set<NodeId> told_forgotten_;  // members this node gave its forgotten list to
   bool rekeying_ = false;
   struct Rejoin {

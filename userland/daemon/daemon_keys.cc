@@ -108,9 +108,12 @@ void Daemon::keys_tick(double now) {
     std::printf("grappe: cluster key epoch %u in use (fingerprint %s)\n", cur.epoch, info_.key_fingerprint.c_str());
     std::fflush(stdout);
   }
-  if (pending_list_ && cur.epoch >= pending_epoch_) {
-    if (cur.epoch == pending_epoch_) adopt_list_locked(*pending_list_);
+  if (pending_list_ && cur.epoch >= pending_key_.epoch) {  // only with the very key it came with
+    if (cur.epoch == pending_key_.epoch && sodium_memcmp(cur.key.data(), pending_key_.key.data(), cur.key.size()) == 0)
+      adopt_list_locked(*pending_list_);
     pending_list_.reset();
+  } else if (pending_list_ && !ring_->staged(now)) {
+    pending_list_.reset();  // abandoned or expired
   }
   share_forgotten();
   // A node holding the invitation asks whether the cluster moved on to a newer key while it was
@@ -170,11 +173,11 @@ nlohmann::json Daemon::start_rekey(const Caller& who, const std::string& what, b
                                    std::optional<std::pair<NodeId, bool>> change) {
   const double now = now_s();
   KeyEpoch next;
-  const auto staged = ring_->staged(now);
-  next.epoch = std::max(ring_->current().epoch, staged ? staged->epoch : 0) + 1;
+  next.epoch = ring_->current().epoch + 1;
   randombytes_buf(next.key.data(), next.key.size());
-  if (ring_->stage(next, now, grace) != StageResult::Staged)
-    return nlohmann::json{{"v", 1}, {"ok", false}, {"error", what + ": this node cannot take a new key now; try again in a few seconds"}};
+  if (ring_->stage(next, now, grace) != StageResult::Staged)  // another member's rekey is under way
+    return nlohmann::json{{"v", 1}, {"ok", false}, {"error", what + ": another rekey is under way; try again in a few seconds"}};
+  pending_list_.reset();
   ForgottenList list;
   std::vector<std::string> to;
   {
@@ -203,17 +206,20 @@ nlohmann::json Daemon::start_rekey(const Caller& who, const std::string& what, b
       if (o.refused) refused += (refused.empty() ? "" : "; ") + o.node + ": " + o.error;
     }
     nlohmann::json reply;
-    if (!refused.empty() || (n > 0 && reached.empty())) {
+    // Members drop a staged key after KeyRing::kStagedS: commit only well within it.
+    const bool late = ring_->staged_for(now_s()) > KeyRing::kStagedS - 10;
+    if (!refused.empty() || (n > 0 && reached.empty()) || late || !ring_->staged(now_s())) {
       // Nobody commits a key the initiator does not send with: the staged copies expire.
       ring_->unstage(next.epoch);
       mig_->abandon_rekey(to, next);
       const std::string why = !refused.empty() ? "another rekey ran at the same time (" + refused + "); run it again"
-                                               : "no member could be reached, so the key stays as it was";
+                              : late || reached.size() ? "the members took too long to answer; run it again"
+                                                       : "no member could be reached, so the key stays as it was";
       mb_.on_event(what + ": abandoned: " + why);
       reply = {{"v", 1}, {"ok", false}, {"error", what + ": " + why}};
     } else {
-      adopt_list_locked(list);
       ring_->commit(next.epoch, now_s());
+      adopt_list_locked(list);
       mb_.on_event(what + ": key epoch " + std::to_string(next.epoch) + ", " + std::to_string(reached.size()) +
                    " members took it, " + std::to_string(missed.size()) + " did not");
       reply = {{"v", 1}, {"ok", true}, {"epoch", next.epoch}, {"done", what}, {"reached", reached}, {"missed", missed}};
@@ -242,7 +248,7 @@ std::string Daemon::take_rekey(const KeyEpoch& next, bool grace, const Forgotten
   }
   pending_list_ = list;  // the list takes effect with the key, not before (the rekey may be abandoned)
   pending_list_->version = std::min(list.version, next.epoch);
-  pending_epoch_ = next.epoch;
+  pending_key_ = next;
   mb_.on_event("rekey: key epoch " + std::to_string(next.epoch) + " received");
   return "";
 }
@@ -278,12 +284,21 @@ void Daemon::share_forgotten() {
       else if (m.state == MemberState::Alive && m.number && !forgotten_.count(m.id) && told_forgotten_.insert(m.id).second)
         newcomers.emplace_back(m.id, std::to_string(m.number));
   }
-  for (const auto& n : newcomers)
+  const double now = now_s();
+  for (const auto& n : newcomers) {
+    if (auto t = share_retry_.find(n.first); t != share_retry_.end() && now < t->second) {
+      std::lock_guard<std::mutex> l(forgot_mu_);
+      told_forgotten_.erase(n.first);  // not yet: after its pause
+      continue;
+    }
+    share_retry_[n.first] = now + 5;  // a failed share is tried again 5 s later, not every turn
+    if (share_retry_.size() > 4096) share_retry_.clear();
     mig_->share_forgotten(n.second, list, [this, id = n.first](bool ok) {
       if (ok) return;
       std::lock_guard<std::mutex> l(forgot_mu_);
-      told_forgotten_.erase(id);  // tried again at the next loop turn
+      told_forgotten_.erase(id);
     });
+  }
 }
 
 Credentials Daemon::member_credentials() const {

@@ -15,6 +15,11 @@ std::optional<KeyEpoch> KeyRing::staged(double now) const {
   return std::nullopt;
 }
 
+double KeyRing::staged_for(double now) const {
+  std::lock_guard<std::mutex> l(mu_);
+  return next_ ? now - staged_at_ : -1;
+}
+
 std::vector<KeyEpoch> KeyRing::accepted(double now) const {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<KeyEpoch> out{cur_};
@@ -26,10 +31,10 @@ std::vector<KeyEpoch> KeyRing::accepted(double now) const {
 StageResult KeyRing::stage(const KeyEpoch& next, double now, bool grace) {
   std::lock_guard<std::mutex> l(mu_);
   if (next.epoch <= cur_.epoch || next.epoch - cur_.epoch > kMaxStep) return StageResult::Old;
-  if (next_ && now - staged_at_ <= kStagedS) {
+  if (next_ && now - staged_at_ <= kStagedS) {  // one rekey at a time
     if (next_->epoch == next.epoch && sodium_memcmp(next_->key.data(), next.key.data(), next.key.size()) == 0)
       return StageResult::Same;
-    if (next_->epoch >= next.epoch) return StageResult::Conflict;
+    return StageResult::Conflict;
   }
   next_ = next;
   next_grace_ = grace;
@@ -39,7 +44,7 @@ StageResult KeyRing::stage(const KeyEpoch& next, double now, bool grace) {
 
 bool KeyRing::commit(uint32_t epoch, double now) {
   std::lock_guard<std::mutex> l(mu_);
-  if (!next_ || next_->epoch != epoch) return false;
+  if (!next_ || next_->epoch != epoch || now - staged_at_ > kStagedS) return false;
   prev_ = cur_;
   prev_until_ = next_grace_ ? now + kGraceS : now;
   cur_ = *next_;

@@ -32,14 +32,15 @@ class KeyRing {
   explicit KeyRing(KeyEpoch current) : cur_(current) {}
   KeyEpoch current() const;
   std::optional<KeyEpoch> staged(double now) const;
+  double staged_for(double now) const;  // seconds since the staged key was staged (-1: none)
   // The keys a packet or link may be authenticated with at `now`: the current one, a staged
   // next one, and the previous one during its grace.
   std::vector<KeyEpoch> accepted(double now) const;
   // The next epoch's key arrived. Old: not newer than the current one (or absurdly far ahead);
-  // Conflict: another key is staged for that epoch or a later one (two rekeys at once); Same: this
-  // very key is staged already. `grace`: keep accepting the old key kGraceS after the commit.
+  // Conflict: another key is staged (one rekey at a time); Same: this very key is staged already. `grace`: keep accepting the old key kGraceS after the commit.
   StageResult stage(const KeyEpoch& next, double now, bool grace = true);
-  // Send with the staged key of `epoch` from now on (heard in use, or this node made it).
+  // Send with the staged key of `epoch` from now on (heard in use, or this node made it); false
+  // when that key is not staged (any more: staged keys expire after kStagedS).
   bool commit(uint32_t epoch, double now);
   // Replace the current key outright (this node rejoined after missing a rekey).
   bool install(const KeyEpoch& k, double now);

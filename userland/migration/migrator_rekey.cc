@@ -125,7 +125,7 @@ void Migrator::answer_rekey(TcpPeerLink& link, const Frame& f) {
 
 void Migrator::share_forgotten(const std::string& to, const ForgottenList& list, std::function<void(bool)> done) {
   auto a = env_.resolve(to);
-  if (!a) return;
+  if (!a) return done(false);
   spawn([this, a = *a, meta = nlohmann::json{{"forgotten", ids_json(list.ids)}, {"version", list.version}}, done] {
     std::string err;
     auto link = TcpPeerLink::connect(a.ip, a.port, env_.keys->current().key, env_.self, 10, err);
