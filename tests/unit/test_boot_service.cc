@@ -93,6 +93,19 @@ std::string pattern(size_t n) {
   return s;
 }
 
+// A serving member of the cluster of `invite`: its boot key, and what it gives an admitted PC.
+Credentials give_credentials(BootEnv& env, const ClusterSecret& invite) {
+  const Credentials creds = credentials_from_invitation(invite);
+  env.boot_seed = creds.boot_seed;
+  env.member = [creds] {
+    Credentials c = creds;
+    c.invited = false;
+    c.invite = ClusterSecret{};
+    return c;
+  };
+  return creds;
+}
+
 }  // namespace
 
 TEST_CASE("dhcp probe: the discover is a broadcast BOOTREQUEST from our MAC") {
@@ -253,14 +266,7 @@ TEST_CASE("boot service: serves from the founder only, full DHCP or proxy by the
   env.cluster = "lab";
   ClusterSecret invite{};
   invite.fill(7);
-  const Credentials creds = credentials_from_invitation(invite);
-  env.boot_seed = creds.boot_seed;
-  env.member = [creds] {
-    Credentials c = creds;
-    c.invited = false;
-    c.invite = ClusterSecret{};
-    return c;
-  };
+  const Credentials creds = give_credentials(env, invite);
   env.loopback_is_a_pc = true;
   std::vector<std::pair<std::string, std::string>> announced;  // never a real broadcast in tests
   env.announce = [&](const std::string& ifname, const std::string& packet) {
@@ -463,14 +469,7 @@ TEST_CASE("boot service: admission policies ask and listed, over HTTP") {
   env.nodes_path = (run / "boot-nodes.toml").string();
   ClusterSecret invite{};
   invite.fill(9);
-  const Credentials creds = credentials_from_invitation(invite);
-  env.boot_seed = creds.boot_seed;
-  env.member = [creds] {
-    Credentials c = creds;
-    c.invited = false;
-    c.invite = ClusterSecret{};
-    return c;
-  };
+  const Credentials creds = give_credentials(env, invite);
   env.self_name = "node1";
   env.loopback_is_a_pc = true;
   std::vector<std::string> said;
