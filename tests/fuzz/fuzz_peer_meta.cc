@@ -36,6 +36,13 @@ void read_all(const nlohmann::json& meta) {
   parse_resolve(meta, a, why);
   std::optional<bool> moved;
   parse_resolved(meta, moved, why);
+  RekeyMeta rk;
+  if (parse_rekey(meta, rk, why) && (rk.next.epoch == 0 || rk.list.ids.size() > kMaxForgotten)) std::abort();
+  ForgottenList fl;
+  if (parse_forgotten(meta, fl, why) && fl.ids.size() > kMaxForgotten) std::abort();
+  uint32_t ep = 0;
+  std::string fpr;
+  if (parse_abandon(meta, ep, fpr, why) && (ep == 0 || fpr.size() > 16)) std::abort();
 }
 
 }  // namespace

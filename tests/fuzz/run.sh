@@ -23,7 +23,8 @@ compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
   "$SRC/userland/common/json_fields.cc" -lsodium -o "$OUTDIR/fuzz_frame"
 compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_peer_meta.cc" "$SRC/userland/migration/peer_meta.cc" \
-  "$SRC/userland/migration/peer_link.cc" "$SRC/userland/common/json_fields.cc" -lsodium -o "$OUTDIR/fuzz_peer_meta"
+  "$SRC/userland/migration/peer_link.cc" "$SRC/userland/common/json_fields.cc" "$SRC/userland/membership/wire.cc" \
+  -lsodium -o "$OUTDIR/fuzz_peer_meta"
 compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I "$SRC/userland" "$SRC/tests/fuzz/fuzz_boot.cc" "$SRC/userland/boot/boot_announce.cc" \
   "$SRC/userland/boot/boot_admit.cc" "$SRC/userland/boot/boot_keys.cc" "$SRC/userland/boot/credentials.cc" \
@@ -47,6 +48,8 @@ seed migrate '{"to":"node2","client":4,"reason":"grappe migrate, uid 0","precopy
 seed moved '{"to":"node4","epoch":3,"why":"balance"}'
 seed resolved '{"moved":null}'
 seed out '{"fd":2}'
+seed rekey '{"epoch":2,"key":"'"$(printf '%064d' 7)"'","grace":false,"forgotten":["a1b2c3d4000000000000000000000004"],"version":2}'
+seed abandon '{"epoch":2,"fingerprint":"0123456789abcdef"}'
 U=$SRC/userland
 compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I "$U" \
   "$SRC/tests/fuzz/fuzz_api.cc" "$U/daemon/api_router.cc" "$U/daemon/api_commands.cc" "$U/jobs/job_service.cc" \

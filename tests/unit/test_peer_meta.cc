@@ -70,3 +70,49 @@ TEST_CASE("peer metas: relay frames") {
   CHECK(!parse_image_file(json{{"name", "core-1.img"}, {"size", -1}}, f, why));
   CHECK(!parse_image_file(json{{"name", nullptr}, {"size", 1}}, f, why));
 }
+
+TEST_CASE("peer metas: rekey, forgotten and abandon round-trip; every wrong field is refused naming it") {
+  RekeyMeta r;
+  r.next.epoch = 7;
+  r.next.key.fill(0xab);
+  r.grace = false;
+  NodeId id{};
+  id.fill(4);
+  r.list = {5, {id}};
+  RekeyMeta back;
+  std::string why;
+  REQUIRE_MESSAGE(parse_rekey(rekey_meta(r), back, why), why);
+  CHECK(back.next.epoch == 7);
+  CHECK(back.next.key == r.next.key);
+  CHECK_FALSE(back.grace);
+  CHECK(back.list.version == 5);
+  REQUIRE(back.list.ids.size() == 1);
+  CHECK(back.list.ids[0] == id);
+  const nlohmann::json good = rekey_meta(r);
+  for (const auto& [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"epoch", 0}, {"epoch", -1}, {"epoch", "7"}, {"epoch", 1e12}, {"key", "zz"}, {"key", 5},
+           {"key", std::string(64, 'A')}, {"grace", "no"}, {"version", -1}, {"version", "2"},
+           {"forgotten", "x"}, {"forgotten", {1}}, {"forgotten", {"not-an-id"}},
+           {"forgotten", nlohmann::json(std::vector<std::string>(kMaxForgotten + 1, std::string(32, 'a')))}}) {
+    nlohmann::json m = good;
+    m[field] = value;
+    INFO(field << " = " << value.dump().substr(0, 80));
+    CHECK_FALSE(parse_rekey(m, back, why));
+    CHECK(why.find(field) != std::string::npos);
+  }
+  CHECK_FALSE(parse_rekey(nlohmann::json::array(), back, why));
+  ForgottenList l;
+  CHECK(parse_forgotten(forgotten_meta(r.list), l, why));
+  CHECK(l.ids == r.list.ids);
+  uint32_t epoch = 0;
+  std::string fpr;
+  CHECK(parse_abandon({{"epoch", 3}, {"fingerprint", "0123456789abcdef"}}, epoch, fpr, why));
+  CHECK(epoch == 3);
+  CHECK_FALSE(parse_abandon({{"epoch", 3}, {"fingerprint", std::string(17, 'a')}}, epoch, fpr, why));
+  CHECK_FALSE(parse_abandon({{"epoch", 0}, {"fingerprint", "x"}}, epoch, fpr, why));
+  CHECK_FALSE(parse_abandon(nullptr, epoch, fpr, why));
+  CHECK_FALSE(parse_abandon({{"fingerprint", "0123456789abcdef"}}, epoch, fpr, why));  // the fuzzer's find: no epoch
+  nlohmann::json no_epoch = good;
+  no_epoch.erase("epoch");
+  CHECK_FALSE(parse_rekey(no_epoch, back, why));
+}

@@ -27,17 +27,4 @@ BootSigningKeys boot_signing_keys(const ClusterSecret& cluster_key) {
   return k;
 }
 
-std::string to_hex(const uint8_t* data, size_t n) {
-  std::string s(n * 2 + 1, '\0');
-  sodium_bin2hex(s.data(), s.size(), data, n);
-  s.pop_back();
-  return s;
-}
-
-bool parse_hex(const std::string& hex, uint8_t* out, size_t n) {
-  if (hex.size() != n * 2 || hex.find_first_not_of("0123456789abcdef") != std::string::npos) return false;
-  size_t got = 0;
-  return sodium_hex2bin(out, n, hex.data(), hex.size(), nullptr, &got, nullptr) == 0 && got == n;
-}
-
 }  // namespace grappe

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/hex.h"  // to_hex, parse_hex
+
 namespace grappe {
 
 using ClusterSecret = std::array<uint8_t, 32>;
@@ -23,13 +25,5 @@ struct BootSigningKeys {
 BootSigningKeys boot_signing_keys(const ClusterSecret& cluster_key);
 std::array<uint8_t, 32> boot_signing_seed(const ClusterSecret& cluster_key);
 BootSigningKeys boot_signing_keys_from_seed(const std::array<uint8_t, 32>& seed);
-
-// Lower-case hex of any byte array; parse_hex is false unless `hex` is exactly 2*N hex digits.
-std::string to_hex(const uint8_t* data, size_t n);
-template <size_t N>
-std::string to_hex(const std::array<uint8_t, N>& a) { return to_hex(a.data(), N); }
-bool parse_hex(const std::string& hex, uint8_t* out, size_t n);
-template <size_t N>
-bool parse_hex(const std::string& hex, std::array<uint8_t, N>& out) { return parse_hex(hex, out.data(), N); }
 
 }  // namespace grappe

@@ -348,10 +348,9 @@ void Daemon::save_forgotten() {
 
 void Daemon::save_opkey(const KeyEpoch& k) {
   std::filesystem::create_directories(cfg_.state_dir);
-  char hex[65];
-  sodium_bin2hex(hex, sizeof hex, k.key.data(), k.key.size());
-  write_private_file(cfg_.state_dir + "/opkey", std::to_string(k.epoch) + " " + hex + "\n");
-  sodium_memzero(hex, sizeof hex);
+  std::string line = std::to_string(k.epoch) + " " + to_hex(k.key) + "\n";
+  write_private_file(cfg_.state_dir + "/opkey", line);
+  sodium_memzero(line.data(), line.size());
 }
 
 nlohmann::json Daemon::keys_status() const {

@@ -36,13 +36,6 @@ struct PeerAddr {
   bool self = false;
 };
 
-// The nodes root forgot (`grappe node forget`), and the key epoch at which the list last changed:
-// between members, the newer list wins.
-struct ForgottenList {
-  uint32_t version = 0;
-  std::vector<NodeId> ids;
-};
-
 struct MigratorEnv {
   std::mutex* mu = nullptr;
   JobService* jobs = nullptr;

@@ -2,6 +2,7 @@
 
 #include <climits>
 
+#include "common/hex.h"
 #include "common/json_fields.h"
 
 namespace grappe {
@@ -149,6 +150,56 @@ bool parse_resolved(const nlohmann::json& meta, std::optional<bool>& moved, std:
   moved.reset();
   if (f.has("moved")) moved = f.boolean("moved", false);
   return done(f, why);
+}
+
+nlohmann::json forgotten_meta(const ForgottenList& l) {
+  nlohmann::json ids = nlohmann::json::array();
+  for (const auto& id : l.ids) ids.push_back(id_hex(id));
+  return {{"forgotten", ids}, {"version", l.version}};
+}
+
+bool parse_forgotten(const nlohmann::json& meta, ForgottenList& l, std::string& why) {
+  Fields in(meta, "forgotten");
+  l.version = static_cast<uint32_t>(in.integer("version", 0, 0, UINT32_MAX));
+  if (!in.ok()) return why = in.error(), false;
+  l.ids.clear();
+  auto it = meta.find("forgotten");
+  if (it == meta.end()) return true;
+  if (!it->is_array() || it->size() > kMaxForgotten)
+    return why = "forgotten: \"forgotten\" must be an array of at most " + std::to_string(kMaxForgotten) + " node ids", false;
+  for (const auto& v : *it) {
+    NodeId id{};
+    if (!v.is_string() || !id_from_hex(v.get<std::string>(), id))
+      return why = "forgotten: \"forgotten\" holds something that is not a node id", false;
+    l.ids.push_back(id);
+  }
+  return true;
+}
+
+nlohmann::json rekey_meta(const RekeyMeta& r) {
+  nlohmann::json m = forgotten_meta(r.list);
+  m["epoch"] = r.next.epoch;
+  m["key"] = to_hex(r.next.key);
+  m["grace"] = r.grace;
+  return m;
+}
+
+bool parse_rekey(const nlohmann::json& meta, RekeyMeta& r, std::string& why) {
+  Fields in(meta, "rekey");
+  r.next.epoch = static_cast<uint32_t>(in.integer("epoch", 0, 1, UINT32_MAX, Need::Required));
+  const std::string hex = in.str("key", "", Need::Required, 64);
+  r.grace = in.boolean("grace", true);
+  if (!in.ok()) return why = in.error(), false;
+  if (!parse_hex(hex, r.next.key)) return why = "rekey: \"key\" is not 64 lower-case hex characters", false;
+  return parse_forgotten(meta, r.list, why);
+}
+
+bool parse_abandon(const nlohmann::json& meta, uint32_t& epoch, std::string& fingerprint, std::string& why) {
+  Fields in(meta, "abandon");
+  epoch = static_cast<uint32_t>(in.integer("epoch", 0, 1, UINT32_MAX, Need::Required));
+  fingerprint = in.str("fingerprint", "", Need::Required, 16);
+  if (!in.ok()) return why = in.error(), false;
+  return true;
 }
 
 }  // namespace grappe

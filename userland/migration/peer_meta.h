@@ -8,6 +8,8 @@
 //   relay:   relay{id,epoch}, out{fd}, exit{status}, moved{to,epoch,why}, migrated{client,…},
 //            signal{sig}, migrate{to,client,reason,precopy}
 //   resolve: resolve{id,epoch}, resolved{moved: true|false|null}
+//   rekey:   rekey{epoch,key,grace,forgotten,version}, rekeyed{ok,error}, abandon{epoch,fingerprint},
+//            forgotten{forgotten,version} (migrator_rekey.cc)
 #pragma once
 #include <sys/types.h>
 
@@ -17,6 +19,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "membership/key_ring.h"
 
 namespace grappe {
 
@@ -91,5 +95,27 @@ struct ResolveAsk {
 };
 bool parse_resolve(const nlohmann::json& meta, ResolveAsk& a, std::string& why);
 bool parse_resolved(const nlohmann::json& meta, std::optional<bool>& moved, std::string& why);
+
+// The nodes root forgot (`grappe node forget`), and the key epoch at which the list last changed:
+// between members, the newer list wins. At most kMaxForgotten ids.
+struct ForgottenList {
+  uint32_t version = 0;
+  std::vector<NodeId> ids;
+};
+constexpr size_t kMaxForgotten = 1024;
+nlohmann::json forgotten_meta(const ForgottenList& l);  // {forgotten, version}
+bool parse_forgotten(const nlohmann::json& meta, ForgottenList& l, std::string& why);
+
+// rekey: the next epoch's key, whether the old key keeps its grace, and the forgotten list.
+struct RekeyMeta {
+  KeyEpoch next;
+  bool grace = true;
+  ForgottenList list;
+};
+nlohmann::json rekey_meta(const RekeyMeta& r);
+bool parse_rekey(const nlohmann::json& meta, RekeyMeta& r, std::string& why);
+
+// abandon: the epoch and key fingerprint (16 hex digits) of a rekey its initiator gave up.
+bool parse_abandon(const nlohmann::json& meta, uint32_t& epoch, std::string& fingerprint, std::string& why);
 
 }  // namespace grappe
