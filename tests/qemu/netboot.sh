@@ -120,8 +120,8 @@ echo "ok: node $R network-booted again from node $S (${SRV%node.ipxe}) and joine
 echo "== 5. grappe node forget on node $S: node $R, network-booted, is shut out (a rekey without it)"
 NAME_R=grappe-52540067720$R NAME_S=grappe-52540067720$S  # hostnames follow the VMs' MACs
 EPOCH0=$(con "$S" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["epoch"]')
-[ "$(con "$R" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["credential"]')" = admitted ] ||
-  fail "node $R (network-booted) does not hold admitted member credentials"
+CRED=$(con "$R" "grappe status --json" | jq_py 'd["cluster_status"]["keys"]["credential"]')
+[ "$CRED" = admitted ] || fail "node $R (network-booted) does not hold admitted member credentials (credential: '$CRED'): $(con "$R" 'grappe status' | tr -d '\r')"
 OUT=$(con "$S" "grappe node forget $NAME_R 2>&1" | tr -d '\r')
 echo "$OUT" | grep -q "forgot $NAME_R" || fail "grappe node forget $NAME_R failed on node $S: $OUT"
 T4=$(date +%s)
