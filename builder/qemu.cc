@@ -299,6 +299,17 @@ static std::optional<int> watch_node(const QemuOptions& o, int i, VmGuard& guard
   int st = 0;
   if (::waitpid(guard.pids[k], &st, WNOHANG) == guard.pids[k]) {
     guard.pids[k] = -1;
+    // Killed from outside (a test pulling the plug, or an admin), or the guest powered off: the
+    // other VMs go on.
+    const bool others = std::any_of(guard.pids.begin(), guard.pids.end(), [](pid_t p) { return p > 0; });
+    if ((WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 0)) && others) {
+      if (WIFSIGNALED(st))
+        std::printf("grappe-build qemu: node%d's QEMU was killed (signal %d); the other VMs go on\n", i + 1, WTERMSIG(st));
+      else
+        std::printf("grappe-build qemu: node%d powered off; the other VMs go on\n", i + 1);
+      std::fflush(stdout);
+      return std::nullopt;
+    }
     std::fprintf(stderr, "grappe-build qemu: node%d's QEMU exited; its output:\n%s", i + 1, log_tail(qlog.string(), 15).c_str());
     return 1;
   }
