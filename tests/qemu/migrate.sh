@@ -40,7 +40,7 @@ echo "ok: node 2 mounts node 1's /home: $(con 2 'grappe status | grep home' | tr
 # those addresses alone. Node 2 asking over the LAN, from a member's own LAN address but outside
 # the members' network (what a host that took a member's address would do), is refused.
 con 2 "grep ' /home ' /proc/mounts" > "$DIR/home-mount.txt"
-grep -q '^10\.251\.0\.1:/ /home nfs4 .*nosuid.*nodev' "$DIR/home-mount.txt" ||
+grep -q '^10\.250\.0\.1:/ /home nfs4 .*nosuid.*nodev' "$DIR/home-mount.txt" ||
   fail "node 2's /home is not node 1's over the members' network with nosuid,nodev: $(cat "$DIR/home-mount.txt")"
 # The LAN address: the first IPv4 address not on lo or grappe0 (link-local on the test segment,
 # which has no DHCP server); -c=never, as ip colours addresses on the console's terminal.

@@ -31,12 +31,12 @@ uint32_t ip(uint8_t last) { return htonl(0x0a000000u | last); }  // 10.0.0.<last
 HomeView view(uint16_t self, std::vector<HomePeer> live, bool settled = true) {
   HomeView v;
   v.settled = settled;
-  v.self = {self, "n" + std::to_string(self), 0, ""};
+  v.self = {self, "n" + std::to_string(self), 0, "", {}};
   v.live = std::move(live);
   v.wg_priv = "cHJpdg==";
   return v;
 }
-HomePeer peer(uint16_t n) { return {n, "n" + std::to_string(n), ip(static_cast<uint8_t>(n)), "pub" + std::to_string(n)}; }
+HomePeer peer(uint16_t n) { return {n, "n" + std::to_string(n), ip(static_cast<uint8_t>(n)), "pub" + std::to_string(n), {}}; }
 std::string tmp_dir() {
   auto d = std::filesystem::temp_directory_path() / ("grappe-test-net-" + std::to_string(::getpid()));
   std::filesystem::create_directories(d);
@@ -44,7 +44,7 @@ std::string tmp_dir() {
 }
 }  // namespace
 
-TEST_CASE("home share: the founder is the lowest live number") {
+TEST_CASE("home share: the founder (of network boot) is the lowest live number") {
   CHECK_FALSE(choose_founder(view(1, {}, false)));  // not settled: no choice yet
   CHECK(choose_founder(view(1, {peer(2), peer(3)}))->name == "n1");
   CHECK(choose_founder(view(3, {peer(2), peer(5)}))->name == "n2");
@@ -58,54 +58,155 @@ TEST_CASE("home share: which server /home is mounted from") {
   CHECK(home_server("10.0.0.1:/home /home/x nfs4 rw 0 0\n").empty());
 }
 
-TEST_CASE("home share: the founder exports to each live member only, others mount it") {
-  const std::string mounts = "/tmp/grappe-test-mounts-" + std::to_string(::getpid());
-  std::ofstream(mounts) << "tmpfs /home tmpfs rw 0 0\n";
+namespace {
+struct Node {
+  std::string dir;
+  HomePaths paths;
   FakeRunner r;
-  HomeShare founder(r, tmp_dir() + "/a", mounts);
-  HomeView start = view(1, {peer(2), peer(3)});
-  founder.observe(start);
-  founder.step(100);
-  REQUIRE(r.calls.size() == 3);
-  CHECK(r.calls[0] == "systemctl start nfs-server");
-  CHECK(r.calls[1] == "exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.251.0.2:/home");
-  CHECK(r.calls[2] == "exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.251.0.3:/home");
-  CHECK(founder.status()["state"] == "served from here to 2 node(s)");
-  r.calls.clear();
-  founder.observe(view(1, {peer(3)}));  // node 2 died: its export goes
-  founder.step(101);
-  REQUIRE(r.calls.size() == 1);
-  CHECK(r.calls[0] == "exportfs -u 10.251.0.2:/home");
-  r.calls.clear();
-  // Two clusters booted apart and merged: a node numbered 1 elsewhere is alive, this one was
-  // renumbered 4. It stops serving and mounts the other's /home.
-  founder.observe(view(4, {peer(1), peer(3)}));
-  founder.step(102);
-  REQUIRE(r.calls.size() == 2);
-  CHECK(r.calls[0] == "exportfs -u 10.251.0.3:/home");
-  CHECK(r.calls[1] == "mount -t nfs4 -o soft,timeo=100,retrans=3,nosuid,nodev 10.251.0.1:/ /home");
+  std::unique_ptr<HomeShare> share;
+  explicit Node(const std::string& name) {
+    dir = tmp_dir() + "/" + name;
+    std::filesystem::create_directories(dir);
+    paths.net = dir + "/net", paths.drbd = dir + "/drbd", paths.ram = dir + "/ram", paths.store = dir + "/store";
+    paths.state = dir + "/state.json", paths.mounts = dir + "/mounts", paths.proc_drbd = dir + "/drbd.proc";
+    paths.dir = "/home";
+    std::ofstream(paths.mounts) << "tmpfs /home tmpfs rw 0 0\n";
+    r.out["losetup --find --show"] = "/dev/loop5\n";
+    share = std::make_unique<HomeShare>(r, paths, 256);
+  }
+  void drbd(const std::string& line) { std::ofstream(paths.proc_drbd) << "version: 8.4.11\n 0: " << line << "\n"; }
+  bool ran(const std::string& prefix) const {
+    return std::any_of(r.calls.begin(), r.calls.end(), [&](const std::string& c) { return c.rfind(prefix, 0) == 0; });
+  }
+  size_t at(const std::string& prefix) const {
+    for (size_t i = 0; i < r.calls.size(); ++i)
+      if (r.calls[i].rfind(prefix, 0) == 0) return i;
+    return SIZE_MAX;
+  }
+};
+HomePeer with(HomePeer p, HomeAdvert ad) { return p.ad = ad, p; }
+}  // namespace
 
-  FakeRunner r2;
-  r2.fail["mount"] = 32;
-  HomeShare member(r2, tmp_dir() + "/b", mounts);
-  member.observe(view(3, {peer(1), peer(2)}));
-  member.step(100);
-  REQUIRE(r2.calls.size() == 1);
-  CHECK(r2.calls[0] == "mount -t nfs4 -o soft,timeo=100,retrans=3,nosuid,nodev 10.251.0.1:/ /home");
-  auto s = member.status();
-  CHECK(s["role"] == "mount");
-  CHECK(s["error"].get<std::string>().find("Connection refused") != std::string::npos);
-  member.step(102);  // retries every 5 s, not at every step
-  CHECK(r2.calls.size() == 1);
-  r2.fail.clear();
-  member.step(106);
-  CHECK(r2.calls.size() == 2);
-  std::ofstream(mounts, std::ios::app) << "10.251.0.1:/ /home nfs4 rw 0 0\n";
-  member.step(107);
-  CHECK(r2.calls.size() == 2);  // mounted: nothing to do
-  CHECK(member.status()["state"] == "mounted from node 1 (n1, 10.251.0.1)");
-  CHECK_FALSE(member.status().contains("error"));
-  std::filesystem::remove(mounts);
+TEST_CASE("home share: a new cluster's node 1 founds a replicated /home, serves it, takes /home's address") {
+  Node n("found");
+  n.share->observe(view(1, {peer(2)}));
+  n.share->step(100);
+  CHECK_FALSE(n.ran("drbdadm"));  // the plan must hold 5 s first
+  n.share->step(105);
+  const std::string conf = "drbdadm -c " + n.paths.drbd + "/drbd.conf";
+  REQUIRE(n.ran("losetup --find --show " + n.paths.ram + "/home.img"));
+  CHECK(n.at("truncate -s 256M") < n.at("losetup --find"));
+  CHECK(n.at(conf + " --force create-md home") < n.at(conf + " up home"));
+  CHECK(n.at(conf + " up home") < n.at(conf + " primary --force home"));
+  CHECK(n.at(conf + " primary --force home") < n.at("mkfs.ext4"));
+  CHECK(n.at("mkfs.ext4") < n.at("mount -o noatime /dev/drbd0 " + n.paths.store));
+  CHECK(n.at("cp -a /home/. " + n.paths.store + "/home/") < n.at("mount --bind " + n.paths.store + "/home /home"));
+  CHECK(read_text(n.paths.drbd + "/drbd.conf").find("disk /dev/loop5;") != std::string::npos);
+  HomeAdvert a = n.share->advert();
+  CHECK(a.term == 1);
+  CHECK(a.has(kHomeServer));
+  CHECK(a.size_mb == 256);
+  n.r.calls.clear(), n.r.net.clear();
+  n.share->step(106);  // serving: NFS, the standby, exports to the live members' addresses only
+  CHECK(n.ran("systemctl restart nfs-server"));
+  CHECK(n.ran(conf + " adjust home"));
+  CHECK(read_text(n.paths.drbd + "/drbd.conf").find("floating ipv4 10.251.0.2:7789") != std::string::npos);
+  CHECK(n.ran("exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.251.0.2:" + n.paths.store + "/home"));
+  CHECK(std::find(n.r.net.begin(), n.r.net.end(), "ip address replace 10.250.0.1/32 dev grappe0") != n.r.net.end());
+  CHECK(n.share->advert().standby == 2);
+  CHECK(n.share->status()["role"] == "server");
+  n.drbd("cs:SyncSource ro:Primary/Secondary ds:UpToDate/Inconsistent C r-----\n\t[=>...] sync'ed: 40.0% (1/2)K");
+  n.share->step(107);
+  CHECK(n.share->status()["sync"] == "resyncing to node 2, 40 %");
+  n.drbd("cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----");
+  n.share->step(108);
+  CHECK(n.share->status()["sync"] == "in sync with node 2");
+  // Node 2 dies: no standby left, /home goes on degraded.
+  n.r.calls.clear();
+  n.share->observe(view(1, {}));
+  n.share->step(109);
+  CHECK(n.ran("exportfs -u 10.251.0.2:"));
+  CHECK(n.ran(conf + " disconnect home"));
+  CHECK(n.share->status()["sync"] == "degraded: no standby");
+  // A clean shutdown hands /home over: unexported, unmounted (flushed), its device Secondary.
+  {
+    HomeShare leaving(n.r, n.paths, 256);
+    n.r.calls.clear();
+    CHECK(leaving.hand_over() == "stopped serving /home (no standby had a copy)");
+    CHECK(n.at("umount " + n.paths.store) < n.at(conf + " secondary home"));
+    CHECK_FALSE(leaving.advert().has(kHomeServer));
+    CHECK(read_text(n.paths.state).find("\"role\":\"none\"") != std::string::npos);
+    // put the server's state back for the restart check below
+    std::ofstream(n.paths.state) << R"({"role":"server","term":1,"server":1,"standby":0,"disk":"/dev/loop5","self_ip":0,"peer_ip":0,"size_mb":256})";
+  }
+  // A grapped started again finds its role in the state file while DRBD is up.
+  HomeShare again(n.r, n.paths, 256);
+  CHECK(again.advert().term == 1);
+  CHECK(again.advert().has(kHomeServer));
+  std::filesystem::remove_all(tmp_dir());
+}
+
+TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's address") {
+  Node sb("standby");
+  const HomeAdvert server{1, kHomeServer, 2, 384};
+  sb.share->observe(view(2, {with(peer(1), server), peer(3)}));
+  sb.share->step(100);
+  CHECK(sb.ran("truncate -s 384M"));  // the server's size
+  const std::string conf = "drbdadm -c " + sb.paths.drbd + "/drbd.conf";
+  CHECK(sb.ran(conf + " up home"));
+  CHECK_FALSE(sb.ran(conf + " primary"));
+  CHECK(sb.ran("mount -t nfs4 -o soft,timeo=100,retrans=3,nosuid,nodev 10.250.0.1:/ /home"));
+  CHECK(read_text(sb.paths.net + "/grappe0.conf").find("AllowedIPs = 10.251.0.1/32, 10.250.0.1/32") != std::string::npos);
+  CHECK(sb.share->advert().flags == kHomeStandby);  // not in sync yet
+  sb.drbd("cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate C r-----");
+  sb.share->step(101);
+  CHECK(sb.share->advert().flags == (kHomeStandby | kHomeInSync));
+  // The server dies; node 3 is still there (2 of 3): this copy takes over at term 2.
+  sb.drbd("cs:WFConnection ro:Secondary/Unknown ds:UpToDate/DUnknown C r-----");
+  sb.r.calls.clear();
+  std::ofstream(sb.paths.mounts, std::ios::app) << "10.250.0.1:/ /home nfs4 rw 0 0\n";
+  sb.share->observe(view(2, {peer(3)}));
+  sb.share->step(102);
+  REQUIRE(sb.ran(conf + " primary home"));
+  CHECK(sb.at(conf + " primary home") < sb.at("mount -o noatime /dev/drbd0"));
+  CHECK(sb.at(conf + " disconnect --force home") < sb.at(conf + " primary home"));
+  CHECK(sb.at("umount -l /home") < sb.at("mount --bind"));
+  CHECK(sb.share->advert().term == 2);
+  CHECK(sb.share->advert().has(kHomeServer));
+  sb.share->step(103);
+  CHECK(sb.ran("systemctl restart nfs-server"));  // a grace period for the clients
+  CHECK(read_text(sb.paths.drbd + "/drbd.conf").find("floating ipv4 10.251.0.3:7789") != std::string::npos);
+  CHECK(sb.ran("exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.251.0.3:"));
+
+  Node cl("client");
+  cl.share->observe(view(3, {with(peer(1), server), with(peer(2), {1, kHomeStandby | kHomeInSync, 0, 384})}));
+  cl.share->step(100);
+  CHECK_FALSE(cl.ran("drbdadm"));
+  CHECK(cl.ran("mount -t nfs4 -o soft,timeo=100,retrans=3,nosuid,nodev 10.250.0.1:/ /home"));
+  CHECK(cl.share->status()["role"] == "client");
+  // The server is gone: the client waits for the standby, whose peer entry then gets /home's address.
+  cl.share->observe(view(3, {with(peer(2), {1, kHomeStandby | kHomeInSync, 0, 384})}));
+  cl.share->step(101);
+  CHECK(cl.share->status()["state"].get<std::string>().find("node 2 (n2) holds the copy") != std::string::npos);
+  cl.share->observe(view(3, {with(peer(2), {2, kHomeServer, 3, 384})}));
+  cl.share->step(102);
+  CHECK(read_text(cl.paths.net + "/grappe0.conf").find("AllowedIPs = 10.251.0.2/32, 10.250.0.1/32") != std::string::npos);
+  std::filesystem::remove_all(tmp_dir());
+}
+
+TEST_CASE("home share: a mount that fails is retried every 5 s and says why") {
+  Node m("retry");
+  m.r.fail["mount"] = 32;
+  m.share->observe(view(3, {with(peer(1), {1, kHomeServer, 2, 256}), peer(2)}));
+  m.share->step(100);
+  CHECK(m.share->status()["error"].get<std::string>().find("Connection refused") != std::string::npos);
+  const size_t calls = m.r.calls.size();
+  m.share->step(102);
+  CHECK(m.r.calls.size() == calls);
+  m.r.fail.clear();
+  m.share->step(106);
+  CHECK(m.r.calls.size() == calls + 1);
+  std::filesystem::remove_all(tmp_dir());
 }
 
 TEST_CASE("members' network: keys derived from the cluster secret, one pair per node") {
@@ -134,7 +235,7 @@ TEST_CASE("members' network: created once, synced on change, the key file root's
   r.fail["ip link show"] = 1;  // no interface yet
   Overlay net(r, dir);
   CHECK(net.sync("PRIV", 3, {{"PUB1", ip(1), 1}}) == "");
-  REQUIRE(r.net.size() == 7);
+  REQUIRE(r.net.size() == 9);
   CHECK(r.net[0] == "ip link show dev grappe0");
   CHECK(r.net[1] == "ip link add dev grappe0 type wireguard");
   CHECK(r.net[2] == "wg syncconf grappe0 " + dir + "/grappe0.conf");
@@ -142,6 +243,8 @@ TEST_CASE("members' network: created once, synced on change, the key file root's
   CHECK(r.net[4] == "ip address flush dev grappe0");
   CHECK(r.net[5] == "ip address add 10.251.0.3/16 dev grappe0");
   CHECK(r.net[6] == "ip link set dev grappe0 up");
+  CHECK(r.net[7] == "ip route replace 10.250.0.1/32 dev grappe0");  // /home's address, into the network
+  CHECK(r.net[8] == "ip address del 10.250.0.1/32 dev grappe0");    // not served here
   CHECK((std::filesystem::status(dir).permissions() & std::filesystem::perms::all) == std::filesystem::perms::owner_all);
   CHECK((std::filesystem::status(dir + "/grappe0.conf").permissions() & std::filesystem::perms::all) ==
         (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
@@ -170,8 +273,9 @@ TEST_CASE("members' network: a restarted grapped keeps the address it finds, ref
   r.out["ip -4 -o address show"] = "7: grappe0    inet 10.251.1.4/16 scope global grappe0\\       valid_lft forever\n";
   Overlay net(r, dir);
   CHECK(net.sync("PRIV", 260, {}) == "");
-  for (const auto& c : r.net) CHECK(c.find("ip address") != 0);
-  CHECK(r.net.back() == "ip link set dev grappe0 up");
+  for (const auto& c : r.net) CHECK(c.find("ip address flush") != 0);
+  for (const auto& c : r.net) CHECK(c.find("ip address add") != 0);
+  CHECK(std::find(r.net.begin(), r.net.end(), "ip link set dev grappe0 up") != r.net.end());
   r.net.clear();  // a second, stale address: flushed and set again
   r.out["ip -4 -o address show"] += "7: grappe0    inet 10.251.0.9/16 scope global grappe0\n";
   Overlay again(r, dir);
@@ -188,7 +292,9 @@ TEST_CASE("home share: nothing exported or mounted while the members' network is
   FakeRunner r;
   r.fail["ip link"] = 2;
   r.fail["wg"] = 1;
-  HomeShare member(r, tmp_dir() + "/c", mounts);
+  HomePaths paths;
+  paths.net = tmp_dir() + "/c", paths.mounts = mounts, paths.state = tmp_dir() + "/c.json", paths.proc_drbd = tmp_dir() + "/none";
+  HomeShare member(r, paths);
   member.observe(view(2, {peer(1)}));
   member.step(100);
   CHECK(r.calls.empty());

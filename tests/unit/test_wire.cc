@@ -39,6 +39,9 @@ Message sample() {
   l.mem_total_mb = 2048;
   l.mem_free_mb = 1024;
   l.netboot = (3 << 1) | 1;
+  l.home = 5u << 8 | 6;  // the /home role: term 5, standby in sync
+  l.home_peer = 3;
+  l.home_mb = 384;
   m.loads = {l};
   return m;
 }
@@ -99,7 +102,7 @@ TEST_CASE("every malformed-packet class is refused with its reason") {
   }
   SUBCASE("correctly signed but malformed body") {
     // Sign garbage with the right key: the parser must still refuse it.
-    std::vector<uint8_t> body = {'G', 'R', 'P', 1, 2};
+    std::vector<uint8_t> body = {'G', 'R', 'P', 2, 2};  // version 2, a Ping
     body.resize(40, 0xff);
     uint8_t mac[32];
     crypto_auth_hmacsha256(mac, body.data(), body.size(), k.data());

@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/api_client.h"
+#include "cli/home_view.h"
 #include "cli/pending_view.h"
 #include "common/console_echo.h"
 #include "common/node_info.h"
@@ -301,6 +302,8 @@ int cmd_nodes(const Options& o) {
     if (o.json) std::printf("%s\n", nodes_json(reply).dump(2).c_str());
     else {
       print_nodes(reply);
+      if (reply.contains("home_degraded") && reply["home_degraded"].is_string())
+        std::printf("WARNING: %s (grappe home)\n", reply["home_degraded"].get<std::string>().c_str());
       std::printf("%s", pending_text(reply).c_str());
     }
     std::fflush(stdout);
@@ -311,11 +314,7 @@ int cmd_nodes(const Options& o) {
 
 // The part of `grappe status` that grapped answers: home, boot, cluster and health.
 void print_cluster_status(const nlohmann::json& daemon) {
-  if (daemon.contains("home") && daemon["home"].is_object()) {
-    const auto& h = daemon["home"];
-    std::printf("home      %s%s\n", h.value("state", std::string("?")).c_str(),
-                h.contains("error") ? (" (last error: " + h["error"].get<std::string>() + ")").c_str() : "");
-  }
+  if (daemon.contains("home")) std::printf("%s", home_text(daemon["home"]).c_str());
   if (daemon.contains("boot") && daemon["boot"].is_object()) std::printf("boot      %s\n", boot_text(daemon["boot"]).c_str());
   auto p = daemon["packets"];
   const auto& keys = daemon.contains("keys") && daemon["keys"].is_object() ? daemon["keys"] : nlohmann::json::object();
@@ -364,16 +363,28 @@ int cmd_status(const Options& o) {
   return 0;
 }
 
+// `grappe home`: the replicated /home as this node's grapped sees it.
+int cmd_home(const Options& o) {
+  nlohmann::json daemon = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "status"}});
+  const nlohmann::json home = daemon.contains("home") ? daemon["home"] : nlohmann::json();
+  if (o.json) return std::printf("%s\n", home.dump(2).c_str()), 0;
+  if (!home.is_object()) return std::printf("home      not shared ([home] share = false in /etc/grappe/grapped.toml)\n"), 0;
+  std::printf("%s", home_text(home).c_str());
+  return 0;
+}
+
 // The subcommands' options (CLI11), in the order --help lists them.
 std::vector<Command> add_info_commands(CLI::App& app, Options& o) {
   auto* status = app.add_subcommand("status", "this node and its cluster: name, identity, image, cluster size, health");
   status->add_flag("--json", o.json, "machine-readable output");
+  auto* home = app.add_subcommand("home", "the shared /home: its server, standby, sync state, backing and space");
+  home->add_flag("--json", o.json, "machine-readable output");
   auto* nodes = app.add_subcommand("nodes", "every node of the cluster with its state and load (mosmon)");
   nodes->add_flag("--json", o.json, "machine-readable output");
   nodes->add_flag("-w,--watch", o.watch, "refresh until interrupted");
   nodes->add_option("--interval", o.interval, "seconds between refreshes with --watch")->capture_default_str();
   auto* ready = app.add_subcommand("ready", "print the node-ready line (used by grappe-ready.service)");
-  return {{status, cmd_status}, {nodes, needs_daemon(cmd_nodes)}, {ready, cmd_ready}};
+  return {{status, cmd_status}, {home, needs_daemon(cmd_home)}, {nodes, needs_daemon(cmd_nodes)}, {ready, cmd_ready}};
 }
 
 std::vector<Command> add_job_commands(CLI::App& app, Options& o) {

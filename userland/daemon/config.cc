@@ -17,7 +17,7 @@ const std::map<std::string, std::set<std::string>> kKeys = {
     {"node", {"speed", "name"}},
     {"paths", {"socket", "state_dir", "key", "image", "machine_id"}},
     {"cluster", {"name"}},
-    {"home", {"share"}},
+    {"home", {"share", "size_mb"}},
     {"migration", {"precopy_min_mb"}},
     {"boot", {"serve", "http_port", "admission"}},
 };
@@ -85,6 +85,11 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   if (auto* v = get("home", "share")) {
     if (!v->is_boolean()) bad(path, *v, "home.share must be true or false", "true or false");
     c.share_home = v->as_boolean();
+  }
+  if (auto* v = get("home", "size_mb")) {
+    if (!v->is_integer() || v->as_integer() < 0 || (v->as_integer() > 0 && v->as_integer() < 64) || v->as_integer() > (1 << 22))
+      bad(path, *v, "home.size_mb out of range", "0 (a quarter of the founding node's memory) or 64 to 4194304 MB, e.g. 2048");
+    c.home_size_mb = static_cast<uint32_t>(v->as_integer());
   }
   if (auto* v = get("migration", "precopy_min_mb")) {
     if (!v->is_integer() || v->as_integer() < 0 || v->as_integer() > (1 << 20))

@@ -26,6 +26,7 @@ struct DaemonConfig {
   // Share /home over NFS from the founder (home_share.h). Off by default so a grapped run by hand
   // or by the tests never mounts or exports anything; the image's grapped.toml turns it on.
   bool share_home = false;
+  uint32_t home_size_mb = 0;  // a RAM-backed /home this node founds; 0: a quarter of its memory
   // Jobs with at least this RSS migrate with pre-copy (iterative pre-dumps while they run) unless
   // the request says otherwise; 0: only when asked (grappe migrate --precopy).
   uint32_t precopy_min_mb = 32;

@@ -248,6 +248,7 @@ ApiRouter Daemon::api_router() {
   p.nodes = [this](double now) {
     nlohmann::json r = nodes_reply(mb_, now);
     add_pending(r, info_.boot, ident_.name);
+    if (!home_degraded_.empty()) r["home_degraded"] = home_degraded_;
     return r;
   };
   p.status = [this](double now) {
@@ -510,6 +511,11 @@ void Daemon::sample_load(double now, bool now_too) {
   l.daemon_version = 1;
   l.netboot = admin_.netboot;
   l.admission = admin_.admission;
+  if (home_) {
+    const HomeAdvert h = home_->advert();
+    l.home = h.packed(), l.home_peer = h.standby, l.home_mb = h.size_mb;
+    l.home_used_mb = h.used_mb, l.home_free_mb = h.free_mb;
+  }
   mb_.set_local_load(l, now);
 }
 
@@ -554,6 +560,15 @@ void Daemon::share_home(double now) {
   if (!home_) return;
   home_->observe(v);
   info_.home = home_->status();
+  for (const std::string& e : home_->take_events()) mb_.on_event(e);
+  // A degraded /home is said on the console (and in `grappe nodes`), and so is its recovery.
+  if (std::string d = home_->degraded(); d != home_degraded_) {
+    const std::string line = d.empty() ? "grappe: /home is replicated again" : "grappe: WARNING: " + d;
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    echo_to_other_consoles(line);
+    home_degraded_ = d;
+  }
 }
 
 HomeView Daemon::home_view(double now) {
@@ -562,7 +577,7 @@ HomeView Daemon::home_view(double now) {
   else if (number_since_ < 0) number_since_ = now;
   HomeView v;
   v.settled = number_since_ >= 0 && now - number_since_ >= 3;
-  v.self = {me.number, me.name.str(), 0, ""};
+  v.self = {me.number, me.name.str(), 0, "", {}};
   // The members' network keys (overlay.h): derived from the operating key and each node's id
   // (cleared when the key's epoch changes).
   auto keys = [this](const NodeId& id) {
@@ -574,7 +589,11 @@ HomeView Daemon::home_view(double now) {
   // Suspect members stay peers: a late heartbeat must not cut a mount or an export.
   for (const Member& m : mb_.members())
     if ((m.state == MemberState::Alive || m.state == MemberState::Suspect) && m.number && m.ipv4 && m.id != me.id)
-      v.live.push_back({m.number, m.name.str(), m.ipv4, keys(m.id).pub});
+      v.live.push_back({m.number, m.name.str(), m.ipv4, keys(m.id).pub,
+                        m.load ? HomeAdvert::unpack(m.load->info.home, m.load->info.home_peer, m.load->info.home_mb,
+                                                    m.load->info.home_used_mb, m.load->info.home_free_mb)
+                               : HomeAdvert{}});
+  if (me.load) v.mem_total_mb = me.load->info.mem_total_mb;
   return v;
 }
 
@@ -589,7 +608,7 @@ int Daemon::run() {
   ::signal(SIGPIPE, SIG_IGN);
   info_.started = now_s();
   if (cfg_.share_home) {
-    home_ = std::make_unique<HomeShare>(runner_);
+    home_ = std::make_unique<HomeShare>(runner_, HomePaths{}, cfg_.home_size_mb);
     home_->start();
   }
   if (cfg_.boot_serve) {
@@ -652,6 +671,14 @@ int Daemon::run() {
     mb_.tick(now, out);
     keys_tick(now);
     announce_cluster();
+  }
+  // A clean shutdown of the node (not a restart of grapped): /home goes to its standby first.
+  if (home_ && runner_.run({"systemctl", "is-system-running"}, 10).output.rfind("stopping", 0) == 0) {
+    home_->stop();
+    std::fprintf(stderr, "grapped: the system is shutting down: handing /home over if this node serves it\n");
+    const std::string done = home_->hand_over();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!done.empty()) mb_.on_event("home: " + done);
   }
   std::lock_guard<std::mutex> lock(mu_);
   mb_.leave(now_s(), out);

@@ -181,6 +181,7 @@ class Daemon {
   std::unique_ptr<AdminCommands> admin_cmds_;  // grappe node, grappe boot-server
   ProcessRunner runner_;
   std::unique_ptr<HomeShare> home_;  // when [home] share = true
+  std::string home_degraded_;        // what the console was last told about /home
   std::unique_ptr<BootService> boot_;  // when [boot] serve = true
   ApiRouter router_;
   struct Sampled {

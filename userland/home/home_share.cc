@@ -1,13 +1,17 @@
 #include "home/home_share.h"
 
 #include <arpa/inet.h>
+#include <sys/statvfs.h>
 
 #include <chrono>
 #include <sstream>
+#include <thread>
 
 #include "common/text_file.h"
+#include "common/text_store.h"
 
 namespace grappe {
+
 std::optional<HomePeer> choose_founder(const HomeView& v) {
   if (!v.settled || !v.self.number) return std::nullopt;
   const HomePeer* best = &v.self;
@@ -30,8 +34,11 @@ std::string home_server(const std::string& mounts, const std::string& dir) {
   return server;
 }
 
-HomeShare::HomeShare(CommandRunner& run, std::string net_dir, std::string mounts_file, std::string dir)
-    : run_(run), net_(run, std::move(net_dir)), mounts_file_(std::move(mounts_file)), dir_(std::move(dir)) {}
+HomeShare::HomeShare(CommandRunner& run, HomePaths paths, uint32_t size_mb)
+    : run_(run), paths_(std::move(paths)), size_mb_(size_mb), net_(run, paths_.net), drbd_(run, paths_.drbd),
+      ram_(run, paths_.ram) {
+  recover();
+}
 
 HomeShare::~HomeShare() { worker_.stop(); }
 
@@ -45,9 +52,242 @@ bool HomeShare::ok(const std::vector<std::string>& argv, double timeout_s) {
   if (r.status == 0) return true;
   std::string cmd;
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+  return ok_why("'" + cmd + "' failed (status " + std::to_string(r.status) + "): " + first_line(r.output));
+}
+
+bool HomeShare::ok_why(const std::string& why) {
+  if (why.empty()) return true;
   std::lock_guard<std::mutex> l(mu_);
-  error_ = "'" + cmd + "' failed (status " + std::to_string(r.status) + "): " + first_line(r.output);
+  error_ = why;
   return false;
+}
+
+void HomeShare::event(const std::string& what) {
+  std::lock_guard<std::mutex> l(mu_);
+  events_.push_back("home: " + what);
+}
+
+std::vector<std::string> HomeShare::take_events() {
+  std::lock_guard<std::mutex> l(mu_);
+  return std::exchange(events_, {});
+}
+
+HomeAdvert HomeShare::advert() const {
+  std::lock_guard<std::mutex> l(mu_);
+  HomeAdvert a;
+  if (local_ == Local::None) return a;
+  a.term = term_;
+  a.flags = local_ == Local::Server ? kHomeServer : kHomeStandby;
+  if (local_ == Local::Standby && in_sync_) a.flags |= kHomeInSync;
+  a.standby = local_ == Local::Server ? standby_ : 0;
+  a.size_mb = ram_.size_mb();
+  if (local_ == Local::Server) a.used_mb = static_cast<uint32_t>(used_mb_), a.free_mb = static_cast<uint32_t>(free_mb_);
+  return a;
+}
+
+// The role of a grapped that ran before this one, when its DRBD device is still up.
+void HomeShare::recover() {
+  FileStore fs;
+  auto text = fs.read(paths_.state);
+  if (!text) return;
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return;
+  const DrbdState d = parse_proc_drbd(read_text(paths_.proc_drbd));
+  const std::string role = j.value("role", std::string());
+  if (!d.configured || (role != "server" && role != "standby")) return;
+  local_ = role == "server" ? Local::Server : Local::Standby;
+  term_ = j.value("term", 0u), server_ = j.value("server", uint16_t{0}), standby_ = j.value("standby", uint16_t{0});
+  nfs_started_ = local_ == Local::Server;
+  DrbdSpec s{j.value("disk", std::string()), j.value("self_ip", 0u), j.value("peer_ip", 0u)};
+  drbd_.write(s);
+  ram_.adopt(s.disk, j.value("size_mb", 0u));
+  events_.push_back("home: taken up again after a restart of grapped: " + role + " at term " + std::to_string(term_));
+}
+
+void HomeShare::save() {
+  nlohmann::json j = {{"role", local_ == Local::Server ? "server" : local_ == Local::Standby ? "standby" : "none"},
+                      {"term", term_},
+                      {"server", server_},
+                      {"standby", standby_},
+                      {"disk", drbd_.spec().disk},
+                      {"self_ip", drbd_.spec().self_ip},
+                      {"peer_ip", drbd_.spec().peer_ip},
+                      {"size_mb", ram_.size_mb()}};
+  FileStore fs;
+  ok_why(fs.write(paths_.state, j.dump() + "\n"));
+}
+
+void HomeShare::unexport_all() {
+  for (auto it = exported_.begin(); it != exported_.end();)
+    it = ok({"exportfs", "-u", ip4_text(*it) + ":" + paths_.store + "/home"}, 60) ? exported_.erase(it) : std::next(it);
+}
+
+// Drops whatever role this node had: exports, mounts, the DRBD resource and its backing.
+void HomeShare::teardown() {
+  if (local_ == Local::Server) {
+    unexport_all();
+    ok({"umount", "-l", paths_.dir}, 60);  // the bind of the store
+    ok({"umount", "-l", paths_.store}, 60);
+    ok({"systemctl", "stop", "nfs-server"}, 120);
+    nfs_started_ = false;
+  }
+  if (drbd_state_.configured || local_ != Local::None) ok_why(drbd_.down());
+  ok_why(ram_.destroy());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    local_ = Local::None, term_ = 0, server_ = 0, standby_ = 0, in_sync_ = false, fenced_ = false;
+  }
+  save();
+}
+
+bool HomeShare::bind_home() {
+  // This node's own processes use the store directly; a mount of the previous server goes first.
+  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", paths_.dir}, 60);
+  return ok({"mount", "--bind", paths_.store + "/home", paths_.dir}, 60);
+}
+
+void HomeShare::found(const HomeView& v, const HomePlan& p, double now) {
+  if (now < next_try_) return;
+  next_try_ = now + 10;
+  teardown();
+  const uint32_t size = size_mb_ ? size_mb_ : ram_home_mb(v.mem_total_mb);
+  if (!ok_why(ram_.create(size)) || !ok_why(drbd_.write({ram_.device(), overlay_ip(v.self.number), 0})) ||
+      !ok_why(drbd_.create(true)) || !ok_why(drbd_.primary(true)))
+    return;
+  drbd_.disconnect();
+  if (!ok({"mkfs.ext4", "-q", "-F", "-m", "0", "-L", "grappe-home", "-E", "lazy_itable_init=1,lazy_journal_init=1",
+           "/dev/drbd0"}, 600) ||
+      !ok({"mkdir", "-p", paths_.store}, 30) || !ok({"mount", "-o", "noatime", "/dev/drbd0", paths_.store}, 120) ||
+      !ok({"mkdir", "-p", "-m", "0755", paths_.store + "/home"}, 30))
+    return;
+  // What /home held before (the image's files, or what was written while no node served it).
+  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", paths_.dir}, 60);
+  ok({"cp", "-a", paths_.dir + "/.", paths_.store + "/home/"}, 600);
+  if (!bind_home()) return;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    local_ = Local::Server, term_ = p.term, server_ = v.self.number, standby_ = 0, fenced_ = false;
+    error_.clear();
+  }
+  save();
+  event(p.why + " (RAM-backed, " + std::to_string(size) + " MB)");
+}
+
+void HomeShare::promote(const HomePlan& p, double now) {
+  if (now < next_try_) return;
+  next_try_ = now + 5;
+  // Membership has declared the server dead (and this side holds the majority): DRBD need not
+  // wait for its own timeouts, which run long while writes were in flight.
+  drbd_.disconnect(true);
+  if (!ok_why(drbd_.primary(false)) || !ok({"mkdir", "-p", paths_.store}, 30) ||
+      !ok({"mount", "-o", "noatime", "/dev/drbd0", paths_.store}, 120) || !bind_home()) {
+    std::lock_guard<std::mutex> l(mu_);
+    events_.push_back("home: could not take /home over yet (again in 5 s): " + error_);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    local_ = Local::Server, term_ = p.term, server_ = p.server, standby_ = 0;
+    fenced_ = false, nfs_started_ = false, in_sync_ = false;
+    error_.clear();
+  }
+  save();
+  event(p.why);
+}
+
+void HomeShare::serve(const HomeView& v, const HomePlan& p) {
+  if (!nfs_started_) {
+    // A restart puts the new server's NFS in its grace period: clients reclaim what they held.
+    if (!ok({"systemctl", "restart", "nfs-server"}, 120)) return;
+    nfs_started_ = true;
+  }
+  // The standby changed (or, after a promotion, the resource still names the old server).
+  if (const uint32_t peer = p.standby ? overlay_ip(p.standby) : 0; p.standby != standby_ || peer != drbd_.spec().peer_ip) {
+    if (!ok_why(drbd_.write({drbd_.spec().disk, overlay_ip(v.self.number), peer})) || !ok_why(drbd_.adjust())) return;
+    if (!peer) drbd_.disconnect();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      standby_ = p.standby;
+    }
+    save();
+    event(p.standby ? "replicating to node " + std::to_string(p.standby) + " (a full resync first)"
+                    : "no node to replicate to: /home is degraded (one copy)");
+  }
+  // The live members, and this node itself at /home's address: a mount of /home made here before
+  // this node took it over (lazily unmounted, still open in a program) goes on over loopback.
+  std::set<uint32_t> want = {home_ip()};
+  for (const HomePeer& peer : v.live) want.insert(overlay_ip(peer.number));
+  bool all = true;
+  const std::string dir = paths_.store + "/home";
+  for (uint32_t ip : want)
+    if (!exported_.count(ip)) {
+      // fsid=0: the NFSv4 root, mounted as "10.250.0.1:/"; the same on every server, so file
+      // handles stay valid when the standby takes over (same filesystem, same inodes).
+      if (ok({"exportfs", "-o", "rw,sync,no_subtree_check,no_root_squash,fsid=0", ip4_text(ip) + ":" + dir}, 60))
+        exported_.insert(ip);
+      else
+        all = false;
+    }
+  for (auto it = exported_.begin(); it != exported_.end();) {
+    if (want.count(*it) || !ok({"exportfs", "-u", ip4_text(*it) + ":" + dir}, 60)) ++it;
+    else it = exported_.erase(it);
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  fenced_ = false;
+  if (all) error_.clear();
+}
+
+void HomeShare::stand_by(const HomeView& v, const HomePlan& p, double now) {
+  if (local_ == Local::Standby && term_ == p.term && server_ == p.server) return;
+  if (now < next_try_) return;
+  next_try_ = now + 10;
+  uint32_t size = 0;
+  for (const HomePeer& peer : v.live)
+    if (peer.number == p.server) size = peer.ad.size_mb;
+  if (!size) return ok_why("waiting for node " + std::to_string(p.server) + " to say the size of /home"), void();
+  teardown();
+  if (!ok_why(ram_.create(size)) ||
+      !ok_why(drbd_.write({ram_.device(), overlay_ip(v.self.number), overlay_ip(p.server)})) ||
+      !ok_why(drbd_.create(true)))
+    return;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    local_ = Local::Standby, term_ = p.term, server_ = p.server, standby_ = 0, in_sync_ = false;
+    error_.clear();
+  }
+  save();
+  event(p.why + ": resynchronising " + std::to_string(size) + " MB");
+}
+
+bool HomeShare::mount_client(double now) {
+  const std::string mounted = home_server(read_text(paths_.mounts), paths_.dir), addr = ip4_text(home_ip());
+  if (mounted == addr) return true;
+  if (now < next_mount_) return false;
+  next_mount_ = now + 5;
+  if (!mounted.empty()) ok({"umount", "-l", paths_.dir}, 30);  // an older share
+  if (!ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3,nosuid,nodev", addr + ":/", paths_.dir}, 60))
+    return false;
+  std::lock_guard<std::mutex> l(mu_);
+  error_.clear();
+  return true;
+}
+
+// The space of /home: measured on the server's own filesystem; the others take the server's
+// figures from its advert (a statvfs over NFS would hang this thread while the server is gone).
+void HomeShare::measure(const HomeView& v, uint16_t server) {
+  uint64_t used = 0, free = 0;
+  struct statvfs s{};
+  if (local_ == Local::Server) {
+    if (::statvfs(paths_.store.c_str(), &s) == 0) {
+      used = (s.f_blocks - s.f_bfree) * s.f_frsize >> 20;
+      free = s.f_bavail * s.f_frsize >> 20;
+    }
+  } else {
+    for (const HomePeer& p : v.live)
+      if (p.number == server) used = p.ad.used_mb, free = p.ad.free_mb;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  used_mb_ = used, free_mb_ = free;
 }
 
 void HomeShare::step(double now) {
@@ -56,79 +296,134 @@ void HomeShare::step(double now) {
     std::lock_guard<std::mutex> l(mu_);
     v = view_;
   }
-  auto f = choose_founder(v);
-  if (!f) return;
+  const DrbdState d = parse_proc_drbd(read_text(paths_.proc_drbd));
   {
     std::lock_guard<std::mutex> l(mu_);
-    founder_ = f->name, founder_number_ = f->number;
+    drbd_state_ = d;
+    // A standby's copy is complete once DRBD says so; it stays complete when the server goes.
+    in_sync_ = local_ == Local::Standby && d.up_to_date();
+    // What the server's device was the last time it was connected: Secondary = handed over.
+    if (local_ != Local::Standby) released_ = false;
+    else if (d.cs == "Connected") released_ = d.peer_role == "Secondary";
   }
-  // The members' network first: /home is exported to, and mounted over, its addresses only.
+  if (!v.settled || !v.self.number) return;
+  const size_t present = 1 + v.live.size();
+  quorum_.observe(present, local_ == Local::Server);
+  HomeInput in;
+  in.self = {v.self.number, v.self.name, advert()};
+  for (const HomePeer& p : v.live) in.others.push_back({p.number, p.name, p.ad});
+  in.majority = quorum_.majority(present), in.tie = quorum_.tie(present);
+  in.released = released_ && in_sync_;
+  HomePlan plan = plan_home(in);
+  // A new, empty /home only once the plan has held for a few seconds (the roles of members that
+  // joined a moment ago may not have reached this node yet).
+  if (plan.action != HomeAction::Found) found_since_ = -1;
+  else if (found_since_ < 0) found_since_ = now;
+  if (plan.action != last_action_) next_try_ = 0;  // the retry delay is per action
+  last_action_ = plan.action;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    plan_ = plan;
+  }
+  // The members' network first: /home is exported to, and mounted over, its addresses only; the
+  // server's peer entry carries /home's address.
   std::vector<OverlayPeer> peers;
   for (const HomePeer& p : v.live)
-    if (p.ip && !p.wg_pub.empty()) peers.push_back({p.wg_pub, p.ip, p.number});
-  if (std::string why = net_.sync(v.wg_priv, v.self.number, peers); !why.empty()) {
+    if (p.ip && !p.wg_pub.empty())
+      peers.push_back({p.wg_pub, p.ip, p.number, plan.server == p.number && plan.server != v.self.number});
+  const bool serving = local_ == Local::Server && plan.action == HomeAction::Serve;
+  if (std::string why = net_.sync(v.wg_priv, v.self.number, peers, serving); !why.empty()) {
     std::lock_guard<std::mutex> l(mu_);
     state_ = "starting the members' network", error_ = why;
     return;
   }
-  if (f->name == v.self.name) {
-    if (!server_started_) {
-      {
+  bool mounted = false;
+  switch (plan.action) {
+    case HomeAction::Wait: break;
+    case HomeAction::Found:
+      if (now - found_since_ >= 5) found(v, plan, now);
+      break;
+    case HomeAction::Promote: promote(plan, now); break;
+    case HomeAction::Serve: serve(v, plan); break;
+    case HomeAction::Fence:
+      if (!fenced_) {
+        unexport_all();
+        net_.sync(v.wg_priv, v.self.number, peers, false);
         std::lock_guard<std::mutex> l(mu_);
-        role_ = "serve", state_ = "starting the NFS server";
+        fenced_ = true;
+        events_.push_back("home: " + plan.why);
       }
-      if (now < next_start_) return;
-      next_start_ = now + 10;
-      if (!ok({"systemctl", "start", "nfs-server"}, 120)) return;
-      server_started_ = true;
-    }
-    std::set<uint32_t> want;
-    for (const OverlayPeer& p : peers) want.insert(overlay_ip(p.number));
-    bool all = true;
-    for (uint32_t ip : want)
-      if (!exported_.count(ip)) {
-        // fsid=0: /home is the NFSv4 root, mounted as "server:/". The pseudo-root NFSv4 would
-        // build otherwise starts at "/", an overlayfs that cannot be exported (ENOENT).
-        if (ok({"exportfs", "-o", "rw,sync,no_subtree_check,no_root_squash,fsid=0", ip4_text(ip) + ":" + dir_}, 60))
-          exported_.insert(ip);
-        else
-          all = false;
+      break;
+    case HomeAction::Demote:
+      event(plan.why);
+      teardown();
+      break;
+    case HomeAction::Standby:
+    case HomeAction::Mount:
+      if (plan.action == HomeAction::Standby) stand_by(v, plan, now);
+      else if (local_ != Local::None) {
+        event("no longer " + std::string(local_ == Local::Server ? "serving" : "holding a copy of") + " /home: " + plan.why);
+        teardown();
       }
-    for (auto it = exported_.begin(); it != exported_.end();) {
-      if (want.count(*it) || !ok({"exportfs", "-u", ip4_text(*it) + ":" + dir_}, 60)) ++it;
-      else it = exported_.erase(it);
-    }
-    std::lock_guard<std::mutex> l(mu_);
-    role_ = "serve";
-    state_ = "served from here to " + std::to_string(exported_.size()) + " node(s)";
-    if (all) error_.clear();
-    return;
+      mounted = mount_client(now);
+      break;
   }
-  // Another node is the founder now: stop serving (clusters that booted apart have merged).
-  for (auto it = exported_.begin(); it != exported_.end();)
-    it = ok({"exportfs", "-u", ip4_text(*it) + ":" + dir_}, 60) ? exported_.erase(it) : std::next(it);
-  const std::string server = ip4_text(overlay_ip(f->number)), mounted = home_server(read_text(mounts_file_), dir_);
-  const std::string from = "node " + std::to_string(f->number) + " (" + f->name + ", " + server + ")";
-  if (mounted == server) {
-    std::lock_guard<std::mutex> l(mu_);
-    role_ = "mount";
-    state_ = "mounted from " + from;
-    error_.clear();
-    return;
+  measure(v, plan.server);
+  // Degraded: no server, or no standby whose copy is complete (as the members advertise it).
+  std::string why;
+  if (!plan.server || plan.action == HomeAction::Fence || plan.action == HomeAction::Wait)
+    why = "/home is not served: " + plan.why;
+  else {
+    const uint16_t sb = plan.standby;
+    bool ok_sb = false;
+    if (sb == v.self.number) ok_sb = in_sync_;
+    for (const HomePeer& p : v.live)
+      if (p.number == sb) ok_sb = p.ad.has(kHomeStandby) && p.ad.has(kHomeInSync) && p.ad.term == plan.term;
+    if (!sb) why = "/home has no standby: one node holds it";
+    else if (!ok_sb) why = "/home's standby, node " + std::to_string(sb) + ", does not hold a complete copy yet";
   }
+  std::string name;
+  for (const HomePeer& p : v.live)
+    if (p.number == plan.server) name = p.name;
+  std::lock_guard<std::mutex> l(mu_);
+  last_now_ = now;
+  if (why.empty()) degraded_since_ = -1;
+  else if (degraded_since_ < 0 || why != degraded_why_) degraded_since_ = now;
+  degraded_why_ = why;
+  if (plan.action == HomeAction::Serve && local_ == Local::Server)
+    state_ = "served from here to " + std::to_string(exported_.size() - exported_.count(home_ip())) + " node(s) at " +
+             ip4_text(home_ip());
+  else if (plan.action == HomeAction::Mount || plan.action == HomeAction::Standby)
+    state_ = (mounted ? "mounted from node " : "mounting from node ") + std::to_string(plan.server) + " (" + name + ", " +
+             ip4_text(home_ip()) + ")";
+  else
+    state_ = plan.why;
+}
+
+std::string HomeShare::hand_over() {
+  if (local_ != Local::Server) return "";
+  // NFS first: its open state holds the filesystem. Then a plain umount, which flushes it; the
+  // device must be closed for Secondary.
+  unexport_all();
+  ok({"systemctl", "stop", "nfs-server"}, 60);
+  nfs_started_ = false;
+  ok({"umount", paths_.dir}, 60) || ok({"umount", "-l", paths_.dir}, 60);
+  if (!ok({"umount", paths_.store}, 120)) return "could not hand /home over: " + error_;
+  if (std::string why = drbd_.secondary(); !why.empty()) return "could not hand /home over: " + why;
+  // The standby looks at its peer's role once a second: let it see this one Secondary before
+  // the node goes.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   {
     std::lock_guard<std::mutex> l(mu_);
-    role_ = "mount";
-    state_ = "mounting from " + from;
+    local_ = Local::None;
   }
-  if (now < next_mount_) return;
-  next_mount_ = now + 5;
-  if (!mounted.empty()) ok({"umount", "-l", dir_}, 30);  // the previous founder's share
-  if (ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3,nosuid,nodev", server + ":/", dir_}, 60)) {
-    std::lock_guard<std::mutex> l(mu_);
-    state_ = "mounted from " + from;
-    error_.clear();
-  }
+  save();
+  return standby_ ? "handed /home over to node " + std::to_string(standby_) : "stopped serving /home (no standby had a copy)";
+}
+
+std::string HomeShare::degraded() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return degraded_since_ >= 0 && last_now_ - degraded_since_ >= 30 ? degraded_why_ : "";
 }
 
 void HomeShare::start() {
@@ -137,7 +432,29 @@ void HomeShare::start() {
 
 nlohmann::json HomeShare::status() const {
   std::lock_guard<std::mutex> l(mu_);
-  nlohmann::json j = {{"role", role_}, {"state", state_}, {"founder", founder_}, {"founder_number", founder_number_}};
+  const char* role = local_ == Local::Server ? (fenced_ ? "fenced" : "server")
+                     : local_ == Local::Standby ? "standby"
+                     : plan_.action == HomeAction::Mount ? "client" : "waiting";
+  std::string sync;
+  if (local_ == Local::Server) {
+    if (!standby_) sync = "degraded: no standby";
+    else if (drbd_state_.sync_pct >= 0) sync = "resyncing to node " + std::to_string(standby_) + ", " +
+                                              std::to_string(static_cast<int>(drbd_state_.sync_pct)) + " %";
+    else if (drbd_state_.cs == "Connected" && drbd_state_.peer_up_to_date()) sync = "in sync with node " + std::to_string(standby_);
+    else sync = "degraded: node " + std::to_string(standby_) + " not connected (" + drbd_state_.cs + ")";
+  } else if (local_ == Local::Standby) {
+    sync = drbd_state_.sync_pct >= 0 ? "resyncing from node " + std::to_string(server_) + ", " +
+                                           std::to_string(static_cast<int>(drbd_state_.sync_pct)) + " %"
+           : in_sync_ ? "in sync with node " + std::to_string(server_)
+                      : "copy incomplete (" + drbd_state_.cs + ", " + drbd_state_.disk + ")";
+  }
+  nlohmann::json j = {{"role", role},      {"state", state_},      {"server", plan_.server},
+                      {"standby", local_ == Local::Server ? standby_ : plan_.standby},
+                      {"term", local_ != Local::None ? term_ : plan_.term},
+                      {"used_mb", used_mb_}, {"free_mb", free_mb_}, {"known_members", quorum_.known()}};
+  if (!sync.empty()) j["sync"] = sync;
+  if (degraded_since_ >= 0 && last_now_ - degraded_since_ >= 30) j["degraded"] = degraded_why_;
+  if (local_ != Local::None) j["backing"] = "RAM, " + std::to_string(ram_.size_mb()) + " MB", j["size_mb"] = ram_.size_mb();
   if (!error_.empty()) j["error"] = error_;
   return j;
 }

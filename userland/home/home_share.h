@@ -1,11 +1,17 @@
-// The cluster-wide /home. Its founder, the live node with the lowest number (the first node of a
-// cluster takes number 1; nodes starting together settle on distinct numbers first), exports its
-// /home (a tmpfs) over NFSv4 to the members' network address (overlay.h) of each live member, and
-// only to them; every other node mounts it (nosuid, nodev) on its own /home over that network. Numbers are never reused, so a node that joins later never
-// moves the share; it moves only when the founder dies (the next lowest takes over) or when two
-// clusters that booted apart merge and one of them renumbers (its founder then stops serving and
-// mounts the other's). Commands go through the CommandRunner seam on the share's own thread: a
-// slow mount never stalls the daemon.
+// The cluster-wide /home, replicated. One node serves it: its data is on a DRBD device
+// (drbd.h; RAM-backed, home_backing.h) replicated synchronously to one standby, mounted at
+// /run/grappe/home-store and bound on its own /home; it exports it over NFSv4 (fsid=0) at the
+// address that follows the server (home_ip(), 10.250.0.1) on the members' network (overlay.h), to
+// the live members' addresses only. Every other node mounts 10.250.0.1:/ on /home (nosuid, nodev).
+//
+// Who serves, who stands by and when the standby takes over is home_role.h's plan, made by each
+// node from the roles the members advertise (their load entries carry advert()). When the server
+// dies, the standby promotes its copy, exports it, takes the address, and every member's mount
+// continues at the same address: no remount. A server that loses its majority stops exporting.
+//
+// The role survives a restart of grapped (jobs keep writing to /home meanwhile): it is kept in
+// /run/grappe/home/state.json and taken up again when the DRBD device is still there. Commands go
+// through the CommandRunner seam on the share's own thread: a slow mount never stalls the daemon.
 #pragma once
 #include <cstdint>
 #include <mutex>
@@ -18,6 +24,9 @@
 
 #include "common/command_runner.h"
 #include "common/periodic_worker.h"
+#include "home/drbd.h"
+#include "home/home_backing.h"
+#include "home/home_role.h"
 #include "home/overlay.h"
 
 namespace grappe {
@@ -25,45 +34,92 @@ namespace grappe {
 struct HomePeer {
   uint16_t number = 0;
   std::string name;
-  uint32_t ip = 0;  // network order; 0 for this node
+  uint32_t ip = 0;     // network order; 0 for this node
   std::string wg_pub;  // its members' network public key (base64, overlay_keys)
+  HomeAdvert ad;       // its part in /home, as it advertises it
 };
 
 struct HomeView {
   bool settled = false;         // this node has had its number for a few seconds
   HomePeer self;
-  std::vector<HomePeer> live;   // the other live members with a number
+  std::vector<HomePeer> live;   // the other live (or suspect) members with a number
   std::string wg_priv;          // this node's members' network private key (base64)
+  uint32_t mem_total_mb = 0;    // this node's memory (the default size of a RAM-backed /home)
 };
 
-// The founder: the live node with the lowest number (none until this node's number settled).
+// The founder: the live node with the lowest number (none until this node's number settled). The
+// network-boot service is the founder's; /home's server is home_role.h's.
 std::optional<HomePeer> choose_founder(const HomeView& v);
 // The NFS server `/home` is mounted from, per a /proc/mounts text ("" when it is not NFS).
 std::string home_server(const std::string& mounts, const std::string& dir = "/home");
 
+struct HomePaths {
+  std::string net = "/run/grappe/overlay", drbd = "/run/grappe/drbd", ram = "/run/grappe/home-ram",
+              store = "/run/grappe/home-store", state = "/run/grappe/home/state.json", mounts = "/proc/mounts",
+              proc_drbd = "/proc/drbd", dir = "/home";
+};
+
 class HomeShare {
  public:
-  // `net_dir` holds the members' network configuration (overlay.h).
-  explicit HomeShare(CommandRunner& run, std::string net_dir = "/run/grappe/overlay",
-                     std::string mounts_file = "/proc/mounts", std::string dir = "/home");
+  // size_mb: of a RAM-backed /home this node founds (0: ram_home_mb of its memory).
+  explicit HomeShare(CommandRunner& run, HomePaths paths = {}, uint32_t size_mb = 0);
   ~HomeShare();                     // stops the worker before anything it uses goes
   void observe(const HomeView& v);  // from the daemon's loop: cheap
-  void step(double now);            // one pass of the worker: export or mount as needed
+  void step(double now);            // one pass of the worker
   void start();                     // the worker thread: step() every second until destroyed
   nlohmann::json status() const;
+  HomeAdvert advert() const;        // for this node's load entry
+  // A clean shutdown of this node: a server stops exporting, unmounts and makes its DRBD device
+  // Secondary, so its standby takes /home over at once (home_role: released). Blocks (bounded by
+  // the commands' timeouts); the worker must be stopped first. Returns what it did, for the log.
+  std::string hand_over();
+  void stop() { worker_.stop(); }
+  std::vector<std::string> take_events();  // role changes, for the journal
+  // "" while /home has a server and a standby in sync; else why it is degraded (held for 30 s
+  // before it is said, so a resync at start-up is no alarm).
+  std::string degraded() const;
 
  private:
+  enum class Local { None, Server, Standby };
   bool ok(const std::vector<std::string>& argv, double timeout_s);
+  bool ok_why(const std::string& why);
+  void event(const std::string& what);
+  void recover();
+  void save();
+  void found(const HomeView& v, const HomePlan& p, double now);
+  void promote(const HomePlan& p, double now);
+  void serve(const HomeView& v, const HomePlan& p);
+  void stand_by(const HomeView& v, const HomePlan& p, double now);
+  void teardown();
+  void unexport_all();
+  bool bind_home();
+  bool mount_client(double now);  // true when /home is mounted from home_ip()
+  void measure(const HomeView& v, uint16_t server);
+
   CommandRunner& run_;
+  HomePaths paths_;
+  uint32_t size_mb_;
   Overlay net_;
-  std::string mounts_file_, dir_;
-  mutable std::mutex mu_;
+  Drbd drbd_;
+  RamBacking ram_;
+  Quorum quorum_;
+  mutable std::mutex mu_;  // guards what status(), advert() and observe() touch
   HomeView view_;
-  std::string founder_, role_ = "waiting", state_ = "waiting for this node's number", error_;
-  uint16_t founder_number_ = 0;
-  bool server_started_ = false;
+  HomePlan plan_;
+  Local local_ = Local::None;
+  uint32_t term_ = 0;
+  uint16_t server_ = 0, standby_ = 0;
+  bool fenced_ = false, nfs_started_ = false, in_sync_ = false;
+  bool released_ = false;  // a standby saw its server's device Secondary (handed over)
+  DrbdState drbd_state_;
+  std::string state_ = "waiting for this node's number", error_;
   std::set<uint32_t> exported_;
-  double next_start_ = 0, next_mount_ = 0;  // retry times
+  double next_try_ = 0, next_mount_ = 0, found_since_ = -1;
+  HomeAction last_action_ = HomeAction::Wait;
+  uint64_t used_mb_ = 0, free_mb_ = 0;
+  std::string degraded_why_;  // as of the last step, "" when in sync
+  double degraded_since_ = -1, last_now_ = 0;
+  std::vector<std::string> events_;
   PeriodicWorker worker_;  // last: destroyed first
 };
 

@@ -42,6 +42,7 @@ std::string write_private(const std::string& dir, const std::string& path, const
 }  // namespace
 
 uint32_t overlay_ip(uint16_t number) { return htonl((10u << 24) | (251u << 16) | number); }
+uint32_t home_ip() { return htonl((10u << 24) | (250u << 16) | 1); }
 
 std::string ip4_text(uint32_t ip) {
   char b[INET_ADDRSTRLEN] = "?";
@@ -65,7 +66,8 @@ OverlayKeys overlay_keys(std::span<const uint8_t> secret, std::span<const uint8_
 std::string overlay_conf(const std::string& priv, const std::vector<OverlayPeer>& peers) {
   std::string c = "[Interface]\nPrivateKey = " + priv + "\nListenPort = " + std::to_string(kOverlayPort) + "\n";
   for (const OverlayPeer& p : peers)
-    c += "\n[Peer]\nPublicKey = " + p.pub + "\nAllowedIPs = " + ip4_text(overlay_ip(p.number)) + "/32\nEndpoint = " +
+    c += "\n[Peer]\nPublicKey = " + p.pub + "\nAllowedIPs = " + ip4_text(overlay_ip(p.number)) + "/32" +
+         (p.home ? ", " + ip4_text(home_ip()) + "/32" : "") + "\nEndpoint = " +
          ip4_text(p.endpoint) + ":" + std::to_string(kOverlayPort) + "\n";
   return c;
 }
@@ -80,7 +82,8 @@ std::string Overlay::run(const std::vector<std::string>& argv) {
   return "'" + cmd + "' failed (status " + std::to_string(r.status) + "): " + first_line(r.output);
 }
 
-std::string Overlay::sync(const std::string& priv, uint16_t number, const std::vector<OverlayPeer>& peers) {
+std::string Overlay::sync(const std::string& priv, uint16_t number, const std::vector<OverlayPeer>& peers,
+                          bool serves_home) {
   if (!created_) {
     // After a restart of grapped the interface is still there (it must be: /home rides on it).
     if (run({"ip", "link", "show", "dev", kOverlayIf}).empty()) created_ = true;
@@ -103,15 +106,32 @@ std::string Overlay::sync(const std::string& priv, uint16_t number, const std::v
     // After a restart of grapped the address is usually right already: leave it (and the NFS
     // traffic on it) alone rather than flush and add it again.
     CommandResult cur = run_.run({"ip", "-4", "-o", "address", "show", "dev", kOverlayIf}, 30);
-    const bool only_addr = cur.status == 0 && cur.output.find(" " + addr + " ") != std::string::npos &&
-                           cur.output.find(" inet ") == cur.output.rfind(" inet ");
+    // Its own address and nothing else (but /home's, which the home share manages).
+    size_t others = 0;
+    for (size_t p = 0; (p = cur.output.find(" inet ", p)) != std::string::npos; p += 6)
+      if (cur.output.compare(p + 6, addr.size(), addr) != 0 &&
+          cur.output.compare(p + 6, ip4_text(home_ip()).size() + 1, ip4_text(home_ip()) + "/") != 0)
+        ++others;
+    const bool only_addr = cur.status == 0 && cur.output.find(" " + addr + " ") != std::string::npos && others == 0;
     std::vector<std::vector<std::string>> steps;
+    if (!only_addr) applied_home_ = -1;  // the flush takes /home's address too
     if (!only_addr)
       steps = {{"ip", "address", "flush", "dev", kOverlayIf}, {"ip", "address", "add", addr, "dev", kOverlayIf}};
     steps.push_back({"ip", "link", "set", "dev", kOverlayIf, "up"});
     for (const auto& argv : steps)
       if (std::string why = run(argv); !why.empty()) return why;
     applied_number_ = number;
+  }
+  if (static_cast<int>(serves_home) != applied_home_) {
+    const std::string home = ip4_text(home_ip()) + "/32";
+    // Every node routes /home's address into the members' network; the server also holds it.
+    if (std::string why = run({"ip", "route", "replace", home, "dev", kOverlayIf}); !why.empty()) return why;
+    if (serves_home) {
+      if (std::string why = run({"ip", "address", "replace", home, "dev", kOverlayIf}); !why.empty()) return why;
+    } else {
+      run({"ip", "address", "del", home, "dev", kOverlayIf});  // absent already: fine
+    }
+    applied_home_ = serves_home;
   }
   return "";
 }

@@ -22,6 +22,9 @@ constexpr const char* kOverlayIf = "grappe0";
 constexpr uint16_t kOverlayPort = 7424;
 
 uint32_t overlay_ip(uint16_t number);  // network order
+// The address /home is served at (10.250.0.1): it moves with the server of /home (home_role.h).
+// Every node routes it into grappe0; the server's peer entry is allowed it, and the server holds it.
+uint32_t home_ip();
 std::string ip4_text(uint32_t ip);     // network order -> dotted quad
 
 struct OverlayKeys {
@@ -34,6 +37,7 @@ struct OverlayPeer {
   std::string pub;        // base64
   uint32_t endpoint = 0;  // its LAN address, network order
   uint16_t number = 0;
+  bool home = false;      // it serves /home: also allowed home_ip()
   bool operator==(const OverlayPeer&) const = default;
 };
 
@@ -47,7 +51,9 @@ class Overlay {
   Overlay(CommandRunner& run, std::string dir);
   // Brings grappe0 to this node's address and these peers, running only what changed since the
   // last call. "" when done, else what failed and what to check.
-  std::string sync(const std::string& priv, uint16_t number, const std::vector<OverlayPeer>& peers);
+  // `serves_home`: this node holds home_ip().
+  std::string sync(const std::string& priv, uint16_t number, const std::vector<OverlayPeer>& peers,
+                   bool serves_home = false);
 
  private:
   std::string run(const std::vector<std::string>& argv);
@@ -56,6 +62,7 @@ class Overlay {
   bool created_ = false;
   std::string applied_conf_;
   uint16_t applied_number_ = 0;
+  int applied_home_ = -1;  // serves_home as applied; -1: not yet
 };
 
 }  // namespace grappe

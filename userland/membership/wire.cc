@@ -8,7 +8,7 @@ namespace grappe {
 namespace {
 
 constexpr uint8_t kMagic[3] = {'G', 'R', 'P'};
-constexpr uint8_t kWireVersion = 1;
+constexpr uint8_t kWireVersion = 2;  // 2: the load entry carries the /home role
 constexpr size_t kHeader = 3 + 1 + 1 + 16 + 8;  // magic, version, type, sender, nonce
 
 struct Writer {
@@ -90,6 +90,11 @@ void put_load(Writer& w, const LoadInfo& l) {
   w.u16(l.daemon_version);
   w.u32(l.netboot);
   w.u32(l.admission);
+  w.u32(l.home);
+  w.u16(l.home_peer);
+  w.u32(l.home_mb);
+  w.u32(l.home_used_mb);
+  w.u32(l.home_free_mb);
 }
 
 std::vector<uint8_t> body(const Message& m) {
@@ -226,6 +231,11 @@ std::optional<Message> decode(const uint8_t* data, size_t len, const ClusterKey&
     l.daemon_version = r.u16();
     l.netboot = r.u32();
     l.admission = r.u32();
+    l.home = r.u32();
+    l.home_peer = r.u16();
+    l.home_mb = r.u32();
+    l.home_used_mb = r.u32();
+    l.home_free_mb = r.u32();
     m.loads.push_back(l);
   }
   if (!r.ok || r.off != blen) return err = DecodeError::Malformed, std::nullopt;

@@ -43,6 +43,12 @@ struct LoadInfo {
   // The cluster-wide admission policy as this node knows it (generation << 2 | policy code,
   // boot/cluster_policy.h; 0 = never set). The newest generation wins, as for netboot.
   uint32_t admission = 0;
+  // Its part in the replicated /home (home/home_role.h): term << 8 | HomeFlag bits; the node it
+  // chose as standby (a server's entry); the replicated device's size in MB.
+  uint32_t home = 0;
+  uint16_t home_peer = 0;
+  uint32_t home_mb = 0;
+  uint32_t home_used_mb = 0, home_free_mb = 0;  // a server's: its filesystem's use
   bool operator==(const LoadInfo&) const = default;
 };
 
