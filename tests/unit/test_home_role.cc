@@ -92,6 +92,16 @@ TEST_CASE("home role: no promotion without a majority of the members last known"
   CHECK(p.action == HomeAction::Fence);
 }
 
+TEST_CASE("home role: a server that left cleanly a moment ago (grapped restarting) is waited for") {
+  HomeInput in = input(node(2, 1, kHomeStandby | kHomeInSync), {node(3)});
+  in.server_left_lately = true;
+  HomePlan p = plan_home(in);
+  CHECK(p.action == HomeAction::Wait);
+  CHECK(p.why.find("waits a minute") != std::string::npos);
+  in.released = true;  // it handed /home over before leaving: no wait
+  CHECK(plan_home(in).action == HomeAction::Promote);
+}
+
 TEST_CASE("home role: a standby not yet in sync cannot promote; a new, empty /home is said to be one") {
   HomePlan p = plan_home(input(node(2, 1, kHomeStandby), {node(3)}));
   CHECK(p.action == HomeAction::Found);  // node 2 is the lowest left

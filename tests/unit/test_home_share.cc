@@ -194,6 +194,26 @@ TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's
   std::filesystem::remove_all(tmp_dir());
 }
 
+TEST_CASE("home share: a standby waits a minute for a server that left cleanly (grapped restarting)") {
+  Node sb("left");
+  sb.share->observe(view(2, {with(peer(1), {1, kHomeServer, 2, 384}), peer(3)}));
+  sb.share->step(100);
+  sb.drbd("cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate C r-----");
+  sb.share->step(101);
+  const std::string conf = "drbdadm -c " + sb.paths.drbd + "/drbd.conf";
+  HomeView v = view(2, {peer(3)});
+  v.left = {1};
+  sb.share->observe(v);
+  sb.share->step(102);
+  CHECK_FALSE(sb.ran(conf + " primary home"));
+  CHECK(sb.share->status()["state"].get<std::string>().find("waits a minute") != std::string::npos);
+  sb.share->step(150);
+  CHECK_FALSE(sb.ran(conf + " primary home"));
+  sb.share->step(163);  // still gone after a minute: it takes over
+  CHECK(sb.ran(conf + " primary home"));
+  std::filesystem::remove_all(tmp_dir());
+}
+
 TEST_CASE("home share: a mount that fails is retried every 5 s and says why") {
   Node m("retry");
   m.r.fail["mount"] = 32;

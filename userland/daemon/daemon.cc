@@ -594,6 +594,8 @@ HomeView Daemon::home_view(double now) {
                                                     m.load->info.home_used_mb, m.load->info.home_free_mb)
                                : HomeAdvert{}});
   if (me.load) v.mem_total_mb = me.load->info.mem_total_mb;
+  for (const Member& m : mb_.members())
+    if (m.state == MemberState::Left && m.number) v.left.push_back(m.number);
   return v;
 }
 
@@ -673,12 +675,15 @@ int Daemon::run() {
     announce_cluster();
   }
   // A clean shutdown of the node (not a restart of grapped): /home goes to its standby first.
+  // (What it does goes to the console too: the journal may not outlive the shutdown.)
   if (home_ && runner_.run({"systemctl", "is-system-running"}, 10).output.rfind("stopping", 0) == 0) {
     home_->stop();
-    std::fprintf(stderr, "grapped: the system is shutting down: handing /home over if this node serves it\n");
     const std::string done = home_->hand_over();
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!done.empty()) mb_.on_event("home: " + done);
+    if (!done.empty()) {
+      std::printf("grappe: /home: %s\n", done.c_str());
+      std::fflush(stdout);
+      echo_to_other_consoles("grappe: /home: " + done);
+    }
   }
   std::lock_guard<std::mutex> lock(mu_);
   mb_.leave(now_s(), out);

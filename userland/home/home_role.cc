@@ -82,6 +82,11 @@ HomePlan plan_home(const HomeInput& in) {
       p.why = node_text(*copy) + " holds the copy of /home and takes it over";
       return p;
     }
+    if (in.server_left_lately && !in.released) {
+      p.why = "the server of /home left the cluster cleanly without handing it over (grapped restarting?): "
+              "this node's copy waits a minute for it before taking over";
+      return p;
+    }
     if (!in.majority && !(in.released && copy->number == in.self.number)) {
       p.why = "this node holds the copy of /home but sees no majority of the members it knew, so it does not take "
               "it over (the server may still be serving on the other side): waiting for them";

@@ -84,6 +84,9 @@ struct HomeInput {
   // This standby's server handed /home over (a clean shutdown: its DRBD went Secondary before
   // it left): the copy takes over without a majority (the server is not serving elsewhere).
   bool released = false;
+  // This standby's server left cleanly without handing over, a moment ago: most likely grapped
+  // restarting on it (its device still Primary, its /home still served). Wait rather than promote.
+  bool server_left_lately = false;
 };
 
 // The highest-ranking server among `in`'s nodes: highest term, then lowest number.

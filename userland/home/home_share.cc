@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -314,6 +315,10 @@ void HomeShare::step(double now) {
   for (const HomePeer& p : v.live) in.others.push_back({p.number, p.name, p.ad});
   in.majority = quorum_.majority(present), in.tie = quorum_.tie(present);
   in.released = released_ && in_sync_;
+  const bool left = local_ == Local::Standby && std::count(v.left.begin(), v.left.end(), server_) > 0;
+  if (!left) server_left_since_ = -1;
+  else if (server_left_since_ < 0) server_left_since_ = now;
+  in.server_left_lately = left && now - server_left_since_ < 60;
   HomePlan plan = plan_home(in);
   // A new, empty /home only once the plan has held for a few seconds (the roles of members that
   // joined a moment ago may not have reached this node yet).

@@ -45,6 +45,7 @@ struct HomeView {
   std::vector<HomePeer> live;   // the other live (or suspect) members with a number
   std::string wg_priv;          // this node's members' network private key (base64)
   uint32_t mem_total_mb = 0;    // this node's memory (the default size of a RAM-backed /home)
+  std::vector<uint16_t> left;   // members that left cleanly (a restart of grapped says so too)
 };
 
 // The founder: the live node with the lowest number (none until this node's number settled). The
@@ -119,6 +120,7 @@ class HomeShare {
   uint64_t used_mb_ = 0, free_mb_ = 0;
   std::string degraded_why_;  // as of the last step, "" when in sync
   double degraded_since_ = -1, last_now_ = 0;
+  double server_left_since_ = -1;  // this standby's server left cleanly at (-1: it did not)
   std::vector<std::string> events_;
   PeriodicWorker worker_;  // last: destroyed first
 };
