@@ -188,6 +188,8 @@ TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's
   cl.share->observe(view(3, {with(peer(2), {1, kHomeStandby | kHomeInSync, 0, 384})}));
   cl.share->step(101);
   CHECK(cl.share->status()["state"].get<std::string>().find("node 2 (n2) holds the copy") != std::string::npos);
+  // /home's address does not move to node 2 before it serves
+  CHECK(read_text(cl.paths.net + "/grappe0.conf").find("10.250.0.1") == std::string::npos);
   cl.share->observe(view(3, {with(peer(2), {2, kHomeServer, 3, 384})}));
   cl.share->step(102);
   CHECK(read_text(cl.paths.net + "/grappe0.conf").find("AllowedIPs = 10.251.0.2/32, 10.250.0.1/32") != std::string::npos);

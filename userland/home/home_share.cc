@@ -332,10 +332,14 @@ void HomeShare::step(double now) {
   }
   // The members' network first: /home is exported to, and mounted over, its addresses only; the
   // server's peer entry carries /home's address.
+  // /home's address goes to a node that serves it; while none does (a server restarting its
+  // grapped, a standby about to promote) it stays where it was.
+  if (plan.action == HomeAction::Mount || plan.action == HomeAction::Standby) home_peer_ = plan.server;
+  else if (plan.action != HomeAction::Wait) home_peer_ = 0;
   std::vector<OverlayPeer> peers;
   for (const HomePeer& p : v.live)
     if (p.ip && !p.wg_pub.empty())
-      peers.push_back({p.wg_pub, p.ip, p.number, plan.server == p.number && plan.server != v.self.number});
+      peers.push_back({p.wg_pub, p.ip, p.number, home_peer_ == p.number && home_peer_ != v.self.number});
   const bool serving = local_ == Local::Server && plan.action == HomeAction::Serve;
   if (std::string why = net_.sync(v.wg_priv, v.self.number, peers, serving); !why.empty()) {
     std::lock_guard<std::mutex> l(mu_);

@@ -110,6 +110,7 @@ class HomeShare {
   Local local_ = Local::None;
   uint32_t term_ = 0;
   uint16_t server_ = 0, standby_ = 0;
+  uint16_t home_peer_ = 0;  // the peer this node routes /home's address to
   bool fenced_ = false, nfs_started_ = false, in_sync_ = false;
   bool released_ = false;  // a standby saw its server's device Secondary (handed over)
   DrbdState drbd_state_;
