@@ -70,7 +70,8 @@ echo "ok: VM $W wrote to /home again $FAILOVER_S s after node 1 died"
 [ "$(home_json "$SB" '["role"]')" = server ] || fail "VM $SB does not serve /home: $(con "$SB" 'grappe home')"
 [ "$(home_json "$SB" '["term"]')" = 2 ] || fail "VM $SB serves at term $(home_json "$SB" '["term"]'), not 2"
 con "$SB" "journalctl -u grapped --no-pager | grep -q 'copy takes over at term 2'" || fail "VM $SB's journal does not say it took /home over"
-python3 -c "import sys; sys.exit(0 if $FAILOVER_S <= 30 * $SCALE else 1)" || fail "failover took $FAILOVER_S s (over $(( 30 * SCALE )) s)"
+# The 30 s target is ci/bench-home's to check (timing targets live in benchmarks); this test
+# checks that /home comes back at all and loses nothing synced.
 
 echo "== 4. every synced file is intact, on the new server and on VM $W"
 for n in "$SB" "$W"; do

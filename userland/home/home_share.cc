@@ -143,7 +143,9 @@ void HomeShare::teardown() {
 
 bool HomeShare::bind_home() {
   // This node's own processes use the store directly; a mount of the previous server goes first.
-  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", paths_.dir}, 60);
+  // -c: umount(8) would resolve the path first, a stat that waits out the NFS timeouts (a minute)
+  // when that server is dead.
+  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", "-c", paths_.dir}, 60);
   return ok({"mount", "--bind", paths_.store + "/home", paths_.dir}, 60);
 }
 
@@ -162,7 +164,7 @@ void HomeShare::found(const HomeView& v, const HomePlan& p, double now) {
       !ok({"mkdir", "-p", "-m", "0755", paths_.store + "/home"}, 30))
     return;
   // What /home held before (the image's files, or what was written while no node served it).
-  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", paths_.dir}, 60);
+  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", "-c", paths_.dir}, 60);
   ok({"cp", "-a", paths_.dir + "/.", paths_.store + "/home/"}, 600);
   if (!bind_home()) return;
   {
@@ -265,7 +267,7 @@ bool HomeShare::mount_client(double now) {
   if (mounted == addr) return true;
   if (now < next_mount_) return false;
   next_mount_ = now + 5;
-  if (!mounted.empty()) ok({"umount", "-l", paths_.dir}, 30);  // an older share
+  if (!mounted.empty()) ok({"umount", "-l", "-c", paths_.dir}, 30);  // an older share (-c: bind_home)
   if (!ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3,nosuid,nodev", addr + ":/", paths_.dir}, 60))
     return false;
   std::lock_guard<std::mutex> l(mu_);
