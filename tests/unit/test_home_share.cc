@@ -69,7 +69,7 @@ struct Node {
     std::filesystem::create_directories(dir);
     paths.net = dir + "/net", paths.drbd = dir + "/drbd", paths.ram = dir + "/ram", paths.store = dir + "/store";
     paths.state = dir + "/state.json", paths.mounts = dir + "/mounts", paths.proc_drbd = dir + "/drbd.proc";
-    paths.dir = "/home";
+    paths.dir = "/home", paths.drbd_helper = dir + "/usermode_helper";
     std::ofstream(paths.mounts) << "tmpfs /home tmpfs rw 0 0\n";
     r.out["losetup --find --show"] = "/dev/loop5\n";
     share = std::make_unique<HomeShare>(r, paths, 256);
@@ -102,6 +102,7 @@ TEST_CASE("home share: a new cluster's node 1 founds a replicated /home, serves 
   CHECK(n.at("mkfs.ext4") < n.at("mount -o noatime /dev/drbd0 " + n.paths.store));
   CHECK(n.at("cp -a /home/. " + n.paths.store + "/home/") < n.at("mount --bind " + n.paths.store + "/home /home"));
   CHECK(read_text(n.paths.drbd + "/drbd.conf").find("disk /dev/loop5;") != std::string::npos);
+  CHECK(read_text(n.paths.drbd_helper) == "/bin/true\n");  // DRBD's user-space helper: a no-op
   HomeAdvert a = n.share->advert();
   CHECK(a.term == 1);
   CHECK(a.has(kHomeServer));
@@ -315,6 +316,7 @@ TEST_CASE("home share: nothing exported or mounted while the members' network is
   r.fail["ip link"] = 2;
   r.fail["wg"] = 1;
   HomePaths paths;
+  paths.drbd_helper = tmp_dir() + "/c.helper";
   paths.net = tmp_dir() + "/c", paths.mounts = mounts, paths.state = tmp_dir() + "/c.json", paths.proc_drbd = tmp_dir() + "/none";
   HomeShare member(r, paths);
   member.observe(view(2, {peer(1)}));

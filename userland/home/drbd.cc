@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "common/text_file.h"
@@ -81,7 +82,8 @@ std::string drbd_conf(const DrbdSpec& s) {
   return c + "}\n";
 }
 
-Drbd::Drbd(CommandRunner& run, std::string dir) : run_(run), dir_(std::move(dir)) {}
+Drbd::Drbd(CommandRunner& run, std::string dir, std::string helper_param)
+    : run_(run), dir_(std::move(dir)), helper_param_(std::move(helper_param)) {}
 
 std::string Drbd::adm(std::vector<std::string> args, double timeout_s) {
   std::vector<std::string> argv = {"drbdadm", "-c", dir_ + "/drbd.conf"};
@@ -104,6 +106,10 @@ std::string Drbd::write(const DrbdSpec& s) {
 std::string Drbd::create(bool fresh) {
   CommandResult m = run_.run({"modprobe", "drbd"}, 60);
   if (m.status != 0) return "cannot load the drbd kernel module: " + first_line(m.output);
+  // DRBD calls a user-space helper (drbdadm, which reads /etc/drbd.conf, not this resource's
+  // file) on some state changes, and the caller waits for it: seen blocking the promoted copy's
+  // mount. No handler is configured here, so the helper is a no-op.
+  if (std::ofstream helper(helper_param_); helper) helper << "/bin/true\n";
   if (fresh)
     if (std::string why = adm({"--force", "create-md", "home"}, 120); !why.empty()) return why;
   return adm({"up", "home"});

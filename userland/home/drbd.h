@@ -35,7 +35,9 @@ std::string drbd_conf(const DrbdSpec& s);
 
 class Drbd {
  public:
-  Drbd(CommandRunner& run, std::string dir);  // dir: /run/grappe/drbd (0700)
+  // dir: /run/grappe/drbd (0700); helper_param: the module's usermode_helper parameter.
+  Drbd(CommandRunner& run, std::string dir,
+       std::string helper_param = "/sys/module/drbd/parameters/usermode_helper");
   // Each returns "" when done, else what failed.
   std::string write(const DrbdSpec& s);       // the configuration, replaced whole
   std::string create(bool fresh);             // modprobe; create-md when `fresh`; up
@@ -49,7 +51,7 @@ class Drbd {
  private:
   std::string adm(std::vector<std::string> args, double timeout_s = 60);
   CommandRunner& run_;
-  std::string dir_;
+  std::string dir_, helper_param_;
   DrbdSpec spec_;
 };
 

@@ -36,7 +36,7 @@ std::string home_server(const std::string& mounts, const std::string& dir) {
 }
 
 HomeShare::HomeShare(CommandRunner& run, HomePaths paths, uint32_t size_mb)
-    : run_(run), paths_(std::move(paths)), size_mb_(size_mb), net_(run, paths_.net), drbd_(run, paths_.drbd),
+    : run_(run), paths_(std::move(paths)), size_mb_(size_mb), net_(run, paths_.net), drbd_(run, paths_.drbd, paths_.drbd_helper),
       ram_(run, paths_.ram) {
   recover();
 }

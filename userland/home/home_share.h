@@ -57,7 +57,7 @@ std::string home_server(const std::string& mounts, const std::string& dir = "/ho
 struct HomePaths {
   std::string net = "/run/grappe/overlay", drbd = "/run/grappe/drbd", ram = "/run/grappe/home-ram",
               store = "/run/grappe/home-store", state = "/run/grappe/home/state.json", mounts = "/proc/mounts",
-              proc_drbd = "/proc/drbd", dir = "/home";
+              proc_drbd = "/proc/drbd", dir = "/home", drbd_helper = "/sys/module/drbd/parameters/usermode_helper";
 };
 
 class HomeShare {
