@@ -103,4 +103,5 @@ if [ -n "${GRAPPE_HOME_JSON:-}" ]; then
   printf '{"failover_s": %s, "resync_s": %s, "resync_mb": %s, "replicated_mb_s": %s, "unreplicated_mb_s": %s}\n' \
     "$FAILOVER_S" "$RESYNC_S" "$RESYNC_MB" "$REP" "$UNREP" > "$GRAPPE_HOME_JSON"
 fi
-echo "PASS: /home survived its server: failover in $FAILOVER_S s, 200 synced files intact, the writing job ${ERR:+got an I/O error at line $ERR}${ERR:-wrote every line}; a new standby in sync in $RESYNC_S s"
+JOB="wrote every line"; [ -z "$ERR" ] || JOB="got an I/O error at line $ERR"
+echo "PASS: /home survived its server: failover in $FAILOVER_S s, 200 synced files intact, the writing job $JOB; a new standby in sync in $RESYNC_S s"
