@@ -217,6 +217,20 @@ TEST_CASE("home share: a standby waits a minute for a server that left cleanly (
   std::filesystem::remove_all(tmp_dir());
 }
 
+TEST_CASE("home share: a damaged state file is ignored, never thrown on") {
+  Node n("damaged");
+  n.drbd("cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----");
+  for (const char* text : {R"({"role":"server","term":"one","server":[1],"disk":7,"size_mb":-3})", "{", "[1,2]", "\x01\xff",
+                           R"({"role":5})"}) {
+    std::ofstream(n.paths.state) << text;
+    HomeShare again(n.r, n.paths, 256);
+    const HomeAdvert a = again.advert();
+    CHECK((a.term == 0 || a.has(kHomeServer)));  // a role string with bad numbers: term 0
+    CHECK(a.size_mb == 0);
+  }
+  std::filesystem::remove_all(tmp_dir());
+}
+
 TEST_CASE("home share: a mount that fails is retried every 5 s and says why") {
   Node m("retry");
   m.r.fail["mount"] = 32;

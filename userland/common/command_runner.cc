@@ -8,7 +8,18 @@
 
 #include <chrono>
 
+#include "common/text_file.h"
+
 namespace grappe {
+
+std::string run_checked(CommandRunner& run, const std::vector<std::string>& argv, double timeout_s, std::string* out) {
+  CommandResult r = run.run(argv, timeout_s);
+  if (out) *out = r.output;
+  if (r.status == 0) return "";
+  std::string cmd;
+  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+  return "'" + cmd + "' failed (status " + std::to_string(r.status) + "): " + first_line(r.output);
+}
 
 CommandResult ProcessRunner::run(const std::vector<std::string>& argv, double timeout_s) {
   CommandResult r;

@@ -17,6 +17,11 @@ class CommandRunner {
   virtual CommandResult run(const std::vector<std::string>& argv, double timeout_s) = 0;
 };
 
+// Runs argv; "" when it exited 0, else "'CMD' failed (status N): FIRST LINE OF ITS OUTPUT".
+// `out` (when given) receives its output either way.
+std::string run_checked(CommandRunner& run, const std::vector<std::string>& argv, double timeout_s,
+                        std::string* out = nullptr);
+
 // Runs the command with fork/exec, no shell; kills it (SIGKILL) at the timeout.
 class ProcessRunner final : public CommandRunner {
  public:

@@ -88,11 +88,7 @@ Drbd::Drbd(CommandRunner& run, std::string dir, std::string helper_param)
 std::string Drbd::adm(std::vector<std::string> args, double timeout_s) {
   std::vector<std::string> argv = {"drbdadm", "-c", dir_ + "/drbd.conf"};
   argv.insert(argv.end(), args.begin(), args.end());
-  CommandResult r = run_.run(argv, timeout_s);
-  if (r.status == 0) return "";
-  std::string cmd;
-  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  return "'" + cmd + "' failed (status " + std::to_string(r.status) + "): " + first_line(r.output);
+  return run_checked(run_, argv, timeout_s);
 }
 
 std::string Drbd::write(const DrbdSpec& s) {

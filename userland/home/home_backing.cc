@@ -11,12 +11,7 @@ uint32_t ram_home_mb(uint32_t mem_total_mb) { return std::max<uint32_t>(256, mem
 RamBacking::RamBacking(CommandRunner& run, std::string dir) : run_(run), dir_(std::move(dir)) {}
 
 std::string RamBacking::step(const std::vector<std::string>& argv, std::string* out) {
-  CommandResult r = run_.run(argv, 60);
-  if (out) *out = r.output;
-  if (r.status == 0) return "";
-  std::string cmd;
-  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  return "'" + cmd + "' failed (status " + std::to_string(r.status) + "): " + first_line(r.output);
+  return run_checked(run_, argv, 60, out);
 }
 
 std::string RamBacking::create(uint32_t size_mb) {

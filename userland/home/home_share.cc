@@ -49,11 +49,7 @@ void HomeShare::observe(const HomeView& v) {
 }
 
 bool HomeShare::ok(const std::vector<std::string>& argv, double timeout_s) {
-  CommandResult r = run_.run(argv, timeout_s);
-  if (r.status == 0) return true;
-  std::string cmd;
-  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  return ok_why("'" + cmd + "' failed (status " + std::to_string(r.status) + "): " + first_line(r.output));
+  return ok_why(run_checked(run_, argv, timeout_s));
 }
 
 bool HomeShare::ok_why(const std::string& why) {
@@ -93,15 +89,24 @@ void HomeShare::recover() {
   if (!text) return;
   nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_object()) return;
+  // A damaged file (a field of the wrong type) is ignored, never thrown on.
+  auto num = [&](const char* k) -> uint32_t {
+    auto it = j.find(k);
+    return it != j.end() && it->is_number_unsigned() ? it->get<uint32_t>() : 0;
+  };
+  auto text_of = [&](const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
   const DrbdState d = parse_proc_drbd(read_text(paths_.proc_drbd));
-  const std::string role = j.value("role", std::string());
+  const std::string role = text_of("role");
   if (!d.configured || (role != "server" && role != "standby")) return;
   local_ = role == "server" ? Local::Server : Local::Standby;
-  term_ = j.value("term", 0u), server_ = j.value("server", uint16_t{0}), standby_ = j.value("standby", uint16_t{0});
+  term_ = num("term"), server_ = static_cast<uint16_t>(num("server")), standby_ = static_cast<uint16_t>(num("standby"));
   nfs_started_ = local_ == Local::Server;
-  DrbdSpec s{j.value("disk", std::string()), j.value("self_ip", 0u), j.value("peer_ip", 0u)};
+  DrbdSpec s{text_of("disk"), num("self_ip"), num("peer_ip")};
   drbd_.write(s);
-  ram_.adopt(s.disk, j.value("size_mb", 0u));
+  ram_.adopt(s.disk, num("size_mb"));
   events_.push_back("home: taken up again after a restart of grapped: " + role + " at term " + std::to_string(term_));
 }
 
@@ -248,6 +253,7 @@ void HomeShare::stand_by(const HomeView& v, const HomePlan& p, double now) {
   for (const HomePeer& peer : v.live)
     if (peer.number == p.server) size = peer.ad.size_mb;
   if (!size) return ok_why("waiting for node " + std::to_string(p.server) + " to say the size of /home"), void();
+  size = std::min<uint32_t>(size, 1u << 22);  // as [home] size_mb: at most 4 TB
   teardown();
   if (!ok_why(ram_.create(size)) ||
       !ok_why(drbd_.write({ram_.device(), overlay_ip(v.self.number), overlay_ip(p.server)})) ||

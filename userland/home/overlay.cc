@@ -74,13 +74,7 @@ std::string overlay_conf(const std::string& priv, const std::vector<OverlayPeer>
 
 Overlay::Overlay(CommandRunner& run, std::string dir) : run_(run), dir_(std::move(dir)) {}
 
-std::string Overlay::run(const std::vector<std::string>& argv) {
-  CommandResult r = run_.run(argv, 30);
-  if (r.status == 0) return "";
-  std::string cmd;
-  for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-  return "'" + cmd + "' failed (status " + std::to_string(r.status) + "): " + first_line(r.output);
-}
+std::string Overlay::run(const std::vector<std::string>& argv) { return run_checked(run_, argv, 30); }
 
 std::string Overlay::sync(const std::string& priv, uint16_t number, const std::vector<OverlayPeer>& peers,
                           bool serves_home) {
