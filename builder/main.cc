@@ -199,6 +199,11 @@ int main(int argc, char** argv) {
   qemu->add_option("--stagger", q.stagger,
                    "start nodes 2.. only once node 1's serial log shows this text (e.g. \"grappe: founded cluster\": node 1 "
                    "founds the cluster and serves /home)");
+  qemu->add_option("--disk", q.disks,
+                   "give node N a virtio data disk (DIR/nodeN-disk.img, kept across runs; seen as /dev/vda: "
+                   "grappe home init /dev/vda makes it a GRAPPE-HOME disk); repeat or comma-list")
+      ->delimiter(',');
+  qemu->add_option("--disk-size", q.disk_mb, "MiB of a data disk made by --disk")->capture_default_str()->check(CLI::Range(64, 1 << 20));
   qemu->add_option("--timeout", q.timeout_s, "with --until: seconds before giving up (default 900 under TCG)");
 
   auto* con = app.add_subcommand(

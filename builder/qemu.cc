@@ -208,6 +208,9 @@ std::vector<std::string> qemu_command(const QemuOptions& o, int i, const std::st
     // one serves, SeaBIOS retries a failed boot every 5 s (reboot-timeout; OVMF ignores it).
     a.insert(a.end(), {"-boot", "reboot-timeout=5000"});
   }
+  if (std::find(o.disks.begin(), o.disks.end(), i) != o.disks.end())
+    a.insert(a.end(), {"-drive", "file=" + (dir / ("node" + std::to_string(i) + "-disk.img")).string() +
+                                     ",if=virtio,format=raw,cache=writeback"});
   // net: SeaBIOS has no network stack, so the NIC keeps its iPXE ROM. uefi-net: no ROM, so OVMF's
   // own UEFI PXE client boots, like plain firmware: DHCP, snponly.efi over TFTP, then iPXE.
   const std::string nic_boot = boot == "net" ? ",bootindex=0" : boot == "uefi-net" ? ",romfile=,bootindex=0" : ",romfile=";
@@ -240,6 +243,15 @@ int run_qemu_cluster(QemuOptions o) {
   if ((any_bundle && !fs::exists(o.out / "pxe/boot.ipxe")) || (any_disk && !fs::exists(iso)))
     throw Error("no built image in " + o.out.string(), iso.string(), "build one first: ./build.sh (or grappe-build build RECIPE --out DIR)");
   fs::create_directories(dir);
+  for (int n : o.disks) {
+    if (n < 1 || n > o.nodes) throw Error("--disk " + std::to_string(n) + ": no such node", "", "give node numbers from 1 to --nodes");
+    const fs::path img = dir / ("node" + std::to_string(n) + "-disk.img");
+    if (fs::exists(img)) continue;
+    const fs::path tmp = img.string() + ".part";
+    { std::ofstream(tmp, std::ios::binary); }
+    fs::resize_file(tmp, static_cast<uintmax_t>(o.disk_mb) << 20);  // sparse
+    fs::rename(tmp, img);
+  }
   if (o.port == 0) o.port = 20000 + static_cast<int>(std::stoul(sha256_hex(fs::absolute(o.out).string()).substr(0, 4), nullptr, 16) % 20000);
 
   std::string accel = o.accel, why;

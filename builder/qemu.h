@@ -24,6 +24,10 @@ struct QemuOptions {
   int timeout_s = 0;            // with --until: give up after this long (0: scaled default)
   std::filesystem::path hold_net;  // start the net / uefi-net VMs only once this file exists
   std::string stagger;          // start nodes 2.. only once node 1's serial log shows this text
+  // Nodes (from 1) given a virtio data disk: <dir>/nodeN-disk.img, made sparse at disk_mb when
+  // missing and kept across runs (a GRAPPE-HOME disk: grappe home init /dev/vda).
+  std::vector<int> disks;
+  int disk_mb = 1024;
 };
 
 std::string node_mac(int index, bool boot_nic = false);  // index from 1

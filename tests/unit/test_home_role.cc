@@ -42,6 +42,25 @@ TEST_CASE("home role: a node with a GRAPPE-HOME disk founds before a lower numbe
   CHECK(choose_standby(input(node(1, 1, kHomeServer), {node(3), node(2)}), 0) == 2);
   CHECK(choose_standby(input(node(1, 1, kHomeServer), {node(2), node(3)}), 3) == 3);  // keeps its standby
   CHECK(choose_standby(input(node(1, 1, kHomeServer), {}), 2) == 0);                  // nobody left
+  // A disk that appears moves the standby to it; a disk-backed standby is kept.
+  CHECK(choose_standby(input(node(1, 1, kHomeServer), {node(2, 1, kHomeStandby), node(3, 0, kHomeDisk)}), 2) == 3);
+  CHECK(choose_standby(input(node(1, 1, kHomeServer), {node(2, 1, kHomeStandby | kHomeDisk), node(3, 0, kHomeDisk)}), 2) == 2);
+}
+
+TEST_CASE("home role: the role follows the storage: a RAM server hands over to an in-sync disk standby") {
+  HomePlan p = plan_home(input(node(1, 1, kHomeServer, 3), {node(2), node(3, 1, kHomeStandby | kHomeInSync | kHomeDisk)}));
+  CHECK(p.action == HomeAction::HandOver);
+  CHECK(p.standby == 3);
+  // Not before the copy is complete, and not from a disk-backed server.
+  CHECK(plan_home(input(node(1, 1, kHomeServer, 3), {node(2), node(3, 1, kHomeStandby | kHomeDisk)})).action == HomeAction::Serve);
+  CHECK(plan_home(input(node(1, 1, kHomeServer | kHomeDisk, 3), {node(2), node(3, 1, kHomeStandby | kHomeInSync | kHomeDisk)})).action ==
+        HomeAction::Serve);
+  // The standby, once the server's device is Secondary (released), takes over even without a majority.
+  HomeInput in = input(node(3, 1, kHomeStandby | kHomeInSync | kHomeDisk), {node(1)}, false);
+  in.released = true;
+  CHECK(plan_home(in).action == HomeAction::Promote);
+  in.released = false;
+  CHECK(plan_home(in).action == HomeAction::Wait);
 }
 
 TEST_CASE("home role: the server serves and names its standby; the standby and the others follow it") {
@@ -174,12 +193,12 @@ TEST_CASE("drbd: /proc/drbd (8.4) read for state and resync progress") {
 }
 
 TEST_CASE("drbd: the resource is protocol C between the two members' addresses") {
-  std::string c = drbd_conf({"/dev/loop3", overlay_ip(1), overlay_ip(2)});
+  std::string c = drbd_conf({"/dev/loop3", overlay_ip(1), overlay_ip(2), "", 0});
   CHECK(c.find("protocol C;") != std::string::npos);
   CHECK(c.find("floating ipv4 10.251.0.1:7789 { disk /dev/loop3; }") != std::string::npos);
   CHECK(c.find("floating ipv4 10.251.0.2:7789 { disk /dev/loop3; }") != std::string::npos);
   CHECK(c.find("meta-disk internal;") != std::string::npos);
   // No standby: a peer address no node has.
-  c = drbd_conf({"/dev/loop3", overlay_ip(1), 0});
+  c = drbd_conf({"/dev/loop3", overlay_ip(1), 0, "", 0});
   CHECK(c.find("floating ipv4 10.251.255.255:7789") != std::string::npos);
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "common/text_file.h"
+#include "cli/home_init.h"
 #include "home/home_share.h"
 
 using namespace grappe;
@@ -95,7 +96,7 @@ TEST_CASE("home share: a new cluster's node 1 founds a replicated /home, serves 
   n.share->step(105);
   const std::string conf = "drbdadm -c " + n.paths.drbd + "/drbd.conf";
   REQUIRE(n.ran("losetup --find --show " + n.paths.ram + "/home.img"));
-  CHECK(n.at("truncate -s 256M") < n.at("losetup --find"));
+  CHECK(n.at("truncate -s 258M") < n.at("losetup --find"));  // and DRBD's metadata
   CHECK(n.at(conf + " --force create-md home") < n.at(conf + " up home"));
   CHECK(n.at(conf + " up home") < n.at(conf + " primary --force home"));
   CHECK(n.at(conf + " primary --force home") < n.at("mkfs.ext4"));
@@ -129,17 +130,8 @@ TEST_CASE("home share: a new cluster's node 1 founds a replicated /home, serves 
   CHECK(n.ran("exportfs -u 10.251.0.2:"));
   CHECK(n.ran(conf + " disconnect home"));
   CHECK(n.share->status()["sync"] == "degraded: no standby");
-  // A clean shutdown hands /home over: unexported, unmounted (flushed), its device Secondary.
-  {
-    HomeShare leaving(n.r, n.paths, 256);
-    n.r.calls.clear();
-    CHECK(leaving.hand_over() == "stopped serving /home (no standby had a copy)");
-    CHECK(n.at("umount " + n.paths.store) < n.at(conf + " secondary home"));
-    CHECK_FALSE(leaving.advert().has(kHomeServer));
-    CHECK(read_text(n.paths.state).find("\"role\":\"none\"") != std::string::npos);
-    // put the server's state back for the restart check below
-    std::ofstream(n.paths.state) << R"({"role":"server","term":1,"server":1,"standby":0,"disk":"/dev/loop5","self_ip":0,"peer_ip":0,"size_mb":256})";
-  }
+  // With no standby, a hand-over is refused: stopping this node loses /home.
+  CHECK(n.share->request_hand_over(true).find("no standby") != std::string::npos);
   // A grapped started again finds its role in the state file while DRBD is up.
   HomeShare again(n.r, n.paths, 256);
   CHECK(again.advert().term == 1);
@@ -152,7 +144,7 @@ TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's
   const HomeAdvert server{1, kHomeServer, 2, 384};
   sb.share->observe(view(2, {with(peer(1), server), peer(3)}));
   sb.share->step(100);
-  CHECK(sb.ran("truncate -s 384M"));  // the server's size
+  CHECK(sb.ran("truncate -s 386M"));  // the server's size, and DRBD's metadata
   const std::string conf = "drbdadm -c " + sb.paths.drbd + "/drbd.conf";
   CHECK(sb.ran(conf + " up home"));
   CHECK_FALSE(sb.ran(conf + " primary"));
@@ -339,5 +331,151 @@ TEST_CASE("home share: nothing exported or mounted while the members' network is
   CHECK(member.status()["state"] == "starting the members' network");
   CHECK(member.status()["error"].get<std::string>().find("WireGuard") != std::string::npos);
   std::filesystem::remove(mounts);
+  std::filesystem::remove_all(tmp_dir());
+}
+
+TEST_CASE("home share: a hand-over gives /home to the in-sync standby; refused while a local process holds /home") {
+  Node n("handover");
+  n.paths.proc = n.dir + "/proc";
+  // A fake /proc: process 4242 has its cwd in /home.
+  std::filesystem::create_directories(n.paths.proc + "/4242/fd");
+  std::filesystem::create_directory_symlink("/home/alice", n.paths.proc + "/4242/cwd");
+  n.share = std::make_unique<HomeShare>(n.r, n.paths, 256);
+  n.share->observe(view(1, {peer(2)}));
+  n.share->step(100);
+  n.share->step(105);  // founded
+  n.share->step(106);  // serving, standby 2
+  n.drbd("cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----");
+  n.share->observe(view(1, {with(peer(2), {1, kHomeStandby | kHomeInSync, 0, 256})}));
+  n.share->step(107);
+  REQUIRE(n.share->status()["sync"] == "in sync with node 2");
+  const std::string conf = "drbdadm -c " + n.paths.drbd + "/drbd.conf";
+  CHECK(holders_of(n.paths.proc, "/home") == std::vector<int>{4242});
+  CHECK(holders_of(n.paths.proc, "/srv").empty());
+  REQUIRE(n.share->request_hand_over(false) == "");
+  n.r.calls.clear();
+  n.share->step(108);
+  CHECK_FALSE(n.ran(conf + " secondary"));  // pid 4242 would lose its files
+  CHECK(n.share->status()["hand_over"].get<std::string>().find("pids 4242") != std::string::npos);
+  CHECK(n.share->advert().has(kHomeServer));
+  // Without the holder: unexported, NFS stopped, unmounted (flushed), Secondary, in that order.
+  std::filesystem::remove_all(n.paths.proc + "/4242");
+  REQUIRE(n.share->request_hand_over(false) == "");
+  n.r.calls.clear();
+  n.share->step(109);
+  REQUIRE(n.ran(conf + " secondary home"));
+  CHECK(n.at("exportfs -u") < n.at("systemctl stop nfs-server"));
+  CHECK(n.at("systemctl stop nfs-server") < n.at("umount /home"));
+  CHECK(n.at("umount " + n.paths.store) < n.at(conf + " secondary home"));
+  CHECK_FALSE(n.share->advert().has(kHomeServer));
+  CHECK(n.share->request_hand_over(false) == HomeShare::kNotServing);
+  // Node 2 took over and picks this node as its standby: the copy handed over is kept, no resync.
+  n.drbd("cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate C r-----");
+  n.r.calls.clear();
+  n.share->observe(view(1, {with(peer(2), {2, kHomeServer, 1, 256})}));
+  n.share->step(110);
+  CHECK_FALSE(n.ran(conf + " --force create-md"));
+  CHECK(n.share->advert().has(kHomeStandby));
+  CHECK(n.share->advert().term == 2);
+  std::filesystem::remove_all(tmp_dir());
+}
+
+TEST_CASE("home share: a GRAPPE-HOME disk is found, founds /home from its filesystem, and stands by on it") {
+  Node n("disk");
+  n.r.out["blkid"] = "/dev/loop1\n/dev/vda\n";  // a loop device of a RAM /home carries the label too
+  n.r.out["dumpe2fs -h /dev/vda"] = "Filesystem volume name:   GRAPPE-HOME\nBlock count:              262144\nBlock size:               4096\n";
+  n.share = std::make_unique<HomeShare>(n.r, n.paths, 256);
+  n.share->observe(view(1, {peer(2)}));
+  n.share->step(100);
+  CHECK(n.share->advert().has(kHomeDisk));  // before it serves: the role follows the storage
+  CHECK(n.share->advert().size_mb == 1024);
+  n.share->step(105);
+  const std::string conf = "drbdadm -c " + n.paths.drbd + "/drbd.conf";
+  REQUIRE(n.ran(conf + " primary --force home"));
+  CHECK_FALSE(n.ran("mkfs"));  // the disk's filesystem is /home
+  CHECK_FALSE(n.ran("cp -a"));
+  CHECK(n.ran("truncate -s 2M " + n.paths.ram + "/meta.img"));
+  const std::string c = read_text(n.paths.drbd + "/drbd.conf");
+  CHECK(c.find("disk /dev/vda;") != std::string::npos);
+  CHECK(c.find("meta-disk /dev/loop5;") != std::string::npos);
+  CHECK(c.find("size 1024M;") != std::string::npos);
+  CHECK(n.share->advert().has(kHomeServer));
+  CHECK(n.share->advert().has(kHomeDisk));
+  CHECK(n.share->status()["backing"] == "disk GRAPPE-HOME (/dev/vda) on node 1, 1024 MB");
+  // Restarted, grapped takes the disk-backed role up again.
+  n.drbd("cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown r-----");
+  HomeShare again(n.r, n.paths, 256);
+  CHECK(again.advert().has(kHomeDisk));
+  CHECK(again.status()["backing"] == "disk GRAPPE-HOME (/dev/vda) on node 1, 1024 MB");
+
+  // Another node's disk holds the copy of a RAM-backed server's /home of 512 MB.
+  Node sb("disk-standby");
+  sb.r.out["blkid"] = "/dev/vda\n";
+  sb.r.out["dumpe2fs -h /dev/vda"] = "Block count:              262144\nBlock size:               4096\n";
+  sb.share = std::make_unique<HomeShare>(sb.r, sb.paths, 256);
+  sb.share->observe(view(2, {with(peer(1), {1, kHomeServer, 2, 512})}));
+  sb.share->step(100);
+  const std::string sconf = read_text(sb.paths.drbd + "/drbd.conf");
+  CHECK(sconf.find("disk /dev/vda;") != std::string::npos);
+  CHECK(sconf.find("size 512M;") != std::string::npos);  // the server's size
+  CHECK(sb.share->advert().has(kHomeDisk));
+  // A disk too small for that /home: the copy goes to RAM, and the disk is not advertised as used.
+  Node small("disk-small");
+  small.r.out["blkid"] = "/dev/vda\n";
+  small.r.out["dumpe2fs -h /dev/vda"] = "Block count:              65536\nBlock size:               4096\n";
+  small.share = std::make_unique<HomeShare>(small.r, small.paths, 256);
+  small.share->observe(view(2, {with(peer(1), {1, kHomeServer, 2, 512})}));
+  small.share->step(100);
+  CHECK(read_text(small.paths.drbd + "/drbd.conf").find("disk /dev/loop5;") != std::string::npos);
+  CHECK_FALSE(small.share->advert().has(kHomeDisk));
+  std::filesystem::remove_all(tmp_dir());
+}
+
+TEST_CASE("GRAPPE-HOME disks: blkid's list less loop, DRBD and mounted devices; ext4 sizes") {
+  CHECK(pick_home_disk("/dev/loop1\n/dev/drbd0\n/dev/sdb1\n", "") == "/dev/sdb1");
+  CHECK(pick_home_disk("/dev/sdb1\n/dev/sdc\n", "/dev/sdb1 /mnt ext4 rw 0 0\n") == "/dev/sdc");
+  CHECK(pick_home_disk("", "").empty());
+  CHECK(pick_home_disk("garbage\n", "").empty());
+  CHECK(ext4_size_mb("Block count:              262144\nBlock size:               4096\n") == 1024);
+  CHECK(ext4_size_mb("nonsense") == 0);
+  CHECK(drbd_meta_mb(1u << 20) == 34);  // 1 TB: a 32 MB bitmap
+}
+
+TEST_CASE("grappe home init: refuses the boot medium, a mounted or partitioned disk, a bad size") {
+  DiskFacts f;
+  f.dev = "/dev/vda", f.block = true, f.bytes = 1ull << 30;
+  CHECK(home_init_refusal(f, false, 0) == "");
+  CHECK(home_init_refusal(f, false, 512) == "");
+  CHECK(home_init_refusal(f, false, 4096).find("larger than /dev/vda") != std::string::npos);
+  DiskFacts g = f;
+  g.boot_medium = true;
+  CHECK(home_init_refusal(g, true, 0).find("booted from") != std::string::npos);  // even with --force
+  g = f, g.mounted = "/mnt";
+  CHECK(home_init_refusal(g, true, 0).find("mounted on /mnt") != std::string::npos);
+  g = f, g.partitions = {"vda1", "vda2"};
+  CHECK(home_init_refusal(g, false, 0).find("has partitions (vda1, vda2)") != std::string::npos);
+  CHECK(home_init_refusal(g, true, 0) == "");
+  g = f, g.block = false;
+  CHECK(home_init_refusal(g, false, 0).find("not a block device") != std::string::npos);
+  g = f, g.held_by = "drbd0";
+  CHECK(home_init_refusal(g, false, 0).find("in use by drbd0") != std::string::npos);
+  CHECK(home_init_mkfs("/dev/vda", 512).back() == "512M");
+  CHECK(std::find(home_init_mkfs("/dev/vda", 0).begin(), home_init_mkfs("/dev/vda", 0).end(), "GRAPPE-HOME") !=
+        home_init_mkfs("/dev/vda", 0).end());
+}
+
+TEST_CASE("grappe home init: facts of a partition and its disk from a /sys tree") {
+  const std::string sys = tmp_dir() + "/sys";
+  std::filesystem::create_directories(sys + "/sdb/sdb1");
+  std::ofstream(sys + "/sdb/size") << "2097152\n";
+  std::ofstream(sys + "/sdb/sdb1/partition") << "1\n";
+  std::filesystem::create_directory_symlink(sys + "/sdb/sdb1", sys + "/sdb1");
+  // /dev/sdb is not a block device here; the facts are read from the tree all the same.
+  DiskFacts f = disk_facts("/dev/sdb", sys, "/dev/sdb1 /media ext4 rw 0 0\n", "/dev/sdb1");
+  CHECK(f.bytes == 1ull << 30);
+  CHECK(f.partitions == std::vector<std::string>{"sdb1"});
+  CHECK(f.mounted == "/media");
+  CHECK(f.boot_medium);  // the medium is on one of its partitions
+  CHECK_FALSE(disk_facts("/dev/sdc", sys, "", "/dev/sdb1").boot_medium);
   std::filesystem::remove_all(tmp_dir());
 }

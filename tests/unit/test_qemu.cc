@@ -225,3 +225,12 @@ TEST_CASE("console: a command typed into a console that stopped reading fails by
   }
   CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 5);
 }
+
+TEST_CASE("--disk gives only the named nodes a virtio data disk, kept in the VMs' directory") {
+  QemuOptions o;
+  o.port = 1;
+  o.dir = "vms";
+  o.disks = {2};
+  CHECK_FALSE(has(qemu_command(o, 1, "tcg", "v.fd", 0), "if=virtio"));
+  CHECK(has(qemu_command(o, 2, "tcg", "v.fd", 0), "vms/node2-disk.img,if=virtio"));
+}

@@ -9,13 +9,18 @@
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <iostream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/api_client.h"
+#include "cli/home_init.h"
 #include "cli/home_view.h"
+#include "common/command_runner.h"
+#include "common/text_file.h"
 #include "cli/pending_view.h"
 #include "common/console_echo.h"
 #include "common/node_info.h"
@@ -141,6 +146,10 @@ struct Options {
   std::string boot_value;                    // boot-server admission POLICY
   int boot_wait = 0;                         // boot-server --wait
   std::string admit_mac;                     // admit, deny
+  std::string home_dev;                      // home init
+  uint64_t home_size = 0;                    // home init --size
+  bool force = false, yes = false;           // home init
+  bool shutdown = false;                     // home hand-over
 };
 
 // One subcommand: where CLI11 records that it was chosen, and what runs it.
@@ -373,18 +382,89 @@ int cmd_home(const Options& o) {
   return 0;
 }
 
+// `grappe home hand-over`: asks grapped, then waits until this node no longer serves /home.
+int cmd_home_hand_over(const Options& o) {
+  nlohmann::json r = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "node"}, {"op", "home-hand-over"}, {"value", o.shutdown ? "kill" : ""}});
+  if (!r.value("ok", false)) {
+    // At shutdown a node that does not serve /home has nothing to do.
+    if (o.shutdown && !r.value("serving", true)) return 0;
+    std::fprintf(stderr, "grappe: %s\n", r.value("error", std::string("refused")).c_str());
+    return 1;
+  }
+  std::printf("grappe: handing /home over to its standby...\n");
+  std::fflush(stdout);
+  for (int i = 0; i < 120; ++i) {
+    ::usleep(500000);
+    nlohmann::json h = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "status"}}).value("home", nlohmann::json::object());
+    if (h.value("role", std::string()) != "server") {
+      std::printf("grappe: /home handed over: node %d takes it\n", h.value("server", 0));
+      return 0;
+    }
+    if (h.contains("hand_over")) {
+      std::fprintf(stderr, "grappe: /home %s\n", h.value("hand_over", std::string()).c_str());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "grappe: /home not handed over after 60 s (grappe home says why)\n");
+  return 1;
+}
+
+// `grappe home init DEVICE`: a new GRAPPE-HOME disk, after the checks and a confirmation.
+int cmd_home_init(const Options& o) {
+  if (::geteuid() != 0) return std::fprintf(stderr, "grappe: home init: only root may erase a disk (try sudo grappe home init %s)\n", o.home_dev.c_str()), 2;
+  std::string medium;
+  {
+    std::istringstream in(read_text("/proc/mounts"));
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream w(line);
+      std::string what, where;
+      w >> what >> where;
+      if (where == "/run/grappe/medium") medium = what;
+    }
+  }
+  const DiskFacts f = disk_facts(o.home_dev, "/sys/class/block", read_text("/proc/mounts"), medium);
+  if (std::string why = home_init_refusal(f, o.force, o.home_size); !why.empty())
+    return std::fprintf(stderr, "grappe: home init: %s\n", why.c_str()), 2;
+  const std::string what = f.dev + " (" + std::to_string((o.home_size ? o.home_size << 20 : f.bytes) >> 20) + " MB" +
+                           (f.model.empty() ? "" : ", " + f.model) + ")";
+  if (!o.yes) {
+    if (!::isatty(0))
+      return std::fprintf(stderr, "grappe: home init: no terminal to confirm on: add --yes to erase %s\n", what.c_str()), 2;
+    std::printf("This erases everything on %s and makes it the cluster's /home disk.\nType yes to go on: ", what.c_str());
+    std::fflush(stdout);
+    std::string answer;
+    if (!std::getline(std::cin, answer) || answer != "yes") return std::printf("Nothing was changed.\n"), 1;
+  }
+  std::printf("grappe: making %s a GRAPPE-HOME disk (ext4)...\n", what.c_str());
+  std::fflush(stdout);
+  ProcessRunner run;
+  if (std::string why = run_checked(run, home_init_mkfs(f.dev, o.home_size), 1800); !why.empty())
+    return std::fprintf(stderr, "grappe: home init: %s\n  %s holds no usable GRAPPE-HOME filesystem; run the command again\n", why.c_str(), f.dev.c_str()), 1;
+  std::printf("grappe: %s is a GRAPPE-HOME disk. grapped finds it within 10 s: it takes a copy of the cluster's /home\n"
+              "  onto it (or serves it, when no node does) and then serves /home from it; grappe home shows the progress.\n",
+              f.dev.c_str());
+  return 0;
+}
+
 // The subcommands' options (CLI11), in the order --help lists them.
 std::vector<Command> add_info_commands(CLI::App& app, Options& o) {
   auto* status = app.add_subcommand("status", "this node and its cluster: name, identity, image, cluster size, health");
   status->add_flag("--json", o.json, "machine-readable output");
   auto* home = app.add_subcommand("home", "the shared /home: its server, standby, sync state, backing and space");
   home->add_flag("--json", o.json, "machine-readable output");
+  auto* hand = home->add_subcommand("hand-over", "give /home to its standby now (root; a clean poweroff does it by itself)");
+  hand->add_flag("--shutdown", o.shutdown, "this node is stopping: kill its processes that hold /home (grappe-home-handover.service)");
+  auto* init = home->add_subcommand("init", "erase a disk or partition and make it the cluster's persistent /home (GRAPPE-HOME)");
+  init->add_option("device", o.home_dev, "the disk or partition, e.g. /dev/sdb or /dev/sdb1 (lsblk lists them)")->required();
+  init->add_option("--size", o.home_size, "MB of the filesystem (default: the whole device); a node standing by in RAM needs that much memory");
+  init->add_flag("--force", o.force, "erase a whole disk even though it has partitions");
+  init->add_flag("-y,--yes", o.yes, "do not ask for confirmation");
   auto* nodes = app.add_subcommand("nodes", "every node of the cluster with its state and load (mosmon)");
   nodes->add_flag("--json", o.json, "machine-readable output");
   nodes->add_flag("-w,--watch", o.watch, "refresh until interrupted");
   nodes->add_option("--interval", o.interval, "seconds between refreshes with --watch")->capture_default_str();
   auto* ready = app.add_subcommand("ready", "print the node-ready line (used by grappe-ready.service)");
-  return {{status, cmd_status}, {home, needs_daemon(cmd_home)}, {nodes, needs_daemon(cmd_nodes)}, {ready, cmd_ready}};
+  return {{status, cmd_status}, {hand, needs_daemon(cmd_home_hand_over)}, {init, cmd_home_init}, {home, needs_daemon(cmd_home)}, {nodes, needs_daemon(cmd_nodes)}, {ready, cmd_ready}};
 }
 
 std::vector<Command> add_job_commands(CLI::App& app, Options& o) {

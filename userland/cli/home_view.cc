@@ -34,6 +34,8 @@ std::string home_text(const nlohmann::json& h) {
   if (num(h, "term") > 0) add("term " + std::to_string(num(h, "term")));
   if (!d.empty()) out += "          " + d + "\n";
   if (home_degraded(h)) out += "          WARNING: " + str(h, "degraded") + "\n";
+  if (!str(h, "disk").empty()) out += "          this node's disk: " + str(h, "disk") + "\n";
+  if (!str(h, "hand_over").empty()) out += "          hand-over: " + str(h, "hand_over") + "\n";
   if (!str(h, "error").empty()) out += "          last error: " + str(h, "error") + "\n";
   return out;
 }

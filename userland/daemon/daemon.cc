@@ -267,7 +267,15 @@ ApiRouter Daemon::api_router() {
   env.local_policy = cfg_.boot_admission;
   admin_cmds_ = std::make_unique<AdminCommands>(std::move(env));
   p.node = [this](const std::string& op, const std::string& value, const Caller& who) {
-    return admin_cmds_->node(op, value, who, mb_.self().name.str(), last_sample_, ident_.speed);
+    if (op == "home-hand-over") return home_hand_over(value == "kill", who);
+    nlohmann::json r = admin_cmds_->node(op, value, who, mb_.self().name.str(), last_sample_, ident_.speed);
+    // Expelled: /home goes to its standby too (when no process here holds it; `grappe home` says).
+    if (op == "expel" && r.value("ok", false) && home_) {
+      const std::string why = home_->request_hand_over(false);
+      if (why.empty()) r["home"] = "this node serves /home: handing it over to its standby (grappe home shows how it went)";
+      else if (why != HomeShare::kNotServing) r["home"] = "/home stays served from here: " + why;
+    }
+    return r;
   };
   p.boot = [this](const std::string& op, const std::string& value, const Caller& who) {
     if (op == "admit" || op == "deny") return answer_admission(op, value, who);
@@ -674,17 +682,8 @@ int Daemon::run() {
     keys_tick(now);
     announce_cluster();
   }
-  // A clean shutdown of the node (not a restart of grapped): /home goes to its standby first.
-  // (What it does goes to the console too: the journal may not outlive the shutdown.)
-  if (home_ && runner_.run({"systemctl", "is-system-running"}, 10).output.rfind("stopping", 0) == 0) {
-    home_->stop();
-    const std::string done = home_->hand_over();
-    if (!done.empty()) {
-      std::printf("grappe: /home: %s\n", done.c_str());
-      std::fflush(stdout);
-      echo_to_other_consoles("grappe: /home: " + done);
-    }
-  }
+  // (A clean shutdown of the node hands /home over before grapped stops:
+  // grappe-home-handover.service, ordered after grapped, runs `grappe home hand-over --shutdown`.)
   std::lock_guard<std::mutex> lock(mu_);
   mb_.leave(now_s(), out);
   save_state();

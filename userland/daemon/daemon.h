@@ -124,6 +124,7 @@ class Daemon {
   bool receive_rejoin(const uint8_t* p, size_t n, const sockaddr_in& from, double now);  // true: it was one
   void keys_tick(double now);  // a staged key committed, an epoch change taken in, rejoin requests
   nlohmann::json cluster_command(const std::string& op, const std::string& value, const Caller& who);
+  nlohmann::json home_hand_over(bool kill, const Caller& who);  // grappe home hand-over
   // `change`: a node to forget (true) or forget no more (false), in the list the rekey carries.
   nlohmann::json start_rekey(const Caller& who, const std::string& what, bool grace,
                              std::optional<std::pair<NodeId, bool>> change);

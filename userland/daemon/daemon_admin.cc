@@ -108,3 +108,16 @@ void Daemon::balance(double now) {
 }
 
 }  // namespace grappe
+
+namespace grappe {
+
+nlohmann::json Daemon::home_hand_over(bool kill, const Caller& who) {
+  if (who.uid != 0) return {{"v", 1}, {"ok", false}, {"error", "home hand-over: only root may move /home (try sudo grappe home hand-over)"}};
+  if (!home_) return {{"v", 1}, {"ok", false}, {"error", "home hand-over: /home is not shared ([home] share = false)"}};
+  const std::string why = home_->request_hand_over(kill);
+  if (!why.empty()) return {{"v", 1}, {"ok", false}, {"serving", why != HomeShare::kNotServing}, {"error", "home hand-over: " + why}};
+  mb_.on_event("admin: /home hand-over asked by uid " + std::to_string(who.uid) + (kill ? " (shutdown)" : ""));
+  return {{"v", 1}, {"ok", true}};
+}
+
+}  // namespace grappe

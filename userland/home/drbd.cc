@@ -68,11 +68,12 @@ std::string drbd_conf(const DrbdSpec& s) {
       "resource home {\n"
       "  protocol C;\n"
       "  device /dev/drbd0 minor 0;\n"
-      "  meta-disk internal;\n"
+      "  meta-disk " + (s.meta.empty() ? std::string("internal") : s.meta) + ";\n"
       // A resync to a fresh RAM-backed standby writes zeroes as discards: its tmpfs stays sparse.
       // It runs at full speed: the default controller throttles it to 250 KB/s while the
       // filesystem is in use (ext4's lazy inode-table init alone counts as use).
-      "  disk { on-io-error detach; rs-discard-granularity 65536; c-plan-ahead 0; resync-rate 1000M; c-min-rate 0; }\n"
+      "  disk { on-io-error detach; rs-discard-granularity 65536; c-plan-ahead 0; resync-rate 1000M; c-min-rate 0;" +
+      (s.size_mb ? " size " + std::to_string(s.size_mb) + "M;" : std::string()) + " }\n"
       // A dead peer is noticed within about 3 s (the defaults take 10 or more): the standby of a
       // dead server may promote only once DRBD itself no longer sees the server.
       "  net { after-sb-0pri discard-zero-changes; after-sb-1pri discard-secondary; after-sb-2pri disconnect;\n"

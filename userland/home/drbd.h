@@ -28,6 +28,10 @@ struct DrbdSpec {
   std::string disk;        // backing device, e.g. /dev/loop3
   uint32_t self_ip = 0;    // members'-network addresses, network order
   uint32_t peer_ip = 0;    // 0: no standby (the resource stays StandAlone)
+  // Metadata on this device (a GRAPPE-HOME disk's, kept in RAM: the disk holds the filesystem
+  // whole, so any ext4 labelled GRAPPE-HOME serves); "" = at the end of `disk` (RAM-backed).
+  std::string meta;
+  uint32_t size_mb = 0;    // the replicated size, the same on both nodes (0: the device's)
 };
 // The resource's configuration. DRBD needs a peer section: with no standby it names an address no
 // node has, and `Drbd` keeps the resource disconnected.

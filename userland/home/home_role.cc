@@ -37,7 +37,12 @@ uint16_t choose_standby(const HomeInput& in, uint16_t current) {
   const HomeNode* pick = nullptr;
   for (const HomeNode& n : in.others) {
     if (!n.number || n.number == in.self.number) continue;
-    if (n.number == current) return current;
+    if (n.number == current && (n.ad.has(kHomeDisk) || in.self.ad.has(kHomeDisk))) return current;
+    if (n.number == current) {
+      bool disk_elsewhere = false;
+      for (const HomeNode& o : in.others) disk_elsewhere |= o.number && o.number != in.self.number && o.ad.has(kHomeDisk);
+      if (!disk_elsewhere) return current;
+    }
     const bool disk = n.ad.has(kHomeDisk);
     if (!pick || (disk && !pick->ad.has(kHomeDisk)) || (disk == pick->ad.has(kHomeDisk) && n.number < pick->number))
       pick = &n;
@@ -65,6 +70,15 @@ HomePlan plan_home(const HomeInput& in) {
       return p;
     }
     p.action = HomeAction::Serve, p.standby = choose_standby(in, in.self.ad.standby);
+    // The role follows the storage: a RAM-backed server gives /home to a standby that holds a
+    // complete copy on a GRAPPE-HOME disk.
+    for (const HomeNode& n : in.others)
+      if (!in.self.ad.has(kHomeDisk) && n.number == p.standby && n.number == in.self.ad.standby && n.ad.term == p.term &&
+          n.ad.has(kHomeStandby) && n.ad.has(kHomeInSync) && n.ad.has(kHomeDisk)) {
+        p.action = HomeAction::HandOver;
+        p.why = "node " + std::to_string(n.number) + " (" + n.name + ") holds a complete copy on a GRAPPE-HOME disk: /home goes to it";
+        return p;
+      }
     p.why = p.standby ? "serving /home, replicated to node " + std::to_string(p.standby)
                       : "serving /home alone (degraded: no other node to replicate to)";
     return p;

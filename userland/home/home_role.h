@@ -63,6 +63,8 @@ enum class HomeAction {
   Found,    // start a new, empty /home at `term` and serve it
   Promote,  // this standby's copy becomes the server at `term`
   Serve,    // go on serving; replicate to `standby` (0: none available)
+  HandOver, // this RAM-backed server's standby holds a complete copy on a GRAPPE-HOME disk: give
+            // /home to it (the role follows the storage)
   Fence,    // this server lost its majority: stop serving, keep the data
   Demote,   // another server outranks this one (clusters merged): stop serving, drop the data
   Standby,  // hold the replica of `server` at `term`
@@ -91,8 +93,8 @@ struct HomeInput {
 
 // The highest-ranking server among `in`'s nodes: highest term, then lowest number.
 std::optional<HomeNode> current_server(const HomeInput& in);
-// The standby a server picks: its current one while alive, else a node with a GRAPPE-HOME disk,
-// else the lowest number.
+// The standby a server picks: a node with a GRAPPE-HOME disk first, then its current one while
+// alive, else the lowest number.
 uint16_t choose_standby(const HomeInput& in, uint16_t current);
 HomePlan plan_home(const HomeInput& in);
 

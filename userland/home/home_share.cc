@@ -1,7 +1,10 @@
 #include "home/home_share.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -19,6 +22,38 @@ std::optional<HomePeer> choose_founder(const HomeView& v) {
   for (const HomePeer& p : v.live)
     if (p.number && p.number < best->number) best = &p;
   return *best;
+}
+
+std::vector<int> holders_of(const std::string& proc, const std::string& dir) {
+  std::vector<int> out;
+  DIR* d = ::opendir(proc.c_str());
+  if (!d) return out;
+  auto under = [&](const std::string& link) {
+    char buf[4096];
+    const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+    if (n <= 0) return false;
+    const std::string t(buf, static_cast<size_t>(n));
+    return t == dir || t.rfind(dir + "/", 0) == 0;
+  };
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end || pid == ::getpid()) continue;
+    const std::string base = proc + "/" + e->d_name;
+    bool held = under(base + "/cwd") || under(base + "/root");
+    if (DIR* fds = held ? nullptr : ::opendir((base + "/fd").c_str())) {
+      while (dirent* f = ::readdir(fds))
+        if (f->d_name[0] != '.' && under(base + "/fd/" + f->d_name)) {
+          held = true;
+          break;
+        }
+      ::closedir(fds);
+    }
+    if (held) out.push_back(static_cast<int>(pid));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::string home_server(const std::string& mounts, const std::string& dir) {
@@ -72,9 +107,13 @@ std::vector<std::string> HomeShare::take_events() {
 HomeAdvert HomeShare::advert() const {
   std::lock_guard<std::mutex> l(mu_);
   HomeAdvert a;
-  if (local_ == Local::None) return a;
+  if (local_ == Local::None) {
+    if (!disk_.empty()) a.flags = kHomeDisk, a.size_mb = disk_mb_;
+    return a;
+  }
+  if (on_disk_) a.flags |= kHomeDisk;
   a.term = term_;
-  a.flags = local_ == Local::Server ? kHomeServer : kHomeStandby;
+  a.flags |= local_ == Local::Server ? kHomeServer : kHomeStandby;
   if (local_ == Local::Standby && in_sync_) a.flags |= kHomeInSync;
   a.standby = local_ == Local::Server ? standby_ : 0;
   a.size_mb = ram_.size_mb();
@@ -104,9 +143,11 @@ void HomeShare::recover() {
   local_ = role == "server" ? Local::Server : Local::Standby;
   term_ = num("term"), server_ = static_cast<uint16_t>(num("server")), standby_ = static_cast<uint16_t>(num("standby"));
   nfs_started_ = local_ == Local::Server;
-  DrbdSpec s{text_of("disk"), num("self_ip"), num("peer_ip")};
+  DrbdSpec s{text_of("disk"), num("self_ip"), num("peer_ip"), text_of("meta"), num("size_mb")};
   drbd_.write(s);
-  ram_.adopt(s.disk, num("size_mb"));
+  on_disk_ = !s.meta.empty();
+  if (on_disk_) disk_ = s.disk, disk_mb_ = num("disk_mb");
+  ram_.adopt(on_disk_ ? "" : s.disk, s.meta, s.size_mb);
   events_.push_back("home: taken up again after a restart of grapped: " + role + " at term " + std::to_string(term_));
 }
 
@@ -118,7 +159,9 @@ void HomeShare::save() {
                       {"disk", drbd_.spec().disk},
                       {"self_ip", drbd_.spec().self_ip},
                       {"peer_ip", drbd_.spec().peer_ip},
-                      {"size_mb", ram_.size_mb()}};
+                      {"meta", drbd_.spec().meta},
+                      {"size_mb", drbd_.spec().size_mb},
+                      {"disk_mb", disk_mb_}};
   FileStore fs;
   ok_why(fs.write(paths_.state, j.dump() + "\n"));
 }
@@ -141,7 +184,7 @@ void HomeShare::teardown() {
   ok_why(ram_.destroy());
   {
     std::lock_guard<std::mutex> l(mu_);
-    local_ = Local::None, term_ = 0, server_ = 0, standby_ = 0, in_sync_ = false, fenced_ = false;
+    local_ = Local::None, term_ = 0, server_ = 0, standby_ = 0, in_sync_ = false, fenced_ = false, on_disk_ = false;
   }
   save();
 }
@@ -158,27 +201,32 @@ void HomeShare::found(const HomeView& v, const HomePlan& p, double now) {
   if (now < next_try_) return;
   next_try_ = now + 10;
   teardown();
-  const uint32_t size = size_mb_ ? size_mb_ : ram_home_mb(v.mem_total_mb);
-  if (!ok_why(ram_.create(size)) || !ok_why(drbd_.write({ram_.device(), overlay_ip(v.self.number), 0})) ||
+  // A GRAPPE-HOME disk: its filesystem is /home (DRBD's metadata beside it, in RAM). Else a new,
+  // empty filesystem in RAM, labelled GRAPPE-HOME too: a disk that stands by for it gets a copy
+  // that is itself a GRAPPE-HOME disk.
+  const bool disk = !disk_.empty();
+  const uint32_t size = disk ? disk_mb_ : size_mb_ ? size_mb_ : ram_home_mb(v.mem_total_mb);
+  if (!ok_why(disk ? ram_.create_meta(size) : ram_.create(size)) ||
+      !ok_why(drbd_.write({disk ? disk_ : ram_.device(), overlay_ip(v.self.number), 0, ram_.meta_device(), size})) ||
       !ok_why(drbd_.create(true)) || !ok_why(drbd_.primary(true)))
     return;
   drbd_.disconnect();
-  if (!ok({"mkfs.ext4", "-q", "-F", "-m", "0", "-L", "grappe-home", "-E", "lazy_itable_init=1,lazy_journal_init=1",
-           "/dev/drbd0"}, 600) ||
+  if ((!disk && !ok({"mkfs.ext4", "-q", "-F", "-m", "0", "-L", "GRAPPE-HOME", "-E",
+                     "lazy_itable_init=1,lazy_journal_init=1", "/dev/drbd0"}, 600)) ||
       !ok({"mkdir", "-p", paths_.store}, 30) || !ok({"mount", "-o", "noatime", "/dev/drbd0", paths_.store}, 120) ||
       !ok({"mkdir", "-p", "-m", "0755", paths_.store + "/home"}, 30))
     return;
   // What /home held before (the image's files, or what was written while no node served it).
   if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", "-c", paths_.dir}, 60);
-  ok({"cp", "-a", paths_.dir + "/.", paths_.store + "/home/"}, 600);
+  if (!disk) ok({"cp", "-a", paths_.dir + "/.", paths_.store + "/home/"}, 600);
   if (!bind_home()) return;
   {
     std::lock_guard<std::mutex> l(mu_);
-    local_ = Local::Server, term_ = p.term, server_ = v.self.number, standby_ = 0, fenced_ = false;
+    local_ = Local::Server, term_ = p.term, server_ = v.self.number, standby_ = 0, fenced_ = false, on_disk_ = disk;
     error_.clear();
   }
   save();
-  event(p.why + " (RAM-backed, " + std::to_string(size) + " MB)");
+  event(p.why + (disk ? " (from the GRAPPE-HOME disk " + disk_ + ", " : " (RAM-backed, ") + std::to_string(size) + " MB)");
 }
 
 void HomeShare::promote(const HomePlan& p, double now) {
@@ -211,7 +259,9 @@ void HomeShare::serve(const HomeView& v, const HomePlan& p) {
   }
   // The standby changed (or, after a promotion, the resource still names the old server).
   if (const uint32_t peer = p.standby ? overlay_ip(p.standby) : 0; p.standby != standby_ || peer != drbd_.spec().peer_ip) {
-    if (!ok_why(drbd_.write({drbd_.spec().disk, overlay_ip(v.self.number), peer})) || !ok_why(drbd_.adjust())) return;
+    DrbdSpec s = drbd_.spec();
+    s.self_ip = overlay_ip(v.self.number), s.peer_ip = peer;
+    if (!ok_why(drbd_.write(s)) || !ok_why(drbd_.adjust())) return;
     if (!peer) drbd_.disconnect();
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -246,26 +296,39 @@ void HomeShare::serve(const HomeView& v, const HomePlan& p) {
 }
 
 void HomeShare::stand_by(const HomeView& v, const HomePlan& p, double now) {
-  if (local_ == Local::Standby && term_ == p.term && server_ == p.server) return;
-  if (now < next_try_) return;
-  next_try_ = now + 10;
   uint32_t size = 0;
   for (const HomePeer& peer : v.live)
     if (peer.number == p.server) size = peer.ad.size_mb;
-  if (!size) return ok_why("waiting for node " + std::to_string(p.server) + " to say the size of /home"), void();
   size = std::min<uint32_t>(size, 1u << 22);  // as [home] size_mb: at most 4 TB
+  // A GRAPPE-HOME disk holds the copy when it is large enough (one found while this node stood
+  // by in RAM takes over the copy).
+  const bool disk = !disk_.empty() && size && disk_mb_ >= size;
+  if (local_ == Local::Standby && term_ == p.term && server_ == p.server && (on_disk_ || !disk)) return;
+  // This node just handed /home over to that node: its device is the complete copy already.
+  if (local_ == Local::None && drbd_state_.configured && drbd_state_.role == "Secondary" &&
+      drbd_.spec().peer_ip == overlay_ip(p.server) && (on_disk_ || !disk)) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      local_ = Local::Standby, term_ = p.term, server_ = p.server, standby_ = 0;
+    }
+    save();
+    return event(p.why + " (the copy it handed over: no resync)");
+  }
+  if (now < next_try_) return;
+  next_try_ = now + 10;
+  if (!size) return ok_why("waiting for node " + std::to_string(p.server) + " to say the size of /home"), void();
   teardown();
-  if (!ok_why(ram_.create(size)) ||
-      !ok_why(drbd_.write({ram_.device(), overlay_ip(v.self.number), overlay_ip(p.server)})) ||
+  if (!ok_why(disk ? ram_.create_meta(size) : ram_.create(size)) ||
+      !ok_why(drbd_.write({disk ? disk_ : ram_.device(), overlay_ip(v.self.number), overlay_ip(p.server), ram_.meta_device(), size})) ||
       !ok_why(drbd_.create(true)))
     return;
   {
     std::lock_guard<std::mutex> l(mu_);
-    local_ = Local::Standby, term_ = p.term, server_ = p.server, standby_ = 0, in_sync_ = false;
+    local_ = Local::Standby, term_ = p.term, server_ = p.server, standby_ = 0, in_sync_ = false, on_disk_ = disk;
     error_.clear();
   }
   save();
-  event(p.why + ": resynchronising " + std::to_string(size) + " MB");
+  event(p.why + ": resynchronising " + std::to_string(size) + " MB" + (disk ? " onto the GRAPPE-HOME disk " + disk_ : ""));
 }
 
 bool HomeShare::mount_client(double now) {
@@ -316,6 +379,18 @@ void HomeShare::step(double now) {
     else if (d.cs == "Connected") released_ = d.peer_role == "Secondary";
   }
   if (!v.settled || !v.self.number) return;
+  bool hand = false, kill = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    hand = std::exchange(handover_req_, false), kill = handover_kill_;
+  }
+  if (hand && local_ == Local::Server) {
+    const std::string why = hand_over(kill);
+    event(why.empty() ? "handed over to node " + std::to_string(standby_) : "not handed over: " + why);
+    std::lock_guard<std::mutex> l(mu_);
+    handover_why_ = why.empty() ? "" : "not handed over: " + why;
+    if (why.empty()) return;
+  }
   const size_t present = 1 + v.live.size();
   quorum_.observe(present, local_ == Local::Server);
   HomeInput in;
@@ -348,12 +423,13 @@ void HomeShare::step(double now) {
   for (const HomePeer& p : v.live)
     if (p.ip && !p.wg_pub.empty())
       peers.push_back({p.wg_pub, p.ip, p.number, home_peer_ == p.number && home_peer_ != v.self.number});
-  const bool serving = local_ == Local::Server && plan.action == HomeAction::Serve;
+  const bool serving = local_ == Local::Server && (plan.action == HomeAction::Serve || plan.action == HomeAction::HandOver);
   if (std::string why = net_.sync(v.wg_priv, v.self.number, peers, serving); !why.empty()) {
     std::lock_guard<std::mutex> l(mu_);
     state_ = "starting the members' network", error_ = why;
     return;
   }
+  probe_disk(now);
   bool mounted = false;
   switch (plan.action) {
     case HomeAction::Wait: break;
@@ -362,6 +438,14 @@ void HomeShare::step(double now) {
       break;
     case HomeAction::Promote: promote(plan, now); break;
     case HomeAction::Serve: serve(v, plan); break;
+    case HomeAction::HandOver:
+      serve(v, plan);
+      if (now >= next_try_) {
+        next_try_ = now + 30;  // local processes holding /home: again later
+        const std::string why = hand_over(false);
+        event(why.empty() ? plan.why : "could not give /home to node " + std::to_string(plan.standby) + " yet: " + why);
+      }
+      break;
     case HomeAction::Fence:
       if (!fenced_) {
         unexport_all();
@@ -381,6 +465,8 @@ void HomeShare::step(double now) {
       else if (local_ != Local::None) {
         event("no longer " + std::string(local_ == Local::Server ? "serving" : "holding a copy of") + " /home: " + plan.why);
         teardown();
+      } else if (drbd_state_.configured) {
+        teardown();  // the copy this node handed over, and nobody wants it
       }
       mounted = mount_client(now);
       break;
@@ -417,25 +503,66 @@ void HomeShare::step(double now) {
     state_ = plan.why;
 }
 
-std::string HomeShare::hand_over() {
-  if (local_ != Local::Server) return "";
-  // NFS first: its open state holds the filesystem. Then a plain umount, which flushes it; the
-  // device must be closed for Secondary.
+void HomeShare::probe_disk(double now) {
+  if (on_disk_ || now < next_probe_) return;
+  next_probe_ = now + 10;
+  auto [dev, mb] = find_home_disk(run_, read_text(paths_.mounts));
+  if (dev == disk_ && mb == disk_mb_) return;
+  if (!dev.empty()) event("found the GRAPPE-HOME disk " + dev + " (" + std::to_string(mb) + " MB)");
+  else event("the GRAPPE-HOME disk " + disk_ + " is gone");
+  std::lock_guard<std::mutex> l(mu_);
+  disk_ = dev, disk_mb_ = mb;
+}
+
+std::string HomeShare::request_hand_over(bool kill) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (local_ != Local::Server) return kNotServing;
+  if (!standby_) return "/home has no standby to take it: stopping this node loses what it holds" +
+                        std::string(on_disk_ ? "" : " (RAM-backed)");
+  handover_req_ = true, handover_kill_ = kill;
+  handover_why_.clear();  // what `grappe home hand-over` waits on
+  return "";
+}
+
+// NFS first: its open state holds the filesystem. Then a plain umount, which flushes it; the
+// device must be closed for Secondary. Any step that fails puts back what the earlier ones undid
+// (serve() exports again on the next step).
+std::string HomeShare::hand_over(bool kill) {
+  if (!standby_ || !drbd_state_.peer_up_to_date() || drbd_state_.cs != "Connected")
+    return "node " + std::to_string(standby_) + " does not hold a complete copy (" + drbd_state_.cs + ", " +
+           drbd_state_.peer_disk + ")";
+  std::vector<int> held = holders_of(paths_.proc, paths_.dir);
+  for (int pid : holders_of(paths_.proc, paths_.store)) held.push_back(pid);
+  if (!held.empty() && !kill) {
+    std::string pids;
+    for (int pid : held) pids += (pids.empty() ? "" : " ") + std::to_string(pid);
+    return "processes of this node hold files in /home (pids " + pids + "); they would lose them";
+  }
+  for (int pid : held) ::kill(pid, SIGKILL);
+  if (!held.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   unexport_all();
   ok({"systemctl", "stop", "nfs-server"}, 60);
   nfs_started_ = false;
-  ok({"umount", paths_.dir}, 60) || ok({"umount", "-l", paths_.dir}, 60);
-  if (!ok({"umount", paths_.store}, 120)) return "could not hand /home over: " + error_;
-  if (std::string why = drbd_.secondary(); !why.empty()) return "could not hand /home over: " + why;
-  // The standby looks at its peer's role once a second: let it see this one Secondary before
-  // the node goes.
+  if (!ok({"umount", paths_.dir}, 60)) return "cannot unmount /home: " + error_;
+  if (!ok({"umount", paths_.store}, 120)) {
+    const std::string why = error_;
+    bind_home();
+    return "cannot unmount " + paths_.store + ": " + why;
+  }
+  if (std::string why = drbd_.secondary(); !why.empty()) {
+    ok({"mount", "-o", "noatime", "/dev/drbd0", paths_.store}, 120);
+    bind_home();
+    return why;
+  }
+  // The standby looks at its peer's role once a second: it sees this one Secondary, connected, and
+  // takes over without waiting for a majority. This node stays its peer until it picks another.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   {
     std::lock_guard<std::mutex> l(mu_);
-    local_ = Local::None;
+    local_ = Local::None, in_sync_ = false;
   }
   save();
-  return standby_ ? "handed /home over to node " + std::to_string(standby_) : "stopped serving /home (no standby had a copy)";
+  return "";
 }
 
 std::string HomeShare::degraded() const {
@@ -471,8 +598,21 @@ nlohmann::json HomeShare::status() const {
                       {"used_mb", used_mb_}, {"free_mb", free_mb_}, {"known_members", quorum_.known()}};
   if (!sync.empty()) j["sync"] = sync;
   if (degraded_since_ >= 0 && last_now_ - degraded_since_ >= 30) j["degraded"] = degraded_why_;
-  if (local_ != Local::None) j["backing"] = "RAM, " + std::to_string(ram_.size_mb()) + " MB", j["size_mb"] = ram_.size_mb();
+  if (local_ != Local::None) {
+    const uint16_t self = local_ == Local::Server ? server_ : view_.self.number;
+    j["backing"] = (on_disk_ ? "disk GRAPPE-HOME (" + disk_ + ") on node " + std::to_string(self) + ", " : std::string("RAM, ")) +
+                   std::to_string(drbd_.spec().size_mb) + " MB";
+    j["size_mb"] = drbd_.spec().size_mb;
+  } else {
+    // The server's backing, as it advertises it.
+    for (const HomePeer& p : view_.live)
+      if (p.number == plan_.server && p.ad.has(kHomeServer))
+        j["backing"] = (p.ad.has(kHomeDisk) ? "disk GRAPPE-HOME on node " + std::to_string(p.number) : std::string("RAM")) +
+                       ", " + std::to_string(p.ad.size_mb) + " MB";
+  }
+  if (!disk_.empty()) j["disk"] = disk_ + " (GRAPPE-HOME, " + std::to_string(disk_mb_) + " MB)" + (on_disk_ ? "" : ", not in use");
   if (!error_.empty()) j["error"] = error_;
+  if (!handover_why_.empty()) j["hand_over"] = handover_why_;
   return j;
 }
 

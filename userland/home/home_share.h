@@ -51,13 +51,16 @@ struct HomeView {
 // The founder: the live node with the lowest number (none until this node's number settled). The
 // network-boot service is the founder's; /home's server is home_role.h's.
 std::optional<HomePeer> choose_founder(const HomeView& v);
+// The processes with a file, directory or root under `dir`, per a /proc tree (`proc`).
+std::vector<int> holders_of(const std::string& proc, const std::string& dir);
 // The NFS server `/home` is mounted from, per a /proc/mounts text ("" when it is not NFS).
 std::string home_server(const std::string& mounts, const std::string& dir = "/home");
 
 struct HomePaths {
   std::string net = "/run/grappe/overlay", drbd = "/run/grappe/drbd", ram = "/run/grappe/home-ram",
               store = "/run/grappe/home-store", state = "/run/grappe/home/state.json", mounts = "/proc/mounts",
-              proc_drbd = "/proc/drbd", dir = "/home", drbd_helper = "/sys/module/drbd/parameters/usermode_helper";
+              proc_drbd = "/proc/drbd", dir = "/home", drbd_helper = "/sys/module/drbd/parameters/usermode_helper",
+              proc = "/proc";
 };
 
 class HomeShare {
@@ -70,10 +73,13 @@ class HomeShare {
   void start();                     // the worker thread: step() every second until destroyed
   nlohmann::json status() const;
   HomeAdvert advert() const;        // for this node's load entry
-  // A clean shutdown of this node: a server stops exporting, unmounts and makes its DRBD device
-  // Secondary, so its standby takes /home over at once (home_role: released). Blocks (bounded by
-  // the commands' timeouts); the worker must be stopped first. Returns what it did, for the log.
-  std::string hand_over();
+  // `grappe home hand-over` (a clean shutdown, `grappe node expel`): the worker gives /home to the
+  // standby soon: stops exporting, unmounts, makes its DRBD device Secondary, and the standby takes
+  // /home over at once (home_role: released). kill: processes of this node holding files in /home
+  // are killed first (at shutdown); else they make it fail (they would lose their files). "" when
+  // asked, else why not (this node does not serve /home, or no standby holds a complete copy).
+  std::string request_hand_over(bool kill);
+  static constexpr const char* kNotServing = "this node does not serve /home";
   void stop() { worker_.stop(); }
   std::vector<std::string> take_events();  // role changes, for the journal
   // "" while /home has a server and a standby in sync; else why it is degraded (held for 30 s
@@ -95,6 +101,8 @@ class HomeShare {
   void unexport_all();
   bool bind_home();
   bool mount_client(double now);  // true when /home is mounted from home_ip()
+  std::string hand_over(bool kill);  // "" when done, else why not (this node serves on)
+  void probe_disk(double now);
   void measure(const HomeView& v, uint16_t server);
 
   CommandRunner& run_;
@@ -122,6 +130,12 @@ class HomeShare {
   std::string degraded_why_;  // as of the last step, "" when in sync
   double degraded_since_ = -1, last_now_ = 0;
   double server_left_since_ = -1;  // this standby's server left cleanly at (-1: it did not)
+  std::string disk_;          // this node's GRAPPE-HOME disk ("" none), probed every 10 s
+  uint32_t disk_mb_ = 0;      // its filesystem's size
+  bool on_disk_ = false;      // this node's role (server or standby) is on that disk
+  double next_probe_ = 0;
+  bool handover_req_ = false, handover_kill_ = false;
+  std::string handover_why_;  // why the last hand-over asked for did not happen, "" else
   std::vector<std::string> events_;
   PeriodicWorker worker_;  // last: destroyed first
 };
