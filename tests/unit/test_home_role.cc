@@ -47,6 +47,27 @@ TEST_CASE("home role: a node with a GRAPPE-HOME disk founds before a lower numbe
   CHECK(choose_standby(input(node(1, 1, kHomeServer), {node(2, 1, kHomeStandby | kHomeDisk), node(3, 0, kHomeDisk)}), 2) == 2);
 }
 
+TEST_CASE("home role: a GRAPPE-HOME disk holding /home wins over a RAM /home not more recent, never over a newer one") {
+  // The cluster boots again: node 1 founded a RAM /home at term 1 before node 3 and its disk
+  // (last served at term 4) joined. Node 1 drops its copy; node 3 founds from its disk.
+  HomePlan p = plan_home(input(node(1, 1, kHomeServer, 2), {node(2, 1, kHomeStandby | kHomeInSync), node(3, 4, kHomeDisk | kHomeDiskData)}));
+  CHECK(p.action == HomeAction::Demote);
+  CHECK(p.why.find("GRAPPE-HOME disk holds /home at term 4") != std::string::npos);
+  // With no server, the disk founds, and the RAM standby's copy does not take over.
+  p = plan_home(input(node(2, 1, kHomeStandby | kHomeInSync), {node(3, 4, kHomeDisk | kHomeDiskData)}));
+  CHECK(p.action == HomeAction::Wait);
+  CHECK(p.server == 3);
+  p = plan_home(input(node(3, 4, kHomeDisk | kHomeDiskData), {node(2, 1, kHomeStandby | kHomeInSync)}));
+  CHECK(p.action == HomeAction::Found);
+  CHECK(p.term == 5);
+  // The disk was away while its /home failed over (term 5 > 4): its data is old, it becomes the standby.
+  p = plan_home(input(node(1, 5, kHomeServer, 2), {node(2, 5, kHomeStandby | kHomeInSync), node(3, 4, kHomeDisk | kHomeDiskData)}));
+  CHECK(p.action == HomeAction::Serve);
+  CHECK(p.standby == 3);
+  // A new disk (no /home on it yet) never wins.
+  CHECK(plan_home(input(node(1, 1, kHomeServer, 2), {node(2), node(3, 0, kHomeDisk)})).action == HomeAction::Serve);
+}
+
 TEST_CASE("home role: the role follows the storage: a RAM server hands over to an in-sync disk standby") {
   HomePlan p = plan_home(input(node(1, 1, kHomeServer, 3), {node(2), node(3, 1, kHomeStandby | kHomeInSync | kHomeDisk)}));
   CHECK(p.action == HomeAction::HandOver);

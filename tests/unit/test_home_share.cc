@@ -384,10 +384,13 @@ TEST_CASE("home share: a GRAPPE-HOME disk is found, founds /home from its filesy
   Node n("disk");
   n.r.out["blkid"] = "/dev/loop1\n/dev/vda\n";  // a loop device of a RAM /home carries the label too
   n.r.out["dumpe2fs -h /dev/vda"] = "Filesystem volume name:   GRAPPE-HOME\nBlock count:              262144\nBlock size:               4096\n";
+  n.r.out["debugfs -R cat /.grappe-home /dev/vda"] = "debugfs 1.47.0 (5-Feb-2023)\ngrappe-home term 3\n";
   n.share = std::make_unique<HomeShare>(n.r, n.paths, 256);
   n.share->observe(view(1, {peer(2)}));
   n.share->step(100);
   CHECK(n.share->advert().has(kHomeDisk));  // before it serves: the role follows the storage
+  CHECK(n.share->advert().has(kHomeDiskData));
+  CHECK(n.share->advert().term == 3);  // the /home it holds
   CHECK(n.share->advert().size_mb == 1024);
   n.share->step(105);
   const std::string conf = "drbdadm -c " + n.paths.drbd + "/drbd.conf";
@@ -401,6 +404,7 @@ TEST_CASE("home share: a GRAPPE-HOME disk is found, founds /home from its filesy
   CHECK(c.find("size 1024M;") != std::string::npos);
   CHECK(n.share->advert().has(kHomeServer));
   CHECK(n.share->advert().has(kHomeDisk));
+  CHECK(n.share->advert().term == 4);  // above the disk's
   CHECK(n.share->status()["backing"] == "disk GRAPPE-HOME (/dev/vda) on node 1, 1024 MB");
   // Restarted, grapped takes the disk-backed role up again.
   n.drbd("cs:StandAlone ro:Primary/Unknown ds:UpToDate/DUnknown r-----");
@@ -439,6 +443,8 @@ TEST_CASE("GRAPPE-HOME disks: blkid's list less loop, DRBD and mounted devices; 
   CHECK(ext4_size_mb("Block count:              262144\nBlock size:               4096\n") == 1024);
   CHECK(ext4_size_mb("nonsense") == 0);
   CHECK(drbd_meta_mb(1u << 20) == 34);  // 1 TB: a 32 MB bitmap
+  CHECK(home_mark_term("debugfs 1.47.0 (5-Feb-2023)\ngrappe-home term 7\n") == 7);
+  CHECK(home_mark_term("debugfs 1.47.0\n/.grappe-home: File not found by ext2_lookup") == 0);
 }
 
 TEST_CASE("grappe home init: refuses the boot medium, a mounted or partitioned disk, a bad size") {

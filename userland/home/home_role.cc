@@ -64,6 +64,15 @@ HomePlan plan_home(const HomeInput& in) {
               std::to_string(in.self.ad.term) + " (clusters that were apart merged): this node's copy is dropped";
       return p;
     }
+    if (!in.self.ad.has(kHomeDisk))
+      for (const HomeNode& n : in.others)
+        if (n.ad.has(kHomeDiskData) && !n.ad.has(kHomeServer) && !n.ad.has(kHomeStandby) && n.ad.term >= in.self.ad.term) {
+          p.action = HomeAction::Demote, p.server = n.number;
+          p.why = node_text(n) + "'s GRAPPE-HOME disk holds /home at term " + std::to_string(n.ad.term) +
+                  ", not older than this node's RAM-backed one (term " + std::to_string(in.self.ad.term) +
+                  "): the disk's /home is served, this RAM copy is dropped";
+          return p;
+        }
     if (!in.majority && !in.tie) {
       p.action = HomeAction::Fence;
       p.why = "this node no longer sees a majority of the members it knew: it stops serving /home until they are back";
@@ -89,8 +98,12 @@ HomePlan plan_home(const HomeInput& in) {
     p.why = (p.action == HomeAction::Standby ? "holding the replica of /home for " : "/home served by ") + node_text(*srv);
     return p;
   }
-  // No server: the most recent complete copy takes over.
-  if (auto copy = best(in, [](const HomeNode& n) { return n.ad.has(kHomeStandby) && n.ad.has(kHomeInSync); })) {
+  // No server: the most recent complete copy takes over, unless a GRAPPE-HOME disk holds a /home
+  // at least as recent (the founder below).
+  auto disk = best(in, [](const HomeNode& n) { return n.ad.has(kHomeDiskData) && !n.ad.has(kHomeStandby); });
+  auto copy = best(in, [](const HomeNode& n) { return n.ad.has(kHomeStandby) && n.ad.has(kHomeInSync); });
+  if (copy && disk && disk->ad.term >= copy->ad.term) copy.reset();
+  if (copy) {
     p.server = copy->number, p.term = max_term + 1;
     if (copy->number != in.self.number) {
       p.why = node_text(*copy) + " holds the copy of /home and takes it over";
@@ -114,7 +127,7 @@ HomePlan plan_home(const HomeInput& in) {
   }
   // Nobody holds a copy (a new cluster, or the server died before its standby was in sync).
   // A node with a GRAPPE-HOME disk first (its data is /home), else the lowest number.
-  std::optional<HomeNode> founder = best(in, [](const HomeNode& n) { return n.ad.has(kHomeDisk); });
+  std::optional<HomeNode> founder = disk ? disk : best(in, [](const HomeNode& n) { return n.ad.has(kHomeDisk); });
   if (!founder) {
     founder = in.self;
     for (const HomeNode& n : in.others)

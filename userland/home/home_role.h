@@ -24,6 +24,10 @@ enum HomeFlag : uint32_t {
   kHomeStandby = 2,  // holds the replica of the server of its term (DRBD secondary)
   kHomeInSync = 4,   // its copy is complete (UpToDate): a standby that may promote
   kHomeDisk = 8,     // this node has a GRAPPE-HOME disk
+  // Its disk (unused now) holds a /home: `term` is the one its filesystem was last served at. A
+  // RAM-backed /home of a term not above it gives way to it (a whole cluster booting again: the
+  // disk node may join after a RAM /home was founded); an older disk is overwritten by the copy.
+  kHomeDiskData = 16,
 };
 
 struct HomeAdvert {

@@ -108,7 +108,7 @@ HomeAdvert HomeShare::advert() const {
   std::lock_guard<std::mutex> l(mu_);
   HomeAdvert a;
   if (local_ == Local::None) {
-    if (!disk_.empty()) a.flags = kHomeDisk, a.size_mb = disk_mb_;
+    if (!disk_.empty()) a.flags = kHomeDisk | (disk_term_ ? uint32_t{kHomeDiskData} : 0u), a.size_mb = disk_mb_, a.term = disk_term_;
     return a;
   }
   if (on_disk_) a.flags |= kHomeDisk;
@@ -220,6 +220,7 @@ void HomeShare::found(const HomeView& v, const HomePlan& p, double now) {
   if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", "-c", paths_.dir}, 60);
   if (!disk) ok({"cp", "-a", paths_.dir + "/.", paths_.store + "/home/"}, 600);
   if (!bind_home()) return;
+  mark(p.term);
   {
     std::lock_guard<std::mutex> l(mu_);
     local_ = Local::Server, term_ = p.term, server_ = v.self.number, standby_ = 0, fenced_ = false, on_disk_ = disk;
@@ -241,6 +242,7 @@ void HomeShare::promote(const HomePlan& p, double now) {
     events_.push_back("home: could not take /home over yet (again in 5 s): " + error_);
     return;
   }
+  mark(p.term);
   {
     std::lock_guard<std::mutex> l(mu_);
     local_ = Local::Server, term_ = p.term, server_ = p.server, standby_ = 0;
@@ -503,15 +505,37 @@ void HomeShare::step(double now) {
     state_ = plan.why;
 }
 
+uint32_t home_mark_term(const std::string& text) {
+  const size_t p = text.find("grappe-home term ");
+  return p == std::string::npos ? 0 : static_cast<uint32_t>(std::strtoul(text.c_str() + p + 17, nullptr, 10));
+}
+
+// The term this filesystem is served at, on the filesystem itself (outside /home), so a
+// GRAPPE-HOME disk holding it, or a copy of it, says how recent its /home is.
+void HomeShare::mark(uint32_t term) {
+  FileStore fs;
+  ok_why(fs.write(paths_.store + "/" + kHomeMark, "grappe-home term " + std::to_string(term) + "\n"));
+}
+
 void HomeShare::probe_disk(double now) {
   if (on_disk_ || now < next_probe_) return;
   next_probe_ = now + 10;
   auto [dev, mb] = find_home_disk(run_, read_text(paths_.mounts));
-  if (dev == disk_ && mb == disk_mb_) return;
-  if (!dev.empty()) event("found the GRAPPE-HOME disk " + dev + " (" + std::to_string(mb) + " MB)");
+  // The term its /home was last served at, from the mark every server leaves on its filesystem
+  // (read without mounting it); 0: a new disk.
+  uint32_t term = 0;
+  if (!dev.empty()) {
+    std::string out;
+    if (run_checked(run_, {"debugfs", "-R", "cat /" + std::string(kHomeMark), dev}, 30, &out).empty())
+      term = home_mark_term(out);
+  }
+  if (dev == disk_ && mb == disk_mb_ && term == disk_term_) return;
+  if (!dev.empty())
+    event("found the GRAPPE-HOME disk " + dev + " (" + std::to_string(mb) + " MB, " +
+          (term ? "holding a /home of term " + std::to_string(term) : std::string("new")) + ")");
   else event("the GRAPPE-HOME disk " + disk_ + " is gone");
   std::lock_guard<std::mutex> l(mu_);
-  disk_ = dev, disk_mb_ = mb;
+  disk_ = dev, disk_mb_ = mb, disk_term_ = term;
 }
 
 std::string HomeShare::request_hand_over(bool kill) {

@@ -51,6 +51,9 @@ struct HomeView {
 // The founder: the live node with the lowest number (none until this node's number settled). The
 // network-boot service is the founder's; /home's server is home_role.h's.
 std::optional<HomePeer> choose_founder(const HomeView& v);
+// The mark a server leaves at its filesystem's root: "grappe-home term N".
+constexpr const char* kHomeMark = ".grappe-home";
+uint32_t home_mark_term(const std::string& text);  // N from a text holding the mark, else 0
 // The processes with a file, directory or root under `dir`, per a /proc tree (`proc`).
 std::vector<int> holders_of(const std::string& proc, const std::string& dir);
 // The NFS server `/home` is mounted from, per a /proc/mounts text ("" when it is not NFS).
@@ -103,6 +106,7 @@ class HomeShare {
   bool mount_client(double now);  // true when /home is mounted from home_ip()
   std::string hand_over(bool kill);  // "" when done, else why not (this node serves on)
   void probe_disk(double now);
+  void mark(uint32_t term);
   void measure(const HomeView& v, uint16_t server);
 
   CommandRunner& run_;
@@ -132,6 +136,7 @@ class HomeShare {
   double server_left_since_ = -1;  // this standby's server left cleanly at (-1: it did not)
   std::string disk_;          // this node's GRAPPE-HOME disk ("" none), probed every 10 s
   uint32_t disk_mb_ = 0;      // its filesystem's size
+  uint32_t disk_term_ = 0;    // the term its /home was last served at (0: a new disk)
   bool on_disk_ = false;      // this node's role (server or standby) is on that disk
   double next_probe_ = 0;
   bool handover_req_ = false, handover_kill_ = false;
