@@ -40,6 +40,15 @@ netboot_skip_unless_ready() {
     { echo "SKIP: QEMU's iPXE ROM for virtio-net (ipxe-qemu) is not installed"; exit 77; }
 }
 cluster_stop() { kill "$QPID" 2>/dev/null || true; wait "$QPID" 2>/dev/null || true; }
+# Stops every VM and boots the cluster again with `grappe-build qemu OPTIONS…` in the same $DIR:
+# the VMs' data disks (--disk) are kept, their logs start afresh.
+cluster_relaunch() {
+  cluster_stop
+  rm -f "$DIR"/node*.log "$DIR"/node*.sock "$DIR/runner.log"
+  "$BUILD" qemu --out "$OUT" --dir "$DIR" --port $(( 30000 + RANDOM % 20000 )) "$@" > "$DIR/runner.log" 2>&1 &
+  QPID=$!
+  T0=$(date +%s)
+}
 
 # Starts `grappe-build qemu OPTIONS…` in an emptied $DIR on a random segment port; sets QPID (the
 # runner, killed with its VMs on exit) and T0 (the start time).

@@ -9,6 +9,13 @@
 #      server and on the third node; the job either wrote every line or got an I/O error, and every
 #      line it had synced is there.
 #   4. the new server picks the node left as its standby and resynchronises it.
+#   6. `grappe home init` refuses the boot medium and an unconfirmed erase, then makes that
+#      standby's virtio disk a GRAPPE-HOME disk: its copy moves onto the disk and /home follows the
+#      storage (the RAM-backed server hands over). Every file is still there.
+#   7. a clean poweroff of that server hands /home over first: a job on the other node writing
+#      through it gets no error and loses no line.
+#   8. every VM stopped, the cluster boots again: the VM with the disk serves /home from it and
+#      the files written before the poweroff are there.
 # Usage: home.sh GRAPPE_BUILD
 set -euo pipefail
 BUILD=$(readlink -f "$1")
@@ -17,7 +24,7 @@ OUT=${GRAPPE_TEST_OUT:-$SRC/out/test} SCALE=${GRAPPE_TIMEOUT_SCALE:-1} DIR=${GRA
 . "$SRC/tests/qemu/cluster-lib.sh"
 cluster_skip_unless_ready
 FAIL_NODES="1 2 3"
-cluster_launch --nodes 3 --stagger "grappe-init: root ready"
+cluster_launch --nodes 3 --disk 2,3 --disk-size 512 --stagger "grappe-init: root ready"
 for n in 1 2 3; do wait_log "$n" "grappe: node ready" 1800; done
 wait_for 300 1 "test \$(grappe nodes | grep -c ' alive ') = 3" || fail "the three nodes did not join: $(con 1 'grappe nodes')"
 for n in 1 2 3; do con "$n" "dmesg -n 1" > /dev/null; done
@@ -99,9 +106,59 @@ wait_for 300 "$SB" "grappe home | grep -q 'in sync with node'" || fail "VM $SB d
 RESYNC_S=$(( $(date +%s) - T5 )) RESYNC_MB=$(home_json "$SB" '["size_mb"]')
 echo "ok: $(con "$SB" 'grappe home' | tr -d '\r' | tail -n +2 | head -1 | sed 's/^ *//')"
 
+
+echo "== 6. grappe home init on VM $W: /home moves onto its disk"
+# (VM numbers are the VMs'; the server is now VM $SB, its standby VM $W.)
+OUTI=$(con "$W" "grappe home init --yes /dev/sr0 2>&1; echo rc=\$?" | tr -d '\r')
+echo "$OUTI" | grep -q "booted from" || fail "home init did not refuse the boot medium: $OUTI"
+OUTI=$(con "$W" "grappe home init /dev/vda < /dev/null 2>&1; echo rc=\$?" | tr -d '\r')
+echo "$OUTI" | grep -q "add --yes" || fail "home init erased a disk without a confirmation: $OUTI"
+con "$W" "grappe home init --yes /dev/vda" | grep -q "is a GRAPPE-HOME disk" || fail "home init failed: $(con "$W" 'grappe home init --yes /dev/vda 2>&1')"
+T6=$(date +%s)
+wait_for 600 "$W" "grappe home --json | grep -q '\"role\": \"server\"'" ||
+  fail "VM $W did not take /home over onto its disk: $(con "$W" 'grappe home'; con "$SB" 'grappe home')"
+MOVE_S=$(( $(date +%s) - T6 ))
+con "$W" "grappe home" | grep -q "backing disk GRAPPE-HOME (/dev/vda) on node" || fail "VM $W does not serve from its disk: $(con "$W" 'grappe home')"
+for n in "$SB" "$W"; do
+  [ "$(con "$n" "cat /home/f/* | md5sum" | tr -d '\r')" = "$SUM" ] || fail "VM $n: the 200 files differ after /home moved onto the disk"
+done
+con "$SB" "mkdir -p /home/d && for i in \$(seq 1 50); do echo disk \$i > /home/d/\$i && sync /home/d/\$i || echo FAILED \$i; done" | grep -q FAILED &&
+  fail "VM $SB could not write to the disk-backed /home"
+echo "ok: VM $W serves /home from its GRAPPE-HOME disk $MOVE_S s after home init; files intact"
+wait_for 300 "$W" "grappe home | grep -q 'in sync with node'" || fail "VM $W has no standby in sync: $(con "$W" 'grappe home')"
+
+echo "== 7. a clean poweroff of VM $W hands /home over; a job on VM $SB writes through it"
+con "$SB" "rm -f /tmp/v.*; (i=0; while [ \$i -lt 300 ]; do i=\$((i+1)); echo line \$i >> /home/v.log && sync /home/v.log || { echo \$i > /tmp/v.err; break; }; sleep 0.1; done; echo \$i > /tmp/v.done) > /dev/null 2>&1 &" > /dev/null
+sleep 3
+FAIL_NODES="$SB"
+T7=$(date +%s)
+timeout 60 "$BUILD" console --dir "$DIR" --node "$W" --timeout 20 -- "systemctl poweroff" > /dev/null 2>&1 || true
+wait_for 300 "$SB" "grappe home --json | grep -q '\"role\": \"server\"'" || fail "VM $SB did not take /home over: $(con "$SB" 'grappe home')"
+HANDOVER_S=$(( $(date +%s) - T7 ))
+grep -aq "/home handed over" "$DIR/node$W.log" || fail "VM $W's console does not say it handed /home over: $(grep -a 'home' "$DIR/node$W.log" | tail -5)"
+con "$SB" "journalctl -u grapped --no-pager | grep -q 'handed it over: this node'" || fail "VM $SB's journal does not say /home was handed over"
+wait_for 400 "$SB" "test -e /tmp/v.done" || fail "the writing job did not end"
+[ -z "$(con "$SB" "cat /tmp/v.err 2>/dev/null; true" | tr -d '\r')" ] || fail "the job got an I/O error at line $(con "$SB" 'cat /tmp/v.err') during a clean hand-over"
+[ "$(con "$SB" "cat /home/v.log" | tr -d '\r')" = "$(seq 1 300 | sed 's/^/line /')" ] || fail "the job's 300 lines are not all there after the hand-over"
+echo "ok: VM $W handed /home over at its poweroff (VM $SB served it $HANDOVER_S s later); the job wrote all 300 lines with no error"
+
+echo "== 8. every VM stopped, the cluster boots again: VM $W serves /home from its disk"
+FAIL_NODES="1 2 3"
+cluster_relaunch --nodes 3 --disk 2,3 --disk-size 512
+for n in 1 2 3; do wait_log "$n" "grappe: node ready" 1800; done
+wait_for 600 "$W" "grappe home --json | grep -q '\"role\": \"server\"'" ||
+  fail "VM $W does not serve /home after the restart: $(con "$W" 'grappe home'; con 1 'grappe home')"
+con "$W" "grappe home" | grep -q "backing disk GRAPPE-HOME" || fail "VM $W does not serve from its disk: $(con "$W" 'grappe home')"
+for n in 1 "$SB"; do
+  wait_for 120 "$n" "test -e /home/d/50" || fail "VM $n does not see /home from the disk: $(con "$n" 'grappe home')"
+  [ "$(con "$n" "cat /home/f/* | md5sum" | tr -d '\r')" = "$SUM" ] || fail "VM $n: the 200 files differ after the restart"
+  [ "$(con "$n" "cat /home/d/* | wc -l" | tr -d '\r')" = 50 ] || fail "VM $n: the 50 files written on the disk are not all there"
+done
+echo "ok: after a restart of every VM, VM $W serves /home from its disk with every file"
+
 if [ -n "${GRAPPE_HOME_JSON:-}" ]; then
-  printf '{"failover_s": %s, "resync_s": %s, "resync_mb": %s, "replicated_mb_s": %s, "unreplicated_mb_s": %s}\n' \
-    "$FAILOVER_S" "$RESYNC_S" "$RESYNC_MB" "$REP" "$UNREP" > "$GRAPPE_HOME_JSON"
+  printf '{"failover_s": %s, "resync_s": %s, "resync_mb": %s, "replicated_mb_s": %s, "unreplicated_mb_s": %s, "onto_disk_s": %s, "clean_handover_s": %s}\n' \
+    "$FAILOVER_S" "$RESYNC_S" "$RESYNC_MB" "$REP" "$UNREP" "$MOVE_S" "$HANDOVER_S" > "$GRAPPE_HOME_JSON"
 fi
 JOB="wrote every line"; [ -z "$ERR" ] || JOB="got an I/O error at line $ERR"
-echo "PASS: /home survived its server: failover in $FAILOVER_S s, 200 synced files intact, the writing job $JOB; a new standby in sync in $RESYNC_S s"
+echo "PASS: /home survived its server: failover in $FAILOVER_S s, 200 synced files intact, the writing job $JOB; a new standby in sync in $RESYNC_S s; onto a GRAPPE-HOME disk in $MOVE_S s; a clean poweroff handed it over in $HANDOVER_S s with no error; after a restart of every VM the disk serves every file"

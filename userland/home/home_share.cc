@@ -235,7 +235,8 @@ void HomeShare::promote(const HomePlan& p, double now) {
   next_try_ = now + 5;
   // Membership has declared the server dead (and this side holds the majority): DRBD need not
   // wait for its own timeouts, which run long while writes were in flight.
-  drbd_.disconnect(true);
+  // (A copy handed over stays connected: the old server is its standby at once, with no resync.)
+  if (!(released_ && in_sync_)) drbd_.disconnect(true);
   if (!ok_why(drbd_.primary(false)) || !ok({"mkdir", "-p", paths_.store}, 30) ||
       !ok({"mount", "-o", "noatime", "/dev/drbd0", paths_.store}, 120) || !bind_home()) {
     std::lock_guard<std::mutex> l(mu_);
@@ -467,8 +468,8 @@ void HomeShare::step(double now) {
       else if (local_ != Local::None) {
         event("no longer " + std::string(local_ == Local::Server ? "serving" : "holding a copy of") + " /home: " + plan.why);
         teardown();
-      } else if (drbd_state_.configured) {
-        teardown();  // the copy this node handed over, and nobody wants it
+      } else if (drbd_state_.configured && (plan.standby || drbd_.spec().peer_ip != overlay_ip(plan.server))) {
+        teardown();  // the copy this node handed over, and the server picked another standby
       }
       mounted = mount_client(now);
       break;
@@ -564,8 +565,11 @@ std::string HomeShare::hand_over(bool kill) {
   }
   for (int pid : held) ::kill(pid, SIGKILL);
   if (!held.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The kernel's NFS server stops first (not through systemctl: at shutdown its stop job waits
+  // behind this one), so clients see no server for a moment and retry: an export removed while it
+  // still ran would answer them "permission denied".
+  ok({"rpc.nfsd", "0"}, 60);
   unexport_all();
-  ok({"systemctl", "stop", "nfs-server"}, 60);
   nfs_started_ = false;
   if (!ok({"umount", paths_.dir}, 60)) return "cannot unmount /home: " + error_;
   if (!ok({"umount", paths_.store}, 120)) {
