@@ -120,6 +120,7 @@ wait_for 600 "$W" "grappe home --json | grep -q '\"role\": \"server\"'" ||
 MOVE_S=$(( $(date +%s) - T6 ))
 con "$W" "grappe home" | grep -q "backing disk GRAPPE-HOME (/dev/vda) on node" || fail "VM $W does not serve from its disk: $(con "$W" 'grappe home')"
 for n in "$SB" "$W"; do
+  wait_for 120 "$n" "test -e /home/f/200" || fail "VM $n does not see /home after it moved onto the disk: $(con "$n" 'grappe home')"
   [ "$(con "$n" "cat /home/f/* | md5sum" | tr -d '\r')" = "$SUM" ] || fail "VM $n: the 200 files differ after /home moved onto the disk"
 done
 con "$SB" "mkdir -p /home/d && for i in \$(seq 1 50); do echo disk \$i > /home/d/\$i && sync /home/d/\$i || echo FAILED \$i; done" | grep -q FAILED &&

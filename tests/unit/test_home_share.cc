@@ -163,7 +163,7 @@ TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's
   REQUIRE(sb.ran(conf + " primary home"));
   CHECK(sb.at(conf + " primary home") < sb.at("mount -o noatime /dev/drbd0"));
   CHECK(sb.at(conf + " disconnect --force home") < sb.at(conf + " primary home"));
-  CHECK(sb.at("umount -l -c /home") < sb.at("mount --bind"));  // -c: no stat of the dead server's mount
+  CHECK(sb.at("umount -i -l -c /home") < sb.at("mount --bind"));  // -i -c: no helper, no stat of the dead server's mount
   CHECK(sb.share->advert().term == 2);
   CHECK(sb.share->advert().has(kHomeServer));
   sb.share->step(103);

@@ -192,8 +192,8 @@ void HomeShare::teardown() {
 bool HomeShare::bind_home() {
   // This node's own processes use the store directly; a mount of the previous server goes first.
   // -c: umount(8) would resolve the path first, a stat that waits out the NFS timeouts (a minute)
-  // when that server is dead.
-  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", "-c", paths_.dir}, 60);
+  // when that server is dead; -i: nor does it call umount.nfs4, which was seen waiting as long.
+  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-i", "-l", "-c", paths_.dir}, 60);
   return ok({"mount", "--bind", paths_.store + "/home", paths_.dir}, 60);
 }
 
@@ -217,7 +217,7 @@ void HomeShare::found(const HomeView& v, const HomePlan& p, double now) {
       !ok({"mkdir", "-p", "-m", "0755", paths_.store + "/home"}, 30))
     return;
   // What /home held before (the image's files, or what was written while no node served it).
-  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-l", "-c", paths_.dir}, 60);
+  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-i", "-l", "-c", paths_.dir}, 60);
   if (!disk) ok({"cp", "-a", paths_.dir + "/.", paths_.store + "/home/"}, 600);
   if (!bind_home()) return;
   mark(p.term);
@@ -235,6 +235,7 @@ void HomeShare::promote(const HomePlan& p, double now) {
   next_try_ = now + 5;
   // Membership has declared the server dead (and this side holds the majority): DRBD need not
   // wait for its own timeouts, which run long while writes were in flight.
+  const auto t0 = std::chrono::steady_clock::now();
   // (A copy handed over stays connected: the old server is its standby at once, with no resync.)
   if (!(released_ && in_sync_)) drbd_.disconnect(true);
   if (!ok_why(drbd_.primary(false)) || !ok({"mkdir", "-p", paths_.store}, 30) ||
@@ -251,7 +252,9 @@ void HomeShare::promote(const HomePlan& p, double now) {
     error_.clear();
   }
   save();
-  event(p.why);
+  char took[32];
+  std::snprintf(took, sizeof took, " (in %.1f s)", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  event(p.why + took);
 }
 
 void HomeShare::serve(const HomeView& v, const HomePlan& p) {
@@ -339,7 +342,7 @@ bool HomeShare::mount_client(double now) {
   if (mounted == addr) return true;
   if (now < next_mount_) return false;
   next_mount_ = now + 5;
-  if (!mounted.empty()) ok({"umount", "-l", "-c", paths_.dir}, 30);  // an older share (-c: bind_home)
+  if (!mounted.empty()) ok({"umount", "-i", "-l", "-c", paths_.dir}, 30);  // an older share (-c: bind_home)
   if (!ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3,nosuid,nodev", addr + ":/", paths_.dir}, 60))
     return false;
   std::lock_guard<std::mutex> l(mu_);
