@@ -143,6 +143,9 @@ HomePlan plan_home(const HomeInput& in) {
     return p;
   }
   p.action = HomeAction::Found;
+  if (founder->ad.has(kHomeDiskData))
+    return p.why = "this node's GRAPPE-HOME disk holds /home (term " + std::to_string(founder->ad.term) + "): served from it at term " +
+                   std::to_string(p.term), p;
   p.why = max_term ? "no node holds a complete copy of /home (its server died before a standby was in sync): "
                      "a new, empty /home at term " + std::to_string(p.term)
                    : "a new /home at term " + std::to_string(p.term);
