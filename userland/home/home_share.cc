@@ -260,8 +260,13 @@ void HomeShare::promote(const HomePlan& p, double now) {
 void HomeShare::serve(const HomeView& v, const HomePlan& p) {
   if (!nfs_started_) {
     // A restart puts the new server's NFS in its grace period: clients reclaim what they held.
+    const auto t0 = std::chrono::steady_clock::now();
     if (!ok({"systemctl", "restart", "nfs-server"}, 120)) return;
     nfs_started_ = true;
+    char took[96];
+    std::snprintf(took, sizeof took, "NFS server started in %.1f s (10 s of grace for its clients)",
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    event(took);
   }
   // The standby changed (or, after a promotion, the resource still names the old server).
   if (const uint32_t peer = p.standby ? overlay_ip(p.standby) : 0; p.standby != standby_ || peer != drbd_.spec().peer_ip) {
@@ -423,7 +428,10 @@ void HomeShare::step(double now) {
   // server's peer entry carries /home's address.
   // /home's address goes to a node that serves it; while none does (a server restarting its
   // grapped, a standby about to promote) it stays where it was.
-  if (plan.action == HomeAction::Mount || plan.action == HomeAction::Standby) home_peer_ = plan.server;
+  if ((plan.action == HomeAction::Mount || plan.action == HomeAction::Standby) && home_peer_ != plan.server) {
+    home_peer_ = plan.server;
+    event("/home's address now routed to node " + std::to_string(plan.server) + " (term " + std::to_string(plan.term) + ")");
+  }
   else if (plan.action != HomeAction::Wait) home_peer_ = 0;
   std::vector<OverlayPeer> peers;
   for (const HomePeer& p : v.live)
