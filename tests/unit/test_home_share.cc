@@ -154,6 +154,8 @@ TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's
   sb.drbd("cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate C r-----");
   sb.share->step(101);
   CHECK(sb.share->advert().flags == (kHomeStandby | kHomeInSync));
+  // Step after step, /home's address stays routed to the server.
+  CHECK(read_text(sb.paths.net + "/grappe0.conf").find("AllowedIPs = 10.251.0.1/32, 10.250.0.1/32") != std::string::npos);
   // The server dies; node 3 is still there (2 of 3): this copy takes over at term 2.
   sb.drbd("cs:WFConnection ro:Secondary/Unknown ds:UpToDate/DUnknown C r-----");
   sb.r.calls.clear();

@@ -428,9 +428,10 @@ void HomeShare::step(double now) {
   // server's peer entry carries /home's address.
   // /home's address goes to a node that serves it; while none does (a server restarting its
   // grapped, a standby about to promote) it stays where it was.
-  if ((plan.action == HomeAction::Mount || plan.action == HomeAction::Standby) && home_peer_ != plan.server) {
+  if (plan.action == HomeAction::Mount || plan.action == HomeAction::Standby) {
+    if (home_peer_ != plan.server)
+      event("/home's address now routed to node " + std::to_string(plan.server) + " (term " + std::to_string(plan.term) + ")");
     home_peer_ = plan.server;
-    event("/home's address now routed to node " + std::to_string(plan.server) + " (term " + std::to_string(plan.term) + ")");
   }
   else if (plan.action != HomeAction::Wait) home_peer_ = 0;
   std::vector<OverlayPeer> peers;
