@@ -166,6 +166,9 @@ TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's
   CHECK(sb.at(conf + " primary home") < sb.at("mount -o noatime /dev/drbd0"));
   CHECK(sb.at(conf + " disconnect --force home") < sb.at(conf + " primary home"));
   CHECK(sb.at("umount -i -l -c /home") < sb.at("mount --bind"));  // -i -c: no helper, no stat of the dead server's mount
+  // NFS listens and /home is exported in the same step, before the advert says it serves.
+  CHECK(sb.at("mount --bind") < sb.at("systemctl restart nfs-server"));
+  CHECK(sb.ran("exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.251.0.3:"));
   CHECK(sb.share->advert().term == 2);
   CHECK(sb.share->advert().has(kHomeServer));
   sb.share->step(103);

@@ -230,7 +230,7 @@ void HomeShare::found(const HomeView& v, const HomePlan& p, double now) {
   event(p.why + (disk ? " (from the GRAPPE-HOME disk " + disk_ + ", " : " (RAM-backed, ") + std::to_string(size) + " MB)");
 }
 
-void HomeShare::promote(const HomePlan& p, double now) {
+void HomeShare::promote(const HomeView& v, const HomePlan& p, const std::vector<OverlayPeer>& peers, double now) {
   if (now < next_try_) return;
   next_try_ = now + 5;
   // Membership has declared the server dead (and this side holds the majority): DRBD need not
@@ -245,10 +245,16 @@ void HomeShare::promote(const HomePlan& p, double now) {
     return;
   }
   mark(p.term);
+  // Serving before saying so: NFS listening, /home exported, the address here. The members route
+  // /home's address to this node once its advert says it serves; a client connecting before NFS
+  // listens would be refused and back off for tens of seconds.
+  nfs_started_ = false;
+  serve(v, {HomeAction::Serve, p.term, v.self.number, 0, p.why});
+  net_.sync(v.wg_priv, v.self.number, peers, true);
   {
     std::lock_guard<std::mutex> l(mu_);
     local_ = Local::Server, term_ = p.term, server_ = p.server, standby_ = 0;
-    fenced_ = false, nfs_started_ = false, in_sync_ = false;
+    fenced_ = false, in_sync_ = false;
     error_.clear();
   }
   save();
@@ -451,7 +457,7 @@ void HomeShare::step(double now) {
     case HomeAction::Found:
       if (now - found_since_ >= 5) found(v, plan, now);
       break;
-    case HomeAction::Promote: promote(plan, now); break;
+    case HomeAction::Promote: promote(v, plan, peers, now); break;
     case HomeAction::Serve: serve(v, plan); break;
     case HomeAction::HandOver:
       serve(v, plan);

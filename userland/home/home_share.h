@@ -97,7 +97,7 @@ class HomeShare {
   void recover();
   void save();
   void found(const HomeView& v, const HomePlan& p, double now);
-  void promote(const HomePlan& p, double now);
+  void promote(const HomeView& v, const HomePlan& p, const std::vector<OverlayPeer>& peers, double now);
   void serve(const HomeView& v, const HomePlan& p);
   void stand_by(const HomeView& v, const HomePlan& p, double now);
   void teardown();
