@@ -3,13 +3,10 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -192,21 +189,12 @@ void HomeShare::teardown() {
   save();
 }
 
-void HomeShare::detach_nfs() {
-  if (home_server(read_text(paths_.mounts), paths_.dir).empty()) return;
-  if (paths_.detach) {
-    ok_why(paths_.detach(paths_.dir));
-  } else if (::umount2(paths_.dir.c_str(), MNT_DETACH) != 0) {
-    ok_why("cannot detach the NFS mount on " + paths_.dir + ": " + std::strerror(errno));
-  }
-}
-
 bool HomeShare::bind_home() {
   // This node's own processes use the store directly; a mount of the previous server goes first.
   // -c: umount(8) would resolve the path first, a stat that waits out the NFS timeouts (a minute)
   // when that server is dead; -i: nor does it call umount.nfs4, which was seen waiting as long.
-  detach_nfs();
-  return ok({"mount", "--no-canonicalize", "--bind", paths_.store + "/home", paths_.dir}, 60);
+  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-i", "-l", "-c", paths_.dir}, 60);
+  return ok({"mount", "--bind", paths_.store + "/home", paths_.dir}, 60);
 }
 
 void HomeShare::found(const HomeView& v, const HomePlan& p, double now) {
@@ -229,7 +217,7 @@ void HomeShare::found(const HomeView& v, const HomePlan& p, double now) {
       !ok({"mkdir", "-p", "-m", "0755", paths_.store + "/home"}, 30))
     return;
   // What /home held before (the image's files, or what was written while no node served it).
-  detach_nfs();
+  if (!home_server(read_text(paths_.mounts), paths_.dir).empty()) ok({"umount", "-i", "-l", "-c", paths_.dir}, 60);
   if (!disk) ok({"cp", "-a", paths_.dir + "/.", paths_.store + "/home/"}, 600);
   if (!bind_home()) return;
   mark(p.term);
@@ -365,7 +353,7 @@ bool HomeShare::mount_client(double now) {
   if (mounted == addr) return true;
   if (now < next_mount_) return false;
   next_mount_ = now + 5;
-  if (!mounted.empty()) detach_nfs();  // an older share
+  if (!mounted.empty()) ok({"umount", "-i", "-l", "-c", paths_.dir}, 30);  // an older share (-c: bind_home)
   if (!ok({"mount", "-t", "nfs4", "-o", "soft,timeo=100,retrans=3,nosuid,nodev", addr + ":/", paths_.dir}, 60))
     return false;
   std::lock_guard<std::mutex> l(mu_);

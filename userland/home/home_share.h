@@ -14,7 +14,6 @@
 // through the CommandRunner seam on the share's own thread: a slow mount never stalls the daemon.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -65,10 +64,6 @@ struct HomePaths {
               store = "/run/grappe/home-store", state = "/run/grappe/home/state.json", mounts = "/proc/mounts",
               proc_drbd = "/proc/drbd", dir = "/home", drbd_helper = "/sys/module/drbd/parameters/usermode_helper",
               proc = "/proc";
-  // Detaches the mount on a path (a dead server's NFS mount) with umount2(MNT_DETACH) itself: the
-  // umount command stats the path first, which waits out the NFS timeouts (seen taking a minute
-  // in a promotion). Tests give a fake; empty: the system call. Returns "" or why it failed.
-  std::function<std::string(const std::string& path)> detach;
 };
 
 class HomeShare {
@@ -108,7 +103,6 @@ class HomeShare {
   void teardown();
   void unexport_all();
   bool bind_home();
-  void detach_nfs();  // this node's NFS mount of /home, if any, detached
   bool mount_client(double now);  // true when /home is mounted from home_ip()
   std::string hand_over(bool kill);  // "" when done, else why not (this node serves on)
   void probe_disk(double now);
