@@ -15,12 +15,14 @@ using namespace grappe;
 namespace {
 struct FakeRunner : CommandRunner {
   std::vector<std::string> calls, net;  // NFS and mount commands; the members' network's (ip, wg)
+  std::vector<std::string> all;  // both, in order
   std::map<std::string, int> fail;  // command prefix -> status
   std::map<std::string, std::string> out;  // command prefix -> its output (status 0)
   CommandResult run(const std::vector<std::string>& argv, double) override {
     std::string c;
     for (const auto& a : argv) c += (c.empty() ? "" : " ") + a;
     (argv[0] == "ip" || argv[0] == "wg" ? net : calls).push_back(c);
+    all.push_back(c);
     for (const auto& [prefix, st] : fail)
       if (c.rfind(prefix, 0) == 0) return {st, "mount.nfs4: Connection refused\nmore"};
     for (const auto& [prefix, text] : out)
@@ -57,6 +59,12 @@ TEST_CASE("home share: which server /home is mounted from") {
   CHECK(home_server(m).empty());
   CHECK(home_server(m + "10.0.0.1:/home /home nfs4 rw,soft 0 0\n") == "10.0.0.1");
   CHECK(home_server("10.0.0.1:/home /home/x nfs4 rw 0 0\n").empty());
+  // A server's /home is its store's bind: the same device on both paths.
+  const std::string bound = m + "/dev/drbd0 /run/s ext4 rw 0 0\n10.250.0.1:/ /home nfs4 rw 0 0\n/dev/drbd0 /home ext4 rw 0 0\n";
+  CHECK(mount_source(bound, "/home") == "/dev/drbd0");
+  CHECK(mount_source(bound, "/run/s") == "/dev/drbd0");
+  CHECK(mount_source(m + "10.250.0.1:/ /home nfs4 rw 0 0\n", "/home") == "10.250.0.1:/");
+  CHECK(mount_source(m, "/srv").empty());
 }
 
 namespace {
@@ -166,8 +174,19 @@ TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's
   CHECK(sb.at(conf + " primary home") < sb.at("mount -o noatime /dev/drbd0"));
   CHECK(sb.at(conf + " disconnect --force home") < sb.at(conf + " primary home"));
   CHECK(sb.at("umount -i -l -c /home") < sb.at("mount --bind"));  // -i -c: no helper, no stat of the dead server's mount
-  // NFS listens and /home is exported in the same step, before the advert says it serves.
-  CHECK(sb.at("mount --bind") < sb.at("systemctl restart nfs-server"));
+  // NFS listens, /home is exported and its address is here in the same step, before the advert
+  // says it serves; the node's own /home (still the dead server's mount) is rebound only then, so
+  // that the kernel's lookup of that mount reaches this node's NFS rather than waiting out the dead one.
+  CHECK(sb.at("systemctl restart nfs-server") < sb.at("umount -i -l -c /home"));
+  const auto in_all = [&](const std::string& prefix) {
+    return std::find_if(sb.r.all.begin(), sb.r.all.end(), [&](const std::string& c) { return c.rfind(prefix, 0) == 0; }) -
+           sb.r.all.begin();
+  };
+  CHECK(in_all("ip address replace 10.250.0.1/32 dev grappe0") < in_all("umount -i -l -c /home"));
+  CHECK(sb.at("exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.250.0.1:") < sb.at("umount -i -l -c /home"));
+  const std::vector<std::string> ev = sb.share->take_events();
+  REQUIRE_FALSE(ev.empty());
+  CHECK(ev.back().find("/home on this node bound to the store in") != std::string::npos);
   CHECK(sb.ran("exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.251.0.3:"));
   CHECK(sb.share->advert().term == 2);
   CHECK(sb.share->advert().has(kHomeServer));

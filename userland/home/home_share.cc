@@ -70,6 +70,18 @@ std::string home_server(const std::string& mounts, const std::string& dir) {
   return server;
 }
 
+std::string mount_source(const std::string& mounts, const std::string& dir) {
+  std::istringstream in(mounts);
+  std::string source;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string what, where;
+    f >> what >> where;
+    if (where == dir) source = what;  // the last mount on the path is the one seen
+  }
+  return source;
+}
+
 HomeShare::HomeShare(CommandRunner& run, HomePaths paths, uint32_t size_mb)
     : run_(run), paths_(std::move(paths)), size_mb_(size_mb), net_(run, paths_.net), drbd_(run, paths_.drbd, paths_.drbd_helper),
       ram_(run, paths_.ram) {
@@ -238,8 +250,9 @@ void HomeShare::promote(const HomeView& v, const HomePlan& p, const std::vector<
   const auto t0 = std::chrono::steady_clock::now();
   // (A copy handed over stays connected: the old server is its standby at once, with no resync.)
   if (!(released_ && in_sync_)) drbd_.disconnect(true);
+  const bool stored = mount_source(read_text(paths_.mounts), paths_.store) == "/dev/drbd0";  // an earlier try
   if (!ok_why(drbd_.primary(false)) || !ok({"mkdir", "-p", paths_.store}, 30) ||
-      !ok({"mount", "-o", "noatime", "/dev/drbd0", paths_.store}, 120) || !bind_home()) {
+      (!stored && !ok({"mount", "-o", "noatime", "/dev/drbd0", paths_.store}, 120))) {
     std::lock_guard<std::mutex> l(mu_);
     events_.push_back("home: could not take /home over yet (again in 5 s): " + error_);
     return;
@@ -261,6 +274,25 @@ void HomeShare::promote(const HomeView& v, const HomePlan& p, const std::vector<
   char took[32];
   std::snprintf(took, sizeof took, " (in %.1f s)", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   event(p.why + took);
+  // This node's own /home last: it is still the dead server's NFS mount, and the kernel revalidates
+  // that mount's root when the path is resolved (by umount and mount alike). That lookup waited out
+  // the NFS timeouts, a minute, while it came before the serving; now /home's address is here, the
+  // lookup reaches this node's own NFS server and returns. The members are served meanwhile.
+  rebind_home(now);
+}
+
+// The server's /home is the bind of its store; a promotion or a failed hand-over may have left the
+// old NFS mount (or nothing) there.
+void HomeShare::rebind_home(double now) {
+  const std::string mounts = read_text(paths_.mounts);
+  if (mount_source(mounts, paths_.dir) == mount_source(mounts, paths_.store) || now < next_bind_) return;
+  next_bind_ = now + 5;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!bind_home()) return event("/home on this node is not the store yet (again in 5 s): " + error_);
+  char took[80];
+  std::snprintf(took, sizeof took, "/home on this node bound to the store in %.1f s",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  event(took);
 }
 
 void HomeShare::serve(const HomeView& v, const HomePlan& p) {
@@ -458,7 +490,10 @@ void HomeShare::step(double now) {
       if (now - found_since_ >= 5) found(v, plan, now);
       break;
     case HomeAction::Promote: promote(v, plan, peers, now); break;
-    case HomeAction::Serve: serve(v, plan); break;
+    case HomeAction::Serve:
+      serve(v, plan);
+      if (local_ == Local::Server) rebind_home(now);
+      break;
     case HomeAction::HandOver:
       serve(v, plan);
       if (now >= next_try_) {

@@ -58,6 +58,8 @@ uint32_t home_mark_term(const std::string& text);  // N from a text holding the 
 std::vector<int> holders_of(const std::string& proc, const std::string& dir);
 // The NFS server `/home` is mounted from, per a /proc/mounts text ("" when it is not NFS).
 std::string home_server(const std::string& mounts, const std::string& dir = "/home");
+// What is mounted on `dir` (the last mount there) in /proc/mounts' text: "" when nothing is.
+std::string mount_source(const std::string& mounts, const std::string& dir);
 
 struct HomePaths {
   std::string net = "/run/grappe/overlay", drbd = "/run/grappe/drbd", ram = "/run/grappe/home-ram",
@@ -103,6 +105,7 @@ class HomeShare {
   void teardown();
   void unexport_all();
   bool bind_home();
+  void rebind_home(double now);
   bool mount_client(double now);  // true when /home is mounted from home_ip()
   std::string hand_over(bool kill);  // "" when done, else why not (this node serves on)
   void probe_disk(double now);
@@ -128,7 +131,7 @@ class HomeShare {
   DrbdState drbd_state_;
   std::string state_ = "waiting for this node's number", error_;
   std::set<uint32_t> exported_;
-  double next_try_ = 0, next_mount_ = 0, found_since_ = -1;
+  double next_try_ = 0, next_mount_ = 0, next_bind_ = 0, found_since_ = -1;
   HomeAction last_action_ = HomeAction::Wait;
   uint64_t used_mb_ = 0, free_mb_ = 0;
   std::string degraded_why_;  // as of the last step, "" when in sync
