@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "common/text_file.h"
 #include "cli/home_init.h"
@@ -16,6 +17,23 @@ namespace {
 struct FakeRunner : CommandRunner {
   std::vector<std::string> calls, net;  // NFS and mount commands; the members' network's (ip, wg)
   std::vector<std::string> all;  // both, in order
+  std::string mounts;  // a /proc/mounts stand-in: umount takes the last mount on its path off it
+  void unmount(const std::string& dir) {
+    std::vector<std::string> lines;
+    std::ifstream in(mounts);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    for (size_t i = lines.size(); i-- > 0;) {
+      std::istringstream f(lines[i]);
+      std::string what, where;
+      f >> what >> where;
+      if (where == dir) {
+        lines.erase(lines.begin() + static_cast<long>(i));
+        break;
+      }
+    }
+    std::ofstream file(mounts);
+    for (const std::string& l : lines) file << l << "\n";
+  }
   std::map<std::string, int> fail;  // command prefix -> status
   std::map<std::string, std::string> out;  // command prefix -> its output (status 0)
   CommandResult run(const std::vector<std::string>& argv, double) override {
@@ -23,6 +41,7 @@ struct FakeRunner : CommandRunner {
     for (const auto& a : argv) c += (c.empty() ? "" : " ") + a;
     (argv[0] == "ip" || argv[0] == "wg" ? net : calls).push_back(c);
     all.push_back(c);
+    if (argv[0] == "umount" && !mounts.empty() && !fail.count("umount")) unmount(argv.back());
     for (const auto& [prefix, st] : fail)
       if (c.rfind(prefix, 0) == 0) return {st, "mount.nfs4: Connection refused\nmore"};
     for (const auto& [prefix, text] : out)
@@ -80,6 +99,7 @@ struct Node {
     paths.state = dir + "/state.json", paths.mounts = dir + "/mounts", paths.proc_drbd = dir + "/drbd.proc";
     paths.dir = "/home", paths.drbd_helper = dir + "/usermode_helper";
     std::ofstream(paths.mounts) << "tmpfs /home tmpfs rw 0 0\n";
+    r.mounts = paths.mounts;
     r.out["losetup --find --show"] = "/dev/loop5\n";
     share = std::make_unique<HomeShare>(r, paths, 256);
   }
@@ -183,6 +203,8 @@ TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's
            sb.r.all.begin();
   };
   CHECK(in_all("ip address replace 10.250.0.1/32 dev grappe0") < in_all("umount -i -l -c /home"));
+  // Its own mount's connection to the dead server is aborted first: the lookup reconnects here.
+  CHECK(sb.at("ss -K -t -n dst 10.250.0.1 dport = :2049") < sb.at("umount -i -l -c /home"));
   CHECK(sb.at("exportfs -o rw,sync,no_subtree_check,no_root_squash,fsid=0 10.250.0.1:") < sb.at("umount -i -l -c /home"));
   const std::vector<std::string> ev = sb.share->take_events();
   REQUIRE_FALSE(ev.empty());
@@ -208,7 +230,14 @@ TEST_CASE("home share: the chosen standby holds a copy; the others mount /home's
   // /home's address does not move to node 2 before it serves
   CHECK(read_text(cl.paths.net + "/grappe0.conf").find("10.250.0.1") == std::string::npos);
   cl.share->observe(view(3, {with(peer(2), {2, kHomeServer, 3, 384})}));
+  cl.r.calls.clear();
   cl.share->step(102);
+  // The client's NFS connections lead to the dead server: aborted, so the kernel reconnects at once
+  // (to the new server, which now has the address) instead of at its next backed-off retransmission.
+  CHECK(cl.ran("ss -K -t -n dst 10.250.0.1 dport = :2049"));
+  cl.r.calls.clear();
+  cl.share->step(103);
+  CHECK_FALSE(cl.ran("ss -K"));  // once per move
   CHECK(read_text(cl.paths.net + "/grappe0.conf").find("AllowedIPs = 10.251.0.2/32, 10.250.0.1/32") != std::string::npos);
   std::filesystem::remove_all(tmp_dir());
 }

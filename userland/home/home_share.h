@@ -100,12 +100,13 @@ class HomeShare {
   void save();
   void found(const HomeView& v, const HomePlan& p, double now);
   void promote(const HomeView& v, const HomePlan& p, const std::vector<OverlayPeer>& peers, double now);
-  void serve(const HomeView& v, const HomePlan& p);
+  void serve(const HomeView& v, const HomePlan& p, bool standby = true);  // standby: (re)configure DRBD's peer
   void stand_by(const HomeView& v, const HomePlan& p, double now);
   void teardown();
   void unexport_all();
   bool bind_home();
   void rebind_home(double now);
+  void reset_home_connections();
   bool mount_client(double now);  // true when /home is mounted from home_ip()
   std::string hand_over(bool kill);  // "" when done, else why not (this node serves on)
   void probe_disk(double now);
