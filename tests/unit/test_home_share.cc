@@ -262,6 +262,34 @@ TEST_CASE("home share: a standby waits a minute for a server that left cleanly (
   std::filesystem::remove_all(tmp_dir());
 }
 
+TEST_CASE("home share: a promoted copy never binds over a dead server's mount that stayed; it retries") {
+  Node sb("stuck");
+  sb.share->observe(view(2, {with(peer(1), {1, kHomeServer, 2, 384}), peer(3)}));
+  sb.share->step(100);
+  sb.drbd("cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate C r-----");
+  sb.share->step(101);
+  std::ofstream(sb.paths.mounts, std::ios::app) << "10.250.0.1:/ /home nfs4 rw 0 0\n";
+  sb.drbd("cs:WFConnection ro:Secondary/Unknown ds:UpToDate/DUnknown C r-----");
+  sb.r.fail["umount"] = 32;
+  sb.r.calls.clear();
+  sb.share->observe(view(2, {peer(3)}));
+  sb.share->step(102);
+  // It serves the members all the same; its own /home stays as it is, not bound over.
+  CHECK(sb.share->advert().has(kHomeServer));
+  CHECK(sb.ran("systemctl restart nfs-server"));
+  CHECK_FALSE(sb.ran("mount --bind"));
+  const std::vector<std::string> ev = sb.share->take_events();
+  REQUIRE_FALSE(ev.empty());
+  CHECK(ev.back().find("cannot unmount the NFS mount of 10.250.0.1 from /home") != std::string::npos);
+  // 5 s later, the mount going at last, the store is bound.
+  sb.r.fail.clear();
+  sb.share->step(104);
+  CHECK_FALSE(sb.ran("mount --bind"));
+  sb.share->step(107.5);
+  CHECK(sb.ran("mount --bind " + sb.paths.store + "/home /home"));
+  std::filesystem::remove_all(tmp_dir());
+}
+
 TEST_CASE("home share: a damaged state file is ignored, never thrown on") {
   Node n("damaged");
   n.drbd("cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----");
