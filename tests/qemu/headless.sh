@@ -12,7 +12,9 @@
 #   3. README's QEMU commands: `console --node 1 -- grappe nodes` lists both nodes (root's
 #      autologin shell on ttyS0), `grappe run -d -- sh -c "while :; do date; sleep 1; done"`
 #      starts job 1.1 and `grappe migrate 1.1 2` moves it to node 2, where it runs on;
-#   4. a legacy serial port with no UART behind it (ttyS1: sysfs type 0) gets no getty and no
+#   4. /home: served by node 1, replicated to node 2, a file written on one seen on the other,
+#      `grappe home hand-over` moves it to node 2 and both still see every file;
+#   5. a legacy serial port with no UART behind it (ttyS1: sysfs type 0) gets no getty and no
 #      restart loop: its serial-getty is skipped by its ExecCondition (the journal says so).
 # The VMs are killed by PID on every exit (tests/qemu/cluster-lib.sh).
 set -euo pipefail
@@ -77,6 +79,19 @@ grep -q "now runs on $NODE2" "$DIR/migrate.txt" || fail "grappe migrate 1.1 2 di
 [ "$(con 2 "grappe ps --json" | jq_py "any(j['id'] == '1.1' for j in d)")" = True ] || fail "node 2 does not run job 1.1: $(con 2 'grappe ps')"
 con 1 "grappe kill 1.1" >/dev/null
 echo "ok: README's grappe run -d and grappe migrate 1.1 2 work on the default image"
+
+# README's /home: one for the whole cluster, served by node 1 and replicated to node 2; a clean
+# hand-over (what a poweroff of node 1 does) moves it to node 2 and both still see every file.
+wait_for 600 1 "grappe home | grep -q 'in sync with node'" || fail "node 1's /home never got in sync with node 2: $(con 1 'grappe home')"
+con 1 "grappe home --json" | grep -q '"role": "server"' || fail "node 1 does not serve /home: $(con 1 'grappe home')"
+con 2 "echo from-node2 > /home/headless.txt && sync /home/headless.txt" >/dev/null
+[ "$(con 1 'cat /home/headless.txt' | tr -d '\r\n')" = from-node2 ] || fail "node 1 does not see what node 2 wrote in /home"
+con 1 "grappe home hand-over" > "$DIR/handover.txt" 2>&1 || fail "grappe home hand-over on node 1: $(cat "$DIR/handover.txt")"
+wait_for 120 2 "grappe home --json | grep -q '\"role\": \"server\"'" || fail "node 2 did not take /home over: $(con 2 'grappe home')"
+wait_for 120 1 "grep -qx from-node2 /home/headless.txt" || fail "node 1 lost /home after the hand-over: $(con 1 'grappe home')"
+con 1 "echo from-node1 > /home/back.txt && sync /home/back.txt" >/dev/null
+[ "$(con 2 'cat /home/back.txt' | tr -d '\r\n')" = from-node1 ] || fail "node 2 does not see what node 1 wrote after the hand-over"
+echo "ok: /home is shared and replicated on the default image; grappe home hand-over moved it to node 2 with every file"
 
 if [ "$(con 1 'cat /sys/class/tty/ttyS1/type 2>/dev/null' | tr -d '\r\n')" = 0 ]; then
   state=$(con 1 'systemctl start serial-getty@ttyS1.service; sleep 2; systemctl show -p ActiveState,Result,NRestarts serial-getty@ttyS1.service; journalctl -b --no-pager -u serial-getty@ttyS1.service | tail -8; true')
