@@ -1,9 +1,19 @@
 // The dashboard's core (#27): the load history ring, browser sessions, the event stream's bounds.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include <httplib.h>
+
+#include "common/mono_clock.h"
+#include "dashboard/dashboard_http.h"
 #include "dashboard/event_hub.h"
 #include "dashboard/load_history.h"
 #include "dashboard/sessions.h"
@@ -126,4 +136,96 @@ TEST_CASE("dashboard events: every client gets every event; a slow one is droppe
   CHECK_FALSE(hub.take(fast, std::chrono::milliseconds(0)));
   for (size_t i = 0; i < EventHub::kMaxClients; ++i) CHECK(hub.subscribe() != 0);
   CHECK(hub.subscribe() == 0);  // full
+}
+
+
+TEST_CASE("dashboard actions: only the known ones, rebuilt from checked fields") {
+  auto a = dashboard_action({{"action", "migrate"}, {"job", "1.3"}, {"to", "node-2"}, {"extra", "x"}});
+  CHECK(a.error.empty());
+  CHECK(a.request == nlohmann::json{{"v", 1}, {"cmd", "migrate"}, {"job", "1.3"}, {"to", "node-2"}});
+  CHECK(dashboard_action({{"action", "block"}}).request == nlohmann::json{{"v", 1}, {"cmd", "node"}, {"op", "block"}});
+  CHECK(dashboard_action({{"action", "kill"}, {"job", "2.1"}}).request["cmd"] == "kill");
+  CHECK(dashboard_action({{"action", "migrate"}, {"job", "1;rm"}, {"to", "2"}}).error.find("job id") != std::string::npos);
+  CHECK(dashboard_action({{"action", "migrate"}, {"job", "1.1"}, {"to", "a b"}}).error.find("\"to\"") != std::string::npos);
+  CHECK(dashboard_action({{"action", "rekey"}}).error.find("unknown action 'rekey'") != std::string::npos);
+  CHECK(dashboard_action(nlohmann::json::array()).error == "an action is a JSON object");
+  CHECK(dashboard_action({{"action", 3}}).error.find("unknown action") != std::string::npos);
+}
+
+TEST_CASE("dashboard cookies: the session's value among others") {
+  CHECK(session_cookie("a=1; grappe_session=abc; b=2") == "abc");
+  CHECK(session_cookie("grappe_session=x") == "x");
+  CHECK(session_cookie("xgrappe_session=y").empty());
+  CHECK(session_cookie("").empty());
+}
+
+TEST_CASE("dashboard server on loopback: state open to all, actions only with the session and its CSRF token") {
+  const std::string assets = std::filesystem::temp_directory_path() / ("grappe-dash-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(assets);
+  std::ofstream(assets + "/index.html") << "<title>Grappe</title>";
+  std::vector<std::pair<nlohmann::json, uid_t>> acted;
+  DashboardHttp d(assets, [&](const nlohmann::json& req, uid_t uid) {
+    acted.emplace_back(req, uid);
+    return nlohmann::json{{"ok", true}};
+  });
+  std::string err;
+  REQUIRE(d.start("127.0.0.1", 0, err));
+  d.tick(1000, nlohmann::json::array({{{"name", "n1"}, {"state", "alive"}, {"load", 1.5}, {"mem_total_mb", 1000}, {"mem_free_mb", 400}}}),
+         nlohmann::json::array());
+  httplib::Client c("127.0.0.1", d.port());
+  auto page = c.Get("/");
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->body == "<title>Grappe</title>");
+  CHECK(page->get_header_value("Content-Security-Policy").find("default-src 'self'") != std::string::npos);
+  CHECK(c.Get("/assets/../../etc/passwd")->status == 404);
+  auto state = c.Get("/api/state");
+  REQUIRE(state);
+  CHECK(nlohmann::json::parse(state->body)["nodes"][0]["name"] == "n1");
+  auto hist = nlohmann::json::parse(c.Get("/api/history?since=0")->body);
+  CHECK(hist["nodes"]["n1"]["mem"] == nlohmann::json::array({600}));
+  // No session: refused, nothing done.
+  const std::string act = R"({"action":"block"})";
+  CHECK(c.Post("/api/action", act, "application/json")->status == 403);
+  // A used or unknown token gives no session.
+  CHECK(c.Post("/api/session", R"({"token":"nope"})", "application/json")->status == 403);
+  const std::string token = d.token(1000, now_s());
+  auto sess = c.Post("/api/session", nlohmann::json{{"token", token}}.dump(), "application/json");
+  REQUIRE(sess);
+  REQUIRE(sess->status == 200);
+  const std::string cookie = sess->get_header_value("Set-Cookie");
+  CHECK(cookie.find("HttpOnly") != std::string::npos);
+  CHECK(cookie.find("SameSite=Strict") != std::string::npos);
+  const std::string id = session_cookie(cookie.substr(0, cookie.find(';')));
+  const std::string csrf = nlohmann::json::parse(sess->body)["csrf"];
+  CHECK(c.Post("/api/session", nlohmann::json{{"token", token}}.dump(), "application/json")->status == 403);  // once
+  // The cookie alone (what a forged cross-site form would carry) is refused; so is another origin.
+  CHECK(c.Post("/api/action", {{"Cookie", "grappe_session=" + id}}, act, "application/json")->status == 403);
+  CHECK(c.Post("/api/action", {{"Cookie", "grappe_session=" + id}, {"X-Grappe-CSRF", csrf}, {"Origin", "http://evil.example"}}, act,
+               "application/json")->status == 403);
+  CHECK(acted.empty());
+  auto ok = c.Post("/api/action", {{"Cookie", "grappe_session=" + id}, {"X-Grappe-CSRF", csrf}}, act, "application/json");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  REQUIRE(acted.size() == 1);
+  CHECK(acted[0].first == nlohmann::json{{"v", 1}, {"cmd", "node"}, {"op", "block"}});
+  CHECK(acted[0].second == 1000u);
+  auto bad = c.Post("/api/action", {{"Cookie", "grappe_session=" + id}, {"X-Grappe-CSRF", csrf}}, R"({"action":"format"})", "application/json");
+  CHECK(bad->status == 400);
+  // The event stream starts with the state, then carries what happens.
+  std::string got;
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    d.event("move", {{"job", "1.1"}, {"from", "n1"}, {"to", "n2"}});
+  });
+  httplib::Client s("127.0.0.1", d.port());
+  s.Get("/api/events", [&](const char* data, size_t n) {
+    got.append(data, n);
+    return got.find("event: move") == std::string::npos;  // stop reading once the move came
+  });
+  later.join();
+  CHECK(got.rfind("event: state\ndata: {", 0) == 0);
+  CHECK(got.find("event: move\ndata: {\"from\":\"n1\",\"job\":\"1.1\",\"to\":\"n2\"}") != std::string::npos);
+  d.stop();
+  std::filesystem::remove_all(assets);
 }

@@ -57,6 +57,14 @@ std::optional<std::string> EventHub::take(uint64_t id, std::chrono::milliseconds
   return out;
 }
 
+void EventHub::close_all() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [id, c] : clients_) c.dropped = true, c.queued.clear();
+  }
+  cv_.notify_all();
+}
+
 size_t EventHub::clients() const {
   std::lock_guard<std::mutex> l(mu_);
   size_t live = 0;

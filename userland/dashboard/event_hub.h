@@ -30,6 +30,7 @@ class EventHub {
   std::optional<std::string> take(uint64_t id, std::chrono::milliseconds timeout);
   size_t clients() const;
   uint64_t dropped() const;
+  void close_all();  // every stream ends now (the server stops)
 
  private:
   struct Client {

@@ -1,0 +1,237 @@
+#include "dashboard/dashboard_http.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "common/mono_clock.h"
+
+namespace grappe {
+namespace {
+
+constexpr size_t kWorkers = EventHub::kMaxClients + 16;  // every watcher holds one while it watches
+constexpr size_t kMaxBody = 16 * 1024;
+
+bool job_id(const std::string& s) {
+  if (s.empty() || s.size() > 32) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || c == '.')) return false;
+  return true;
+}
+
+bool node_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '.')) return false;
+  return true;
+}
+
+std::string text_field(const nlohmann::json& j, const char* k) {
+  auto it = j.find(k);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void secure(httplib::Response& res) {
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Content-Security-Policy",
+                 "default-src 'self'; connect-src 'self' http:; img-src 'self' data:; frame-ancestors 'none'");
+}
+
+void json_reply(httplib::Response& res, int status, const nlohmann::json& body) {
+  secure(res);
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+}
+
+const char* content_type(const std::string& name) {
+  auto ends = [&](const char* e) { return name.size() > std::strlen(e) && name.compare(name.size() - std::strlen(e), std::string::npos, e) == 0; };
+  if (ends(".js")) return "text/javascript";
+  if (ends(".css")) return "text/css";
+  if (ends(".svg")) return "image/svg+xml";
+  return "text/html; charset=utf-8";
+}
+
+}  // namespace
+
+DashboardAction dashboard_action(const nlohmann::json& body) {
+  if (!body.is_object()) return {{}, "an action is a JSON object"};
+  const std::string what = text_field(body, "action");
+  if (what == "migrate") {
+    const std::string job = text_field(body, "job"), to = text_field(body, "to");
+    if (!job_id(job)) return {{}, "migrate needs \"job\": a job id such as 1.3"};
+    if (!node_name(to)) return {{}, "migrate needs \"to\": a node's name or number"};
+    return {{{"v", 1}, {"cmd", "migrate"}, {"job", job}, {"to", to}}, ""};
+  }
+  if (what == "kill") {
+    const std::string job = text_field(body, "job");
+    if (!job_id(job)) return {{}, "kill needs \"job\": a job id such as 1.3"};
+    return {{{"v", 1}, {"cmd", "kill"}, {"job", job}}, ""};
+  }
+  if (what == "block" || what == "unblock" || what == "expel")
+    return {{{"v", 1}, {"cmd", "node"}, {"op", what}}, ""};
+  return {{}, "unknown action '" + what.substr(0, 32) + "': migrate, kill, block, unblock or expel"};
+}
+
+std::string session_cookie(const std::string& header) {
+  std::istringstream in(header);
+  for (std::string part; std::getline(in, part, ';');) {
+    const size_t start = part.find_first_not_of(' ');
+    if (start == std::string::npos) continue;
+    part = part.substr(start);
+    if (part.rfind("grappe_session=", 0) == 0) return part.substr(15);
+  }
+  return "";
+}
+
+DashboardHttp::DashboardHttp(std::string assets_dir, Act act) : assets_(std::move(assets_dir)), act_(std::move(act)) {}
+DashboardHttp::~DashboardHttp() { stop(); }
+
+std::string DashboardHttp::state_text() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return state_;
+}
+
+void DashboardHttp::tick(double wall, const nlohmann::json& nodes, const nlohmann::json& jobs) {
+  nlohmann::json state = {{"t", wall}, {"nodes", nodes}, {"jobs", jobs}};
+  const std::string text = state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    state_ = text;
+    if (nodes.is_array())
+      for (const auto& n : nodes) {
+        if (!n.is_object() || !n.contains("load") || text_field(n, "state") != "alive") continue;
+        const std::string name = text_field(n, "name");
+        const double load = n["load"].is_number() ? n["load"].get<double>() : 0;
+        const auto total = n.value("mem_total_mb", 0u), free = n.value("mem_free_mb", 0u);
+        history_.add(name, {wall, static_cast<float>(load), total > free ? total - free : 0});
+      }
+    history_.expire(wall);
+  }
+  hub_.publish("state", text);
+}
+
+void DashboardHttp::event(const std::string& type, const nlohmann::json& what) {
+  hub_.publish(type, what.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::string DashboardHttp::token(uid_t uid, double now) {
+  std::lock_guard<std::mutex> l(mu_);
+  return sessions_.issue(static_cast<uint32_t>(uid), now);
+}
+
+void DashboardHttp::routes() {
+  auto file = [this](const std::string& name, httplib::Response& res) {
+    std::ifstream in(assets_ + "/" + name, std::ios::binary);
+    secure(res);
+    if (!in) {
+      res.status = 404;
+      res.set_content("the dashboard's " + name + " is not installed on this node (" + assets_ + ")\n", "text/plain");
+      return;
+    }
+    std::ostringstream s;
+    s << in.rdbuf();
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(s.str(), content_type(name));
+  };
+  srv_->Get("/", [file](const httplib::Request&, httplib::Response& res) { file("index.html", res); });
+  srv_->Get(R"(/assets/([a-z0-9-]{1,40}\.(js|css|svg)))",
+            [file](const httplib::Request& req, httplib::Response& res) { file(req.matches[1], res); });
+  srv_->Get("/api/state", [this](const httplib::Request&, httplib::Response& res) {
+    secure(res);
+    res.set_header("Access-Control-Allow-Origin", "*");  // another node's page reads its jobs
+    res.set_content(state_text(), "application/json");
+  });
+  srv_->Get("/api/history", [this](const httplib::Request& req, httplib::Response& res) {
+    double since = 0;
+    if (req.has_param("since")) since = std::strtod(req.get_param_value("since").c_str(), nullptr);
+    std::lock_guard<std::mutex> l(mu_);
+    json_reply(res, 200, history_.to_json(since));
+  });
+  srv_->Get("/api/events", [this](const httplib::Request&, httplib::Response& res) {
+    const uint64_t id = hub_.subscribe();
+    if (!id) return json_reply(res, 503, {{"error", "too many browsers watch this node; try another node"}});
+    secure(res);
+    res.set_header("Cache-Control", "no-cache");
+    auto first = std::make_shared<std::string>(sse_frame("state", state_text()));
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, id, first](size_t, httplib::DataSink& sink) {
+          if (!first->empty()) {
+            std::string f;
+            f.swap(*first);
+            return sink.write(f.data(), f.size());
+          }
+          std::optional<std::string> s = hub_.take(id, std::chrono::seconds(15));
+          if (!s) {  // dropped: too slow; the page reconnects
+            sink.done();
+            return true;
+          }
+          if (s->empty()) *s = ": keep-alive\n\n";
+          return sink.write(s->data(), s->size());
+        },
+        [this, id](bool) { hub_.unsubscribe(id); });
+  });
+  srv_->Post("/api/session", [this](const httplib::Request& req, httplib::Response& res) {
+    nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
+    const std::string token = body.is_object() ? text_field(body, "token") : "";
+    std::optional<DashboardSessions::Session> s;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      s = sessions_.redeem(token, now_s());
+    }
+    if (!s) return json_reply(res, 403, {{"error", "this link was used or is older than 5 minutes: run grappe dashboard again"}});
+    res.set_header("Set-Cookie", "grappe_session=" + s->id + "; Path=/; HttpOnly; SameSite=Strict");
+    json_reply(res, 200, {{"csrf", s->csrf}, {"uid", s->uid}});
+  });
+  srv_->Post("/api/action", [this](const httplib::Request& req, httplib::Response& res) {
+    // A browser names the page's origin: only this node's own page may act.
+    const std::string origin = req.get_header_value("Origin"), host = req.get_header_value("Host");
+    if (!origin.empty() && origin != "http://" + host)
+      return json_reply(res, 403, {{"error", "actions come from this node's own page only"}});
+    std::optional<uint32_t> uid;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      uid = sessions_.check(session_cookie(req.get_header_value("Cookie")), req.get_header_value("X-Grappe-CSRF"), now_s());
+    }
+    if (!uid) return json_reply(res, 403, {{"error", "no session: run grappe dashboard on this node and open the link it prints"}});
+    const DashboardAction a = dashboard_action(nlohmann::json::parse(req.body, nullptr, false));
+    if (!a.error.empty()) return json_reply(res, 400, {{"error", a.error}});
+    nlohmann::json reply = act_ ? act_(a.request, static_cast<uid_t>(*uid)) : nlohmann::json{{"ok", false}, {"error", "no daemon"}};
+    if (reply.is_null()) reply = {{"ok", true}, {"note", "under way: the monitor shows it"}};
+    json_reply(res, reply.value("ok", false) ? 200 : 409, reply);
+  });
+}
+
+bool DashboardHttp::start(const std::string& bind, int port, std::string& err) {
+  stop();
+  srv_ = std::make_unique<httplib::Server>();
+  srv_->new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+  srv_->set_payload_max_length(kMaxBody);
+  srv_->set_keep_alive_timeout(5);
+  srv_->set_read_timeout(5, 0);
+  srv_->set_write_timeout(5, 0);  // a browser that stops reading its stream is cut
+  routes();
+  port_ = port ? (srv_->bind_to_port(bind.c_str(), port) ? port : -1) : srv_->bind_to_any_port(bind.c_str());
+  if (port_ <= 0) {
+    err = "cannot listen on " + bind + ":" + std::to_string(port) + " for the dashboard (another program on that port?)";
+    srv_.reset();
+    port_ = 0;
+    return false;
+  }
+  th_ = std::thread([this] { srv_->listen_after_bind(); });
+  for (int i = 0; i < 2000 && !srv_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return true;
+}
+
+void DashboardHttp::stop() {
+  hub_.close_all();  // the streams' workers return at once
+  if (srv_) srv_->stop();
+  if (th_.joinable()) th_.join();
+  srv_.reset();
+  port_ = 0;
+}
+
+}  // namespace grappe

@@ -1,0 +1,80 @@
+// The dashboard's web server (#27), in grapped: the page and its assets, the cluster's state as
+// JSON, the load history, the live event stream, and actions. Viewing is open to the cluster's
+// network; an action needs a session (sessions.h) and goes through the local API's own router as
+// that user (the daemon's `act`), so the browser can do nothing the user's `grappe` could not.
+// The daemon feeds it once a second (tick) and on each migration (event).
+#pragma once
+#include <sys/types.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "dashboard/event_hub.h"
+#include "dashboard/load_history.h"
+#include "dashboard/sessions.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace grappe {
+
+constexpr int kDashboardPort = 7480;
+
+// Which actions a page may ask for, as a local API request ({"v":1,"cmd",…}) rebuilt from the
+// checked fields only; an error text otherwise. migrate {job, to}; kill {job}; node {op: block,
+// unblock or expel}.
+struct DashboardAction {
+  nlohmann::json request;
+  std::string error;
+};
+DashboardAction dashboard_action(const nlohmann::json& body);
+
+// The "grappe_session" cookie's value in a Cookie header ("" when absent).
+std::string session_cookie(const std::string& header);
+
+class DashboardHttp {
+ public:
+  // Runs a checked local API request as user `uid` (the daemon locks its loop and routes it).
+  using Act = std::function<nlohmann::json(const nlohmann::json& request, uid_t uid)>;
+
+  explicit DashboardHttp(std::string assets_dir, Act act);
+  ~DashboardHttp();
+  // Listens on bind:port (0: any free port); false with `err` when it cannot.
+  bool start(const std::string& bind, int port, std::string& err);
+  void stop();
+  int port() const { return port_; }
+
+  // Once a second: the cluster's state (the nodes reply and the jobs), at wall-clock time `wall`.
+  // Samples the history and sends the state to every watching browser.
+  void tick(double wall, const nlohmann::json& nodes, const nlohmann::json& jobs);
+  // Something happened (a migration: {"job", "from", "to", "freeze_s", "why"}): drawn at once.
+  void event(const std::string& type, const nlohmann::json& what);
+  // `grappe dashboard`: a one-time token for user `uid`.
+  std::string token(uid_t uid, double now);
+
+  size_t watchers() const { return hub_.clients(); }
+
+ private:
+  void routes();
+  std::string state_text() const;
+
+  std::string assets_;
+  Act act_;
+  std::unique_ptr<httplib::Server> srv_;
+  std::thread th_;
+  int port_ = 0;
+  mutable std::mutex mu_;  // history_, sessions_, state_
+  LoadHistory history_;
+  DashboardSessions sessions_;
+  std::string state_ = "{}";
+  EventHub hub_;
+};
+
+}  // namespace grappe
