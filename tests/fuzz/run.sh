@@ -52,6 +52,12 @@ seed rekey '{"epoch":2,"key":"'"$(printf '%064d' 7)"'","grace":false,"forgotten"
 seed abandon '{"epoch":2,"fingerprint":"0123456789abcdef"}'
 U=$SRC/userland
 compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I "$U" \
+  "$SRC/tests/fuzz/fuzz_dashboard.cc" "$U/dashboard/dashboard_request.cc" "$U/dashboard/event_hub.cc" -o "$OUTDIR/fuzz_dashboard"
+mkdir -p "$OUTDIR/corpus-dash"
+printf '%s' '{"action":"migrate","job":"1.3","to":"node-2"}' > "$OUTDIR/corpus-dash/seed-migrate"
+printf '%s' '{"action":"block"}' > "$OUTDIR/corpus-dash/seed-block"
+printf '%s' 'a=1; grappe_session=00ff; b=2' > "$OUTDIR/corpus-dash/seed-cookie"
+compile -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I "$U" \
   "$SRC/tests/fuzz/fuzz_api.cc" "$U/daemon/api_router.cc" "$U/daemon/api_commands.cc" "$U/jobs/job_service.cc" \
   "$U/jobs/jobs.cc" "$U/jobs/job_inspect.cc" "$U/jobs/job_restart.cc" "$U/jobs/job_pid.cc" "$U/jobs/job_record.cc" \
   "$U/jobs/fd_store.cc" "$U/common/json_fields.cc" "$U/common/api_protocol.cc" -lsodium -o "$OUTDIR/fuzz_api"
@@ -93,7 +99,8 @@ cd "$OUTDIR"
 at_least_1() { echo $(( $1 < 1 ? 1 : $1 )); }
 SECONDS_BUDGET=$(at_least_1 "$SECONDS_BUDGET")
 WIRE=$(at_least_1 $(( SECONDS_BUDGET / 4 ))); FRAME=$(at_least_1 $(( SECONDS_BUDGET / 6 ))); API=$(at_least_1 $(( SECONDS_BUDGET / 4 )))
-BOOT=$(( SECONDS_BUDGET / 8 )); META=$(at_least_1 $(( SECONDS_BUDGET - WIRE - FRAME - API - BOOT )))
+BOOT=$(( SECONDS_BUDGET / 8 )); DASH=$(at_least_1 $(( SECONDS_BUDGET / 16 )))
+META=$(at_least_1 $(( SECONDS_BUDGET - WIRE - FRAME - API - BOOT - DASH )))
 BOOT_A=$(at_least_1 $(( BOOT / 2 ))); BOOT_B=$(at_least_1 $(( BOOT - BOOT / 2 )))
 # Two lanes at once (the host's two cores); each target keeps its own time budget.
 lane() {  # lane LOG TARGET ARGS…: runs one fuzzer, its last lines into LOG
@@ -112,7 +119,8 @@ run_lane_a() {
 run_lane_b() {
   lane b1.log fuzz_api -max_total_time="$API" -max_len=4096 corpus-api &&
   lane b2.log fuzz_frame -max_total_time="$FRAME" -max_len=4096 corpus-frame &&
-  lane b3.log fuzz_boot -max_total_time="$BOOT_A" -max_len=1200 corpus-boot
+  lane b3.log fuzz_boot -max_total_time="$BOOT_A" -max_len=1200 corpus-boot &&
+  lane b4.log fuzz_dashboard -max_total_time="$DASH" -max_len=2048 corpus-dash
 }
 rm -f a?.log b?.log
 run_lane_a & A=$!
@@ -120,6 +128,6 @@ run_lane_b & B=$!
 rc=0
 wait "$A" || rc=1
 wait "$B" || rc=1
-for f in a1 a2 a3 b1 b2 b3; do [ -f "$f.log" ] && { echo "-- $f:"; cat "$f.log"; }; done
+for f in a1 a2 a3 b1 b2 b3 b4; do [ -f "$f.log" ] && { echo "-- $f:"; cat "$f.log"; }; done
 [ "$rc" = 0 ] || { echo "FAIL: a fuzz target crashed or failed; its input is in $OUTDIR (crash-*), its whole output in $OUTDIR/*.log.full"; exit 1; }
-echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests, ${META} s peer metas, ${BOOT} s boot announcements, admission replies and core-image credentials)"
+echo "fuzz-wire: no crash in ${SECONDS_BUDGET} s (${WIRE} s packets, ${FRAME} s frames, ${API} s API requests, ${META} s peer metas, ${BOOT} s boot announcements, admission replies and core-image credentials, ${DASH} s dashboard requests)"

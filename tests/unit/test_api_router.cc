@@ -55,6 +55,7 @@ struct Api {
       return op == "rekey" ? json() : json{{"v", 1}, {"ok", true}, {"op", op}, {"value", value}};  // a rekey answers later
     };
     p.job_started = [this] { ++saved; };
+    p.dashboard = [this](const Caller& who) { return reached.insert("dashboard"), json{{"v", 1}, {"ok", true}, {"uid", who.uid}}; };
     router = make_api_router(std::move(p));
   }
   ApiReply call(const json& req, int client = 7) { return router.route(req.dump(), caller(client), 10); }
@@ -83,12 +84,13 @@ std::string error_of(const ApiReply& r) {
 
 TEST_CASE("API router: every command reaches its handler") {
   Api a;
-  for (const char* cmd : {"nodes", "status", "node", "boot-server"}) {
+  for (const char* cmd : {"nodes", "status", "node", "boot-server", "dashboard"}) {
     auto r = a.call(good(cmd));
     CHECK(r.body["ok"] == true);
     CHECK_FALSE(r.attached);
   }
-  CHECK(a.reached == std::multiset<std::string>{"boot-server", "node", "nodes", "status"});
+  CHECK(a.reached == std::multiset<std::string>{"boot-server", "dashboard", "node", "nodes", "status"});
+  CHECK(a.call(good("dashboard")).body["uid"] == 1000);  // the token is the caller's
   CHECK(a.call({{"v", 1}, {"cmd", "node"}, {"op", "speed"}, {"value", "900"}}).body["value"] == "900");
   CHECK(a.call({{"v", 1}, {"cmd", "boot-server"}}).body["op"] == "status");
   // cluster: forget answers at once here; rekey's answer comes once the members took the key.
@@ -197,7 +199,7 @@ TEST_CASE("API router: bad envelopes: not an object, wrong or missing v and cmd,
   CHECK(err(R"({"v":"1","cmd":"nodes"})").find("\"v\" must be an integer") != std::string::npos);
   CHECK(err(R"({"v":[1],"cmd":"nodes"})").find("\"v\"") != std::string::npos);
   CHECK(err(R"({"v":2,"cmd":"nodes"})") == "unsupported API version 2; this daemon speaks v1");
-  CHECK(err(R"({"v":1,"cmd":"reboot"})").find("unknown command 'reboot' (known: attach, boot-server, cluster, eof, kill, migrate, node, nodes,") == 0);
+  CHECK(err(R"({"v":1,"cmd":"reboot"})").find("unknown command 'reboot' (known: attach, boot-server, cluster, dashboard, eof, kill, migrate, node, nodes,") == 0);
   for (const char* line : {"[1,2]", "\"nodes\"", "1", "null", "true", "not json", "{", "", "{\"v\":1,\"cmd\":\"nodes\"} x"})
     CHECK(err(line) == "request is not a JSON object");
   CHECK(err("{\"v\":1,\"cmd\":\"n\xffodes\"}").find("not UTF-8") != std::string::npos);

@@ -2,6 +2,10 @@
 // `status` is this node and its cluster; `run` is mosrun, `ps` is mps, `kill` signals a job,
 // `migrate` is migrate. Each subcommand is a cmd_* function over the parsed Options; the
 // add_*_commands functions declare them to CLI11.
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -446,6 +450,36 @@ int cmd_home_init(const Options& o) {
   return 0;
 }
 
+// The node's LAN addresses (not loopback, not the members' WireGuard network), for a link that
+// another PC's browser can open.
+std::vector<std::string> lan_addresses() {
+  std::vector<std::string> out;
+  ifaddrs* ifs = nullptr;
+  if (::getifaddrs(&ifs) != 0) return out;
+  for (ifaddrs* i = ifs; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP)) continue;
+    if (std::string(i->ifa_name).rfind("grappe", 0) == 0) continue;
+    char text[INET_ADDRSTRLEN];
+    if (::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text)) out.push_back(text);
+  }
+  ::freeifaddrs(ifs);
+  return out;
+}
+
+int cmd_dashboard(const Options& o) {
+  auto reply = api_call(o.socket, {{"v", kApiVersion}, {"cmd", "dashboard"}});
+  const std::string token = reply.value("token", "");
+  const int port = reply.value("port", 7480);
+  std::vector<std::string> hosts = lan_addresses();
+  if (hosts.empty()) hosts.push_back("localhost");
+  const bool root = reply.value("uid", 1) == 0;
+  std::printf("Open this link within 5 minutes; it works once and starts a session that may act on %s:\n  http://%s:%d/#token=%s\n",
+              root ? "every job and on this node" : "your own jobs", hosts[0].c_str(), port, token.c_str());
+  for (size_t i = 1; i < hosts.size(); ++i) std::printf("  (or http://%s:%d/#token=%s)\n", hosts[i].c_str(), port, token.c_str());
+  std::printf("Anyone on the cluster's network may watch at http://%s:%d/ without a link.\n", hosts[0].c_str(), port);
+  return 0;
+}
+
 // The subcommands' options (CLI11), in the order --help lists them.
 std::vector<Command> add_info_commands(CLI::App& app, Options& o) {
   auto* status = app.add_subcommand("status", "this node and its cluster: name, identity, image, cluster size, health");
@@ -464,7 +498,8 @@ std::vector<Command> add_info_commands(CLI::App& app, Options& o) {
   nodes->add_flag("-w,--watch", o.watch, "refresh until interrupted");
   nodes->add_option("--interval", o.interval, "seconds between refreshes with --watch")->capture_default_str();
   auto* ready = app.add_subcommand("ready", "print the node-ready line (used by grappe-ready.service)");
-  return {{status, cmd_status}, {hand, needs_daemon(cmd_home_hand_over)}, {init, cmd_home_init}, {home, needs_daemon(cmd_home)}, {nodes, needs_daemon(cmd_nodes)}, {ready, cmd_ready}};
+  auto* dash = app.add_subcommand("dashboard", "print a one-time link to the web dashboard that lets your browser act (migrate, kill; root: block, expel)");
+  return {{dash, needs_daemon(cmd_dashboard)}, {status, cmd_status}, {hand, needs_daemon(cmd_home_hand_over)}, {init, cmd_home_init}, {home, needs_daemon(cmd_home)}, {nodes, needs_daemon(cmd_nodes)}, {ready, cmd_ready}};
 }
 
 std::vector<Command> add_job_commands(CLI::App& app, Options& o) {

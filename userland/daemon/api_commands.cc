@@ -76,6 +76,9 @@ ApiRouter make_api_router(ApiParts p) {
   r.add("boot-server", [p](const nlohmann::json& req, const Caller& who, double) { return checked_boot(p, req, who); });
   r.add("cluster", [p](const nlohmann::json& req, const Caller& who, double) { return checked_cluster(p, req, who); });
   r.add("migrate", [p](const nlohmann::json& req, const Caller& who, double) { return checked_migrate(p, req, who); });
+  r.add("dashboard", [p](const nlohmann::json&, const Caller& who, double) {
+    return ApiReply{p.dashboard ? p.dashboard(who) : api_error("dashboard: not available in this grapped"), false};
+  });
   add_job_commands(r, p.jobs, p.job_started);
   return r;
 }

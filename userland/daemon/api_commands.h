@@ -26,6 +26,8 @@ struct ApiParts {
   // the node): null when the answer comes once the members answered.
   std::function<nlohmann::json(const std::string& op, const std::string& value, const Caller&)> cluster;
   std::function<void()> job_started;  // after a successful run (the job sequence moved on)
+  // `grappe dashboard`: a one-time token for the caller's browser session (dashboard/sessions.h).
+  std::function<nlohmann::json(const Caller&)> dashboard;
 };
 
 ApiRouter make_api_router(ApiParts parts);

@@ -20,6 +20,7 @@ const std::map<std::string, std::set<std::string>> kKeys = {
     {"home", {"share", "size_mb"}},
     {"migration", {"precopy_min_mb"}},
     {"boot", {"serve", "http_port", "admission"}},
+    {"dashboard", {"port", "assets"}},
 };
 
 [[noreturn]] void bad(const std::string& path, const toml::value& v, const std::string& what, const std::string& valid) {
@@ -34,7 +35,7 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
   const toml::value root = parse_toml(text, path);
   for (const auto& [sec, val] : root.as_table()) {
     auto it = kKeys.find(sec);
-    if (it == kKeys.end() || !val.is_table()) bad(path, val, "unknown section [" + sec + "]", "discovery, node, paths, cluster, home, migration, boot");
+    if (it == kKeys.end() || !val.is_table()) bad(path, val, "unknown section [" + sec + "]", "discovery, node, paths, cluster, home, migration, boot, dashboard");
     for (const auto& [k, v] : val.as_table())
       if (!it->second.count(k)) {
         std::string valid;
@@ -110,6 +111,12 @@ DaemonConfig parse_daemon_config(const std::string& text, const std::string& pat
           "\"auto\" (any PC booted from the cluster joins), \"listed\" (only PCs /etc/grappe/boot-nodes.toml names) or "
           "\"ask\" (each PC waits for grappe admit or grappe deny on the serving node)");
   }
+  if (auto* v = get("dashboard", "port")) {
+    if (!v->is_integer() || v->as_integer() < 0 || v->as_integer() > 65535)
+      bad(path, *v, "dashboard.port out of range", "0 (no dashboard) or 1 to 65535, e.g. 7480");
+    c.dashboard_port = static_cast<uint16_t>(v->as_integer());
+  }
+  str("dashboard", "assets", c.dashboard_assets);
   return c;
 }
 

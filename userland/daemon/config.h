@@ -37,6 +37,10 @@ struct DaemonConfig {
   uint16_t boot_http_port = 80;
   // Who of the PCs booting from the cluster gets the cluster key (boot_policy.h).
   AdmitPolicy boot_admission = AdmitPolicy::Auto;
+  // The web dashboard (dashboard/dashboard_http.h) on this TCP port, every address; 0: none. Off
+  // by default like [home] share; the image's grapped.toml turns it on at 7480.
+  uint16_t dashboard_port = 0;
+  std::string dashboard_assets = "/usr/share/grappe/dashboard";
 };
 
 // Throws std::runtime_error naming file, line, key and what is valid.

@@ -231,6 +231,9 @@ void Daemon::start_migrator() {
   env.forgotten = [this](const NodeId& id) { return is_forgotten(id); };
   env.speed = [this] { return static_cast<double>(admin_.speed ? admin_.speed : ident_.speed); };
   env.moved_out = [this](double freeze_s, uint64_t bytes) { balance_.balancer().observed(freeze_s, static_cast<double>(bytes) / 1048576); };
+  env.migrated = [this](const nlohmann::json& move) {
+    if (dash_) dash_->event("move", move);
+  };
   env.admit = [this](const nlohmann::json& offer) {
     Fields f(offer, "offer");
     const int64_t home = f.integer("home_number", 0, 0, 65535);
@@ -286,6 +289,7 @@ ApiRouter Daemon::api_router() {
     return cluster_command(op, value, who);
   };
   p.job_started = [this] { save_state(); };
+  p.dashboard = [this](const Caller& who) { return dashboard_token(who); };
   return make_api_router(std::move(p));
 }
 
@@ -635,6 +639,7 @@ int Daemon::run() {
     boot_ = std::make_unique<BootService>(be);
     boot_->start();
   }
+  start_dashboard();
   next_calibration_ = info_.started + 30;
   std::fprintf(stderr, "grapped: node %s (%s) on UDP %u, group %s, cluster %s key %s\n", ident_.name.c_str(),
               id_hex(ident_.id).c_str(), cfg_.port, cfg_.group.c_str(), ident_.cluster.c_str(), info_.key_fingerprint.c_str());
@@ -681,7 +686,9 @@ int Daemon::run() {
     mb_.tick(now, out);
     keys_tick(now);
     announce_cluster();
+    feed_dashboard(now);
   }
+  if (dash_) dash_->stop();  // its actions take mu_: stopped before the lock below
   // (A clean shutdown of the node hands /home over before grapped stops:
   // grappe-home-handover.service, ordered after grapped, runs `grappe home hand-over --shutdown`.)
   std::lock_guard<std::mutex> lock(mu_);

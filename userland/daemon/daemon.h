@@ -32,6 +32,7 @@
 #include "migration/migrator.h"
 #include "boot/boot_service.h"
 #include "home/home_share.h"
+#include "dashboard/dashboard_http.h"
 #include "balance/node_admin.h"
 #include "membership/replay.h"
 
@@ -191,6 +192,13 @@ class Daemon {
   };
   std::map<std::string, Sampled> usage_;  // jobs running here, at the last load sample
   std::map<std::string, double> cpu_peak_;  // the most CPU time each job here was seen to have used
+  // daemon_dashboard.cc: the web dashboard, when [dashboard] port is set. Last: its HTTP threads
+  // use the router and mu_, so it goes first.
+  void start_dashboard();
+  void feed_dashboard(double now);
+  nlohmann::json dashboard_token(const Caller& who);
+  double next_dash_ = 0;
+  std::unique_ptr<DashboardHttp> dash_;
 };
 
 }  // namespace grappe

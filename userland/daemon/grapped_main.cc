@@ -72,8 +72,11 @@ int main(int argc, char** argv) {
   app.add_option("--id", id_hex_opt, "node id, 32 hex characters (default: from /etc/machine-id)");
   app.add_option("--speed", speed, "CPU speed to advertise instead of calibrating");
   app.add_option("--cluster", cluster, "cluster name (default: from /etc/grappe/image.json)");
-  std::string job_init;
+  std::string job_init, dash_assets;
   app.add_option("--job-init", job_init, "grappe-job-init binary (default /usr/lib/grappe/grappe-job-init)");
+  int dash_port = -1;
+  app.add_option("--dashboard-port", dash_port, "web dashboard's TCP port (0: none; default from [dashboard] port)")->check(CLI::Range(0, 65535));
+  app.add_option("--dashboard-assets", dash_assets, "the dashboard's page and scripts (default /usr/share/grappe/dashboard)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
@@ -88,6 +91,8 @@ int main(int argc, char** argv) {
     if (speed >= 0) cfg.speed = static_cast<uint32_t>(speed);
     if (!cluster.empty()) cfg.cluster = cluster;
     if (!job_init.empty()) cfg.job_init = job_init;
+    if (dash_port >= 0) cfg.dashboard_port = static_cast<uint16_t>(dash_port);
+    if (!dash_assets.empty()) cfg.dashboard_assets = dash_assets;
 
     DaemonIdentity ident;
     ident.creds = load_credentials(cfg.key_file, cfg.state_dir);

@@ -14,21 +14,8 @@ namespace {
 constexpr size_t kWorkers = EventHub::kMaxClients + 16;  // every watcher holds one while it watches
 constexpr size_t kMaxBody = 16 * 1024;
 
-bool job_id(const std::string& s) {
-  if (s.empty() || s.size() > 32) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || c == '.')) return false;
-  return true;
-}
 
-bool node_name(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '.')) return false;
-  return true;
-}
-
-std::string text_field(const nlohmann::json& j, const char* k) {
+std::string node_text(const nlohmann::json& j, const char* k) {
   auto it = j.find(k);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
@@ -56,36 +43,6 @@ const char* content_type(const std::string& name) {
 
 }  // namespace
 
-DashboardAction dashboard_action(const nlohmann::json& body) {
-  if (!body.is_object()) return {{}, "an action is a JSON object"};
-  const std::string what = text_field(body, "action");
-  if (what == "migrate") {
-    const std::string job = text_field(body, "job"), to = text_field(body, "to");
-    if (!job_id(job)) return {{}, "migrate needs \"job\": a job id such as 1.3"};
-    if (!node_name(to)) return {{}, "migrate needs \"to\": a node's name or number"};
-    return {{{"v", 1}, {"cmd", "migrate"}, {"job", job}, {"to", to}}, ""};
-  }
-  if (what == "kill") {
-    const std::string job = text_field(body, "job");
-    if (!job_id(job)) return {{}, "kill needs \"job\": a job id such as 1.3"};
-    return {{{"v", 1}, {"cmd", "kill"}, {"job", job}}, ""};
-  }
-  if (what == "block" || what == "unblock" || what == "expel")
-    return {{{"v", 1}, {"cmd", "node"}, {"op", what}}, ""};
-  return {{}, "unknown action '" + what.substr(0, 32) + "': migrate, kill, block, unblock or expel"};
-}
-
-std::string session_cookie(const std::string& header) {
-  std::istringstream in(header);
-  for (std::string part; std::getline(in, part, ';');) {
-    const size_t start = part.find_first_not_of(' ');
-    if (start == std::string::npos) continue;
-    part = part.substr(start);
-    if (part.rfind("grappe_session=", 0) == 0) return part.substr(15);
-  }
-  return "";
-}
-
 DashboardHttp::DashboardHttp(std::string assets_dir, Act act) : assets_(std::move(assets_dir)), act_(std::move(act)) {}
 DashboardHttp::~DashboardHttp() { stop(); }
 
@@ -102,8 +59,8 @@ void DashboardHttp::tick(double wall, const nlohmann::json& nodes, const nlohman
     state_ = text;
     if (nodes.is_array())
       for (const auto& n : nodes) {
-        if (!n.is_object() || !n.contains("load") || text_field(n, "state") != "alive") continue;
-        const std::string name = text_field(n, "name");
+        if (!n.is_object() || !n.contains("load") || node_text(n, "state") != "alive") continue;
+        const std::string name = node_text(n, "name");
         const double load = n["load"].is_number() ? n["load"].get<double>() : 0;
         const auto total = n.value("mem_total_mb", 0u), free = n.value("mem_free_mb", 0u);
         history_.add(name, {wall, static_cast<float>(load), total > free ? total - free : 0});
@@ -140,6 +97,7 @@ void DashboardHttp::routes() {
   srv_->Get(R"(/assets/([a-z0-9-]{1,40}\.(js|css|svg)))",
             [file](const httplib::Request& req, httplib::Response& res) { file(req.matches[1], res); });
   srv_->Get("/api/state", [this](const httplib::Request&, httplib::Response& res) {
+    last_pull_ = now_s();
     secure(res);
     res.set_header("Access-Control-Allow-Origin", "*");  // another node's page reads its jobs
     res.set_content(state_text(), "application/json");
@@ -176,7 +134,7 @@ void DashboardHttp::routes() {
   });
   srv_->Post("/api/session", [this](const httplib::Request& req, httplib::Response& res) {
     nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
-    const std::string token = body.is_object() ? text_field(body, "token") : "";
+    const std::string token = body.is_object() ? node_text(body, "token") : "";
     std::optional<DashboardSessions::Session> s;
     {
       std::lock_guard<std::mutex> l(mu_);

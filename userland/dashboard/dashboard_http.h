@@ -17,6 +17,7 @@
 
 #include "dashboard/event_hub.h"
 #include "dashboard/load_history.h"
+#include "dashboard/dashboard_request.h"
 #include "dashboard/sessions.h"
 
 namespace httplib {
@@ -26,18 +27,6 @@ class Server;
 namespace grappe {
 
 constexpr int kDashboardPort = 7480;
-
-// Which actions a page may ask for, as a local API request ({"v":1,"cmd",…}) rebuilt from the
-// checked fields only; an error text otherwise. migrate {job, to}; kill {job}; node {op: block,
-// unblock or expel}.
-struct DashboardAction {
-  nlohmann::json request;
-  std::string error;
-};
-DashboardAction dashboard_action(const nlohmann::json& body);
-
-// The "grappe_session" cookie's value in a Cookie header ("" when absent).
-std::string session_cookie(const std::string& header);
 
 class DashboardHttp {
  public:
@@ -60,6 +49,9 @@ class DashboardHttp {
   std::string token(uid_t uid, double now);
 
   size_t watchers() const { return hub_.clients(); }
+  // Whether a browser looks (a stream open, or the state fetched in the last 5 s): the job list,
+  // which costs a /proc scan per job, is gathered only then.
+  bool watched(double now) const { return watchers() > 0 || now - last_pull_.load() < 5; }
 
  private:
   void routes();
@@ -75,6 +67,7 @@ class DashboardHttp {
   DashboardSessions sessions_;
   std::string state_ = "{}";
   EventHub hub_;
+  std::atomic<double> last_pull_{-1e9};  // now_s() of the last GET /api/state
 };
 
 }  // namespace grappe

@@ -321,6 +321,9 @@ void Migrator::finish_local_move(const std::string& id, const MoveOrder& m, int 
   }
   env_.log("job " + id + (moved ? " moved to " + m.to : " stays here: " + r.why) + " (" + m.reason + ", " +
            handoff_summary(r) + ")");
+  if (env_.migrated)
+    env_.migrated({{"job", id}, {"from", env_.jobs->node_name()}, {"to", m.to}, {"moved", moved}, {"freeze_s", r.freeze_s},
+                   {"why", moved ? m.reason : r.why}});
   if (m.client >= 0) env_.reply(m.client, handoff_reply(id, moved ? m.to : env_.jobs->node_name(), moved, r));
 }
 

@@ -57,6 +57,9 @@ struct MigratorEnv {
   // A job left this node: how long it was frozen and how many image bytes crossed (for the
   // balancer's cost model).
   std::function<void(double freeze_s, uint64_t bytes)> moved_out;
+  // Every handoff of a job out of this node, moved or not: {"job", "from", "to", "moved",
+  // "freeze_s", "why"} (the dashboard's migration monitor).
+  std::function<void(const nlohmann::json& move)> migrated;
   // `grappe admit|deny` forwarded by another member to this node, which serves network boot
   // (migrator_admit.cc): {"mac", "admit", "by"} in, the reply for that member's client out. Called
   // without the lock.
