@@ -8,6 +8,9 @@ dashboard_client.py HOST CHECK [ARG]; CHECK is one of:
   events          the event stream sends the state at once, then at least once a second
   refused         an action without a session, and a made-up token, are refused
   session TOKEN   the token gives a session once; an action needs its CSRF header; block acts
+  watch N SECONDS (ci/bench-dashboard) N browsers watch the event stream; prints the fewest
+                  states any of them got
+  dead_at NODE S  (ci/bench-dashboard) watches the stream until NODE shows dead; prints the time
 Exits non-zero with the reason on a failed check.
 """
 import http.client
@@ -67,7 +70,7 @@ def events():
     check(r.status == 200 and r.getheader("Content-Type", "").startswith("text/event-stream"), "GET /api/events: %s" % r.status)
     t0, got = time.time(), b""
     while time.time() - t0 < 3.2:
-        got += r.fp.read1(65536)
+        got += r.read1(65536)
     states = got.count(b"event: state\n")
     check(states >= 3, "%d states in 3 s" % states)
     print("the event stream sent %d states in 3 s" % states)
@@ -91,6 +94,49 @@ def session(token):
     check(s == 200, "block with the session gave %s %r" % (s, b))
 
 
-CHECKS = {"state": state, "page": page, "history": history, "events": events, "refused": refused, "session": session}
+def stream():
+    c = http.client.HTTPConnection(HOST, 7480, timeout=30)
+    c.request("GET", "/api/events")
+    r = c.getresponse()
+    check(r.status == 200, "GET /api/events: %s" % r.status)
+    return r
+
+
+def watch(n, seconds):
+    import threading
+    counts = []
+
+    def one():
+        r, got, t0 = stream(), b"", time.time()
+        while time.time() - t0 < float(seconds):
+            got += r.read1(65536)
+        counts.append(got.count(b"event: state\n"))
+
+    threads = [threading.Thread(target=one) for _ in range(int(n))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(len(counts) == int(n), "only %d of %s watchers ended" % (len(counts), n))
+    print(min(counts))
+
+
+def dead_at(node, seconds):
+    r, buf, t0, last = stream(), b"", time.time(), "no state"
+    while time.time() - t0 < float(seconds):
+        buf += r.read1(65536)
+        while b"\n\n" in buf:
+            frame, buf = buf.split(b"\n\n", 1)
+            if not frame.startswith(b"event: state\ndata: "):
+                continue
+            nodes = json.loads(frame.split(b"data: ", 1)[1])["nodes"]
+            last = ", ".join("%s %s" % (n["name"], n["state"]) for n in nodes)
+            if any(n["name"] == node and n["state"] == "dead" for n in nodes):
+                print("%.3f" % time.time())
+                return
+    sys.exit("%s not dead on the stream within %s s (last state: %s)" % (node, seconds, last))
+
+
+CHECKS = {"watch": watch, "dead_at": dead_at, "state": state, "page": page, "history": history, "events": events, "refused": refused, "session": session}
 if __name__ == "__main__":
     CHECKS[sys.argv[2]](*sys.argv[3:])
