@@ -13,6 +13,7 @@ HOST_PACKAGES=(
   mmdebstrap debian-archive-keyring squashfs-tools xorriso isolinux syslinux-common
   grub-efi-amd64-bin grub-common mtools dosfstools ipxe cpio kmod xz-utils zstd busybox-static
   qemu-system-x86 ipxe-qemu qemu-utils ovmf fdisk iproute2 procps binutils nftables python3 clang libclang-rt-14-dev
+  chromium chromium-driver python3-selenium
 )
 
 usage() {

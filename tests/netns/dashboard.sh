@@ -54,8 +54,28 @@ web 1 session "$TOKEN" || fail "the session's action"
 grep -q "^flags block" "$TMP/show.txt" || fail "block from the dashboard not applied: $(cat "$TMP/show.txt")"
 echo "ok: without a session an action is refused; grappe dashboard's link (once) gives a session whose block applies"
 
-{ kill -9 "${NETNS_PIDS[3]}"; wait "${NETNS_PIDS[3]}"; } 2>/dev/null || true
-t0=$(date +%s)
-wait_state 20 1 3 dead
-echo "ok: node3 killed: dead in node 1's dashboard after $(( $(date +%s) - t0 )) s"
+"$GRAPPE" --socket "$TMP/n1.sock" node unblock > /dev/null
+
+# The same in a real browser (headless Chromium driven by Selenium, from node 1's namespace).
+BROWSER_SKIP=
+for need in /usr/bin/chromium /usr/bin/chromedriver; do [ -x "$need" ] || BROWSER_SKIP="$need is missing"; done
+/usr/bin/python3 -c "import selenium" 2>/dev/null || BROWSER_SKIP="python3-selenium is missing"
+if [ -z "$BROWSER_SKIP" ]; then
+  mkdir -p "$SRC/out/test"
+  LINK=$("$GRAPPE" --socket "$TMP/n1.sock" dashboard) || fail "grappe dashboard: $LINK"
+  TOKEN=$(grep -o 'token=[0-9a-f]\{64\}' <<<"$LINK" | head -1 | cut -d= -f2)
+  ip netns exec "$NETNS_TAG-1" env HOME="$TMP" /usr/bin/python3 "$SRC/tests/netns/dashboard_browser.py" "http://10.213.0.2:7480/" \
+    "$SRC/out/test/dashboard-map.png" "${NETNS_PIDS[3]}" "$TOKEN" || fail "the dashboard in a browser"
+  "$GRAPPE" --socket "$TMP/n1.sock" node show > "$TMP/show.txt" 2>&1
+  grep -q "^flags block" "$TMP/show.txt" || fail "the page's block button did not block the node: $(cat "$TMP/show.txt")"
+  echo "ok: the page's block button (with the session) blocked node 1"
+  { wait "${NETNS_PIDS[3]}"; } 2>/dev/null || true
+else
+  { kill -9 "${NETNS_PIDS[3]}"; wait "${NETNS_PIDS[3]}"; } 2>/dev/null || true
+  t0=$(date +%s)
+  wait_state 20 1 3 dead
+  echo "ok: node3 killed: dead in node 1's dashboard after $(( $(date +%s) - t0 )) s"
+  echo "SKIP: the checks in a real browser: $BROWSER_SKIP (./build.sh deps installs chromium, chromium-driver and python3-selenium)"
+  exit 77
+fi
 echo "netns-dashboard: all checks passed"

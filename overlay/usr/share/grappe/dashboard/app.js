@@ -27,7 +27,7 @@
   function drawMap() {
     const map = $("map");
     map.replaceChildren();
-    for (const n of state.nodes || []) {
+    for (const n of (state.nodes || []).slice().sort((a, b) => (a.number || 0) - (b.number || 0))) {
       const cpus = n.cpus || 1, load = n.load || 0;
       const memUsed = (n.mem_total_mb || 0) - (n.mem_free_mb || 0);
       const card = el("div", { class: "node " + text(n.state), "data-node": text(n.name), "data-number": text(n.number) },
@@ -187,6 +187,8 @@
       for (const [n, s] of Object.entries(h.nodes || {})) series[n] = { t: s.t, load: s.load, mem: s.mem };
     } catch (e) { showError("no history: " + e); }
     await startSession().catch((e) => showError("session: " + e));
+    // A link opened in a tab already showing the dashboard changes only the address's fragment.
+    window.addEventListener("hashchange", () => startSession().catch((e) => showError("session: " + e)));
     connect();
   });
 })();
