@@ -14,7 +14,9 @@
 #      starts job 1.1 and `grappe migrate 1.1 2` moves it to node 2, where it runs on;
 #   4. /home: served by node 1, replicated to node 2, a file written on one seen on the other,
 #      `grappe home hand-over` moves it to node 2 and both still see every file;
-#   5. a legacy serial port with no UART behind it (ttyS1: sysfs type 0) gets no getty and no
+#   5. the dashboard: grappe dashboard's link names node 1's address, from which node 2 gets the
+#      page and both nodes' state;
+#   6. a legacy serial port with no UART behind it (ttyS1: sysfs type 0) gets no getty and no
 #      restart loop: its serial-getty is skipped by its ExecCondition (the journal says so).
 # The VMs are killed by PID on every exit (tests/qemu/cluster-lib.sh).
 set -euo pipefail
@@ -92,6 +94,18 @@ wait_for 120 1 "grep -qx from-node2 /home/headless.txt" || fail "node 1 lost /ho
 con 1 "echo from-node1 > /home/back.txt && sync /home/back.txt" >/dev/null
 [ "$(con 2 'cat /home/back.txt' | tr -d '\r\n')" = from-node1 ] || fail "node 2 does not see what node 1 wrote after the hand-over"
 echo "ok: /home is shared and replicated on the default image; grappe home hand-over moved it to node 2 with every file"
+
+# README's dashboard: grappe dashboard's link names node 1's LAN address; node 2 (another PC on
+# that network) gets the page and the cluster's state from it (bash's /dev/tcp: no HTTP client
+# in the image).
+LINK=$(con 1 "grappe dashboard" | tr -d '\r')
+HOSTPORT=$(grep -o 'http://[0-9.]*:[0-9]*/#token=[0-9a-f]\{64\}' <<<"$LINK" | head -1 | sed 's|http://\([^/]*\)/.*|\1|')
+[ -n "$HOSTPORT" ] || fail "grappe dashboard printed no link: $LINK"
+fetch() { con 2 "exec 3<>/dev/tcp/${HOSTPORT%:*}/${HOSTPORT#*:} && printf 'GET $1 HTTP/1.0\r\nHost: $HOSTPORT\r\n\r\n' >&3 && timeout 10 cat <&3" | tr -d '\r'; }
+fetch / | grep -q "<title>Grappe cluster</title>" || fail "node 2 cannot get the dashboard's page from $HOSTPORT: $(fetch / | head -5)"
+STATE=$(fetch /api/state)
+grep -q "\"name\":\"$NODE1\"" <<<"$STATE" && grep -q "\"name\":\"$NODE2\"" <<<"$STATE" || fail "the dashboard's state lacks a node: $(head -c 300 <<<"$STATE")"
+echo "ok: grappe dashboard's link ($HOSTPORT) serves the page and both nodes' state to node 2"
 
 if [ "$(con 1 'cat /sys/class/tty/ttyS1/type 2>/dev/null' | tr -d '\r\n')" = 0 ]; then
   state=$(con 1 'systemctl start serial-getty@ttyS1.service; sleep 2; systemctl show -p ActiveState,Result,NRestarts serial-getty@ttyS1.service; journalctl -b --no-pager -u serial-getty@ttyS1.service | tail -8; true')
