@@ -5,9 +5,11 @@
 #   the page and its assets; the state lists every node; a node killed turns dead within the
 #   membership's detection time; the load history gains points; the event stream sends the state
 #   at least once a second; an action without a session is refused, one with the session of
-#   `grappe dashboard`'s link acts (block, seen by `grappe node show`), the link works once.
+#   `grappe dashboard`'s link acts (block, seen by `grappe node show`), the link works once; then
+#   the same in headless Chromium (tests/netns/dashboard_browser.py), with node 2's job listed on
+#   node 1's page.
 set -euo pipefail
-GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2")
+GRAPPED=$(readlink -f "$1"); GRAPPE=$(readlink -f "$2"); JOBINIT=$(readlink -f "$3")
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
 command -v ip >/dev/null || { echo "SKIP: iproute2 (ip) is not installed"; exit 77; }
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,7 +24,7 @@ fail() {
   for f in "$TMP"/n*.log; do echo "--- $f" >&2; tail -15 "$f" >&2; done
   exit 1
 }
-NETNS_GRAPPED_ARGS="--dashboard-port 7480 --dashboard-assets $SRC/overlay/usr/share/grappe/dashboard"
+NETNS_GRAPPED_ARGS="--dashboard-port 7480 --dashboard-assets $SRC/overlay/usr/share/grappe/dashboard --job-init $JOBINIT"
 netns_setup 3
 for i in 1 2 3; do netns_start "$i"; done
 
@@ -64,12 +66,14 @@ if [ -z "$BROWSER_SKIP" ]; then
   mkdir -p "$SRC/out/test"
   LINK=$("$GRAPPE" --socket "$TMP/n1.sock" dashboard) || fail "grappe dashboard: $LINK"
   TOKEN=$(grep -o 'token=[0-9a-f]\{64\}' <<<"$LINK" | head -1 | cut -d= -f2)
+  # A job of node 2: node 1's page lists it too (from node 2's own dashboard).
+  JOB2=$(cd / && "$GRAPPE" --socket "$TMP/n2.sock" run -d --stay -- sleep 120) || fail "grappe run on node 2: $JOB2"
+  disown "${NETNS_PIDS[3]}" 2>/dev/null || true  # the browser's script kills it: no "Killed" line
   ip netns exec "$NETNS_TAG-1" env HOME="$TMP" /usr/bin/python3 "$SRC/tests/netns/dashboard_browser.py" "http://10.213.0.2:7480/" \
-    "$SRC/out/test/dashboard-map.png" "${NETNS_PIDS[3]}" "$TOKEN" || fail "the dashboard in a browser"
+    "$SRC/out/test/dashboard-map.png" "${NETNS_PIDS[3]}" "$TOKEN" "$JOB2" || fail "the dashboard in a browser"
   "$GRAPPE" --socket "$TMP/n1.sock" node show > "$TMP/show.txt" 2>&1
   grep -q "^flags block" "$TMP/show.txt" || fail "the page's block button did not block the node: $(cat "$TMP/show.txt")"
   echo "ok: the page's block button (with the session) blocked node 1"
-  { wait "${NETNS_PIDS[3]}"; } 2>/dev/null || true
 else
   { kill -9 "${NETNS_PIDS[3]}"; wait "${NETNS_PIDS[3]}"; } 2>/dev/null || true
   t0=$(date +%s)

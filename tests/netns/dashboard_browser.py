@@ -2,8 +2,9 @@
 """The dashboard in a real browser (headless Chromium driven by Selenium), for
 tests/netns/dashboard.sh: run in node 1's network namespace against its grapped.
 
-dashboard_browser.py URL SCREENSHOT KILL_PID TOKEN
-  1. the cluster map lists node1, node2 and node3 (cards on the page, filled by the live stream);
+dashboard_browser.py URL SCREENSHOT KILL_PID TOKEN JOB
+  1. the cluster map lists node1, node2 and node3 (cards on the page, filled by the live stream),
+     and the jobs list has JOB, a job of node 2 (the page asks node 2's own dashboard);
   2. the load plot gains points;
   3. an action without a session is refused (the page's own fetch, from its origin);
   4. node3's daemon (KILL_PID) is killed: its card turns dead within 20 s;
@@ -23,7 +24,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-URL, SHOT, KILL_PID, TOKEN = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+URL, SHOT, KILL_PID, TOKEN, JOB = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 
 
 def wait(what, cond, seconds=20):
@@ -54,6 +55,9 @@ try:
     driver.get(URL)
     wait("node1, node2 and node3 on the cluster map", lambda: {"node1", "node2", "node3"} <= set(cards(driver)))
     print("ok: the browser's cluster map lists node1, node2 and node3")
+    wait("node 2's job %s in node 1's jobs list" % JOB,
+         lambda: JOB in [r.get_attribute("data-job") for r in driver.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")])
+    print("ok: node 2's job %s is listed on node 1's page" % JOB)
     p0 = int(wait("a load plot", lambda: driver.find_element(By.ID, "history").get_attribute("data-points")))
     p1 = int(wait("the load plot gaining points", lambda: int(driver.find_element(By.ID, "history").get_attribute("data-points")) >= p0 + 3
                   and driver.find_element(By.ID, "history").get_attribute("data-points")))

@@ -7,6 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const colors = ["#5b7bd5", "#d5605b", "#5aa77a", "#c99a2e", "#8a5bd5", "#2ea3c9", "#c95b9a", "#6b6b6b"];
   let state = { nodes: [], jobs: [] };
+  let others = {};  // node name -> the jobs its own dashboard lists (fetched every 2 s)
   const series = {};  // node name -> {t: [], load: [], mem: []}
   let span = 3600, csrf = "", source = null;
 
@@ -55,10 +56,33 @@
   }
 
   // ---- jobs
+  // The jobs of this node first, then those other nodes' dashboards list (a job seen on two
+  // nodes, at home and as a guest, is shown once: from the first that lists it).
+  function allJobs() {
+    const seen = new Set(), out = [];
+    for (const j of state.jobs || []) { seen.add(j.id); out.push(Object.assign({ here: true }, j)); }
+    for (const [name, jobs] of Object.entries(others))
+      for (const j of jobs) if (!seen.has(j.id)) { seen.add(j.id); out.push(Object.assign({ listed: name }, j)); }
+    return out;
+  }
+  async function fetchOthers() {
+    const port = location.port || "80", next = {};
+    await Promise.all((state.nodes || []).filter((n) => n.state === "alive" && !n.self && /^[0-9.]+$/.test(n.address || "")).map(async (n) => {
+      try {
+        const ctl = new AbortController(), timer = setTimeout(() => ctl.abort(), 1500);
+        const r = await fetch(`http://${n.address}:${port}/api/state`, { signal: ctl.signal });
+        clearTimeout(timer);
+        next[n.name] = (await r.json()).jobs || [];
+      } catch (e) { next[n.name] = others[n.name] || []; }
+    }));
+    others = next;
+    drawJobs();
+  }
+
   function drawJobs() {
     const body = $("jobs").querySelector("tbody");
     body.replaceChildren();
-    for (const j of state.jobs || []) {
+    for (const j of allJobs()) {
       const running = j.state === "running";
       const row = el("tr", { "data-job": text(j.id) },
         el("td", {}, text(j.id)), el("td", {}, text(j.user)), el("td", {}, text(j.home)), el("td", {}, text(j.node)),
@@ -66,7 +90,8 @@
         el("td", {}, j.rss_kb !== undefined ? (j.rss_kb / 1024).toFixed(1) : ""), el("td", {}, text(j.migrations)),
         el("td", {}, text(j.why || j.stays || "")), el("td", {}, text(j.moved || "")));
       const cell = el("td");
-      if (running && csrf) {
+      if (running && csrf && !j.here) cell.append(el("span", { class: "small" }, `act from ${j.listed}'s dashboard`));
+      if (running && csrf && j.here) {
         const pick = el("select", { title: "move to" }, el("option", { value: "" }, "move to…"));
         for (const n of state.nodes || [])
           if (n.state === "alive") pick.append(el("option", { value: text(n.number || n.name) }, text(n.name)));
@@ -190,5 +215,6 @@
     // A link opened in a tab already showing the dashboard changes only the address's fragment.
     window.addEventListener("hashchange", () => startSession().catch((e) => showError("session: " + e)));
     connect();
+    setInterval(fetchOthers, 2000);
   });
 })();
