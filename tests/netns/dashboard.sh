@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ctest "netns-dashboard": the web dashboard of real grapped daemons, each in its own network
 # namespace on a bridge this test creates (and always removes), fetched over HTTP as a browser
-# would (Python's HTTP client; the browser-driven test is still to come, see README):
+# would (Python's HTTP client), then in headless Chromium:
 #   the page and its assets; the state lists every node; a node killed turns dead within the
 #   membership's detection time; the load history gains points; the event stream sends the state
 #   at least once a second; an action without a session is refused, one with the session of

@@ -138,6 +138,23 @@ TEST_CASE("dashboard events: every client gets every event; a slow one is droppe
   CHECK(hub.subscribe() == 0);  // full
 }
 
+TEST_CASE("dashboard events: one state larger than the bound still reaches a client that keeps up; none after close") {
+  EventHub hub;
+  const uint64_t c = hub.subscribe();
+  const std::string huge(EventHub::kMaxQueued + 10, 'x');
+  hub.publish("state", huge);
+  auto got = hub.take(c, std::chrono::milliseconds(0));
+  REQUIRE(got);
+  CHECK(got->size() > EventHub::kMaxQueued);
+  hub.publish("state", huge);
+  hub.publish("state", "1");  // behind by more than the bound now: dropped
+  CHECK_FALSE(hub.take(c, std::chrono::milliseconds(0)));
+  const uint64_t d = hub.subscribe();
+  hub.close_all();
+  CHECK_FALSE(hub.take(d, std::chrono::milliseconds(0)));
+  CHECK(hub.subscribe() == 0);  // stopping: no new stream
+}
+
 
 TEST_CASE("dashboard actions: only the known ones, rebuilt from checked fields") {
   auto a = dashboard_action({{"action", "migrate"}, {"job", "1.3"}, {"to", "node-2"}, {"extra", "x"}});
@@ -182,13 +199,23 @@ TEST_CASE("dashboard server on loopback: state open to all, actions only with th
   auto state = c.Get("/api/state");
   REQUIRE(state);
   CHECK(nlohmann::json::parse(state->body)["nodes"][0]["name"] == "n1");
+  // Only a member's dashboard (an address the nodes reply names, on this port) may read the state
+  // from its page; no other site.
+  d.tick(1001, nlohmann::json::array({{{"name", "n1"}, {"state", "alive"}, {"load", 1.5}, {"mem_total_mb", 1000}, {"mem_free_mb", 400}},
+                                      {{"name", "n2"}, {"address", "10.0.0.2"}, {"state", "alive"}}}),
+         nlohmann::json::array());
+  const std::string member = "http://10.0.0.2:" + std::to_string(d.port());
+  CHECK(c.Get("/api/state", {{"Origin", member}})->get_header_value("Access-Control-Allow-Origin") == member);
+  CHECK(c.Get("/api/state", {{"Origin", "http://evil.example"}})->get_header_value("Access-Control-Allow-Origin").empty());
   auto hist = nlohmann::json::parse(c.Get("/api/history?since=0")->body);
-  CHECK(hist["nodes"]["n1"]["mem"] == nlohmann::json::array({600}));
+  CHECK(hist["nodes"]["n1"]["mem"] == nlohmann::json::array({600, 600}));
   // No session: refused, nothing done.
   const std::string act = R"({"action":"block"})";
   CHECK(c.Post("/api/action", act, "application/json")->status == 403);
   // A used or unknown token gives no session.
   CHECK(c.Post("/api/session", R"({"token":"nope"})", "application/json")->status == 403);
+  CHECK(c.Post("/api/session", {{"Origin", "http://evil.example"}}, nlohmann::json{{"token", d.token(0, now_s())}}.dump(), "application/json")->status ==
+        403);  // a session starts from this node's own page only
   const std::string token = d.token(1000, now_s());
   auto sess = c.Post("/api/session", nlohmann::json{{"token", token}}.dump(), "application/json");
   REQUIRE(sess);

@@ -40,6 +40,12 @@ void Daemon::feed_dashboard(double now) {
   Caller root;
   nlohmann::json jobs = dash_->watched(now) ? jobs_.ps({{"v", 1}, {"cmd", "ps"}, {"all", true}}, root, now)["jobs"]
                                             : nlohmann::json::array();
+  // The command line, shortened; not argv (the same again): the state stays small.
+  for (auto& j : jobs) {
+    j.erase("argv");
+    if (auto c = j.find("command"); c != j.end() && c->is_string() && c->get<std::string>().size() > 120)
+      *c = c->get<std::string>().substr(0, 117) + "...";
+  }
   const double wall = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   dash_->tick(wall, nodes, jobs);
 }

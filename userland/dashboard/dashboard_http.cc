@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <type_traits>
 #include <fstream>
 #include <sstream>
 
@@ -12,7 +13,16 @@ namespace grappe {
 namespace {
 
 constexpr size_t kWorkers = EventHub::kMaxClients + 16;  // every watcher holds one while it watches
+constexpr size_t kQueued = 64;  // connections waiting for a worker; more are closed at once
 constexpr size_t kMaxBody = 16 * 1024;
+
+// A pool whose queue is bounded where cpp-httplib can (0.18, the image's; 0.11 on a Debian 12 build
+// host, where only the tests run it, has no such bound).
+template <class Pool>
+Pool* bounded_pool(size_t workers, size_t queued) {
+  if constexpr (std::is_constructible_v<Pool, size_t, size_t>) return new Pool(workers, queued);
+  else return new Pool(workers);
+}
 
 
 std::string node_text(const nlohmann::json& j, const char* k) {
@@ -66,6 +76,12 @@ void DashboardHttp::tick(double wall, const nlohmann::json& nodes, const nlohman
         history_.add(name, {wall, static_cast<float>(load), total > free ? total - free : 0});
       }
     history_.expire(wall);
+    origins_.clear();
+    if (nodes.is_array())
+      for (const auto& n : nodes) {
+        const std::string addr = n.is_object() ? node_text(n, "address") : "";
+        if (!addr.empty() && addr != "self" && addr != "-") origins_.insert("http://" + addr + ":" + std::to_string(port_));
+      }
   }
   hub_.publish("state", text);
 }
@@ -96,17 +112,30 @@ void DashboardHttp::routes() {
   srv_->Get("/", [file](const httplib::Request&, httplib::Response& res) { file("index.html", res); });
   srv_->Get(R"(/assets/([a-z0-9-]{1,40}\.(js|css|svg)))",
             [file](const httplib::Request& req, httplib::Response& res) { file(req.matches[1], res); });
-  srv_->Get("/api/state", [this](const httplib::Request&, httplib::Response& res) {
+  srv_->Get("/api/state", [this](const httplib::Request& req, httplib::Response& res) {
     last_pull_ = now_s();
     secure(res);
-    res.set_header("Access-Control-Allow-Origin", "*");  // another node's page reads its jobs
+    // Another member's page reads this node's jobs; no other site may.
+    const std::string origin = req.get_header_value("Origin");
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!origin.empty() && origins_.count(origin)) res.set_header("Access-Control-Allow-Origin", origin);
+    }
+    res.set_header("Vary", "Origin");
     res.set_content(state_text(), "application/json");
   });
   srv_->Get("/api/history", [this](const httplib::Request& req, httplib::Response& res) {
     double since = 0;
     if (req.has_param("since")) since = std::strtod(req.get_param_value("since").c_str(), nullptr);
-    std::lock_guard<std::mutex> l(mu_);
-    json_reply(res, 200, history_.to_json(since));
+    // One at a time, and the JSON built from a copy: the loop's tick() waits for mu_ only as long
+    // as the copy takes, however many browsers ask.
+    std::lock_guard<std::mutex> one(history_req_mu_);
+    LoadHistory copy;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      copy = history_;
+    }
+    json_reply(res, 200, copy.to_json(since));
   });
   srv_->Get("/api/events", [this](const httplib::Request&, httplib::Response& res) {
     const uint64_t id = hub_.subscribe();
@@ -133,6 +162,9 @@ void DashboardHttp::routes() {
         [this, id](bool) { hub_.unsubscribe(id); });
   });
   srv_->Post("/api/session", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string origin = req.get_header_value("Origin"), host = req.get_header_value("Host");
+    if (!origin.empty() && origin != "http://" + host)
+      return json_reply(res, 403, {{"error", "a session starts from this node's own page only"}});
     nlohmann::json body = nlohmann::json::parse(req.body, nullptr, false);
     const std::string token = body.is_object() ? node_text(body, "token") : "";
     std::optional<DashboardSessions::Session> s;
@@ -165,8 +197,9 @@ void DashboardHttp::routes() {
 
 bool DashboardHttp::start(const std::string& bind, int port, std::string& err) {
   stop();
+  hub_.reopen();
   srv_ = std::make_unique<httplib::Server>();
-  srv_->new_task_queue = [] { return new httplib::ThreadPool(kWorkers); };
+  srv_->new_task_queue = [] { return bounded_pool<httplib::ThreadPool>(kWorkers, kQueued); };
   srv_->set_payload_max_length(kMaxBody);
   srv_->set_keep_alive_timeout(5);
   srv_->set_read_timeout(5, 0);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -62,7 +63,9 @@ class DashboardHttp {
   std::unique_ptr<httplib::Server> srv_;
   std::thread th_;
   int port_ = 0;
-  mutable std::mutex mu_;  // history_, sessions_, state_
+  mutable std::mutex mu_;  // history_, sessions_, state_, origins_
+  std::mutex history_req_mu_;  // one history request at a time
+  std::set<std::string> origins_;  // the members' dashboards ("http://ADDR:PORT"): may read /api/state
   LoadHistory history_;
   DashboardSessions sessions_;
   std::string state_ = "{}";

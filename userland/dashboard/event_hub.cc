@@ -14,6 +14,7 @@ std::string sse_frame(const std::string& type, const std::string& data) {
 
 uint64_t EventHub::subscribe() {
   std::lock_guard<std::mutex> l(mu_);
+  if (closed_) return 0;
   size_t live = 0;
   for (const auto& [id, c] : clients_) live += !c.dropped;
   if (live >= kMaxClients) return 0;
@@ -32,7 +33,8 @@ void EventHub::publish(const std::string& type, const std::string& data) {
     std::lock_guard<std::mutex> l(mu_);
     for (auto& [id, c] : clients_) {
       if (c.dropped) continue;
-      if (c.queued.size() + frame.size() > kMaxQueued) {
+      // A client with nothing queued takes any frame (one large state must not drop everyone).
+      if (!c.queued.empty() && c.queued.size() + frame.size() > kMaxQueued) {
         c.dropped = true, c.queued.clear(), c.queued.shrink_to_fit();
         ++dropped_;
         continue;
@@ -60,9 +62,15 @@ std::optional<std::string> EventHub::take(uint64_t id, std::chrono::milliseconds
 void EventHub::close_all() {
   {
     std::lock_guard<std::mutex> l(mu_);
+    closed_ = true;
     for (auto& [id, c] : clients_) c.dropped = true, c.queued.clear();
   }
   cv_.notify_all();
+}
+
+void EventHub::reopen() {
+  std::lock_guard<std::mutex> l(mu_);
+  closed_ = false;
 }
 
 size_t EventHub::clients() const {

@@ -30,7 +30,8 @@ class EventHub {
   std::optional<std::string> take(uint64_t id, std::chrono::milliseconds timeout);
   size_t clients() const;
   uint64_t dropped() const;
-  void close_all();  // every stream ends now (the server stops)
+  void close_all();  // every stream ends now, and no new one starts (the server stops)
+  void reopen();     // streams may start again (the server starts)
 
  private:
   struct Client {
@@ -41,6 +42,7 @@ class EventHub {
   std::condition_variable cv_;
   std::map<uint64_t, Client> clients_;
   uint64_t next_ = 1, dropped_ = 0;
+  bool closed_ = false;  // close_all: no new client
 };
 
 }  // namespace grappe

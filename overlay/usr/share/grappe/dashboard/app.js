@@ -59,11 +59,16 @@
   // The jobs of this node first, then those other nodes' dashboards list (a job seen on two
   // nodes, at home and as a guest, is shown once: from the first that lists it).
   function allJobs() {
-    const seen = new Set(), out = [];
-    for (const j of state.jobs || []) { seen.add(j.id); out.push(Object.assign({ here: true }, j)); }
+    const byId = new Map();
+    for (const j of state.jobs || []) byId.set(j.id, Object.assign({ here: true }, j));
     for (const [name, jobs] of Object.entries(others))
-      for (const j of jobs) if (!seen.has(j.id)) { seen.add(j.id); out.push(Object.assign({ listed: name }, j)); }
-    return out;
+      for (const j of jobs) {
+        const had = byId.get(j.id);
+        if (!had) byId.set(j.id, Object.assign({ listed: name }, j));
+        else if (had.cpu_s === undefined && j.cpu_s !== undefined)  // where it runs: its CPU and RSS
+          Object.assign(had, { cpu_s: j.cpu_s, rss_kb: j.rss_kb, stays: j.stays });
+      }
+    return [...byId.values()];
   }
   async function fetchOthers() {
     const port = location.port || "80", next = {};
@@ -79,13 +84,16 @@
     drawJobs();
   }
 
+  let dragging = false;
   function drawJobs() {
     const body = $("jobs").querySelector("tbody");
+    // Not while the user picks a node in a row's list or drags a row: a redraw would undo it.
+    if (dragging || (document.activeElement && body.contains(document.activeElement))) return;
     body.replaceChildren();
     for (const j of allJobs()) {
       const running = j.state === "running";
       const row = el("tr", { "data-job": text(j.id) },
-        el("td", {}, text(j.id)), el("td", {}, text(j.user)), el("td", {}, text(j.home)), el("td", {}, text(j.node)),
+        el("td", {}, text(j.id)), el("td", { class: "cmd" }, text(j.command)), el("td", {}, text(j.user)), el("td", {}, text(j.home)), el("td", {}, text(j.node)),
         el("td", {}, text(j.migrating ? "moving" : j.state)), el("td", {}, j.cpu_s !== undefined ? j.cpu_s.toFixed(1) : ""),
         el("td", {}, j.rss_kb !== undefined ? (j.rss_kb / 1024).toFixed(1) : ""), el("td", {}, text(j.migrations)),
         el("td", {}, text(j.why || j.stays || "")), el("td", {}, text(j.moved || "")));
@@ -101,7 +109,8 @@
         kill.addEventListener("click", () => act({ action: "kill", job: j.id }));
         cell.append(pick, kill);
         row.draggable = true;
-        row.addEventListener("dragstart", (e) => e.dataTransfer.setData("text/plain", j.id));
+        row.addEventListener("dragstart", (e) => { dragging = true; e.dataTransfer.setData("text/plain", j.id); });
+        row.addEventListener("dragend", () => { dragging = false; });
       }
       row.append(cell);
       body.append(row);
@@ -169,7 +178,11 @@
   function connect() {
     source = new EventSource("/api/events");
     source.addEventListener("open", () => { $("live").textContent = "live"; $("live").className = "badge ok"; });
-    source.addEventListener("error", () => { $("live").textContent = "reconnecting…"; $("live").className = "badge bad"; });
+    source.addEventListener("error", () => {
+      $("live").textContent = "reconnecting…"; $("live").className = "badge bad";
+      // Refused (too many watchers) or dropped for good: the browser gives up; try again later.
+      if (source.readyState === EventSource.CLOSED) { source.close(); setTimeout(connect, 5000); }
+    });
     source.addEventListener("state", (e) => {
       state = JSON.parse(e.data);
       addSample(state.t, state.nodes);
@@ -182,10 +195,16 @@
   async function startSession() {
     const m = /token=([0-9a-f]{64})/.exec(location.hash);
     window.history.replaceState(null, "", location.pathname);  // the token leaves the address bar
-    if (!m) return;
-    const r = await fetch("/api/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: m[1] }) });
-    const body = await r.json();
-    if (!r.ok) return showError(body.error);
+    let body = null;
+    if (m) {
+      const r = await fetch("/api/session", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ token: m[1] }) });
+      body = await r.json();
+      if (!r.ok) return showError(body.error);
+      sessionStorage.setItem("grappe-session", JSON.stringify(body));  // this tab keeps it across a reload
+    } else {
+      body = JSON.parse(sessionStorage.getItem("grappe-session") || "null");
+      if (!body) return;
+    }
     csrf = body.csrf;
     $("session").textContent = body.uid === 0 ? "acting as root" : `acting as uid ${body.uid}`;
     $("session").className = "badge ok";
