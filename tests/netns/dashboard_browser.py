@@ -10,7 +10,8 @@ dashboard_browser.py URL SCREENSHOT KILL_PID TOKEN JOB
   4. node3's daemon (KILL_PID) is killed: its card turns dead within 20 s;
   5. the screenshot of the cluster map is saved to SCREENSHOT;
   6. the one-time link (URL#token=TOKEN) gives the page a session: it says it acts as root, and
-     its "block" button blocks the node (the caller checks with grappe node show).
+     its "block" button blocks the node (the caller checks with grappe node show);
+  7. on a phone-sized window (390 px) the page is no wider than the screen.
 Exits non-zero with the reason when a step fails.
 """
 import os
@@ -85,5 +86,11 @@ try:
     if err:
         sys.exit("browser: block from the page failed: " + err)
     print("ok: the one-time link gives the page a session (acting as root); its block button was clicked")
+    driver.set_window_size(390, 844)  # a phone's screen: nothing wider than it but the jobs table's own scroller
+    time.sleep(1)
+    wide = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    if wide[0] > wide[1] + 1:
+        sys.exit("browser: the page is %d px wide on a %d px screen" % tuple(wide))
+    print("ok: on a phone-sized screen (%d px) the page is no wider than the screen" % wide[1])
 finally:
     driver.quit()
