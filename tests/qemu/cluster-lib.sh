@@ -15,7 +15,9 @@ wait_for() {
   done
   return 1
 }
-jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# (Lines the console shows from the kernel's log, such as grapped's warnings about /home, are not
+# part of a command's JSON: dropped first.)
+jq_py() { python3 -c "import json,re,sys; d=json.loads(''.join(l for l in sys.stdin if not re.match(r'\[ *[0-9]+\.[0-9]+\] ', l))); print($1)"; }
 # FAIL_NODES: the nodes whose journal a failure shows (default 1 2; a test leaves out a frozen one).
 # A command that stops the script under set -e says which line, rather than ending it silently
 # (under set +e a failing command stops nothing, so it says nothing).
