@@ -86,8 +86,10 @@ echo "ok: README's grappe run -d and grappe migrate 1.1 2 work on the default im
 # hand-over (what a poweroff of node 1 does) moves it to node 2 and both still see every file.
 wait_for 600 1 "grappe home | grep -q 'in sync with node'" || fail "node 1's /home never got in sync with node 2: $(con 1 'grappe home')"
 con 1 "grappe home --json" | grep -q '"role": "server"' || fail "node 1 does not serve /home: $(con 1 'grappe home')"
+wait_for 120 2 "grappe home | grep -q 'mounted from node'" || fail "node 2 did not mount /home: $(con 2 'grappe home; grep /home /proc/mounts')"
 con 2 "echo from-node2 > /home/headless.txt && sync /home/headless.txt" >/dev/null
-[ "$(con 1 'cat /home/headless.txt' | tr -d '\r\n')" = from-node2 ] || fail "node 1 does not see what node 2 wrote in /home"
+[ "$(con 1 'cat /home/headless.txt' | tr -d '\r\n')" = from-node2 ] ||
+  fail "node 1 does not see what node 2 wrote in /home: node 1: $(con 1 'grappe home; grep /home /proc/mounts') node 2: $(con 2 'grappe home; grep /home /proc/mounts; journalctl -u grapped --no-pager | grep home: | tail -5')"
 con 1 "grappe home hand-over" > "$DIR/handover.txt" 2>&1 || fail "grappe home hand-over on node 1: $(cat "$DIR/handover.txt")"
 wait_for 120 2 "grappe home --json | grep -q '\"role\": \"server\"'" || fail "node 2 did not take /home over: $(con 2 'grappe home')"
 wait_for 120 1 "grep -qx from-node2 /home/headless.txt" || fail "node 1 lost /home after the hand-over: $(con 1 'grappe home')"

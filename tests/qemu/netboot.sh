@@ -112,7 +112,8 @@ until [ -n "$T_JOINED" ]; do
 done
 REBOOT_S=$(python3 -c "print(round($T_JOINED - $T_RESET, 1))")
 SRV=$(con "$S" "grappe boot-server status --json" | jq_py 'd["url"]')
-tail -c +"$SIZE" "$DIR/node$R.log" | grep -aq "fetching ${SRV%node.ipxe}base.squashfs" ||
+# (grep without -q: it reads to the end, so tail never dies of SIGPIPE and fails the pipeline)
+tail -c +"$SIZE" "$DIR/node$R.log" | grep -a "fetching ${SRV%node.ipxe}base.squashfs" > /dev/null ||
   fail "node $R did not fetch from node $S ($SRV) in its second boot: $(tail -c +"$SIZE" "$DIR/node$R.log" | grep -a "fetching\|grappe-init" | tail -5)"
 con "$R" "dmesg -n 1" > /dev/null
 wait_for 300 "$S" "test \$(grappe nodes | grep -c ' alive ') = 2" || fail "node $R did not join node $S again: $(con "$S" 'grappe nodes')"
