@@ -101,8 +101,9 @@ echo "ok: /home is shared and replicated on the default image; grappe home hand-
 # that network) gets the page and the cluster's state from it (bash's /dev/tcp: no HTTP client
 # in the image).
 LINK=$(con 1 "grappe dashboard" | tr -d '\r')
-HOSTPORT=$(grep -o 'http://[0-9.]*:[0-9]*/#token=[0-9a-f]\{64\}' <<<"$LINK" | head -1 | sed 's|http://\([^/]*\)/.*|\1|')
-[ -n "$HOSTPORT" ] || fail "grappe dashboard printed no link: $LINK"
+ADDR1=$(con 2 "grappe nodes --json" | jq_py "[n['address'] for n in d if n['name'] == '$NODE1'][0]")
+HOSTPORT=$(grep -o "http://$ADDR1:[0-9]*/#token=[0-9a-f]\{64\}" <<<"$LINK" | head -1 | sed 's|http://\([^/]*\)/.*|\1|')
+[ -n "$HOSTPORT" ] || fail "grappe dashboard's link does not name node 1's address $ADDR1: $LINK"
 fetch() { con 2 "exec 3<>/dev/tcp/${HOSTPORT%:*}/${HOSTPORT#*:} && printf 'GET $1 HTTP/1.0\r\nHost: $HOSTPORT\r\n\r\n' >&3 && timeout 10 cat <&3" | tr -d '\r'; }
 fetch / | grep -q "<title>Grappe cluster</title>" || fail "node 2 cannot get the dashboard's page from $HOSTPORT: $(fetch / | head -5)"
 STATE=$(fetch /api/state)

@@ -463,6 +463,8 @@ std::vector<std::string> lan_addresses() {
     if (::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text)) out.push_back(text);
   }
   ::freeifaddrs(ifs);
+  // Link-local addresses (169.254/16) last: another PC reaches a routable one more surely.
+  std::stable_partition(out.begin(), out.end(), [](const std::string& a) { return a.rfind("169.254.", 0) != 0; });
   return out;
 }
 
