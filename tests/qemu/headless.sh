@@ -74,7 +74,8 @@ for n in 1 2; do
   wait_for 180 "$n" "grappe status --json | grep -q '\"migration\": \"ready\"'" ||
     fail "node$n: migration not ready: $(con "$n" 'grappe status --json | grep migration')"
 done
-id=$(con 1 'cd / && grappe run -d -- sh -c "while :; do date; sleep 1; done"' | tr -d '\r\n')
+# (The id is the output's last word: a line grapped writes to the console may come first.)
+id=$(con 1 'cd / && grappe run -d -- sh -c "while :; do date; sleep 1; done"' | tr -d '\r\n' | grep -o '[0-9]*\.[0-9]*$')
 [ "$id" = 1.1 ] || fail "README's grappe run -d printed '$id', not job 1.1"
 con 1 "grappe migrate 1.1 2" | tee "$DIR/migrate.txt"
 grep -q "now runs on $NODE2" "$DIR/migrate.txt" || fail "grappe migrate 1.1 2 did not move the job to $NODE2"
